@@ -1,0 +1,17 @@
+/**
+ * The live list of test projects. The root `vitest.config.ts` imports this list, so adding a
+ * package's `vitest.config.ts` here is what makes its suite run (vitest 4 no longer reads a
+ * workspace file on its own).
+ */
+export const projects: string[] = [
+  'packages/core/vitest.config.ts',
+  'packages/binding-testkit/vitest.config.ts',
+  'packages/grant-cache-memory/vitest.config.ts',
+  'packages/grant-cache-redis/vitest.config.ts',
+  'packages/grant-cache-memcached/vitest.config.ts',
+  'packages/binding-sequelize/vitest.config.ts',
+  'packages/binding-mongoose/vitest.config.ts',
+  'examples/provider/vitest.config.ts',
+];
+
+export default projects;
