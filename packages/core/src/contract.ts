@@ -1,0 +1,194 @@
+/**
+ * The storage contract: four small stores (clients, users, grants, tokens) that a binding
+ * implements in any subset. Core owns every security decision (expiry, secrets, PKCE, scopes);
+ * a store only saves, finds and atomically consumes records.
+ *
+ * Rules every store follows:
+ * - `null` always means "not found" (unknown, expired, consumed or revoked). Stores throw only
+ *   when the store itself fails; core turns that into `server_error`/`temporarily_unavailable`.
+ * - Expiry is an absolute `expiresAt: Date`. A store must give it back as a `Date` equal to
+ *   the one it was given (millisecond precision; stores with a coarser clock round *down*),
+ *   must never return a record whose `expiresAt` has passed, and may use native TTLs for
+ *   cleanup only. Core re-checks expiry on every read.
+ * - Keys (`code`, `token`) are opaque strings. Core hands stores a digest of each code and
+ *   token (43 characters of base64url), never the value the client holds, so a leaked table
+ *   grants nothing. Stores must still accept any string (empty, 8 KiB, non-ASCII) without
+ *   error or collision: the contract suite checks it.
+ * - Scopes are `string[]`; the space-delimited form exists only at the HTTP edge.
+ * - One-time records (authorization codes, rotated refresh tokens) are consumed by one atomic
+ *   call that hands the record to exactly one of N concurrent callers.
+ */
+
+/** Grant types core can run. */
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password' | 'implicit';
+
+/** Client authentication methods at the token, revocation and introspection endpoints. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+/**
+ * A registered client, as the client store returns it. Extend it with your own fields and pass
+ * your type as the `C` parameter to keep it end to end.
+ */
+export interface Client {
+  /** The `client_id`. */
+  readonly id: string;
+  /**
+   * Hash of the client secret made by `hashSecret()` (or `null` for a public client). The store
+   * never sees the presented secret; core verifies it in constant time.
+   */
+  readonly secretHash: string | null;
+  /** Registered redirect URIs, matched exactly (RFC 9700 section 2.1). */
+  readonly redirectUris: readonly string[];
+  /** Grant types this client may use. `implicit` stands for `response_type=token`. */
+  readonly grantTypes: readonly GrantType[];
+  /** Scopes the client may ask for. A request for any other scope is `invalid_scope`. */
+  readonly scopes: readonly string[];
+  /** Scopes granted when a request names none. Defaults to none (the request must name scopes). */
+  readonly defaultScopes?: readonly string[];
+  /**
+   * How the client authenticates. Defaults to `client_secret_basic` when `secretHash` is set
+   * (both `basic` and `post` are then accepted) and `none` when it is `null`.
+   */
+  readonly tokenEndpointAuthMethod?: ClientAuthMethod;
+}
+
+/** A resource owner. Extend it with your own fields and pass your type as the `U` parameter. */
+export interface User {
+  /** Stable identifier recorded on grants and tokens. */
+  readonly id: string;
+}
+
+/** What the user store returns for the password grant: the user and the hash to verify. */
+export interface UserCredentials<U extends User = User> {
+  readonly user: U;
+  /** A hash made by `hashPassword()` (scrypt). Core verifies the presented password against it. */
+  readonly passwordHash: string;
+}
+
+/** An authorization code as stored. `code` is a digest of the code the client holds. */
+export interface GrantRecord {
+  readonly code: string;
+  readonly clientId: string;
+  /** The user who consented (an id, never a serialized user). */
+  readonly userId: string;
+  /** The redirect URI the code was issued to; the token request must repeat it. */
+  readonly redirectUri: string;
+  readonly scopes: readonly string[];
+  readonly expiresAt: Date;
+  /** Family id: shared by the code and every token minted from it, for family revocation. */
+  readonly grantId: string;
+  /** PKCE challenge (RFC 7636), or `null` when the request carried none. */
+  readonly codeChallenge: string | null;
+  readonly codeChallengeMethod: 'S256' | 'plain' | null;
+}
+
+/** An access token as stored. `token` is a digest of the token the client holds. */
+export interface AccessTokenRecord {
+  readonly token: string;
+  readonly clientId: string;
+  /** `null` for tokens minted by `client_credentials` (no user). */
+  readonly userId: string | null;
+  readonly scopes: readonly string[];
+  readonly expiresAt: Date;
+  readonly grantId: string;
+}
+
+/** A refresh token as stored. `token` is a digest of the token the client holds. */
+export interface RefreshTokenRecord {
+  readonly token: string;
+  readonly clientId: string;
+  readonly userId: string | null;
+  readonly scopes: readonly string[];
+  readonly expiresAt: Date;
+  readonly grantId: string;
+}
+
+/**
+ * What an atomic consume returns: the record to exactly one caller (`consumed`); to a later
+ * caller, if the store keeps a marker of consumed records, the family id (`replayed`) so core
+ * can revoke everything minted from it; otherwise `null`.
+ */
+export type Consumed<T> =
+  | { readonly outcome: 'consumed'; readonly record: T }
+  | { readonly outcome: 'replayed'; readonly grantId: string };
+
+/** Looks up clients. Needed by every grant and by revocation and introspection. */
+export interface ClientStore<C extends Client = Client> {
+  /**
+   * Called on every request that names a client: authorize, token, revocation, introspection.
+   * @returns the client, or `null` when no client has this id (core answers `invalid_client`,
+   *   or an error page at the authorization endpoint).
+   */
+  getClient(clientId: string): Promise<C | null>;
+}
+
+/** Looks up users. Only the `password` grant needs it. */
+export interface UserStore<U extends User = User> {
+  /**
+   * Called by the `password` grant with the presented username.
+   * @returns the user and its password hash, or `null` when no user has this name (core
+   *   answers `invalid_grant` and still spends the time of a hash check).
+   */
+  getUserByUsername(username: string): Promise<UserCredentials<U> | null>;
+}
+
+/** Keeps authorization codes: save once, consume once. */
+export interface GrantStore {
+  /**
+   * Called when the user approves an authorization request, before the redirect is returned.
+   * Must persist the record so that any provider process can consume it.
+   */
+  saveGrant(grant: GrantRecord): Promise<void>;
+  /**
+   * Called by the `authorization_code` grant. Atomically takes the code so that of N concurrent
+   * callers exactly one gets `{ outcome: 'consumed' }`.
+   * @returns `consumed` with the record; `replayed` with the family id when the code was already
+   *   consumed and the store remembers it; `null` when the code is unknown, expired, belongs to
+   *   another client, or was consumed and the store cannot tell.
+   */
+  consumeGrant(clientId: string, code: string): Promise<Consumed<GrantRecord> | null>;
+  /** `true` when `consumeGrant` reports `replayed` (the store keeps a consumed marker). */
+  readonly detectsReplay?: boolean;
+}
+
+/** Keeps access and refresh tokens. */
+export interface TokenStore {
+  /**
+   * Called after a grant succeeds, before the token response is sent. Must not remove the
+   * user's other tokens (other devices stay signed in).
+   */
+  saveTokens(access: AccessTokenRecord, refresh: RefreshTokenRecord | null): Promise<void>;
+  /**
+   * Called on every protected-resource request and on introspection and revocation.
+   * @returns the record, or `null` when the token is unknown, expired or revoked.
+   */
+  getAccessToken(token: string): Promise<AccessTokenRecord | null>;
+  /**
+   * Called by introspection and revocation, and by the `refresh_token` grant when rotation is off.
+   * @returns the record, or `null` when the token is unknown, expired, rotated or revoked.
+   */
+  getRefreshToken(token: string): Promise<RefreshTokenRecord | null>;
+  /**
+   * Called by the `refresh_token` grant when rotation is on. Atomic like `consumeGrant`.
+   * @returns `consumed` with the record to exactly one caller; `replayed` with the family id for
+   *   an already-rotated token the store remembers; `null` when unknown, expired or revoked.
+   */
+  consumeRefreshToken(token: string): Promise<Consumed<RefreshTokenRecord> | null>;
+  /** Called by revocation for an access token. Revoking an unknown token is not an error. */
+  revokeAccessToken(token: string): Promise<void>;
+  /**
+   * Called when a code or rotated refresh token is replayed, and when a refresh token is
+   * revoked: every access and refresh token of this family stops working.
+   */
+  revokeFamily(grantId: string): Promise<void>;
+  /** `true` when `consumeRefreshToken` reports `replayed`. */
+  readonly detectsReplay?: boolean;
+}
+
+/** The four stores. A binding provides any subset. */
+export interface Stores<U extends User = User, C extends Client = Client> {
+  clients?: ClientStore<C>;
+  users?: UserStore<U>;
+  grants?: GrantStore;
+  tokens?: TokenStore;
+}

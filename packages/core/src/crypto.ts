@@ -1,0 +1,96 @@
+import { createHash, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+
+/** A new opaque token: `bytes` random bytes as base64url (32 bytes = 43 characters). */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/**
+ * The digest a store keeps in place of a code or token (SHA-256, base64url, 43 characters).
+ * Tokens are 256 random bits, so an unsalted digest is enough: a leaked table grants nothing.
+ */
+export function digestToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** A new high-entropy client secret (32 random bytes, base64url). */
+export function generateClientSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+const HMAC_PREFIX = 'hmac-sha256$';
+const SCRYPT_PREFIX = 'scrypt$';
+const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
+
+/**
+ * Hash of a secret the provider generated (high entropy, e.g. from `generateClientSecret()`):
+ * a salted HMAC-SHA-256, fast enough for every token request. Use `hashPassword` for anything a
+ * human chose.
+ */
+export function hashSecret(secret: string): string {
+  const salt = randomBytes(16).toString('base64url');
+  return `${HMAC_PREFIX}${salt}$${createHmac('sha256', salt).update(secret).digest('base64url')}`;
+}
+
+function scrypt(password: string, salt: string, N: number, r: number, p: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCb(password, salt, SCRYPT.keylen, { N, r, p, maxmem: 256 * N * r }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    );
+  });
+}
+
+/** Slow, salted hash (scrypt) of a human-chosen password or client secret. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16).toString('base64url');
+  const key = await scrypt(password, salt, SCRYPT.N, SCRYPT.r, SCRYPT.p);
+  return `${SCRYPT_PREFIX}${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt}$${key.toString('base64url')}`;
+}
+
+function equal(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Verifies a presented secret against a hash from `hashSecret` or `hashPassword`, in constant
+ * time. An unknown hash format is `false`, never a throw.
+ */
+export function verifySecret(presented: string, hash: string): boolean | Promise<boolean> {
+  if (hash.startsWith(HMAC_PREFIX)) {
+    const [salt, digest] = hash.slice(HMAC_PREFIX.length).split('$');
+    if (!salt || !digest) return false;
+    const actual = createHmac('sha256', salt).update(presented).digest();
+    return equal(actual, Buffer.from(digest, 'base64url'));
+  }
+  if (hash.startsWith(SCRYPT_PREFIX)) {
+    const [n, r, p, salt, key] = hash.slice(SCRYPT_PREFIX.length).split('$');
+    const N = Number(n);
+    const R = Number(r);
+    const P = Number(p);
+    if (!salt || !key || !(N > 1 && R > 0 && P > 0) || N > 2 ** 20) return false;
+    return scrypt(presented, salt, N, R, P).then(
+      (actual) => equal(actual, Buffer.from(key, 'base64url')),
+      () => false,
+    );
+  }
+  return false;
+}
+
+/** A dummy scrypt hash, verified when a username is unknown so timing does not reveal it. */
+let dummyHash: Promise<string> | undefined;
+export function dummyPasswordHash(): Promise<string> {
+  dummyHash ??= hashPassword(randomToken());
+  return dummyHash;
+}
+
+/** Constant-time string comparison (for PKCE verifiers and the like). */
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** PKCE S256 transform (RFC 7636 section 4.2). */
+export function s256(verifier: string): string {
+  return createHash('sha256').update(verifier).digest('base64url');
+}

@@ -1,0 +1,181 @@
+/**
+ * OAuth errors. One class per RFC error code, sharing a base that carries the HTTP status and
+ * the `error` value; identify them by `error` (or `isOAuthError`) rather than `instanceof`, so two
+ * copies of core never disagree. Messages are written for the client and never carry secrets or
+ * internal error text.
+ */
+
+/** Every `error` value core can answer with (RFC 6749, 6750, 7009, 7662, 7636). */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'unsupported_response_type'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'unsupported_token_type';
+
+export class OAuthError extends Error {
+  /** The RFC `error` value. */
+  readonly error: OAuthErrorCode;
+  /** HTTP status used when the error is answered directly (not by redirect). */
+  readonly status: number;
+  /** Extra response headers (e.g. `WWW-Authenticate`). */
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(
+    error: OAuthErrorCode,
+    description: string,
+    status: number,
+    options?: { cause?: unknown; headers?: Record<string, string> },
+  ) {
+    super(description, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OAuthError';
+    this.error = error;
+    this.status = status;
+    this.headers = options?.headers ?? {};
+  }
+  /** The `error_description` sent to the client. */
+  get description(): string {
+    return this.message;
+  }
+}
+
+type Opts = { cause?: unknown; headers?: Record<string, string> };
+
+export class InvalidRequestError extends OAuthError {
+  constructor(description: string, opts?: Opts) {
+    super('invalid_request', description, 400, opts);
+  }
+}
+export class InvalidClientError extends OAuthError {
+  constructor(description = 'Client authentication failed', opts?: Opts) {
+    super('invalid_client', description, 401, opts);
+  }
+}
+export class InvalidGrantError extends OAuthError {
+  constructor(description: string, opts?: Opts) {
+    super('invalid_grant', description, 400, opts);
+  }
+}
+export class UnauthorizedClientError extends OAuthError {
+  constructor(description: string, opts?: Opts) {
+    super('unauthorized_client', description, 400, opts);
+  }
+}
+export class UnsupportedGrantTypeError extends OAuthError {
+  constructor(description: string, opts?: Opts) {
+    super('unsupported_grant_type', description, 400, opts);
+  }
+}
+export class InvalidScopeError extends OAuthError {
+  constructor(description: string, opts?: Opts) {
+    super('invalid_scope', description, 400, opts);
+  }
+}
+export class AccessDeniedError extends OAuthError {
+  constructor(description = 'The resource owner denied the request', opts?: Opts) {
+    super('access_denied', description, 403, opts);
+  }
+}
+export class UnsupportedResponseTypeError extends OAuthError {
+  constructor(description: string, opts?: Opts) {
+    super('unsupported_response_type', description, 400, opts);
+  }
+}
+export class ServerError extends OAuthError {
+  constructor(description = 'The server could not complete the request', opts?: Opts) {
+    super('server_error', description, 500, opts);
+  }
+}
+export class TemporarilyUnavailableError extends OAuthError {
+  constructor(description = 'The service is temporarily unavailable; try again later', opts?: Opts) {
+    super('temporarily_unavailable', description, 503, { ...opts, headers: { 'Retry-After': '1', ...opts?.headers } });
+  }
+}
+export class InvalidTokenError extends OAuthError {
+  constructor(description = 'The access token is invalid or has expired', opts?: Opts) {
+    super('invalid_token', description, 401, opts);
+  }
+}
+export class InsufficientScopeError extends OAuthError {
+  constructor(description = 'The access token lacks a required scope', opts?: Opts) {
+    super('insufficient_scope', description, 403, opts);
+  }
+}
+export class UnsupportedTokenTypeError extends OAuthError {
+  constructor(description: string, opts?: Opts) {
+    super('unsupported_token_type', description, 400, opts);
+  }
+}
+
+/** `true` for any core OAuth error, from this copy of core or another. */
+export function isOAuthError(value: unknown): value is OAuthError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { error?: unknown }).error === 'string' &&
+    typeof (value as { status?: unknown }).status === 'number' &&
+    value instanceof Error
+  );
+}
+
+/**
+ * Thrown by a store when its server cannot be reached (connection refused, lost, timed out).
+ * Core answers 503 `temporarily_unavailable`; any other store error becomes 500 `server_error`.
+ * The message must not carry secrets; the cause is kept for logs.
+ */
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'STORE_UNAVAILABLE',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTCONN',
+  'ENOTFOUND',
+]);
+const UNAVAILABLE_NAMES = new Set([
+  'ClientClosedError',
+  'ConnectionTimeoutError',
+  'SocketClosedUnexpectedlyError',
+  'SequelizeConnectionError',
+  'SequelizeConnectionRefusedError',
+  'SequelizeConnectionAcquireTimeoutError',
+  'SequelizeHostNotReachableError',
+  'MongoNetworkError',
+  'MongoServerSelectionError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+]);
+
+/** `true` when an error from a store means "the store cannot be reached right now". */
+export function isStoreUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const { code, name } = e as { code?: unknown; name?: unknown };
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+    if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
+    e = (e as { cause?: unknown }).cause ?? (e as { original?: unknown }).original;
+  }
+  return false;
+}
+
+/** Maps anything thrown while serving a request to the OAuth error answered for it. */
+export function toOAuthError(err: unknown): OAuthError {
+  if (isOAuthError(err)) return err;
+  if (isStoreUnavailable(err)) return new TemporarilyUnavailableError(undefined, { cause: err });
+  return new ServerError(undefined, { cause: err });
+}
