@@ -2,6 +2,7 @@ export * from './contract.js';
 export * from './errors.js';
 export * from './http.js';
 export * from './registry.js';
+export * from './options.js';
 export {
   digestToken,
   generateClientSecret,
@@ -10,4 +11,10 @@ export {
   randomToken,
   verifySecret,
 } from './crypto.js';
-export * from './provider.js';
+export { OAuth2Provider, ConfigurationError, type VerifiedToken } from './provider.js';
+export type { AuthorizationDecision, AuthorizationRequest, AuthorizeResult } from './endpoints/authorize.js';
+export type { ResourceResult } from './endpoints/resource.js';
+export type { TokenResponseBody } from './endpoints/shared.js';
+export { createMemoryStores, type MemoryStores, type MemoryStoresSeed, type MemoryUserSeed } from './memory.js';
+export * from './adapters/node.js';
+export * from './adapters/fetch.js';

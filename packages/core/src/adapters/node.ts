@@ -1,0 +1,126 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Client, User } from '../contract.js';
+import type { OAuthRequest, OAuthResponse } from '../http.js';
+import type { OAuth2Provider, VerifiedToken } from '../provider.js';
+import { json } from '../responses.js';
+
+/** A `node:http` request as Express or Connect may have extended it. */
+export type NodeRequest = IncomingMessage & { body?: unknown; oauth?: VerifiedToken };
+/** `next` of Express/Connect middleware. */
+export type NextFunction = (err?: unknown) => void;
+/** A `node:http`/Express/Connect middleware. */
+export type NodeMiddleware = (req: NodeRequest, res: ServerResponse, next?: NextFunction) => Promise<void>;
+
+export interface NodeAdapterOptions {
+  /** Largest request body read, in bytes. Default 64 KiB; larger bodies get 413. */
+  bodyLimit?: number;
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Converts a `node:http` request to an `OAuthRequest`, reading a form body unless a framework
+ * already parsed it (`req.body`). Other bodies are not read.
+ */
+export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOptions): Promise<OAuthRequest> {
+  const method = req.method ?? 'GET';
+  const url = req.url ?? '/';
+  const headers = req.headers;
+  const b = req.body;
+  if (typeof b === 'string') return { method, url, headers, body: b };
+  if (Buffer.isBuffer(b)) return { method, url, headers, body: b.toString('utf8') };
+  if (b && typeof b === 'object') return { method, url, headers, parsedBody: b as Record<string, unknown> };
+  const ct = headers['content-type'];
+  if (method !== 'GET' && method !== 'HEAD' && ct && ct.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+    return { method, url, headers, body: await readBody(req, options?.bodyLimit ?? 65536) };
+  }
+  return { method, url, headers };
+}
+
+/** Writes an `OAuthResponse` to a `node:http` response. */
+export function sendResponse(res: ServerResponse, r: OAuthResponse): void {
+  res.writeHead(r.status, r.headers);
+  res.end(r.body);
+}
+
+async function convert(req: NodeRequest, res: ServerResponse, options?: NodeAdapterOptions): Promise<OAuthRequest | null> {
+  try {
+    return await toOAuthRequest(req, options);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      res.setHeader('Connection', 'close');
+      sendResponse(res, json(413, { error: 'invalid_request', error_description: 'The request body is too large' }));
+    } else {
+      sendResponse(res, json(400, { error: 'invalid_request', error_description: 'The request body could not be read' }));
+    }
+    return null;
+  }
+}
+
+/**
+ * A `node:http`/Express/Connect handler serving the token, revocation, introspection and metadata
+ * endpoints at the paths in the provider's options. Other paths go to `next()`, or get 404
+ * without one. Checks the provider's wiring when created.
+ */
+export function toNodeHandler<U extends User, C extends Client>(
+  provider: OAuth2Provider<U, C>,
+  options?: NodeAdapterOptions,
+): NodeMiddleware {
+  provider.validate();
+  const e = provider.options.endpoints;
+  const paths = new Set([e.token, e.revocation, e.introspection, '/.well-known/oauth-authorization-server']);
+  return async (req, res, next) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!paths.has(path)) {
+      if (next) return next();
+      sendResponse(res, json(404, { error: 'not_found' }));
+      return;
+    }
+    const oreq = await convert(req, res, options);
+    if (!oreq) return;
+    const r = await provider.handle(oreq);
+    sendResponse(res, r ?? json(404, { error: 'not_found' }));
+  };
+}
+
+/**
+ * Middleware protecting a resource (RFC 6750): needs a valid bearer token holding every listed
+ * scope. On success sets `req.oauth` and calls `next()`; otherwise answers 400/401/403 with
+ * `WWW-Authenticate`.
+ */
+export function requireOAuth<U extends User, C extends Client>(
+  provider: OAuth2Provider<U, C>,
+  ...scopes: string[]
+): NodeMiddleware {
+  provider.validate();
+  return async (req, res, next) => {
+    const oreq = await convert(req, res);
+    if (!oreq) return;
+    const r = await provider.verifyAccessToken(oreq, scopes);
+    if (r.ok) {
+      req.oauth = r.token;
+      if (next) next();
+      return;
+    }
+    sendResponse(res, r.response);
+  };
+}

@@ -1,0 +1,242 @@
+import type { Client, User } from '../contract.js';
+import { digestToken, randomToken } from '../crypto.js';
+import {
+  AccessDeniedError,
+  InvalidRequestError,
+  type OAuthError,
+  UnauthorizedClientError,
+  UnsupportedResponseTypeError,
+  isOAuthError,
+} from '../errors.js';
+import type { OAuthRequest, OAuthResponse } from '../http.js';
+import { formBody, isForm, type Params, parseParams, queryOf } from '../params.js';
+import type { Engine, EndpointResult } from '../provider.js';
+import { errorResponse, methodNotAllowed, redirect } from '../responses.js';
+import { allows, issueTokens, newGrantId, resolveScopes } from './shared.js';
+
+/** A validated authorization request, handed to the app to render consent. */
+export interface AuthorizationRequest<C extends Client = Client> {
+  readonly client: C;
+  /** `code` (authorization code flow) or `token` (implicit, when enabled). */
+  readonly responseType: 'code' | 'token';
+  /** The validated redirect URI (exactly one of the client's registered URIs). */
+  readonly redirectUri: string;
+  /** Scopes asked for (or the client's defaults), all allowed for the client. */
+  readonly scopes: readonly string[];
+  /** `state`, echoed verbatim in the redirect. */
+  readonly state: string | null;
+  readonly codeChallenge: string | null;
+  readonly codeChallengeMethod: 'S256' | 'plain' | null;
+  /**
+   * The original parameters as a query string. Carry it through the consent form or session and
+   * hand it (or this object) to `completeAuthorization`, which validates it again.
+   */
+  readonly query: string;
+}
+
+/** The user's answer to an authorization request. */
+export interface AuthorizationDecision {
+  /** `true` when the user approved. */
+  readonly approved: boolean;
+  /** The user who decided. Without it, the registered `currentUser` is asked. */
+  readonly userId?: string;
+  /** Narrow the scopes granted (a subset of those asked for); others are dropped. */
+  readonly scopes?: readonly string[];
+}
+
+/** What `provider.authorize()` returns. */
+export type AuthorizeResult<C extends Client = Client> =
+  | { readonly type: 'consent'; readonly request: AuthorizationRequest<C> }
+  | { readonly type: 'response'; readonly response: OAuthResponse; readonly error?: OAuthError };
+
+/** @internal */
+export type AuthorizeInternal<C extends Client = Client> =
+  | { type: 'consent'; request: AuthorizationRequest<C> }
+  | { type: 'response'; result: EndpointResult };
+
+type Validation<C extends Client> =
+  | { kind: 'ok'; request: AuthorizationRequest<C> }
+  | { kind: 'page'; error: OAuthError; clientId: string | null }
+  | { kind: 'redirect'; error: OAuthError; client: C; redirectUri: string; state: string | null; fragment: boolean };
+
+const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+async function validate<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  p: Params,
+  query: string,
+): Promise<Validation<C>> {
+  const clientId = p.client_id;
+  if (!clientId) return { kind: 'page', error: new InvalidRequestError('client_id is required'), clientId: null };
+  const client = await e.s.getClient!(clientId);
+  if (!client) return { kind: 'page', error: new InvalidRequestError('Unknown client'), clientId };
+  let redirectUri = p.redirect_uri;
+  if (redirectUri === undefined) {
+    if (client.redirectUris.length !== 1) {
+      return { kind: 'page', error: new InvalidRequestError('redirect_uri is required'), clientId };
+    }
+    redirectUri = client.redirectUris[0]!;
+  } else if (!client.redirectUris.includes(redirectUri)) {
+    return { kind: 'page', error: new InvalidRequestError('redirect_uri is not registered for this client'), clientId };
+  }
+  const state = p.state ?? null;
+  const rt = p.response_type;
+  const fragment = rt === 'token';
+  const fail = (error: OAuthError): Validation<C> => ({ kind: 'redirect', error, client, redirectUri, state, fragment });
+  if (rt === undefined || rt === '') return fail(new InvalidRequestError('response_type is required'));
+  if (rt === 'code') {
+    if (!e.o.grants.has('authorization_code')) return fail(new UnsupportedResponseTypeError('response_type "code" is not enabled'));
+    if (!allows(e, client, 'authorization_code')) return fail(new UnauthorizedClientError('This client may not use the authorization code grant'));
+  } else if (rt === 'token') {
+    if (!e.o.grants.has('implicit')) return fail(new UnsupportedResponseTypeError('response_type "token" is not enabled'));
+    if (!allows(e, client, 'implicit')) return fail(new UnauthorizedClientError('This client may not use the implicit grant'));
+  } else {
+    return fail(new UnsupportedResponseTypeError('Unsupported response_type'));
+  }
+  const scopes = resolveScopes(e, client, p.scope);
+  if (isOAuthError(scopes)) return fail(scopes);
+
+  let codeChallenge: string | null = null;
+  let codeChallengeMethod: 'S256' | 'plain' | null = null;
+  if (rt === 'code') {
+    const challenge = p.code_challenge;
+    const method = p.code_challenge_method;
+    if (challenge === undefined) {
+      if (method !== undefined) return fail(new InvalidRequestError('code_challenge_method without code_challenge'));
+      const pub = client.secretHash === null || client.secretHash === undefined;
+      if (e.o.pkceRequired === 'all' || (e.o.pkceRequired === 'public' && pub)) {
+        return fail(new InvalidRequestError('code_challenge is required (PKCE, S256)'));
+      }
+    } else {
+      // RFC 7636 section 4.3: an absent method means "plain".
+      const m = method ?? 'plain';
+      if (m !== 'S256' && m !== 'plain') return fail(new InvalidRequestError('code_challenge_method must be S256'));
+      if (m === 'plain' && !e.o.pkcePlain) return fail(new InvalidRequestError('code_challenge_method must be S256'));
+      if (!PKCE_VALUE.test(challenge)) return fail(new InvalidRequestError('code_challenge is malformed'));
+      codeChallenge = challenge;
+      codeChallengeMethod = m;
+    }
+  }
+  return {
+    kind: 'ok',
+    request: { client, responseType: rt, redirectUri, scopes, state, codeChallenge, codeChallengeMethod, query },
+  };
+}
+
+/** Builds the redirect back to the client (query for `code`, fragment for `token`), with `iss` (RFC 9207). */
+function redirectTo(e: Engine, uri: string, fragment: boolean, values: Record<string, string | null>): OAuthResponse {
+  const url = new URL(uri);
+  const params = fragment ? new URLSearchParams() : url.searchParams;
+  for (const [k, v] of Object.entries(values)) if (v !== null) params.set(k, v);
+  params.set('iss', e.o.issuer);
+  if (fragment) url.hash = params.toString();
+  return redirect(url.toString());
+}
+
+function pageError(e: Engine, error: OAuthError): OAuthResponse {
+  if (e.o.errorUri) {
+    const url = new URL(e.o.errorUri, e.o.issuer);
+    url.searchParams.set('error', error.error);
+    url.searchParams.set('error_description', error.message);
+    return redirect(url.toString());
+  }
+  return errorResponse(error);
+}
+
+function failure<C extends Client>(e: Engine, v: Exclude<Validation<C>, { kind: 'ok' }>): EndpointResult {
+  if (v.kind === 'page') {
+    return { response: pageError(e, v.error), error: v.error, clientId: v.clientId, grantType: null, scopes: null, issuedGrantId: null };
+  }
+  const response = redirectTo(e, v.redirectUri, v.fragment, {
+    error: v.error.error,
+    error_description: v.error.message,
+    state: v.state,
+  });
+  return { response, error: v.error, clientId: v.client.id, grantType: null, scopes: null, issuedGrantId: null };
+}
+
+function requestParams(req: OAuthRequest): Params | OAuthError | 'method' {
+  if (req.method === 'GET' || req.method === 'HEAD') return parseParams(queryOf(req.url));
+  if (req.method === 'POST') return isForm(req) ? formBody(req) : parseParams(queryOf(req.url));
+  return 'method';
+}
+
+/** The authorization endpoint: validation up to consent. */
+export async function authorizeEndpoint<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  req: OAuthRequest,
+): Promise<AuthorizeInternal<C>> {
+  const p = requestParams(req);
+  if (p === 'method') {
+    return { type: 'response', result: { response: methodNotAllowed('GET, POST'), error: new InvalidRequestError('Method not allowed'), clientId: null, grantType: null, scopes: null, issuedGrantId: null } };
+  }
+  if (isOAuthError(p)) {
+    return { type: 'response', result: { response: pageError(e, p), error: p, clientId: null, grantType: null, scopes: null, issuedGrantId: null } };
+  }
+  const v = await validate(e, p, new URLSearchParams(p).toString());
+  if (v.kind === 'ok') return { type: 'consent', request: v.request };
+  return { type: 'response', result: failure(e, v) };
+}
+
+/** Applies the user's decision: the redirect with a code or token, or `access_denied`. */
+export async function completeAuthorization<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  request: AuthorizationRequest<C> | string,
+  decision: AuthorizationDecision,
+  httpRequest: OAuthRequest,
+): Promise<EndpointResult> {
+  const query = typeof request === 'string' ? request.replace(/^\?/, '') : request?.query;
+  if (typeof query !== 'string') throw new TypeError('completeAuthorization needs the AuthorizationRequest or its query string');
+  const p = parseParams(query);
+  if (isOAuthError(p)) return { response: pageError(e, p), error: p, clientId: null, grantType: null, scopes: null, issuedGrantId: null };
+  const v = await validate(e, p, query);
+  if (v.kind !== 'ok') return failure(e, v);
+  const r = v.request;
+  const fragment = r.responseType === 'token';
+  const base = { clientId: r.client.id, grantType: null, issuedGrantId: null } as const;
+
+  let userId = decision?.approved ? decision.userId : undefined;
+  if (decision?.approved && userId === undefined && e.s.currentUser) {
+    const user = await e.s.currentUser(httpRequest);
+    userId = user?.id;
+  }
+  if (!decision?.approved || typeof userId !== 'string' || userId === '') {
+    const error = new AccessDeniedError();
+    const response = redirectTo(e, r.redirectUri, fragment, { error: error.error, error_description: error.message, state: r.state });
+    return { ...base, response, error, scopes: null };
+  }
+  const scopes = decision.scopes ? r.scopes.filter((s) => decision.scopes!.includes(s)) : r.scopes;
+  const grantId = newGrantId();
+  if (r.responseType === 'token') {
+    const body = await issueTokens(e as unknown as Engine, {
+      clientId: r.client.id,
+      userId,
+      scopes,
+      grantId,
+      grantType: 'implicit',
+      withRefresh: false,
+    });
+    const response = redirectTo(e, r.redirectUri, true, {
+      access_token: body.access_token,
+      token_type: body.token_type,
+      expires_in: String(body.expires_in),
+      scope: body.scope,
+      state: r.state,
+    });
+    return { ...base, response, error: null, scopes, issuedGrantId: grantId };
+  }
+  const code = randomToken();
+  await e.s.saveGrant!({
+    code: digestToken(code),
+    clientId: r.client.id,
+    userId,
+    redirectUri: r.redirectUri,
+    scopes,
+    expiresAt: new Date(Date.now() + e.o.codeLifetime * 1000),
+    grantId,
+    codeChallenge: r.codeChallenge,
+    codeChallengeMethod: r.codeChallengeMethod,
+  });
+  const response = redirectTo(e, r.redirectUri, false, { code, state: r.state });
+  return { ...base, response, error: null, scopes, issuedGrantId: grantId };
+}

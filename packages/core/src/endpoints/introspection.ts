@@ -1,0 +1,52 @@
+import type { AccessTokenRecord, Client, RefreshTokenRecord, User } from '../contract.js';
+import { digestToken } from '../crypto.js';
+import { InvalidClientError, InvalidRequestError, isOAuthError } from '../errors.js';
+import type { OAuthRequest } from '../http.js';
+import { formBody } from '../params.js';
+import type { Engine, EndpointResult } from '../provider.js';
+import { json } from '../responses.js';
+import { authenticateClient } from './shared.js';
+import { fail, postFormOnly } from './token.js';
+
+const INACTIVE = '{"active":false}';
+
+/**
+ * Token introspection (RFC 7662). Only confidential clients (typically resource servers) may ask.
+ * Anything unknown, expired, revoked or malformed is `{"active": false}`.
+ */
+export async function introspectionEndpoint<U extends User, C extends Client>(e: Engine<U, C>, req: OAuthRequest): Promise<EndpointResult> {
+  const bad = postFormOnly(req);
+  if (bad) return bad;
+  const p = formBody(req);
+  if (isOAuthError(p)) return fail(p);
+  const auth = await authenticateClient(e, req, p);
+  if (isOAuthError(auth)) return fail(auth, undefined, p.client_id ?? null);
+  const clientId = auth.client.id;
+  if (auth.method === 'none') return fail(new InvalidClientError('Public clients may not introspect tokens'), undefined, clientId);
+  const token = p.token;
+  if (token === undefined) return fail(new InvalidRequestError('token is required'), undefined, clientId);
+  const digest = digestToken(token);
+  const now = Date.now();
+  const ok = { response: json(200, INACTIVE), error: null, clientId, grantType: null, scopes: null, issuedGrantId: null };
+  const order = p.token_type_hint === 'refresh_token' ? (['refresh', 'access'] as const) : (['access', 'refresh'] as const);
+  let record: AccessTokenRecord | RefreshTokenRecord | null = null;
+  let kind: 'access' | 'refresh' = 'access';
+  for (const k of order) {
+    record = k === 'access' ? await e.s.getAccessToken!(digest) : await e.s.getRefreshToken!(digest);
+    if (record) {
+      kind = k;
+      break;
+    }
+  }
+  if (!record || record.expiresAt.getTime() <= now) return ok;
+  const body: Record<string, unknown> = {
+    active: true,
+    scope: record.scopes.join(' '),
+    client_id: record.clientId,
+    token_type: kind === 'access' ? 'Bearer' : 'refresh_token',
+    exp: Math.floor(record.expiresAt.getTime() / 1000),
+    iss: e.o.issuer,
+  };
+  if (record.userId !== null) body.sub = record.userId;
+  return { ...ok, response: json(200, body), scopes: record.scopes };
+}

@@ -1,0 +1,48 @@
+import { digestToken, s256, safeEqual } from '../crypto.js';
+import { InvalidGrantError, InvalidRequestError } from '../errors.js';
+import { allows, issueTokens } from '../endpoints/shared.js';
+import type { Engine } from '../provider.js';
+import type { GrantHandler } from './types.js';
+
+const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+/**
+ * RFC 6749 section 4.1.3 with RFC 7636 (PKCE). The code is consumed first, atomically, so a
+ * failed check still burns it; a replayed code revokes every token it minted.
+ */
+export const authorizationCodeGrant: GrantHandler = async (e, client, p) => {
+  const code = p.code;
+  if (!code) return new InvalidRequestError('code is required');
+  const taken = await e.s.consumeGrant!(client.id, digestToken(code));
+  if (taken === null) return new InvalidGrantError('The authorization code is invalid, expired or already used');
+  if (taken.outcome === 'replayed') {
+    await e.s.revokeFamily!(taken.grantId);
+    return new InvalidGrantError('The authorization code was already used; tokens issued with it are revoked');
+  }
+  const g = taken.record;
+  if (g.expiresAt.getTime() <= Date.now()) return new InvalidGrantError('The authorization code has expired');
+  if (g.clientId !== client.id) return new InvalidGrantError('The authorization code was issued to another client');
+  const redirectUri = p.redirect_uri;
+  if (redirectUri === undefined ? client.redirectUris.length !== 1 || client.redirectUris[0] !== g.redirectUri : redirectUri !== g.redirectUri) {
+    return new InvalidGrantError('redirect_uri does not match the authorization request');
+  }
+  const verifier = p.code_verifier;
+  if (g.codeChallenge === null) {
+    // RFC 9700 section 2.1.1: a verifier without a challenge must be refused.
+    if (verifier !== undefined) return new InvalidGrantError('code_verifier sent but no code_challenge was');
+  } else {
+    if (verifier === undefined) return new InvalidGrantError('code_verifier is required');
+    if (!VERIFIER.test(verifier)) return new InvalidGrantError('code_verifier is malformed');
+    const computed = g.codeChallengeMethod === 'S256' ? s256(verifier) : verifier;
+    if (!safeEqual(computed, g.codeChallenge)) return new InvalidGrantError('code_verifier does not match the code_challenge');
+  }
+  const body = await issueTokens(e as unknown as Engine, {
+    clientId: client.id,
+    userId: g.userId,
+    scopes: g.scopes,
+    grantId: g.grantId,
+    grantType: 'authorization_code',
+    withRefresh: allows(e as unknown as Engine, client, 'refresh_token'),
+  });
+  return { body, grantId: g.grantId, scopes: g.scopes };
+};

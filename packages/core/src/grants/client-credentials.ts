@@ -1,0 +1,23 @@
+import { UnauthorizedClientError, isOAuthError } from '../errors.js';
+import { issueTokens, newGrantId, resolveScopes } from '../endpoints/shared.js';
+import type { Engine } from '../provider.js';
+import type { GrantHandler } from './types.js';
+
+/** RFC 6749 section 4.4: confidential clients only; no refresh token (section 4.4.3). */
+export const clientCredentialsGrant: GrantHandler = async (e, client, p) => {
+  if (client.secretHash === null || client.secretHash === undefined) {
+    return new UnauthorizedClientError('Public clients may not use client_credentials');
+  }
+  const scopes = resolveScopes(e, client, p.scope);
+  if (isOAuthError(scopes)) return scopes;
+  const grantId = newGrantId();
+  const body = await issueTokens(e as unknown as Engine, {
+    clientId: client.id,
+    userId: null,
+    scopes,
+    grantId,
+    grantType: 'client_credentials',
+    withRefresh: false,
+  });
+  return { body, grantId, scopes };
+};

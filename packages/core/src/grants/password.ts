@@ -1,0 +1,29 @@
+import { dummyPasswordHash, verifySecret } from '../crypto.js';
+import { InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.js';
+import { allows, issueTokens, newGrantId, resolveScopes } from '../endpoints/shared.js';
+import type { Engine } from '../provider.js';
+import type { GrantHandler } from './types.js';
+
+/**
+ * RFC 6749 section 4.3 (off unless enabled; RFC 9700 says not to use it). The user store returns
+ * the password hash; core verifies it, spending the same time for unknown users.
+ */
+export const passwordGrant: GrantHandler = async (e, client, p) => {
+  const { username, password } = p;
+  if (!username || password === undefined) return new InvalidRequestError('username and password are required');
+  const scopes = resolveScopes(e, client, p.scope);
+  if (isOAuthError(scopes)) return scopes;
+  const found = await e.s.getUserByUsername!(username);
+  const ok = await verifySecret(password, found ? found.passwordHash : await dummyPasswordHash());
+  if (!found || !ok) return new InvalidGrantError('Invalid username or password');
+  const grantId = newGrantId();
+  const body = await issueTokens(e as unknown as Engine, {
+    clientId: client.id,
+    userId: found.user.id,
+    scopes,
+    grantId,
+    grantType: 'password',
+    withRefresh: allows(e as unknown as Engine, client, 'refresh_token'),
+  });
+  return { body, grantId, scopes };
+};

@@ -1,0 +1,19 @@
+import type { Client, User } from '../contract.js';
+import type { OAuthError } from '../errors.js';
+import type { Params } from '../params.js';
+import type { Engine } from '../provider.js';
+import type { TokenResponseBody } from '../endpoints/shared.js';
+
+/** What a grant hands back to the token endpoint. */
+export interface Granted {
+  body: TokenResponseBody;
+  grantId: string;
+  scopes: readonly string[];
+}
+
+/** A grant type handler: checks the grant-specific parameters and issues tokens. */
+export type GrantHandler = <U extends User, C extends Client>(
+  e: Engine<U, C>,
+  client: C,
+  params: Params,
+) => Promise<Granted | OAuthError>;

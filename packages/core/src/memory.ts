@@ -1,0 +1,176 @@
+import type {
+  AccessTokenRecord,
+  Client,
+  ClientStore,
+  Consumed,
+  GrantRecord,
+  GrantStore,
+  RefreshTokenRecord,
+  Stores,
+  TokenStore,
+  User,
+  UserCredentials,
+  UserStore,
+} from './contract.js';
+
+/** Marks a stores object as coming from a binding, so `useStores` ranks it below explicit slots. */
+export const BINDING_STORES: unique symbol = Symbol.for('portcullis.bindingStores');
+
+/** A user for the in-memory user store. */
+export interface MemoryUserSeed<U extends User = User> {
+  readonly username: string;
+  readonly user: U;
+  /** From `hashPassword()`. */
+  readonly passwordHash: string;
+}
+
+export interface MemoryStoresSeed<U extends User = User, C extends Client = Client> {
+  clients?: readonly C[];
+  users?: readonly MemoryUserSeed<U>[];
+}
+
+/** The in-memory stores, with helpers to add clients and users at run time. */
+export interface MemoryStores<U extends User = User, C extends Client = Client> extends Required<Stores<U, C>> {
+  addClient(client: C): void;
+  addUser(seed: MemoryUserSeed<U>): void;
+}
+
+let warned = false;
+
+/**
+ * In-process stores for tests and quick starts: nothing survives a restart and nothing is shared
+ * between processes, so it warns once when `NODE_ENV=production`. Consumption is a synchronous
+ * Map operation, hence atomic; consumed codes and rotated refresh tokens are remembered until they
+ * expire, so replays are reported. Expired entries are swept as new ones arrive.
+ *
+ * The returned object is marked as a binding: `provider.useStores(createMemoryStores())` ranks
+ * below any explicit registration, and a later binding replaces it slot by slot.
+ */
+export function createMemoryStores<U extends User = User, C extends Client = Client>(
+  seed: MemoryStoresSeed<U, C> = {},
+): MemoryStores<U, C> {
+  if (process.env.NODE_ENV === 'production' && !warned) {
+    warned = true;
+    console.warn(
+      '[portcullis] The in-memory stores are in use with NODE_ENV=production: data is lost on restart and not shared between processes. Use a binding such as @portcullis/binding-sequelize.',
+    );
+  }
+  const clients = new Map<string, C>();
+  const users = new Map<string, MemoryUserSeed<U>>();
+  for (const c of seed.clients ?? []) clients.set(c.id, c);
+  for (const u of seed.users ?? []) users.set(u.username, u);
+
+  type Entry<T> = { record: T; consumed: boolean };
+  const grants = new Map<string, Entry<GrantRecord>>();
+  const access = new Map<string, AccessTokenRecord>();
+  const refresh = new Map<string, Entry<RefreshTokenRecord>>();
+  const families = new Map<string, Set<string>>();
+  let inserts = 0;
+
+  const live = (expiresAt: Date) => expiresAt.getTime() > Date.now();
+  const grantKey = (clientId: string, code: string) => `${clientId.length}:${clientId}:${code}`;
+
+  function sweep(): void {
+    const now = Date.now();
+    for (const [k, e] of grants) if (e.record.expiresAt.getTime() <= now) grants.delete(k);
+    for (const [k, r] of access) if (r.expiresAt.getTime() <= now) forget(k, r.grantId, access);
+    for (const [k, e] of refresh) if (e.record.expiresAt.getTime() <= now) forget(k, e.record.grantId, refresh);
+  }
+  function forget(token: string, grantId: string, map: Map<string, unknown>): void {
+    map.delete(token);
+    const fam = families.get(grantId);
+    if (fam) {
+      fam.delete(token);
+      if (fam.size === 0) families.delete(grantId);
+    }
+  }
+  function inserted(): void {
+    if (++inserts % 10_000 === 0) sweep();
+  }
+  function join(grantId: string, token: string): void {
+    let fam = families.get(grantId);
+    if (!fam) families.set(grantId, (fam = new Set()));
+    fam.add(token);
+  }
+
+  const clientStore: ClientStore<C> = {
+    async getClient(clientId) {
+      return clients.get(clientId) ?? null;
+    },
+  };
+  const userStore: UserStore<U> = {
+    async getUserByUsername(username): Promise<UserCredentials<U> | null> {
+      const u = users.get(username);
+      return u ? { user: u.user, passwordHash: u.passwordHash } : null;
+    },
+  };
+  const grantStore: GrantStore = {
+    detectsReplay: true,
+    async saveGrant(grant) {
+      grants.set(grantKey(grant.clientId, grant.code), { record: { ...grant, scopes: [...grant.scopes] }, consumed: false });
+      inserted();
+    },
+    async consumeGrant(clientId, code): Promise<Consumed<GrantRecord> | null> {
+      const key = grantKey(clientId, code);
+      const e = grants.get(key);
+      if (!e) return null;
+      if (!live(e.record.expiresAt)) {
+        grants.delete(key);
+        return null;
+      }
+      if (e.consumed) return { outcome: 'replayed', grantId: e.record.grantId };
+      e.consumed = true;
+      return { outcome: 'consumed', record: e.record };
+    },
+  };
+  const tokenStore: TokenStore = {
+    detectsReplay: true,
+    async saveTokens(a, r) {
+      access.set(a.token, { ...a, scopes: [...a.scopes] });
+      join(a.grantId, a.token);
+      if (r) {
+        refresh.set(r.token, { record: { ...r, scopes: [...r.scopes] }, consumed: false });
+        join(r.grantId, r.token);
+      }
+      inserted();
+    },
+    async getAccessToken(token) {
+      const r = access.get(token);
+      return r && live(r.expiresAt) ? r : null;
+    },
+    async getRefreshToken(token) {
+      const e = refresh.get(token);
+      return e && !e.consumed && live(e.record.expiresAt) ? e.record : null;
+    },
+    async consumeRefreshToken(token): Promise<Consumed<RefreshTokenRecord> | null> {
+      const e = refresh.get(token);
+      if (!e || !live(e.record.expiresAt)) return null;
+      if (e.consumed) return { outcome: 'replayed', grantId: e.record.grantId };
+      e.consumed = true;
+      return { outcome: 'consumed', record: e.record };
+    },
+    async revokeAccessToken(token) {
+      const r = access.get(token);
+      if (r) forget(token, r.grantId, access);
+    },
+    async revokeFamily(grantId) {
+      const fam = families.get(grantId);
+      if (!fam) return;
+      for (const t of fam) {
+        access.delete(t);
+        refresh.delete(t);
+      }
+      families.delete(grantId);
+    },
+  };
+  const stores: MemoryStores<U, C> = {
+    clients: clientStore,
+    users: userStore,
+    grants: grantStore,
+    tokens: tokenStore,
+    addClient: (c) => void clients.set(c.id, c),
+    addUser: (u) => void users.set(u.username, u),
+  };
+  Object.defineProperty(stores, BINDING_STORES, { value: true });
+  return stores;
+}
