@@ -88,9 +88,9 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     if (++inserts % 10_000 === 0) sweep();
   }
   function join(grantId: string, token: string): void {
-    let fam = families.get(grantId);
-    if (!fam) families.set(grantId, (fam = new Set()));
-    fam.add(token);
+    const fam = families.get(grantId);
+    if (fam) fam.add(token);
+    else families.set(grantId, new Set([token]));
   }
 
   const clientStore: ClientStore<C> = {

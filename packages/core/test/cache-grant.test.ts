@@ -1,0 +1,393 @@
+import { describe, expect, it } from 'vitest';
+import {
+  bindCacheGrant,
+  type CacheGrantConfig,
+  createCacheGrant,
+  type ModuleImporter,
+  resolveCacheConfig,
+} from '../src/cache-grant.js';
+import type { GrantRecord, GrantStore, Stores, User } from '../src/contract.js';
+import { digestToken } from '../src/crypto.js';
+import type { CurrentUser, RegisterOptions, StoreRegistry } from '../src/registry.js';
+import { authorizeUrl, body, CB, exchange, get, getCode, location, makeProvider, pkce } from './helpers.js';
+
+const DEFAULTS = {
+  type: 'memory',
+  defaultTimeout: 100,
+  threshold: 500,
+  keyPrefix: '',
+  memcachedServers: ['127.0.0.1:11211'],
+  redisHost: 'localhost',
+  redisPort: 6379,
+  redisPassword: undefined,
+  redisDb: 0,
+  redisUrl: undefined,
+};
+
+function errorOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('resolveCacheConfig', () => {
+  it('has Flask-OAuthlib defaults', () => {
+    expect(resolveCacheConfig({})).toEqual(DEFAULTS);
+    expect(resolveCacheConfig()).toEqual(DEFAULTS);
+  });
+
+  // key, camelCase option, a value for each source, and what each resolves to.
+  const table: [string, string, [unknown, unknown, unknown], [unknown, unknown, unknown]][] = [
+    ['TYPE', 'type', ['redis', 'memcached', 'memory'], ['redis', 'memcached', 'memory']],
+    ['DEFAULT_TIMEOUT', 'defaultTimeout', [30, '60', 90], [30, 60, 90]],
+    ['THRESHOLD', 'threshold', [10, '20', 30], [10, 20, 30]],
+    ['KEY_PREFIX', 'keyPrefix', ['a:', 'b:', 'c:'], ['a:', 'b:', 'c:']],
+    ['MEMCACHED_SERVERS', 'memcachedServers', [['h1:1'], 'h2:2, h3:3', 'h4:4'], [['h1:1'], ['h2:2', 'h3:3'], ['h4:4']]],
+    ['REDIS_HOST', 'redisHost', ['r1', 'r2', 'r3'], ['r1', 'r2', 'r3']],
+    ['REDIS_PORT', 'redisPort', [7001, '7002', 7003], [7001, 7002, 7003]],
+    ['REDIS_PASSWORD', 'redisPassword', ['p1', 'p2', 'p3'], ['p1', 'p2', 'p3']],
+    ['REDIS_DB', 'redisDb', [1, '2', 3], [1, 2, 3]],
+    ['REDIS_URL', 'redisUrl', ['redis://a', 'redis://b', 'redis://c'], ['redis://a', 'redis://b', 'redis://c']],
+  ];
+  for (const [key, camel, [explicit, prefixed, generic], [fromExplicit, fromPrefixed, fromGeneric]] of table) {
+    it(`reads ${key}: camelCase option, then OAUTH2_CACHE_${key}, then CACHE_${key}, then the default`, () => {
+      const read = (config: CacheGrantConfig) => (resolveCacheConfig(config) as unknown as Record<string, unknown>)[camel];
+      const all = { [camel]: explicit, [`OAUTH2_CACHE_${key}`]: prefixed, [`CACHE_${key}`]: generic };
+      expect(read(all)).toEqual(fromExplicit);
+      expect(read({ ...all, [camel]: undefined })).toEqual(fromPrefixed);
+      expect(read({ ...all, [camel]: null, [`OAUTH2_CACHE_${key}`]: undefined })).toEqual(fromGeneric);
+      expect(read({})).toEqual((DEFAULTS as Record<string, unknown>)[camel]);
+    });
+  }
+
+  it('accepts the type aliases, in any case', () => {
+    expect(resolveCacheConfig({ type: 'simple' }).type).toBe('memory');
+    expect(resolveCacheConfig({ type: ' Memory ' }).type).toBe('memory');
+    expect(resolveCacheConfig({ OAUTH2_CACHE_TYPE: 'memcache' }).type).toBe('memcached');
+    expect(resolveCacheConfig({ CACHE_TYPE: 'MEMCACHED' }).type).toBe('memcached');
+    expect(resolveCacheConfig({ type: 'Redis' }).type).toBe('redis');
+  });
+
+  it('names the valid types when the type is unknown', () => {
+    const err = errorOf(() => resolveCacheConfig({ OAUTH2_CACHE_TYPE: 'filesystem' }));
+    expect(err.name).toBe('ConfigurationError');
+    expect(err.message).toContain('OAUTH2_CACHE_TYPE');
+    expect(err.message).toContain('"filesystem"');
+    for (const t of ['memory', 'simple', 'redis', 'memcached', 'memcache']) expect(err.message).toContain(`'${t}'`);
+    expect(() => resolveCacheConfig({ type: 42 as unknown as string })).toThrow(/not a grant cache type/);
+  });
+
+  it("refuses the null cache: it cannot hold grants", () => {
+    for (const config of [{ type: 'null' }, { OAUTH2_CACHE_TYPE: 'null' }, { CACHE_TYPE: 'NULL' }]) {
+      const err = errorOf(() => resolveCacheConfig(config));
+      expect(err.name).toBe('ConfigurationError');
+      expect(err.message).toMatch(/cannot hold grants/);
+      expect(err.message).toContain("'redis'");
+    }
+  });
+
+  it('reads keys under a configurable prefix', () => {
+    const config = { configPrefix: 'MYAPP', MYAPP_CACHE_TYPE: 'redis', OAUTH2_CACHE_TYPE: 'memcached', CACHE_THRESHOLD: 7 };
+    expect(resolveCacheConfig(config)).toMatchObject({ type: 'redis', threshold: 7 });
+    expect(resolveCacheConfig({ configPrefix: '', CACHE_TYPE: 'redis', OAUTH2_CACHE_TYPE: 'memcached' }).type).toBe('redis');
+    expect(() => resolveCacheConfig({ configPrefix: 1 as unknown as string })).toThrow(/configPrefix/);
+  });
+
+  it('takes an environment-style object of strings', () => {
+    const env: Record<string, string | undefined> = {
+      OAUTH2_CACHE_TYPE: 'redis',
+      OAUTH2_CACHE_REDIS_PORT: '6380',
+      OAUTH2_CACHE_REDIS_DB: '4',
+      OAUTH2_CACHE_DEFAULT_TIMEOUT: '2.5',
+      CACHE_MEMCACHED_SERVERS: 'm1:11211,,m2:11212 ',
+      PATH: '/usr/bin',
+    };
+    expect(resolveCacheConfig(env)).toMatchObject({
+      type: 'redis',
+      redisPort: 6380,
+      redisDb: 4,
+      defaultTimeout: 2.5,
+      memcachedServers: ['m1:11211', 'm2:11212'],
+    });
+  });
+
+  it('rejects invalid values, naming the key they came from', () => {
+    expect(() => resolveCacheConfig({ OAUTH2_CACHE_THRESHOLD: '1.5' })).toThrow(/OAUTH2_CACHE_THRESHOLD must be a positive integer/);
+    expect(() => resolveCacheConfig({ threshold: 0 })).toThrow(/threshold/);
+    expect(() => resolveCacheConfig({ CACHE_DEFAULT_TIMEOUT: 'soon' })).toThrow(/CACHE_DEFAULT_TIMEOUT/);
+    expect(() => resolveCacheConfig({ defaultTimeout: -1 })).toThrow(/defaultTimeout/);
+    expect(() => resolveCacheConfig({ defaultTimeout: '' })).toThrow(/defaultTimeout/);
+    expect(() => resolveCacheConfig({ redisPort: 70000 })).toThrow(/redisPort must be a port number/);
+    expect(() => resolveCacheConfig({ redisDb: -1 })).toThrow(/redisDb/);
+    expect(() => resolveCacheConfig({ memcachedServers: ' , ' })).toThrow(/names no server/);
+    expect(() => resolveCacheConfig({ memcachedServers: [1] as unknown as string[] })).toThrow(/memcachedServers/);
+    expect(() => resolveCacheConfig({ keyPrefix: {} as unknown as string })).toThrow(/keyPrefix must be a string/);
+    expect(() => resolveCacheConfig(null as unknown as CacheGrantConfig)).toThrow(/object/);
+  });
+
+  it('never shows a password or URL in an error', () => {
+    const secret = 'hunter2-Sup3r';
+    const messages = [
+      errorOf(() => resolveCacheConfig({ redisPassword: { secret } as unknown as string })).message,
+      errorOf(() => resolveCacheConfig({ OAUTH2_CACHE_REDIS_URL: [`redis://:${secret}@h`] })).message,
+      errorOf(() => resolveCacheConfig({ redisPassword: secret, redisUrl: `redis://:${secret}@h`, redisPort: 'x' })).message,
+      errorOf(() => resolveCacheConfig({ redisPassword: secret, type: 'null' })).message,
+      errorOf(() => resolveCacheConfig({ redisPassword: secret, type: 'bogus' })).message,
+    ];
+    for (const m of messages) expect(m).not.toContain(secret);
+    expect(messages[0]).toMatch(/redisPassword must be a string/);
+  });
+});
+
+/** A registry that records what a binding registers. */
+function recordingRegistry() {
+  const calls: { method: string; value: unknown; options: RegisterOptions | undefined }[] = [];
+  const registry: StoreRegistry = {
+    useStores(stores: Stores, options?: RegisterOptions) {
+      calls.push({ method: 'useStores', value: stores, options });
+      return this;
+    },
+    setCurrentUser(fn: CurrentUser, options?: RegisterOptions) {
+      calls.push({ method: 'setCurrentUser', value: fn, options });
+      return this;
+    },
+  };
+  return { registry, calls };
+}
+
+const nobody: CurrentUser = () => null;
+
+describe('bindCacheGrant', () => {
+  it('registers only the grant store and the current user, as a binding', async () => {
+    const { registry, calls } = recordingRegistry();
+    const store = await bindCacheGrant(registry, { type: 'memory' }, nobody);
+    expect(calls).toEqual([
+      { method: 'useStores', value: { grants: store }, options: { source: 'binding' } },
+      { method: 'setCurrentUser', value: nobody, options: { source: 'binding' } },
+    ]);
+    expect(Object.keys(calls[0]!.value as object)).toEqual(['grants']);
+  });
+
+  it('uses a GrantStore instance as is', async () => {
+    const { registry, calls } = recordingRegistry();
+    const mine: GrantStore = { saveGrant: async () => {}, consumeGrant: async () => null };
+    expect(await bindCacheGrant(registry, mine, nobody)).toBe(mine);
+    expect(calls[0]!.value).toEqual({ grants: mine });
+  });
+
+  it('registers nothing when the config is refused', async () => {
+    const { registry, calls } = recordingRegistry();
+    await expect(bindCacheGrant(registry, { OAUTH2_CACHE_TYPE: 'null' }, nobody)).rejects.toThrow(/cannot hold grants/);
+    await expect(bindCacheGrant(registry, { type: 'redis' }, 'nope' as unknown as CurrentUser)).rejects.toThrow(
+      /currentUser/,
+    );
+    expect(calls).toEqual([]);
+  });
+
+  it('builds the memory cache with threshold, timeout and prefix', async () => {
+    const store = (await createCacheGrant({ OAUTH2_CACHE_TYPE: 'simple', OAUTH2_CACHE_THRESHOLD: '2' })) as GrantStore & {
+      size: number;
+    };
+    const grant = (code: string): GrantRecord => ({
+      code,
+      clientId: 'c',
+      userId: 'u',
+      redirectUri: CB,
+      scopes: ['read'],
+      expiresAt: new Date(Date.now() + 60_000),
+      grantId: `g-${code}`,
+      codeChallenge: null,
+      codeChallengeMethod: null,
+    });
+    for (const code of ['a', 'b', 'c']) await store.saveGrant(grant(code));
+    expect(store.size).toBe(2);
+    expect(await store.consumeGrant('c', 'a')).toBeNull();
+    expect((await store.consumeGrant('c', 'c'))?.outcome).toBe('consumed');
+  });
+
+  it('runs the authorization code flow end to end with the memory cache and currentUser', async () => {
+    const { provider } = makeProvider();
+    const currentUser: CurrentUser = () => ({ id: 'u-from-session' }) satisfies User;
+    const store = (await bindCacheGrant(provider, { OAUTH2_CACHE_TYPE: 'memory' }, currentUser)) as GrantStore & {
+      size: number;
+      peek(clientId: string, code: string): { state: string; record?: GrantRecord } | null;
+    };
+    expect(store.size).toBe(0);
+
+    // The decision names no user: the bound currentUser does.
+    const { verifier, challenge } = pkce();
+    const a = await provider.authorize(
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'conf',
+          redirect_uri: CB,
+          scope: 'read',
+          state: 'st',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        }),
+      ),
+    );
+    expect(a.type).toBe('consent');
+    if (a.type !== 'consent') return;
+    const code = location(await provider.completeAuthorization(a.request, { approved: true })).searchParams.get('code')!;
+    // The code lives in the bound cache, under its digest.
+    expect(store.size).toBe(1);
+    const entry = store.peek('conf', digestToken(code));
+    expect(entry?.state).toBe('live');
+    expect(entry?.record?.userId).toBe('u-from-session');
+
+    const res = await exchange(provider, code, verifier);
+    expect(res.status).toBe(200);
+    const token = body(res).access_token as string;
+    expect(store.peek('conf', digestToken(code))?.state).toBe('consumed');
+
+    // A replayed code is refused, and the tokens it minted are revoked (the cache reports replay).
+    const again = await exchange(provider, code, verifier);
+    expect(again.status).toBe(400);
+    expect(body(again).error).toBe('invalid_grant');
+    const check = await provider.verifyAccessToken(
+      { method: 'GET', url: '/api', headers: { authorization: `Bearer ${token}` } },
+      ['read'],
+    );
+    expect(check.ok).toBe(false);
+  });
+
+  it('keeps an explicit grant store over the cache, in either order', async () => {
+    const saved: string[] = [];
+    const explicit: GrantStore = {
+      saveGrant: async (g) => {
+        saved.push(g.clientId);
+      },
+      consumeGrant: async () => null,
+    };
+    const before = makeProvider().provider;
+    before.useStores({ grants: explicit });
+    const first = (await bindCacheGrant(before, { type: 'memory' }, nobody)) as GrantStore & { size: number };
+    await getCode(before);
+    const after = makeProvider().provider;
+    const second = (await bindCacheGrant(after, { type: 'memory' }, nobody)) as GrantStore & { size: number };
+    after.useStores({ grants: explicit });
+    await getCode(after);
+    expect(saved).toEqual(['conf', 'conf']);
+    expect([first.size, second.size]).toEqual([0, 0]);
+  });
+
+  it("answers invalid_grant for a code past the cache's defaultTimeout", async () => {
+    const { provider } = makeProvider();
+    await bindCacheGrant(provider, { type: 'memory', defaultTimeout: 0.2 }, nobody);
+    const { code, verifier } = await getCode(provider);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const res = await exchange(provider, code, verifier);
+    expect(res.status).toBe(400);
+    expect(body(res).error).toBe('invalid_grant');
+  });
+});
+
+describe('backend packages', () => {
+  const missing: ModuleImporter = (specifier) => import(/* @vite-ignore */ `${specifier}-not-installed`);
+
+  it('names the package to install when a backend is missing, without the password', async () => {
+    const secret = 'hunter2-Sup3r';
+    const cases: [CacheGrantConfig, RegExp][] = [
+      [{ type: 'redis', redisPassword: secret, redisUrl: `redis://:${secret}@127.0.0.1:1` }, /npm install @portcullis\/grant-cache-redis redis/],
+      [{ type: 'memcached' }, /npm install @portcullis\/grant-cache-memcached memjs/],
+      [{ type: 'memory' }, /npm install @portcullis\/grant-cache-memory/],
+    ];
+    for (const [config, message] of cases) {
+      const err = await createCacheGrant(config, { importModule: missing }).then(
+        () => null,
+        (e: unknown) => e as Error & { cause?: unknown },
+      );
+      expect(err?.name).toBe('ConfigurationError');
+      expect(err?.message).toMatch(message);
+      expect(err?.message).not.toContain(secret);
+      expect(err?.cause).toBeInstanceOf(Error);
+    }
+  });
+
+  it('refuses a package that does not export the factory', async () => {
+    await expect(createCacheGrant({ type: 'redis' }, { importModule: async () => ({}) })).rejects.toThrow(
+      /@portcullis\/grant-cache-redis does not export createRedisGrantCache/,
+    );
+    await expect(
+      createCacheGrant({ type: 'memcached' }, { importModule: async () => ({ createMemcachedGrantCache: () => ({}) }) }),
+    ).rejects.toThrow(/did not return a grant store/);
+  });
+
+  /** A stand-in backend module that records the options core hands its factory. */
+  function recordingBackend(factory: string) {
+    const received: unknown[] = [];
+    const importModule: ModuleImporter = async (specifier) => {
+      const memoryPackage: string = '@portcullis/grant-cache-memory';
+      const memory = (await import(/* @vite-ignore */ memoryPackage)) as {
+        createMemoryGrantCache(): GrantStore;
+      };
+      return {
+        specifier,
+        [factory]: async (options: unknown) => {
+          received.push({ specifier, options });
+          return memory.createMemoryGrantCache();
+        },
+      };
+    };
+    return { received, importModule };
+  }
+
+  it('hands createRedisGrantCache host, port, db, password, prefix and timeout', async () => {
+    const { received, importModule } = recordingBackend('createRedisGrantCache');
+    await createCacheGrant(
+      { OAUTH2_CACHE_TYPE: 'redis', CACHE_REDIS_HOST: 'r.local', redisPort: '6390', redisDb: 2, redisPassword: 'pw', keyPrefix: 'oa:' },
+      { importModule },
+    );
+    await createCacheGrant({ type: 'redis' }, { importModule });
+    expect(received).toEqual([
+      {
+        specifier: '@portcullis/grant-cache-redis',
+        options: { host: 'r.local', port: 6390, db: 2, password: 'pw', keyPrefix: 'oa:', defaultTimeout: 100 },
+      },
+      {
+        specifier: '@portcullis/grant-cache-redis',
+        options: { host: 'localhost', port: 6379, db: 0, keyPrefix: '', defaultTimeout: 100 },
+      },
+    ]);
+  });
+
+  it('lets REDIS_URL win over host and port', async () => {
+    const { received, importModule } = recordingBackend('createRedisGrantCache');
+    await createCacheGrant({ type: 'redis', redisUrl: 'redis://127.0.0.1:7000/3', redisHost: 'ignored' }, { importModule });
+    await createCacheGrant({ type: 'redis', redisUrl: 'redis://127.0.0.1:7000', redisDb: 5, redisPassword: 'pw' }, { importModule });
+    expect(received.map((r) => (r as { options: unknown }).options)).toEqual([
+      { url: 'redis://127.0.0.1:7000/3', keyPrefix: '', defaultTimeout: 100 },
+      { url: 'redis://127.0.0.1:7000', db: 5, password: 'pw', keyPrefix: '', defaultTimeout: 100 },
+    ]);
+  });
+
+  it('hands createMemcachedGrantCache the server list, prefix and timeout', async () => {
+    const { received, importModule } = recordingBackend('createMemcachedGrantCache');
+    await createCacheGrant(
+      { type: 'memcache', OAUTH2_CACHE_MEMCACHED_SERVERS: '127.0.0.1:11211, 127.0.0.1:11212', CACHE_KEY_PREFIX: 'p:', defaultTimeout: 30 },
+      { importModule },
+    );
+    expect(received).toEqual([
+      {
+        specifier: '@portcullis/grant-cache-memcached',
+        options: { servers: ['127.0.0.1:11211', '127.0.0.1:11212'], keyPrefix: 'p:', defaultTimeout: 30 },
+      },
+    ]);
+  });
+
+  it('binds whatever store the backend returns', async () => {
+    const { importModule } = recordingBackend('createRedisGrantCache');
+    const { provider } = makeProvider();
+    const store = (await bindCacheGrant(provider, { type: 'redis' }, nobody, { importModule })) as GrantStore & { size: number };
+    const { code, verifier } = await getCode(provider);
+    expect(store.size).toBe(1);
+    expect((await exchange(provider, code, verifier)).status).toBe(200);
+    expect(body(await exchange(provider, code, verifier)).error).toBe('invalid_grant');
+  });
+});

@@ -1,0 +1,84 @@
+/** RFC 6749 section 6 with RFC 9700 section 4.14 (rotation, replay revokes the family). */
+import { describe, expect, it } from 'vitest';
+import { basic, body, exchange, form, get, getCode, makeProvider, SECRET } from '../helpers.js';
+
+const auth = { authorization: basic('conf', SECRET) };
+
+async function tokens(provider: ReturnType<typeof makeProvider>['provider']) {
+  const { code, verifier } = await getCode(provider);
+  return body(await exchange(provider, code, verifier)) as { access_token: string; refresh_token: string };
+}
+const refresh = (provider: ReturnType<typeof makeProvider>['provider'], token: string, extra: Record<string, string> = {}, headers = auth) =>
+  provider.token(form({ grant_type: 'refresh_token', refresh_token: token, ...extra }, headers));
+
+describe('refresh_token grant', () => {
+  it('rotates: a new refresh token each time, the old one refused afterwards', async () => {
+    const { provider } = makeProvider();
+    const t = await tokens(provider);
+    const r1 = body(await refresh(provider, t.refresh_token));
+    expect(r1.refresh_token).toBeDefined();
+    expect(r1.refresh_token).not.toBe(t.refresh_token);
+    expect(r1.scope).toBe('read write');
+    const r2 = await refresh(provider, r1.refresh_token as string);
+    expect(r2.status).toBe(200);
+  });
+
+  it('replay of a rotated token revokes the whole family', async () => {
+    const { provider } = makeProvider();
+    const t = await tokens(provider);
+    const r1 = body(await refresh(provider, t.refresh_token));
+    const replay = await refresh(provider, t.refresh_token);
+    expect(body(replay).error).toBe('invalid_grant');
+    // Everything of the family is dead: the newest refresh token and the access tokens.
+    expect(body(await refresh(provider, r1.refresh_token as string)).error).toBe('invalid_grant');
+    for (const at of [t.access_token, r1.access_token as string]) {
+      expect((await provider.verifyAccessToken(get('/api', { authorization: `Bearer ${at}` }))).ok).toBe(false);
+    }
+  });
+
+  it('gives one winner to concurrent rotations', async () => {
+    const { provider } = makeProvider();
+    const t = await tokens(provider);
+    const results = await Promise.all(Array.from({ length: 20 }, () => refresh(provider, t.refresh_token)));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+  });
+
+  it('narrows scope only ("MUST NOT include any scope not originally granted")', async () => {
+    const { provider } = makeProvider();
+    const t = await tokens(provider);
+    const wider = await refresh(provider, t.refresh_token, { scope: 'read admin' });
+    expect(body(wider).error).toBe('invalid_scope');
+    const t2 = await tokens(provider);
+    const narrow = body(await refresh(provider, t2.refresh_token, { scope: 'read' }));
+    expect(narrow.scope).toBe('read');
+  });
+
+  it('binds the refresh token to its client', async () => {
+    const { provider } = makeProvider();
+    const t = await tokens(provider);
+    const r = await refresh(provider, t.refresh_token, {}, { authorization: basic('other', 'other-secret') });
+    expect(body(r).error).toBe('invalid_grant');
+  });
+
+  it('expires refresh tokens', async () => {
+    const { provider } = makeProvider({ lifetimes: { refreshToken: 0.05 } });
+    const t = await tokens(provider);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(body(await refresh(provider, t.refresh_token)).error).toBe('invalid_grant');
+  });
+
+  it('without rotation keeps the refresh token and issues access tokens', async () => {
+    const { provider } = makeProvider({ refreshTokenRotation: false });
+    const t = await tokens(provider);
+    const a = body(await refresh(provider, t.refresh_token));
+    const b = body(await refresh(provider, t.refresh_token));
+    expect(a.refresh_token).toBeUndefined();
+    expect(b.access_token).toBeDefined();
+  });
+
+  it('requires refresh_token and refuses unknown ones', async () => {
+    const { provider } = makeProvider();
+    expect(body(await provider.token(form({ grant_type: 'refresh_token' }, auth))).error).toBe('invalid_request');
+    expect(body(await refresh(provider, 'nope')).error).toBe('invalid_grant');
+  });
+});

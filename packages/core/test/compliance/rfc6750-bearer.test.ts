@@ -1,0 +1,77 @@
+/** RFC 6750 (bearer token usage): header or form body, all scopes required, RFC 6750 errors. */
+import { describe, expect, it } from 'vitest';
+import { basic, body, form, get, makeProvider, SECRET } from '../helpers.js';
+
+async function setup(options = {}) {
+  const { provider } = makeProvider(options);
+  const t = body(await provider.token(form({ grant_type: 'client_credentials', scope: 'read write' }, { authorization: basic('conf', SECRET) })));
+  return { provider, token: t.access_token as string };
+}
+
+describe('bearer tokens', () => {
+  it('accepts the Authorization header, scheme case-insensitive', async () => {
+    const { provider, token } = await setup();
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      const r = await provider.verifyAccessToken(get('/api', { authorization: `${scheme} ${token}` }), ['read']);
+      expect(r.ok).toBe(true);
+      if (r.ok) expect(r.token).toMatchObject({ clientId: 'conf', userId: null, scopes: ['read', 'write'] });
+    }
+  });
+  it('accepts a form body access_token (2.2)', async () => {
+    const { provider, token } = await setup();
+    const r = await provider.verifyAccessToken(form({ access_token: token, other: '1' }, {}, '/api'));
+    expect(r.ok).toBe(true);
+  });
+  it('refuses the query string by default, accepts it when enabled', async () => {
+    const off = await setup();
+    const r = await off.provider.verifyAccessToken(get(`/api?access_token=${off.token}`));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.response.status).toBe(400);
+    const on = await setup({ allowBearerInQuery: true });
+    expect((await on.provider.verifyAccessToken(get(`/api?access_token=${on.token}`))).ok).toBe(true);
+  });
+  it('"MUST NOT use more than one method to transmit the token": 400 invalid_request', async () => {
+    const { provider, token } = await setup();
+    const r = await provider.verifyAccessToken(form({ access_token: token }, { authorization: `Bearer ${token}` }, '/api'));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.response.status).toBe(400);
+    expect(body(r.response).error).toBe('invalid_request');
+    expect(r.response.headers['WWW-Authenticate']).toContain('error="invalid_request"');
+  });
+  it('"If the request lacks any authentication information ... SHOULD NOT include an error code"', async () => {
+    const { provider } = await setup();
+    const r = await provider.verifyAccessToken(get('/api'));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.response.status).toBe(401);
+    expect(r.response.headers['WWW-Authenticate']).toBe('Bearer realm="oauth"');
+  });
+  it('401 invalid_token with WWW-Authenticate for unknown, malformed, revoked or expired tokens', async () => {
+    const { provider } = await setup({ lifetimes: { accessToken: 0.05 } });
+    const { token } = await setup();
+    const expired = body(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic('conf', SECRET) }))).access_token as string;
+    await new Promise((r) => setTimeout(r, 80));
+    for (const h of [`Bearer ${token}` /* other provider's */, 'Bearer not a token', `Bearer ${expired}`, 'Bearer ']) {
+      const r = await provider.verifyAccessToken(get('/api', { authorization: h }));
+      expect(r.ok).toBe(false);
+      if (r.ok) continue;
+      expect([400, 401]).toContain(r.response.status);
+      expect(r.response.headers['WWW-Authenticate']).toMatch(/^Bearer realm="oauth"/);
+    }
+    const r = await provider.verifyAccessToken(get('/api', { authorization: `Bearer ${expired}` }));
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.response.status).toBe(401);
+    expect(!r.ok && r.response.headers['WWW-Authenticate']).toContain('error="invalid_token"');
+  });
+  it('needs every listed scope: 403 insufficient_scope naming them', async () => {
+    const { provider, token } = await setup();
+    const r = await provider.verifyAccessToken(get('/api', { authorization: `Bearer ${token}` }), ['read', 'admin']);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.response.status).toBe(403);
+    expect(body(r.response).error).toBe('insufficient_scope');
+    expect(r.response.headers['WWW-Authenticate']).toContain('error="insufficient_scope"');
+    expect(r.response.headers['WWW-Authenticate']).toContain('scope="read admin"');
+  });
+});

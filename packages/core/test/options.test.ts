@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryStores, OAuth2Provider } from '../src/index.js';
+import { basic, body, confidential, form, ISSUER, makeProvider, SECRET } from './helpers.js';
+
+const cc = () => form({ grant_type: 'client_credentials' }, { authorization: basic('conf', SECRET) });
+
+describe('options', () => {
+  it('defaults: code 100 s, access token 3600 s, rotation on, S256 only, password and implicit off', () => {
+    const p = new OAuth2Provider({ issuer: ISSUER, stores: createMemoryStores() });
+    expect(p.options.codeLifetime).toBe(100);
+    expect(p.options.accessLifetime).toBe(3600);
+    expect(p.options.refreshLifetime).toBe(14 * 24 * 3600);
+    expect(p.options.rotation).toBe(true);
+    expect(p.options.pkcePlain).toBe(false);
+    expect([...p.options.grants]).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
+  });
+
+  it('accepts Flask-OAuthlib keys from a plain config object, the typed option winning', async () => {
+    let n = 0;
+    const { provider } = makeProvider({
+      config: {
+        OAUTH2_PROVIDER_TOKEN_EXPIRES_IN: 120,
+        OAUTH2_PROVIDER_TOKEN_GENERATOR: () => `flask-${++n}-${'x'.repeat(40)}`,
+        OAUTH2_PROVIDER_REFRESH_TOKEN_GENERATOR: () => `flask-refresh-${'y'.repeat(40)}`,
+        OAUTH2_PROVIDER_ERROR_URI: '/errors',
+      },
+    });
+    const b = body(await provider.token(cc()));
+    expect(b.expires_in).toBe(120);
+    expect(b.access_token).toMatch(/^flask-1-/);
+    expect(provider.options.errorUri).toBe('/errors');
+    const typed = makeProvider({
+      lifetimes: { accessToken: 60 },
+      accessTokenGenerator: () => `typed-${'z'.repeat(40)}`,
+      config: { OAUTH2_PROVIDER_TOKEN_EXPIRES_IN: 120, OAUTH2_PROVIDER_TOKEN_GENERATOR: () => 'flask' },
+    }).provider;
+    const t = body(await typed.token(cc()));
+    expect(t.expires_in).toBe(60);
+    expect(t.access_token).toMatch(/^typed-/);
+  });
+
+  it('refuses bad options with clear messages', () => {
+    const stores = createMemoryStores({ clients: [confidential] });
+    expect(() => new OAuth2Provider({ issuer: 'not a url', stores })).toThrow(/issuer/);
+    expect(() => new OAuth2Provider({ issuer: `${ISSUER}?q=1`, stores })).toThrow(/query or fragment/);
+    expect(() => new OAuth2Provider({ issuer: ISSUER, stores, lifetimes: { accessToken: -1 } })).toThrow(/accessToken/);
+    expect(() => new OAuth2Provider({ issuer: ISSUER, stores, grants: ['device_code' as 'password'] })).toThrow(/unknown grant/);
+    expect(() => new OAuth2Provider({ issuer: ISSUER, stores, config: { OAUTH2_PROVIDER_TOKEN_GENERATOR: 'my.module.gen' as unknown as () => string } })).toThrow(/function/);
+  });
+
+  it('the memory stores warn once under NODE_ENV=production', () => {
+    const prev = process.env.NODE_ENV;
+    const warnings: unknown[] = [];
+    const orig = console.warn;
+    console.warn = (...a: unknown[]) => void warnings.push(a);
+    try {
+      process.env.NODE_ENV = 'production';
+      createMemoryStores();
+      createMemoryStores();
+    } finally {
+      console.warn = orig;
+      process.env.NODE_ENV = prev;
+    }
+    expect(warnings).toHaveLength(1);
+    expect(String(warnings[0])).toMatch(/NODE_ENV=production/);
+  });
+});
