@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a fresh Debian machine with Node 20: the Debian packages in
-# scripts/apt-packages.txt (servers the suites start on loopback ports), pnpm, and the workspace's
-# npm dependencies. Safe to run again: it installs only what is missing.
+# Installs what Portcullis needs on a fresh Debian machine with Node 20 (as root): the Debian
+# packages in scripts/apt-packages.txt, pnpm, and the workspace's npm dependencies. Safe to run
+# again: it installs only what is missing.
+#   --build-only   only the packages `pnpm install` needs (compilers for sqlite3), not the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+build_only=0
+[ "${1:-}" = "--build-only" ] && build_only=1
+
 missing=()
-while read -r pkg bin; do
+while read -r pkg bin kind; do
   case "$pkg" in ''|'#'*) continue ;; esac
+  [ "$build_only" = 1 ] && [ "${kind:-}" != "build" ] && continue
   [ -e "$bin" ] || missing+=("$pkg")
 done < scripts/apt-packages.txt
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "Missing Debian packages: ${missing[*]}. Install them (as root): apt-get install -y ${missing[*]}" >&2
+    echo "Missing Debian packages: ${missing[*]}. Install them as root: apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
   echo "Installing Debian packages: ${missing[*]}"
