@@ -18,3 +18,4 @@ export type { TokenResponseBody } from './endpoints/shared.js';
 export { createMemoryStores, type MemoryStores, type MemoryStoresSeed, type MemoryUserSeed } from './memory.js';
 export * from './adapters/node.js';
 export * from './adapters/fetch.js';
+export * from './cache-grant.js';

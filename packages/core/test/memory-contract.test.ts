@@ -7,7 +7,7 @@ import { createMemoryStores } from '../src/index.js';
 const t = { describe, it, beforeAll, afterAll };
 const caps = { ttlGranularity: 'ms', detectsReplay: true } as const;
 
-grantStoreSuite(t, { name: 'core memory', create: () => createMemoryStores().grants, capabilities: caps });
-tokenStoreSuite(t, { name: 'core memory', create: () => createMemoryStores().tokens, capabilities: caps });
-clientStoreSuite(t, { name: 'core memory', create: (clients) => createMemoryStores({ clients }).clients });
-userStoreSuite(t, { name: 'core memory', create: (users) => createMemoryStores({ users }).users });
+grantStoreSuite(t, { name: 'core memory', create: async () => createMemoryStores().grants, capabilities: caps });
+tokenStoreSuite(t, { name: 'core memory', create: async () => createMemoryStores().tokens, capabilities: caps });
+clientStoreSuite(t, { name: 'core memory', create: async (clients) => createMemoryStores({ clients }).clients });
+userStoreSuite(t, { name: 'core memory', create: async (users) => createMemoryStores({ users }).users });

@@ -12,7 +12,7 @@ export async function fromFetchRequest(request: Request): Promise<OAuthRequest> 
   const method = request.method.toUpperCase();
   const ct = headers['content-type'];
   const body =
-    method !== 'GET' && method !== 'HEAD' && ct && ct.toLowerCase().startsWith('application/x-www-form-urlencoded')
+    method !== 'GET' && method !== 'HEAD' && ct?.toLowerCase().startsWith('application/x-www-form-urlencoded')
       ? await request.text()
       : undefined;
   return body === undefined ? { method, url: u.pathname + u.search, headers } : { method, url: u.pathname + u.search, headers, body };

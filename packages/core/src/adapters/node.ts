@@ -48,7 +48,7 @@ export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOpti
   if (Buffer.isBuffer(b)) return { method, url, headers, body: b.toString('utf8') };
   if (b && typeof b === 'object') return { method, url, headers, parsedBody: b as Record<string, unknown> };
   const ct = headers['content-type'];
-  if (method !== 'GET' && method !== 'HEAD' && ct && ct.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+  if (method !== 'GET' && method !== 'HEAD' && ct?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     return { method, url, headers, body: await readBody(req, options?.bodyLimit ?? 65536) };
   }
   return { method, url, headers };

@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import type { Consumed, GrantRecord, GrantStore } from '@portcullis/core';
+import {
+  assertGrant,
+  type Check,
+  check,
+  concurrently,
+  describeKey,
+  inMs,
+  isAbsent,
+  label,
+  oddKeys,
+  rid,
+  type StoreCapabilities,
+  shortExpiry,
+  sleepPast,
+  type TestApi,
+} from './shared.js';
+
+/** Reads the raw store behind a `GrantStore`, bypassing its API. */
+export interface GrantProbe {
+  /**
+   * Returns the raw entry kept for this client and code (a row, a cache value, anything), or
+   * `null`/`undefined` when the store holds nothing for it.
+   */
+  read(clientId: string, code: string): Promise<unknown>;
+}
+
+/** Options of `grantStoreSuite`. */
+export interface GrantSuiteOptions {
+  /** Shown in test titles. */
+  name: string;
+  /** Called once, in `beforeAll`; the suite's tests share the store. */
+  create: () => Promise<GrantStore>;
+  /** Called once, in `afterAll`: close clients and servers. */
+  destroy?: () => Promise<void>;
+  /** When given, the suite also checks what the raw store holds. */
+  probe?: GrantProbe;
+  capabilities: StoreCapabilities;
+}
+
+/** What each grant check runs against. */
+export interface GrantCheckContext {
+  store: GrantStore;
+  probe?: GrantProbe;
+  capabilities: StoreCapabilities;
+}
+
+/** A fresh grant with random code, client and family, expiring in a minute. */
+export function makeGrant(overrides: Partial<GrantRecord> = {}): GrantRecord {
+  return {
+    code: rid('code'),
+    clientId: rid('client'),
+    userId: rid('user'),
+    redirectUri: 'https://app.example/cb?x=1',
+    scopes: ['write', 'read', 'https://api.example/profile:read'],
+    expiresAt: inMs(60_000),
+    grantId: rid('family'),
+    codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    codeChallengeMethod: 'S256',
+    ...overrides,
+  };
+}
+
+async function save(store: GrantStore, grant: GrantRecord): Promise<GrantRecord> {
+  await store.saveGrant(grant);
+  return grant;
+}
+
+function assertConsumed(
+  result: Consumed<GrantRecord> | null,
+  expected: GrantRecord,
+  what: string,
+): void {
+  assert.ok(result, `${what}: consumeGrant returned null for a live code ${describeKey(expected.code)}`);
+  assert.equal(result.outcome, 'consumed', `${what}: expected outcome 'consumed', got ${JSON.stringify(result)}`);
+  assertGrant(result.outcome === 'consumed' ? result.record : null, expected, what);
+}
+
+function assertSpent(
+  result: Consumed<GrantRecord> | null,
+  expected: GrantRecord,
+  capabilities: StoreCapabilities,
+  what: string,
+): void {
+  if (capabilities.detectsReplay) {
+    assert.deepEqual(
+      result,
+      { outcome: 'replayed', grantId: expected.grantId },
+      `${what}: a store that detects replay must answer { outcome: 'replayed', grantId } for a consumed code`,
+    );
+  } else {
+    assert.equal(result, null, `${what}: a consumed code must give null (detectsReplay is false)`);
+  }
+}
+
+/** Every check of the grant suite, by key; `grantStoreSuite` registers each as one test. */
+export const grantChecks = {
+  consumeOnce: check<GrantCheckContext>('save then consume returns the record once', async ({ store, capabilities }) => {
+    const grant = await save(store, makeGrant());
+    assertConsumed(await store.consumeGrant(grant.clientId, grant.code), grant, 'first consume');
+    assertSpent(await store.consumeGrant(grant.clientId, grant.code), grant, capabilities, 'second consume');
+    assertSpent(await store.consumeGrant(grant.clientId, grant.code), grant, capabilities, 'third consume');
+  }),
+
+  unknownCode: check<GrantCheckContext>('an unknown code gives null', async ({ store }) => {
+    assert.equal(await store.consumeGrant(rid('client'), rid('code')), null);
+  }),
+
+  fieldsRoundTrip: check<GrantCheckContext>('every field round-trips', async ({ store }) => {
+    const withPkce = await save(store, makeGrant({ scopes: ['zeta', 'alpha', 'mid'], codeChallengeMethod: 'plain' }));
+    const withoutPkce = await save(
+      store,
+      makeGrant({ scopes: ['only'], codeChallenge: null, codeChallengeMethod: null, redirectUri: 'http://127.0.0.1:8080/cb' }),
+    );
+    const noScopes = await save(store, makeGrant({ scopes: [] }));
+    for (const [grant, what] of [
+      [withPkce, 'grant with PKCE'],
+      [withoutPkce, 'grant without PKCE (null challenge)'],
+      [noScopes, 'grant with no scopes'],
+    ] as const) {
+      assertConsumed(await store.consumeGrant(grant.clientId, grant.code), grant, what);
+    }
+  }),
+
+  expiresAtIsDate: check<GrantCheckContext>('expiresAt comes back as the same Date', async ({ store }) => {
+    const exact = await save(store, makeGrant({ expiresAt: new Date(Date.now() + 90_000 + 1) }));
+    const far = await save(store, makeGrant({ expiresAt: new Date('2099-12-31T23:59:58.999Z') }));
+    const result = await store.consumeGrant(exact.clientId, exact.code);
+    assertConsumed(result, exact, 'expiresAt with arbitrary milliseconds');
+    assertConsumed(await store.consumeGrant(far.clientId, far.code), far, 'expiresAt far in the future');
+  }),
+
+  concurrentConsume: check<GrantCheckContext>(
+    '50 concurrent consumes of one code give exactly one winner',
+    async ({ store, capabilities }) => {
+      const grant = await save(store, makeGrant());
+      const results = await concurrently(50, () => store.consumeGrant(grant.clientId, grant.code));
+      const winners = results.filter((r) => r?.outcome === 'consumed');
+      assert.equal(winners.length, 1, `exactly one of 50 concurrent consumes must win, ${winners.length} did`);
+      assertConsumed(winners[0] ?? null, grant, 'the winner');
+      for (const r of results) {
+        if (r?.outcome === 'consumed') continue;
+        if (capabilities.detectsReplay && r !== null) {
+          assert.deepEqual(r, { outcome: 'replayed', grantId: grant.grantId }, 'a losing consume');
+        } else {
+          assert.equal(r, null, 'a losing consume must give null');
+        }
+      }
+    },
+  ),
+
+  expiredNotReturned: check<GrantCheckContext>('an expired code is never returned', async ({ store, capabilities }) => {
+    const expiresAt = shortExpiry(capabilities.ttlGranularity);
+    const early = await save(store, makeGrant({ expiresAt }));
+    const late = await save(store, makeGrant({ expiresAt }));
+    const result = await store.consumeGrant(early.clientId, early.code);
+    // Only a consume that finished before expiry must succeed; a slow machine may pass it.
+    if (Date.now() < expiresAt.getTime()) assertConsumed(result, early, 'consume before expiry');
+    await sleepPast(expiresAt);
+    assert.equal(await store.consumeGrant(late.clientId, late.code), null, 'a code past its expiresAt must give null');
+  }),
+
+  savedExpiredNotReturned: check<GrantCheckContext>('a code saved already expired is never returned', async ({ store }) => {
+    const justPast = await save(store, makeGrant({ expiresAt: new Date(Date.now() - 1000) }));
+    const longPast = await save(store, makeGrant({ expiresAt: new Date('2001-01-01T00:00:00.001Z') }));
+    assert.equal(await store.consumeGrant(justPast.clientId, justPast.code), null, 'expired a second ago');
+    assert.equal(await store.consumeGrant(longPast.clientId, longPast.code), null, 'expired long ago');
+  }),
+
+  clientsDoNotCollide: check<GrantCheckContext>('the same code under two clients never collides', async ({ store }) => {
+    const code = rid('shared-code');
+    const a = await save(store, makeGrant({ code }));
+    const b = await save(store, makeGrant({ code }));
+    assert.equal(await store.consumeGrant(rid('client'), code), null, 'a third client must not get either grant');
+    assertConsumed(await store.consumeGrant(b.clientId, code), b, 'second client');
+    assertConsumed(await store.consumeGrant(a.clientId, code), a, 'first client');
+    // Keys built by concatenation must not let `a:b` + `c` meet `a` + `b:c`.
+    const base = rid('c');
+    for (const sep of [':', '|', '/', '.', '::', '']) {
+      const left = await save(store, makeGrant({ clientId: `${base}${sep}x`, code: `y${sep}z` }));
+      const right = await save(store, makeGrant({ clientId: base, code: `x${sep}y${sep}z` }));
+      assert.equal(await store.consumeGrant(`${base}${sep}x${sep}y`, 'z'), null, `separator ${JSON.stringify(sep)}`);
+      assertConsumed(await store.consumeGrant(right.clientId, right.code), right, `separator ${JSON.stringify(sep)}`);
+      assertConsumed(await store.consumeGrant(left.clientId, left.code), left, `separator ${JSON.stringify(sep)}`);
+    }
+  }),
+
+  wrongClientDoesNotBurn: check<GrantCheckContext>(
+    'consuming with the wrong client gives null and does not burn the code',
+    async ({ store }) => {
+      const grant = await save(store, makeGrant());
+      const results = await concurrently(5, () => store.consumeGrant(rid('client'), grant.code));
+      assert.deepEqual(results, [null, null, null, null, null], 'another client must get null');
+      assert.equal(await store.consumeGrant(grant.clientId.toUpperCase(), grant.code), null, 'client ids are case-sensitive');
+      assertConsumed(await store.consumeGrant(grant.clientId, grant.code), grant, 'the right client afterwards');
+    },
+  ),
+
+  oddCodes: check<GrantCheckContext>('empty, 8 KiB and non-ASCII codes work without collision', async ({ store, capabilities }) => {
+    const clientId = rid('client');
+    const grants: { label: string; grant: GrantRecord }[] = [];
+    for (const { label: what, key } of oddKeys()) {
+      grants.push({ label: what, grant: await save(store, makeGrant({ clientId, code: key })) });
+    }
+    // Consume in reverse so a collision (a later save overwriting an earlier one) shows.
+    for (const { label: what, grant } of grants.reverse()) {
+      assertConsumed(await store.consumeGrant(clientId, grant.code), grant, `${what} code`);
+      assertSpent(await store.consumeGrant(clientId, grant.code), grant, capabilities, `${what} code, second consume`);
+    }
+  }),
+} satisfies Record<string, Check<GrantCheckContext>>;
+
+/** Checks that need a probe; registered only when `probe` is given. */
+export const grantProbeChecks = {
+  rawEntryLifecycle: check<GrantCheckContext>(
+    'the raw store holds the code after save and not after consume',
+    async ({ store, probe, capabilities }) => {
+      assert.ok(probe, 'this check needs a probe');
+      const grant = await save(store, makeGrant());
+      const before = await probe.read(grant.clientId, grant.code);
+      assert.ok(!isAbsent(before), 'after saveGrant the raw store must hold an entry');
+      assertConsumed(await store.consumeGrant(grant.clientId, grant.code), grant, 'consume');
+      const after = await probe.read(grant.clientId, grant.code);
+      if (capabilities.detectsReplay) {
+        if (!isAbsent(after)) assert.notDeepEqual(after, before, 'after consume the raw entry must be gone or marked consumed');
+      } else {
+        assert.ok(isAbsent(after), 'after consume the raw store must no longer hold the code');
+      }
+    },
+  ),
+
+  rawEntriesPerClient: check<GrantCheckContext>(
+    'the same code under two clients is two raw entries',
+    async ({ store, probe }) => {
+      assert.ok(probe, 'this check needs a probe');
+      const code = rid('shared-code');
+      const a = await save(store, makeGrant({ code }));
+      const b = await save(store, makeGrant({ code }));
+      const rawA = await probe.read(a.clientId, code);
+      const rawB = await probe.read(b.clientId, code);
+      assert.ok(!isAbsent(rawA) && !isAbsent(rawB), 'both clients must have a raw entry');
+      assert.notDeepEqual(rawA, rawB, 'the two clients must have distinct raw entries');
+      assert.ok(isAbsent(await probe.read(rid('client'), code)), 'a third client must have no raw entry');
+      assertConsumed(await store.consumeGrant(a.clientId, code), a, 'first client');
+      assert.ok(!isAbsent(await probe.read(b.clientId, code)), "consuming one client's code keeps the other's entry");
+    },
+  ),
+} satisfies Record<string, Check<GrantCheckContext>>;
+
+/**
+ * Registers the grant-store contract tests: one-time consume, N-way concurrency, Date
+ * round-trip, expiry, client isolation, odd codes, and (with a probe) what the raw store holds.
+ */
+export function grantStoreSuite(t: TestApi, options: GrantSuiteOptions): void {
+  t.describe(label('GrantStore', options.name), () => {
+    let ctx: GrantCheckContext | undefined;
+    t.beforeAll(async () => {
+      const store = await options.create();
+      ctx = { store, capabilities: options.capabilities, ...(options.probe ? { probe: options.probe } : {}) };
+    });
+    t.afterAll(async () => {
+      await options.destroy?.();
+    });
+    const checks: Check<GrantCheckContext>[] = [
+      ...Object.values(grantChecks),
+      ...(options.probe ? Object.values(grantProbeChecks) : []),
+    ];
+    for (const c of checks) {
+      t.it(c.title, async () => {
+        assert.ok(ctx, 'create() did not run or failed');
+        await c.run(ctx);
+      });
+    }
+  });
+}

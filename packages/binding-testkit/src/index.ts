@@ -1,0 +1,40 @@
+/**
+ * The Portcullis storage contract suite. A binding's test file calls one suite per store it
+ * implements; the suites run under vitest or node:test (assertions use node:assert/strict).
+ */
+export {
+  type GrantCheckContext,
+  type GrantProbe,
+  type GrantSuiteOptions,
+  grantChecks,
+  grantProbeChecks,
+  grantStoreSuite,
+  makeGrant,
+} from './grant.js';
+export {
+  makePair,
+  type TokenCheckContext,
+  type TokenPair,
+  type TokenProbe,
+  type TokenSuiteOptions,
+  tokenChecks,
+  tokenProbeChecks,
+  tokenStoreSuite,
+} from './token.js';
+export {
+  assertClient,
+  type ClientCheckContext,
+  type ClientSuiteOptions,
+  clientChecks,
+  clientStoreSuite,
+  makeClient,
+} from './client.js';
+export {
+  makeUser,
+  type UserCheckContext,
+  type UserSeed,
+  type UserSuiteOptions,
+  userChecks,
+  userStoreSuite,
+} from './user.js';
+export { assertGrant, assertToken, type Check, type StoreCapabilities, type TestApi } from './shared.js';

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { AccessTokenRecord, GrantRecord, RefreshTokenRecord } from '@portcullis/core';
+
+/**
+ * The few functions of a test runner the suites need. Pass vitest's
+ * `{ describe, it, beforeAll, afterAll }`, or node:test's
+ * `{ describe, it, beforeAll: before, afterAll: after }`.
+ */
+export interface TestApi {
+  /** Groups the tests of one suite. */
+  describe(name: string, fn: () => void): unknown;
+  /** Registers one test. */
+  it(name: string, fn: () => Promise<void>): unknown;
+  /** Runs once before the suite's tests (the suite creates the store here). */
+  beforeAll(fn: () => Promise<void>): unknown;
+  /** Runs once after the suite's tests (the suite calls `destroy` here). */
+  afterAll(fn: () => Promise<void>): unknown;
+}
+
+/**
+ * What a store can do, so the suite holds it to exactly that. Capabilities are options, never
+ * `if`s a binding author has to read inside the tests.
+ */
+export interface StoreCapabilities {
+  /**
+   * The resolution of the store's native expiry: `'ms'` (Redis `PXAT`, SQL, Mongo, memory) or
+   * `'s'` (memcached). Only changes how long the expiry tests wait; `expiresAt` must still come
+   * back equal to the millisecond.
+   */
+  readonly ttlGranularity: 'ms' | 's';
+  /** `true` when a second consume answers `replayed` with the family id instead of `null`. */
+  readonly detectsReplay: boolean;
+}
+
+/** One check of a suite, exported so a test can run it on its own (e.g. against a broken store). */
+export interface Check<Ctx> {
+  /** The test title the suite registers it under. */
+  readonly title: string;
+  /** Runs the check; rejects with an `AssertionError` when the store breaks the contract. */
+  run(ctx: Ctx): Promise<void>;
+}
+
+/** Makes a `Check`. */
+export function check<Ctx>(title: string, run: (ctx: Ctx) => Promise<void>): Check<Ctx> {
+  return { title, run };
+}
+
+/** A random id, unique per call, so tests never see each other's records. */
+export function rid(prefix: string): string {
+  return `${prefix}-${randomBytes(9).toString('base64url')}`;
+}
+
+/** A date `ms` from now with a non-zero millisecond part (789), to catch stores that round. */
+export function inMs(ms: number): Date {
+  return new Date(Math.ceil((Date.now() + ms) / 1000) * 1000 + 789);
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits until `date` has passed by `marginMs` (bounded: the dates the suite makes are near). */
+export async function sleepPast(date: Date, marginMs = 60): Promise<void> {
+  const wait = date.getTime() - Date.now() + marginMs;
+  assert.ok(wait < 10_000, 'sleepPast: refusing to wait more than 10 s');
+  if (wait > 0) await sleep(wait);
+}
+
+/** How far ahead a short-lived record expires for each TTL granularity. */
+export function shortLife(granularity: 'ms' | 's'): number {
+  return granularity === 's' ? 1500 : 200;
+}
+
+/** `expiresAt` for a short-lived record: exact milliseconds, no rounding to a whole second. */
+export function shortExpiry(granularity: 'ms' | 's'): Date {
+  return new Date(Date.now() + shortLife(granularity));
+}
+
+/** Codes and tokens that break naive stores: empty, 8 KiB, non-ASCII, near-duplicates. */
+export function oddKeys(): { label: string; key: string }[] {
+  const salt = randomBytes(6).toString('hex');
+  const long = `${salt}${'x'.repeat(8192 - salt.length - 1)}Y`;
+  return [
+    { label: 'empty', key: '' },
+    { label: '8 KiB', key: long },
+    { label: '8 KiB differing only in the last character', key: `${long.slice(0, -1)}Z` },
+    { label: 'emoji', key: `🔑🚪-${salt}-👍🏽` },
+    { label: 'CJK', key: `門の鍵-${salt}-认证码` },
+    { label: 'control characters', key: `\t\x01\x1f\x7f-${salt}-\r\n` },
+    { label: 'lower case', key: `abc-${salt}` },
+    { label: 'upper case', key: `ABC-${salt}` },
+    { label: 'trailing space', key: `abc-${salt} ` },
+    { label: 'composed é', key: `caf\u00e9-${salt}` },
+    { label: 'decomposed é', key: `cafe\u0301-${salt}` },
+    { label: 'separator characters', key: `:|/\\%*?#{}[]"'-${salt}` },
+  ];
+}
+
+/** Test-title suffix naming the store. */
+export function label(kind: string, name: string): string {
+  return `${kind} contract: ${name}`;
+}
+
+/** Absent in a raw store: `null` or `undefined`. */
+export function isAbsent(raw: unknown): boolean {
+  return raw === null || raw === undefined;
+}
+
+function describeKey(key: string): string {
+  return key.length > 40 ? `${JSON.stringify(key.slice(0, 40))}… (${key.length} chars)` : JSON.stringify(key);
+}
+
+function checkDate(actual: unknown, expected: Date, what: string): void {
+  assert.ok(actual instanceof Date, `${what}: expiresAt must come back as a Date, got ${typeof actual} ${String(actual)}`);
+  assert.equal(
+    actual.getTime(),
+    expected.getTime(),
+    `${what}: expiresAt must equal the saved Date to the millisecond (saved ${expected.toISOString()}, got ${Number.isNaN(actual.getTime()) ? 'Invalid Date' : actual.toISOString()})`,
+  );
+}
+
+function checkScopes(actual: unknown, expected: readonly string[], what: string): void {
+  assert.ok(Array.isArray(actual), `${what}: scopes must be an array, got ${JSON.stringify(actual)}`);
+  assert.deepEqual([...actual], [...expected], `${what}: scopes must round-trip in order`);
+}
+
+/** Asserts that a returned grant equals the saved one, field by field. */
+export function assertGrant(actual: GrantRecord | null | undefined, expected: GrantRecord, what: string): void {
+  assert.ok(actual, `${what}: expected the grant for code ${describeKey(expected.code)}, got ${String(actual)}`);
+  checkDate(actual.expiresAt, expected.expiresAt, what);
+  checkScopes(actual.scopes, expected.scopes, what);
+  const pick = (g: GrantRecord) => ({
+    code: g.code,
+    clientId: g.clientId,
+    userId: g.userId,
+    redirectUri: g.redirectUri,
+    grantId: g.grantId,
+    codeChallenge: g.codeChallenge,
+    codeChallengeMethod: g.codeChallengeMethod,
+  });
+  assert.deepEqual(pick(actual), pick(expected), `${what}: grant fields must round-trip`);
+}
+
+/** Asserts that a returned access or refresh token equals the saved one, field by field. */
+export function assertToken(
+  actual: AccessTokenRecord | RefreshTokenRecord | null | undefined,
+  expected: AccessTokenRecord | RefreshTokenRecord,
+  what: string,
+): void {
+  assert.ok(actual, `${what}: expected the token ${describeKey(expected.token)}, got ${String(actual)}`);
+  checkDate(actual.expiresAt, expected.expiresAt, what);
+  checkScopes(actual.scopes, expected.scopes, what);
+  const pick = (t: AccessTokenRecord | RefreshTokenRecord) => ({
+    token: t.token,
+    clientId: t.clientId,
+    userId: t.userId,
+    grantId: t.grantId,
+  });
+  assert.deepEqual(pick(actual), pick(expected), `${what}: token fields must round-trip`);
+}
+
+/** Runs `fn` `n` times at once and returns every result. */
+export function concurrently<T>(n: number, fn: () => Promise<T>): Promise<T[]> {
+  return Promise.all(Array.from({ length: n }, fn));
+}
+
+export { describeKey };

@@ -1,0 +1,326 @@
+import assert from 'node:assert/strict';
+import type { AccessTokenRecord, Consumed, RefreshTokenRecord, TokenStore } from '@portcullis/core';
+import {
+  assertToken,
+  type Check,
+  check,
+  concurrently,
+  describeKey,
+  inMs,
+  isAbsent,
+  label,
+  oddKeys,
+  rid,
+  type StoreCapabilities,
+  shortExpiry,
+  sleepPast,
+  type TestApi,
+} from './shared.js';
+
+/** Reads the raw store behind a `TokenStore`, bypassing its API. */
+export interface TokenProbe {
+  /** The raw entry kept for this access token, or `null`/`undefined` when there is none. */
+  readAccess(token: string): Promise<unknown>;
+  /** The raw entry kept for this refresh token, or `null`/`undefined` when there is none. */
+  readRefresh(token: string): Promise<unknown>;
+}
+
+/** Options of `tokenStoreSuite`. */
+export interface TokenSuiteOptions {
+  /** Shown in test titles. */
+  name: string;
+  /** Called once, in `beforeAll`; the suite's tests share the store. */
+  create: () => Promise<TokenStore>;
+  /** Called once, in `afterAll`. */
+  destroy?: () => Promise<void>;
+  /** When given, the suite also checks what the raw store holds. */
+  probe?: TokenProbe;
+  capabilities: StoreCapabilities;
+}
+
+/** What each token check runs against. */
+export interface TokenCheckContext {
+  store: TokenStore;
+  probe?: TokenProbe;
+  capabilities: StoreCapabilities;
+}
+
+/** An access and refresh token pair of one family. */
+export interface TokenPair {
+  access: AccessTokenRecord;
+  refresh: RefreshTokenRecord;
+}
+
+/** A fresh pair with random tokens; `overrides` apply to both records. */
+export function makePair(overrides: Partial<AccessTokenRecord> = {}): TokenPair {
+  const common = {
+    clientId: rid('client'),
+    userId: rid('user'),
+    scopes: ['write', 'read', 'https://api.example/profile:read'],
+    grantId: rid('family'),
+    ...overrides,
+  };
+  return {
+    access: { token: rid('at'), expiresAt: inMs(3_600_000), ...common },
+    refresh: { token: rid('rt'), expiresAt: inMs(86_400_000), ...common },
+  };
+}
+
+async function savePair(store: TokenStore, pair: TokenPair): Promise<TokenPair> {
+  await store.saveTokens(pair.access, pair.refresh);
+  return pair;
+}
+
+async function assertLive(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
+  assertToken(await store.getAccessToken(pair.access.token), pair.access, `${what}: access token`);
+  assertToken(await store.getRefreshToken(pair.refresh.token), pair.refresh, `${what}: refresh token`);
+}
+
+async function assertDead(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
+  assert.equal(await store.getAccessToken(pair.access.token), null, `${what}: access token must give null`);
+  assert.equal(await store.getRefreshToken(pair.refresh.token), null, `${what}: refresh token must give null`);
+}
+
+function assertConsumed(
+  result: Consumed<RefreshTokenRecord> | null,
+  expected: RefreshTokenRecord,
+  what: string,
+): void {
+  assert.ok(result, `${what}: consumeRefreshToken returned null for a live token ${describeKey(expected.token)}`);
+  assert.equal(result.outcome, 'consumed', `${what}: expected outcome 'consumed', got ${JSON.stringify(result)}`);
+  assertToken(result.outcome === 'consumed' ? result.record : null, expected, what);
+}
+
+function assertSpent(
+  result: Consumed<RefreshTokenRecord> | null,
+  expected: RefreshTokenRecord,
+  capabilities: StoreCapabilities,
+  what: string,
+): void {
+  if (capabilities.detectsReplay) {
+    assert.deepEqual(
+      result,
+      { outcome: 'replayed', grantId: expected.grantId },
+      `${what}: a store that detects replay must answer { outcome: 'replayed', grantId } for a rotated token`,
+    );
+  } else {
+    assert.equal(result, null, `${what}: a consumed refresh token must give null (detectsReplay is false)`);
+  }
+}
+
+/** Every check of the token suite, by key; `tokenStoreSuite` registers each as one test. */
+export const tokenChecks = {
+  saveAndGet: check<TokenCheckContext>('saveTokens then get returns both records', async ({ store }) => {
+    const pair = await savePair(store, makePair({ scopes: ['zeta', 'alpha'] }));
+    await assertLive(store, pair, 'after save');
+    await assertLive(store, pair, 'read twice');
+  }),
+
+  withoutRefresh: check<TokenCheckContext>(
+    'an access token without refresh token and without user round-trips',
+    async ({ store }) => {
+      const { access } = makePair({ userId: null, scopes: [] });
+      await store.saveTokens(access, null);
+      assertToken(await store.getAccessToken(access.token), access, 'client_credentials token');
+    },
+  ),
+
+  unknownTokens: check<TokenCheckContext>('unknown tokens give null and revoking them is no error', async ({ store }) => {
+    assert.equal(await store.getAccessToken(rid('at')), null);
+    assert.equal(await store.getRefreshToken(rid('rt')), null);
+    assert.equal(await store.consumeRefreshToken(rid('rt')), null);
+    await store.revokeAccessToken(rid('at'));
+    await store.revokeFamily(rid('family'));
+  }),
+
+  kindsAreSeparate: check<TokenCheckContext>('access and refresh tokens are separate namespaces', async ({ store }) => {
+    const pair = await savePair(store, makePair());
+    assert.equal(await store.getRefreshToken(pair.access.token), null, 'an access token is not a refresh token');
+    assert.equal(await store.consumeRefreshToken(pair.access.token), null, 'an access token cannot be consumed');
+    assert.equal(await store.getAccessToken(pair.refresh.token), null, 'a refresh token is not an access token');
+    await assertLive(store, pair, 'after the lookups');
+  }),
+
+  expiresAtIsDate: check<TokenCheckContext>('expiresAt comes back as the same Date', async ({ store }) => {
+    const pair = makePair();
+    pair.access = { ...pair.access, expiresAt: new Date(Date.now() + 90_000 + 1) };
+    pair.refresh = { ...pair.refresh, expiresAt: new Date('2099-12-31T23:59:58.999Z') };
+    await savePair(store, pair);
+    await assertLive(store, pair, 'arbitrary milliseconds');
+    assertConsumed(await store.consumeRefreshToken(pair.refresh.token), pair.refresh, 'consume');
+  }),
+
+  revokeAccessToken: check<TokenCheckContext>('revokeAccessToken revokes that access token only', async ({ store }) => {
+    const pair = await savePair(store, makePair());
+    const sibling = await savePair(store, makePair({ grantId: pair.access.grantId, userId: pair.access.userId }));
+    await store.revokeAccessToken(pair.access.token);
+    assert.equal(await store.getAccessToken(pair.access.token), null, 'the revoked access token');
+    assertToken(await store.getRefreshToken(pair.refresh.token), pair.refresh, 'its refresh token');
+    await assertLive(store, sibling, 'another pair of the same family');
+    await store.revokeAccessToken(pair.access.token);
+  }),
+
+  revokeFamily: check<TokenCheckContext>(
+    'revokeFamily revokes every token of that family and nothing of another',
+    async ({ store }) => {
+      const family = rid('family');
+      const userId = rid('user');
+      const first = await savePair(store, makePair({ grantId: family, userId }));
+      const second = await savePair(store, makePair({ grantId: family, userId }));
+      const rotatedFrom = await savePair(store, makePair({ grantId: family, userId }));
+      assertConsumed(await store.consumeRefreshToken(rotatedFrom.refresh.token), rotatedFrom.refresh, 'rotation');
+      const other = await savePair(store, makePair({ userId, clientId: first.access.clientId }));
+      const { access: lone } = makePair({ grantId: family });
+      await store.saveTokens(lone, null);
+
+      await store.revokeFamily(family);
+      await assertDead(store, first, 'first pair of the family');
+      await assertDead(store, second, 'second pair of the family');
+      assert.equal(await store.getAccessToken(rotatedFrom.access.token), null, 'access token of a rotated pair');
+      assert.equal(await store.getAccessToken(lone.token), null, 'access token without refresh token');
+      const late = await store.consumeRefreshToken(first.refresh.token);
+      assert.notEqual(late?.outcome, 'consumed', 'a revoked refresh token must not be consumed');
+      await assertLive(store, other, 'another family of the same user and client');
+      await store.revokeFamily(family);
+    },
+  ),
+
+  consumeRefresh: check<TokenCheckContext>(
+    'consumeRefreshToken returns the record once, then get gives null',
+    async ({ store, capabilities }) => {
+      const pair = await savePair(store, makePair());
+      assertConsumed(await store.consumeRefreshToken(pair.refresh.token), pair.refresh, 'first consume');
+      assert.equal(await store.getRefreshToken(pair.refresh.token), null, 'getRefreshToken after consume');
+      assertSpent(await store.consumeRefreshToken(pair.refresh.token), pair.refresh, capabilities, 'second consume');
+    },
+  ),
+
+  concurrentConsume: check<TokenCheckContext>(
+    '50 concurrent consumes of one refresh token give exactly one winner',
+    async ({ store, capabilities }) => {
+      const pair = await savePair(store, makePair());
+      const results = await concurrently(50, () => store.consumeRefreshToken(pair.refresh.token));
+      const winners = results.filter((r) => r?.outcome === 'consumed');
+      assert.equal(winners.length, 1, `exactly one of 50 concurrent consumes must win, ${winners.length} did`);
+      assertConsumed(winners[0] ?? null, pair.refresh, 'the winner');
+      for (const r of results) {
+        if (r?.outcome === 'consumed') continue;
+        if (capabilities.detectsReplay && r !== null) {
+          assert.deepEqual(r, { outcome: 'replayed', grantId: pair.refresh.grantId }, 'a losing consume');
+        } else {
+          assert.equal(r, null, 'a losing consume must give null');
+        }
+      }
+    },
+  ),
+
+  secondPairKeepsFirst: check<TokenCheckContext>(
+    "saving a second pair for the same user keeps the first (other devices stay signed in)",
+    async ({ store }) => {
+      const first = await savePair(store, makePair());
+      const second = await savePair(store, makePair({ userId: first.access.userId, clientId: first.access.clientId }));
+      const third = await savePair(
+        store,
+        makePair({ userId: first.access.userId, clientId: first.access.clientId, grantId: first.access.grantId }),
+      );
+      await assertLive(store, first, 'first pair');
+      await assertLive(store, second, 'second pair');
+      await assertLive(store, third, 'third pair (same family)');
+    },
+  ),
+
+  expiredNotReturned: check<TokenCheckContext>('an expired token is never returned', async ({ store, capabilities }) => {
+    const expiresAt = shortExpiry(capabilities.ttlGranularity);
+    const pair = makePair();
+    pair.access = { ...pair.access, expiresAt };
+    const shortRefresh = makePair();
+    shortRefresh.refresh = { ...shortRefresh.refresh, expiresAt };
+    await savePair(store, pair);
+    await savePair(store, shortRefresh);
+    await sleepPast(expiresAt);
+    assert.equal(await store.getAccessToken(pair.access.token), null, 'an access token past its expiresAt');
+    assertToken(await store.getRefreshToken(pair.refresh.token), pair.refresh, 'its longer-lived refresh token');
+    assert.equal(await store.getRefreshToken(shortRefresh.refresh.token), null, 'a refresh token past its expiresAt');
+    assert.equal(await store.consumeRefreshToken(shortRefresh.refresh.token), null, 'consuming an expired refresh token');
+    assertToken(await store.getAccessToken(shortRefresh.access.token), shortRefresh.access, 'its longer-lived access token');
+  }),
+
+  savedExpiredNotReturned: check<TokenCheckContext>('tokens saved already expired are never returned', async ({ store }) => {
+    const pair = makePair({ expiresAt: new Date(Date.now() - 1000) });
+    await savePair(store, pair);
+    const old = await savePair(store, makePair({ expiresAt: new Date('2001-01-01T00:00:00.001Z') }));
+    await assertDead(store, pair, 'expired a second ago');
+    await assertDead(store, old, 'expired long ago');
+    assert.equal(await store.consumeRefreshToken(pair.refresh.token), null, 'consume expired a second ago');
+    assert.equal(await store.consumeRefreshToken(old.refresh.token), null, 'consume expired long ago');
+  }),
+
+  oddTokens: check<TokenCheckContext>('empty, 8 KiB and non-ASCII tokens work without collision', async ({ store }) => {
+    const pairs: { label: string; pair: TokenPair }[] = [];
+    for (const { label: what, key } of oddKeys()) {
+      const pair = makePair();
+      // The same odd string as access and refresh token of one pair: the namespaces are separate.
+      pair.access = { ...pair.access, token: key };
+      pair.refresh = { ...pair.refresh, token: key };
+      pairs.push({ label: what, pair: await savePair(store, pair) });
+    }
+    for (const { label: what, pair } of pairs.reverse()) {
+      await assertLive(store, pair, `${what} token`);
+    }
+    for (const { label: what, pair } of pairs) {
+      assertConsumed(await store.consumeRefreshToken(pair.refresh.token), pair.refresh, `${what} token consume`);
+      await store.revokeAccessToken(pair.access.token);
+      assert.equal(await store.getAccessToken(pair.access.token), null, `${what} token revoked`);
+    }
+  }),
+} satisfies Record<string, Check<TokenCheckContext>>;
+
+/** Checks that need a probe; registered only when `probe` is given. */
+export const tokenProbeChecks = {
+  rawEntryLifecycle: check<TokenCheckContext>(
+    'the raw store holds the tokens after save and not the refresh token after consume',
+    async ({ store, probe, capabilities }) => {
+      assert.ok(probe, 'this check needs a probe');
+      const pair = await savePair(store, makePair());
+      assert.ok(!isAbsent(await probe.readAccess(pair.access.token)), 'after saveTokens the raw store must hold the access token');
+      const before = await probe.readRefresh(pair.refresh.token);
+      assert.ok(!isAbsent(before), 'after saveTokens the raw store must hold the refresh token');
+      assert.ok(isAbsent(await probe.readAccess(pair.refresh.token)), 'a refresh token is not an access token entry');
+      assertConsumed(await store.consumeRefreshToken(pair.refresh.token), pair.refresh, 'consume');
+      const after = await probe.readRefresh(pair.refresh.token);
+      if (capabilities.detectsReplay) {
+        if (!isAbsent(after)) assert.notDeepEqual(after, before, 'after consume the raw entry must be gone or marked consumed');
+      } else {
+        assert.ok(isAbsent(after), 'after consume the raw store must no longer hold the refresh token');
+      }
+    },
+  ),
+} satisfies Record<string, Check<TokenCheckContext>>;
+
+/**
+ * Registers the token-store contract tests: round-trip, revocation of one token and of a
+ * family, one-time refresh consume under concurrency, expiry, odd tokens, and (with a probe)
+ * what the raw store holds. Expects a fresh store: the empty token is saved once per run.
+ */
+export function tokenStoreSuite(t: TestApi, options: TokenSuiteOptions): void {
+  t.describe(label('TokenStore', options.name), () => {
+    let ctx: TokenCheckContext | undefined;
+    t.beforeAll(async () => {
+      const store = await options.create();
+      ctx = { store, capabilities: options.capabilities, ...(options.probe ? { probe: options.probe } : {}) };
+    });
+    t.afterAll(async () => {
+      await options.destroy?.();
+    });
+    const checks: Check<TokenCheckContext>[] = [
+      ...Object.values(tokenChecks),
+      ...(options.probe ? Object.values(tokenProbeChecks) : []),
+    ];
+    for (const c of checks) {
+      t.it(c.title, async () => {
+        assert.ok(ctx, 'create() did not run or failed');
+        await c.run(ctx);
+      });
+    }
+  });
+}

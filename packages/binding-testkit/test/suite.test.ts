@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import {
+  type StoreCapabilities,
+  clientChecks,
+  clientStoreSuite,
+  grantChecks,
+  grantProbeChecks,
+  grantStoreSuite,
+  tokenChecks,
+  tokenStoreSuite,
+  type UserSeed,
+  userChecks,
+  userStoreSuite,
+} from '@portcullis/binding-testkit';
+import type { Client, ClientStore, UserStore } from '@portcullis/core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import {
+  concatKeyGrantStore,
+  mapGrantStore,
+  mapTokenStore,
+  noExpiryCheckGrantStore,
+  onePairPerUserTokenStore,
+  racyGrantStore,
+  racyTokenStore,
+  stringDateGrantStore,
+} from './reference-stores.js';
+
+const t = { describe, it, beforeAll, afterAll };
+
+// The suites against correct reference stores, in every capability combination.
+for (const detectsReplay of [false, true]) {
+  for (const ttlGranularity of ['ms', 's'] as const) {
+    const capabilities: StoreCapabilities = { detectsReplay, ttlGranularity };
+    const name = `reference (replay ${detectsReplay}, ttl ${ttlGranularity})`;
+    const grants = mapGrantStore(detectsReplay);
+    grantStoreSuite(t, {
+      name,
+      create: async () => grants,
+      probe: { read: async (clientId, code) => grants.entries.get(JSON.stringify([clientId, code])) ?? null },
+      capabilities,
+    });
+    const tokens = mapTokenStore(detectsReplay);
+    tokenStoreSuite(t, {
+      name,
+      create: async () => tokens,
+      probe: {
+        readAccess: async (token) => tokens.access.get(token) ?? null,
+        readRefresh: async (token) => tokens.refresh.get(token) ?? null,
+      },
+      capabilities,
+    });
+  }
+}
+
+function clientStore(seed: Client[]): ClientStore {
+  const byId = new Map(seed.map((c) => [c.id, structuredClone(c)]));
+  return { getClient: async (id) => byId.get(id) ?? null };
+}
+clientStoreSuite(t, { name: 'reference', create: async (seed) => clientStore(seed) });
+
+function userStore(seed: UserSeed[]): UserStore {
+  const byName = new Map(seed.map((s) => [s.username, { user: s.user, passwordHash: s.passwordHash }]));
+  return { getUserByUsername: async (name) => byName.get(name) ?? null };
+}
+userStoreSuite(t, { name: 'reference', create: async (seed) => userStore(seed) });
+
+// The checks must fail on broken stores: a suite that cannot fail proves nothing.
+describe('the suite catches broken stores', () => {
+  const ms: StoreCapabilities = { detectsReplay: false, ttlGranularity: 'ms' };
+
+  it('catches get-then-delete consume (grants)', async () => {
+    await assert.rejects(grantChecks.concurrentConsume.run({ store: racyGrantStore(), capabilities: ms }), /exactly one/);
+  });
+
+  it('catches get-then-delete consume (refresh tokens)', async () => {
+    await assert.rejects(tokenChecks.concurrentConsume.run({ store: racyTokenStore(), capabilities: ms }), /exactly one/);
+  });
+
+  it('catches keys concatenated without separator', async () => {
+    await assert.rejects(grantChecks.clientsDoNotCollide.run({ store: concatKeyGrantStore(), capabilities: ms }));
+  });
+
+  it('catches a store that returns records past expiresAt', async () => {
+    await assert.rejects(
+      grantChecks.expiredNotReturned.run({ store: noExpiryCheckGrantStore(), capabilities: ms }),
+      /past its expiresAt/,
+    );
+    await assert.rejects(grantChecks.savedExpiredNotReturned.run({ store: noExpiryCheckGrantStore(), capabilities: ms }));
+  });
+
+  it('catches expiresAt coming back as a string', async () => {
+    await assert.rejects(grantChecks.expiresAtIsDate.run({ store: stringDateGrantStore(), capabilities: ms }), /as a Date/);
+  });
+
+  it('catches a store that claims replay detection it does not have', async () => {
+    await assert.rejects(
+      grantChecks.consumeOnce.run({ store: mapGrantStore(false), capabilities: { ...ms, detectsReplay: true } }),
+      /replayed/,
+    );
+  });
+
+  it('catches a second login that signs out the first device', async () => {
+    await assert.rejects(tokenChecks.secondPairKeepsFirst.run({ store: onePairPerUserTokenStore(), capabilities: ms }));
+  });
+
+  it('catches a probe that shows the raw entry surviving consume', async () => {
+    const store = mapGrantStore(false);
+    const stale = new Map<string, unknown>();
+    const probe = {
+      read: async (clientId: string, code: string) => {
+        const k = JSON.stringify([clientId, code]);
+        if (store.entries.has(k)) stale.set(k, store.entries.get(k));
+        return stale.get(k) ?? null;
+      },
+    };
+    await assert.rejects(grantProbeChecks.rawEntryLifecycle.run({ store, probe, capabilities: ms }), /no longer hold/);
+  });
+
+  it('catches a case-insensitive client lookup', async () => {
+    const create = async (seed: Client[]): Promise<ClientStore> => ({
+      getClient: async (id) => seed.find((c) => c.id.toLowerCase() === id.toLowerCase()) ?? null,
+    });
+    await assert.rejects(clientChecks.manyClients.run({ create }));
+  });
+
+  it('catches a user store that loses the password hash', async () => {
+    const create = async (seed: UserSeed[]): Promise<UserStore> => ({
+      getUserByUsername: async (name) => {
+        const s = seed.find((u) => u.username === name);
+        return s ? { user: s.user, passwordHash: '' } : null;
+      },
+    });
+    await assert.rejects(userChecks.knownUser.run({ create }), /passwordHash/);
+  });
+});
