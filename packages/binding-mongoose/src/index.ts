@@ -1,0 +1,77 @@
+import type { Client, CurrentUser, StoreRegistry, Stores, User } from '@portcullis/core';
+import type { Connection, Model } from 'mongoose';
+import { type ClientDocument, defineModels, type GrantDocument, type TokenDocument, type UserDocument } from './schemas.js';
+import { createClientStore, createGrantStore, createTokenStore, createUserStore } from './stores.js';
+
+export * from './schemas.js';
+export { createClientStore, createGrantStore, createTokenStore, createUserStore, lookupKey } from './stores.js';
+
+/**
+ * What `bindMongoose` binds. Each of `client`, `user`, `grant` and `token` is a model (the
+ * default one from `defineModels`, or your own with the same fields), or `true` for the default
+ * model on `connection`. A model left out binds nothing.
+ */
+export interface BindMongooseOptions<
+  U extends User = User,
+  CD extends ClientDocument = ClientDocument,
+  UD extends UserDocument = UserDocument,
+  GD extends GrantDocument = GrantDocument,
+  TD extends TokenDocument = TokenDocument,
+> {
+  /** The connection the default models are built on; needed only when a model is `true`. */
+  connection?: Connection;
+  /** Collection prefix for the default models (see `defineModels`). */
+  collectionPrefix?: string;
+  /** Binds `clients.getClient`. */
+  client?: Model<CD> | true;
+  /** Binds `users.getUserByUsername` (the password grant). */
+  user?: Model<UD> | true;
+  /** Binds `grants.saveGrant` and `grants.consumeGrant`; requires `currentUser`. */
+  grant?: Model<GD> | true;
+  /** Binds every `tokens.*` slot. */
+  token?: Model<TD> | true;
+  /** Who is signed in while deciding on an authorization request; required with `grant`. */
+  currentUser?: CurrentUser<U>;
+}
+
+/**
+ * Registers Mongoose-backed stores on a provider (with `source: 'binding'`, so anything the
+ * application registers explicitly wins), like Flask-OAuthlib's `bind_sqlalchemy`. Called once
+ * at startup; throws at once when the options are inconsistent.
+ * @returns the stores it registered, for reuse elsewhere.
+ */
+export function bindMongoose<
+  U extends User = User,
+  C extends Client = Client,
+  CD extends ClientDocument = ClientDocument,
+  UD extends UserDocument = UserDocument,
+  GD extends GrantDocument = GrantDocument,
+  TD extends TokenDocument = TokenDocument,
+>(provider: StoreRegistry<U, C>, options: BindMongooseOptions<U, CD, UD, GD, TD>): Stores<U, C> {
+  const { connection, client, user, grant, token, currentUser } = options;
+  if (grant && typeof currentUser !== 'function') {
+    throw new TypeError('bindMongoose: `currentUser` is required when `grant` is given (it names the consenting user)');
+  }
+  const wantsDefaults = [client, user, grant, token].some((model) => model === true);
+  if (wantsDefaults && !connection) {
+    throw new TypeError('bindMongoose: `connection` is required when a model is given as `true`');
+  }
+  const defaults = wantsDefaults && connection ? defineModels(connection, options) : undefined;
+  // `true` takes the default model; a model of your own keeps its document type.
+  const pick = <D>(model: Model<D> | true | undefined, fallback: Model<D> | undefined) =>
+    model === true ? fallback : model || undefined;
+
+  const stores: Stores<U, C> = {};
+  const clientModel = pick<ClientDocument>(client as Model<ClientDocument> | true | undefined, defaults?.client);
+  const userModel = pick<UserDocument>(user as Model<UserDocument> | true | undefined, defaults?.user);
+  const grantModel = pick<GrantDocument>(grant as Model<GrantDocument> | true | undefined, defaults?.grant);
+  const tokenModel = pick<TokenDocument>(token as Model<TokenDocument> | true | undefined, defaults?.token);
+  if (clientModel) stores.clients = createClientStore<C>(clientModel);
+  if (userModel) stores.users = createUserStore<U>(userModel);
+  if (grantModel) stores.grants = createGrantStore(grantModel);
+  if (tokenModel) stores.tokens = createTokenStore(tokenModel);
+
+  provider.useStores(stores, { source: 'binding' });
+  if (currentUser) provider.setCurrentUser(currentUser, { source: 'binding' });
+  return stores;
+}

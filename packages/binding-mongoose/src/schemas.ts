@@ -1,0 +1,149 @@
+import { type Connection, type Model, Schema } from 'mongoose';
+
+/**
+ * The default schemas. Each is exported so an application can extend it (`schema.add({...})`)
+ * before building models, or pass models of its own that keep the same field names.
+ *
+ * Codes and tokens are never stored: `key` holds `lookupKey(value)`, a fixed-length SHA-256
+ * digest, so any string works as a key and a leaked collection grants nothing.
+ * Each `expiresAt` carries a TTL index for cleanup only; the stores filter on `expiresAt`
+ * themselves and core re-checks it, so correctness never waits for the TTL monitor.
+ */
+
+/** A client document (default schema). `clientId` is the `client_id`. */
+export interface ClientDocument {
+  clientId: string;
+  secretHash: string | null;
+  redirectUris: string[];
+  grantTypes: string[];
+  scopes: string[];
+  defaultScopes?: string[];
+  tokenEndpointAuthMethod?: string;
+}
+
+/** A user document (default schema). `userId` becomes `User.id`; `username` is the login name. */
+export interface UserDocument {
+  userId: string;
+  username: string;
+  passwordHash: string;
+}
+
+/** An authorization code document (default schema). `consumedAt` marks a spent code. */
+export interface GrantDocument {
+  key: string;
+  clientId: string;
+  userId: string;
+  redirectUri: string;
+  scopes: string[];
+  expiresAt: Date;
+  grantId: string;
+  codeChallenge: string | null;
+  codeChallengeMethod: 'S256' | 'plain' | null;
+  consumedAt: Date | null;
+}
+
+/** An access or refresh token document (default schema), told apart by `kind`. */
+export interface TokenDocument {
+  key: string;
+  kind: 'access' | 'refresh';
+  clientId: string;
+  userId: string | null;
+  scopes: string[];
+  expiresAt: Date;
+  grantId: string;
+  /** Set when a refresh token is rotated; the document stays as a replay marker. */
+  consumedAt: Date | null;
+  /** Set by family revocation. */
+  revokedAt: Date | null;
+}
+
+const nullableString = { type: String, default: null };
+const nullableDate = { type: Date, default: null };
+// `expires: 0` makes a TTL index that deletes a document once its `expiresAt` has passed.
+const expiresAt = { type: Date, required: true, expires: 0 };
+
+/** Clients: unique index on `clientId`. */
+export const clientSchema = new Schema<ClientDocument>({
+  clientId: { type: String, required: true, unique: true },
+  secretHash: nullableString,
+  redirectUris: { type: [String], default: [] },
+  grantTypes: { type: [String], default: [] },
+  scopes: { type: [String], default: [] },
+  defaultScopes: { type: [String], default: undefined },
+  tokenEndpointAuthMethod: { type: String, enum: ['client_secret_basic', 'client_secret_post', 'none'] },
+});
+
+/** Users: unique indexes on `username` and `userId`. */
+export const userSchema = new Schema<UserDocument>({
+  userId: { type: String, required: true, unique: true },
+  username: { type: String, required: true, unique: true },
+  passwordHash: { type: String, required: true },
+});
+
+/**
+ * Authorization codes: unique index on `(key, clientId)` (a code is looked up together with the
+ * client presenting it), TTL index on `expiresAt`.
+ */
+export const grantSchema = new Schema<GrantDocument>({
+  key: { type: String, required: true },
+  clientId: { type: String, required: true },
+  userId: { type: String, required: true },
+  redirectUri: { type: String, required: true },
+  scopes: { type: [String], default: [] },
+  expiresAt,
+  grantId: { type: String, required: true },
+  codeChallenge: nullableString,
+  codeChallengeMethod: { type: String, enum: ['S256', 'plain', null], default: null },
+  consumedAt: nullableDate,
+});
+grantSchema.index({ key: 1, clientId: 1 }, { unique: true });
+
+/**
+ * Access and refresh tokens: unique index on `(key, kind)`, index on `grantId` (family
+ * revocation), TTL index on `expiresAt`.
+ */
+export const tokenSchema = new Schema<TokenDocument>({
+  key: { type: String, required: true },
+  kind: { type: String, required: true, enum: ['access', 'refresh'] },
+  clientId: { type: String, required: true },
+  userId: nullableString,
+  scopes: { type: [String], default: [] },
+  expiresAt,
+  grantId: { type: String, required: true, index: true },
+  consumedAt: nullableDate,
+  revokedAt: nullableDate,
+});
+tokenSchema.index({ key: 1, kind: 1 }, { unique: true });
+
+/** The four default models. */
+export interface PortcullisModels {
+  client: Model<ClientDocument>;
+  user: Model<UserDocument>;
+  grant: Model<GrantDocument>;
+  token: Model<TokenDocument>;
+}
+
+export interface DefineModelsOptions {
+  /** Prefix of the collection (and model) names. Default `oauth_`: `oauth_clients`, ... */
+  collectionPrefix?: string;
+}
+
+function modelOn<D>(connection: Connection, name: string, schema: Schema<D>, collection: string): Model<D> {
+  const existing = connection.models[name];
+  return (existing as Model<D> | undefined) ?? connection.model<D>(name, schema, collection);
+}
+
+/**
+ * Builds (or returns, when already built with the same prefix) the default models on a
+ * connection. Called once at startup. Mongoose creates their indexes when `autoIndex` is on
+ * (the default); otherwise call `createIndexes()` on each model.
+ */
+export function defineModels(connection: Connection, options: DefineModelsOptions = {}): PortcullisModels {
+  const prefix = options.collectionPrefix ?? 'oauth_';
+  return {
+    client: modelOn(connection, `${prefix}Client`, clientSchema, `${prefix}clients`),
+    user: modelOn(connection, `${prefix}User`, userSchema, `${prefix}users`),
+    grant: modelOn(connection, `${prefix}Grant`, grantSchema, `${prefix}grants`),
+    token: modelOn(connection, `${prefix}Token`, tokenSchema, `${prefix}tokens`),
+  };
+}

@@ -1,0 +1,258 @@
+import { createHash } from 'node:crypto';
+import {
+  type AccessTokenRecord,
+  type Client,
+  type ClientStore,
+  type Consumed,
+  type GrantRecord,
+  type GrantStore,
+  isStoreUnavailable,
+  type RefreshTokenRecord,
+  StoreUnavailableError,
+  type TokenStore,
+  type User,
+  type UserCredentials,
+  type UserStore,
+} from '@portcullis/core';
+import type { Model } from 'mongoose';
+import type { ClientDocument, GrantDocument, TokenDocument, UserDocument } from './schemas.js';
+
+/**
+ * The value stored in `key` for a code or token: SHA-256 (hex) of the key's UTF-16 code units.
+ * Fixed length whatever the input (empty, 8 KiB, non-ASCII, lone surrogates), so lookups never
+ * hit index-size limits and distinct keys never collide through encoding; the raw value is
+ * never at rest. Exported for tools that read the collections directly.
+ */
+export function lookupKey(key: string): string {
+  return createHash('sha256').update(Buffer.from(key, 'utf16le')).digest('hex');
+}
+
+// Errors meaning "the server cannot be reached right now", by name so that two copies of the
+// driver agree. Mongoose's own buffering timeout (a plain MongooseError) is matched by message.
+const UNREACHABLE = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+  'MongoServerClosedError',
+  'MongoClientClosedError',
+  'MongoPoolClearedError',
+  'MongoPoolClosedError',
+  'MongoWaitQueueTimeoutError',
+  'MongoOperationTimeoutError',
+]);
+
+function unreachable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    if (UNREACHABLE.has(e.name)) return true;
+    if (e.name === 'MongooseError' && /buffering timed out/.test(e.message)) return true;
+    // A bulk write (insertMany) wraps the network error it met in `errorResponse`.
+    const { errorResponse } = e as { errorResponse?: unknown };
+    e = errorResponse instanceof Error ? errorResponse : e.cause;
+  }
+  return isStoreUnavailable(err);
+}
+
+/** Runs one database operation, turning connection failures into `StoreUnavailableError`. */
+async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (unreachable(err)) throw new StoreUnavailableError(`MongoDB is unreachable (${operation})`, { cause: err });
+    throw err;
+  }
+}
+
+// Every value that reaches a filter is checked to be a string and wrapped in `$eq`, so an
+// object such as `{ "$gt": "" }` smuggled in as an id, code or token never matches anything.
+const isString = (value: unknown): value is string => typeof value === 'string';
+const eq = <T extends string>(value: T) => ({ $eq: value });
+
+// Each factory accepts the default model or any model whose documents keep the default fields.
+
+/**
+ * Client store over a model with the fields of `clientSchema`. Any extra fields of the document
+ * are returned on the client, so `C` can carry them.
+ */
+export function createClientStore<C extends Client = Client, D extends ClientDocument = ClientDocument>(
+  model: Model<D>,
+): ClientStore<C> {
+  const clients = model as unknown as Model<ClientDocument>;
+  return {
+    getClient: (clientId) =>
+      run('getClient', async () => {
+        if (!isString(clientId)) return null;
+        const doc = await clients.findOne({ clientId: eq(clientId) }, { _id: 0, __v: 0 }).lean<ClientDocument>();
+        if (!doc) return null;
+        const { clientId: id, ...rest } = doc;
+        return { ...rest, id } as unknown as C;
+      }),
+  };
+}
+
+/**
+ * User store over a model with the fields of `userSchema`, looked up by `username`. The user
+ * returned is `{ id: userId, ...extra fields }` (without `username` and `passwordHash`).
+ */
+export function createUserStore<U extends User = User, D extends UserDocument = UserDocument>(
+  model: Model<D>,
+): UserStore<U> {
+  const users = model as unknown as Model<UserDocument>;
+  return {
+    getUserByUsername: (username) =>
+      run('getUserByUsername', async (): Promise<UserCredentials<U> | null> => {
+        if (!isString(username)) return null;
+        const doc = await users.findOne({ username: eq(username) }, { _id: 0, __v: 0 }).lean<UserDocument>();
+        if (!doc) return null;
+        const { userId, username: _name, passwordHash, ...rest } = doc;
+        return { user: { ...rest, id: userId } as unknown as U, passwordHash };
+      }),
+  };
+}
+
+function toGrant(code: string, doc: GrantDocument): GrantRecord {
+  return {
+    code,
+    clientId: doc.clientId,
+    userId: doc.userId,
+    redirectUri: doc.redirectUri,
+    scopes: [...doc.scopes],
+    expiresAt: doc.expiresAt,
+    grantId: doc.grantId,
+    codeChallenge: doc.codeChallenge ?? null,
+    codeChallengeMethod: doc.codeChallengeMethod ?? null,
+  };
+}
+
+/**
+ * Grant store over a model with the fields of `grantSchema`. A consumed code stays as a marker
+ * (until its TTL removes it), so a second consume reports `replayed` (`detectsReplay: true`).
+ */
+export function createGrantStore<D extends GrantDocument = GrantDocument>(model: Model<D>): GrantStore {
+  const grants = model as unknown as Model<GrantDocument>;
+  return {
+    detectsReplay: true,
+    saveGrant: (grant) =>
+      run('saveGrant', async () => {
+        await grants.create({
+          key: lookupKey(grant.code),
+          clientId: grant.clientId,
+          userId: grant.userId,
+          redirectUri: grant.redirectUri,
+          scopes: [...grant.scopes],
+          expiresAt: grant.expiresAt,
+          grantId: grant.grantId,
+          codeChallenge: grant.codeChallenge,
+          codeChallengeMethod: grant.codeChallengeMethod,
+          consumedAt: null,
+        });
+      }),
+    consumeGrant: (clientId, code) =>
+      run('consumeGrant', async (): Promise<Consumed<GrantRecord> | null> => {
+        if (!isString(clientId) || !isString(code)) return null;
+        const key = lookupKey(code);
+        const now = new Date();
+        // One atomic operation: of N concurrent callers exactly one sees `consumedAt: null`.
+        const doc = await grants
+          .findOneAndUpdate(
+            { key: eq(key), clientId: eq(clientId), consumedAt: null, expiresAt: { $gt: now } },
+            { $set: { consumedAt: now } },
+            { returnDocument: 'before' },
+          )
+          .lean<GrantDocument>();
+        if (doc) return { outcome: 'consumed', record: toGrant(code, doc) };
+        const marker = await grants
+          .findOne({ key: eq(key), clientId: eq(clientId), consumedAt: { $ne: null }, expiresAt: { $gt: now } })
+          .lean<GrantDocument>();
+        return marker ? { outcome: 'replayed', grantId: marker.grantId } : null;
+      }),
+  };
+}
+
+function toToken(token: string, doc: TokenDocument): AccessTokenRecord & RefreshTokenRecord {
+  return {
+    token,
+    clientId: doc.clientId,
+    userId: doc.userId ?? null,
+    scopes: [...doc.scopes],
+    expiresAt: doc.expiresAt,
+    grantId: doc.grantId,
+  };
+}
+
+function tokenDocument(kind: TokenDocument['kind'], record: AccessTokenRecord | RefreshTokenRecord): TokenDocument {
+  return {
+    key: lookupKey(record.token),
+    kind,
+    clientId: record.clientId,
+    userId: record.userId,
+    scopes: [...record.scopes],
+    expiresAt: record.expiresAt,
+    grantId: record.grantId,
+    consumedAt: null,
+    revokedAt: null,
+  };
+}
+
+/**
+ * Token store over a model with the fields of `tokenSchema`. Rotated refresh tokens stay as
+ * markers (until their TTL removes them), so replays are reported (`detectsReplay: true`).
+ */
+export function createTokenStore<D extends TokenDocument = TokenDocument>(model: Model<D>): TokenStore {
+  const tokens = model as unknown as Model<TokenDocument>;
+  const find = async (kind: TokenDocument['kind'], token: unknown) => {
+    if (!isString(token)) return null;
+    const doc = await tokens
+      .findOne({
+        key: eq(lookupKey(token)),
+        kind: eq(kind),
+        consumedAt: null,
+        revokedAt: null,
+        expiresAt: { $gt: new Date() },
+      })
+      .lean<TokenDocument>();
+    return doc ? toToken(token, doc) : null;
+  };
+  return {
+    detectsReplay: true,
+    saveTokens: (access, refresh) =>
+      run('saveTokens', async () => {
+        const docs = [tokenDocument('access', access)];
+        if (refresh) docs.push(tokenDocument('refresh', refresh));
+        // Inserts only: the user's other tokens (other devices) are left alone.
+        await tokens.insertMany(docs, { ordered: true });
+      }),
+    getAccessToken: (token) => run('getAccessToken', () => find('access', token)),
+    getRefreshToken: (token) => run('getRefreshToken', () => find('refresh', token)),
+    consumeRefreshToken: (token) =>
+      run('consumeRefreshToken', async (): Promise<Consumed<RefreshTokenRecord> | null> => {
+        if (!isString(token)) return null;
+        const key = lookupKey(token);
+        const now = new Date();
+        const doc = await tokens
+          .findOneAndUpdate(
+            { key: eq(key), kind: eq('refresh'), consumedAt: null, revokedAt: null, expiresAt: { $gt: now } },
+            { $set: { consumedAt: now } },
+            { returnDocument: 'before' },
+          )
+          .lean<TokenDocument>();
+        if (doc) return { outcome: 'consumed', record: toToken(token, doc) };
+        const marker = await tokens
+          .findOne({ key: eq(key), kind: eq('refresh'), consumedAt: { $ne: null }, expiresAt: { $gt: now } })
+          .lean<TokenDocument>();
+        return marker ? { outcome: 'replayed', grantId: marker.grantId } : null;
+      }),
+    revokeAccessToken: (token) =>
+      run('revokeAccessToken', async () => {
+        if (!isString(token)) return;
+        await tokens.deleteOne({ key: eq(lookupKey(token)), kind: eq('access') });
+      }),
+    revokeFamily: (grantId) =>
+      run('revokeFamily', async () => {
+        if (!isString(grantId)) return;
+        // Marked rather than deleted, so rotated refresh tokens keep reporting replays.
+        await tokens.updateMany({ grantId: eq(grantId), revokedAt: null }, { $set: { revokedAt: new Date() } });
+      }),
+  };
+}

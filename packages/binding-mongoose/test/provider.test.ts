@@ -1,0 +1,238 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { hashPassword, hashSecret, OAuth2Provider, type OAuthRequest, type OAuthResponse } from '@portcullis/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bindMongoose } from '../src/index.js';
+import { openTestDatabase, type TestDatabase } from './connect.js';
+
+// A provider whose every store is this binding, on the test server, driven through each grant.
+const CB = 'https://app.example/cb';
+const SECRET = 's3cret:+%/';
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const form = (params: Record<string, string>, headers: Record<string, string> = {}): OAuthRequest => ({
+  method: 'POST',
+  url: '/oauth/token',
+  headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+  body: new URLSearchParams(params).toString(),
+});
+const asClient = { authorization: basic('c1', SECRET) };
+const body = (res: OAuthResponse) => JSON.parse(res.body) as Record<string, unknown>;
+const bearer = (token: unknown): OAuthRequest => ({ method: 'GET', url: '/api', headers: { authorization: `Bearer ${String(token)}` } });
+
+let db: TestDatabase;
+let provider: OAuth2Provider;
+const silent = { warn: () => {}, error: () => {} };
+
+beforeAll(async () => {
+  db = await openTestDatabase('provider');
+  await db.models.client.create({
+    clientId: 'c1',
+    secretHash: hashSecret(SECRET),
+    redirectUris: [CB],
+    grantTypes: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
+    scopes: ['read', 'write'],
+  });
+  await db.models.user.create({ userId: 'u1', username: 'alice', passwordHash: await hashPassword('correct horse') });
+  provider = new OAuth2Provider({
+    issuer: 'http://127.0.0.1',
+    grants: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
+    logger: silent,
+  });
+  bindMongoose(provider, {
+    connection: db.connection,
+    client: true,
+    user: true,
+    grant: true,
+    token: true,
+    currentUser: () => ({ id: 'u1' }),
+  });
+});
+afterAll(async () => {
+  await db?.close();
+});
+
+async function authorizationCode(): Promise<{ code: string; verifier: string }> {
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: 'c1',
+    redirect_uri: CB,
+    scope: 'read write',
+    state: 'xyz',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  });
+  const a = await provider.authorize({ method: 'GET', url: `/oauth/authorize?${query}`, headers: {} });
+  if (a.type !== 'consent') throw new Error(`expected consent, got ${a.response.status} ${a.response.body}`);
+  // No userId in the decision: the binding's currentUser names the user.
+  const redirect = await provider.completeAuthorization(a.request, { approved: true });
+  expect(redirect.status).toBe(302);
+  const location = new URL(redirect.headers.Location ?? redirect.headers.location ?? '');
+  expect(location.searchParams.get('state')).toBe('xyz');
+  expect(location.searchParams.get('iss')).toBe('http://127.0.0.1');
+  const code = location.searchParams.get('code');
+  expect(code).toBeTruthy();
+  return { code: code ?? '', verifier };
+}
+
+describe('a provider wired with bindMongoose', () => {
+  it('authorization_code with PKCE, then a replayed code revokes what it minted', async () => {
+    const { code, verifier } = await authorizationCode();
+    // The raw code is not at rest: only the digest core hands over, hashed again.
+    const raw = await db.models.grant.collection.find({}).toArray();
+    expect(JSON.stringify(raw)).not.toContain(code);
+
+    const exchange = { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier };
+    const res = await provider.token(form(exchange, asClient));
+    expect(res.status, res.body).toBe(200);
+    const tokens = body(res);
+    expect(tokens).toMatchObject({ token_type: 'Bearer', scope: 'read write' });
+    const ok = await provider.verifyAccessToken(bearer(tokens.access_token), ['read', 'write']);
+    expect(ok.ok && ok.token).toMatchObject({ clientId: 'c1', userId: 'u1' });
+
+    const replay = await provider.token(form(exchange, asClient));
+    expect(replay.status).toBe(400);
+    expect(body(replay).error).toBe('invalid_grant');
+    expect((await provider.verifyAccessToken(bearer(tokens.access_token))).ok).toBe(false);
+    const refresh = await provider.token(form({ grant_type: 'refresh_token', refresh_token: String(tokens.refresh_token) }, asClient));
+    expect(body(refresh).error).toBe('invalid_grant');
+  });
+
+  it('a wrong PKCE verifier fails and burns the code', async () => {
+    const { code, verifier } = await authorizationCode();
+    const wrong = await provider.token(
+      form({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: randomBytes(32).toString('base64url') }, asClient),
+    );
+    expect(body(wrong).error).toBe('invalid_grant');
+    const right = await provider.token(form({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }, asClient));
+    expect(body(right).error).toBe('invalid_grant');
+  });
+
+  it('refresh_token rotates, and replaying a rotated token revokes the family', async () => {
+    const { code, verifier } = await authorizationCode();
+    const first = body(
+      await provider.token(form({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }, asClient)),
+    );
+    const rotated = await provider.token(form({ grant_type: 'refresh_token', refresh_token: String(first.refresh_token) }, asClient));
+    expect(rotated.status, rotated.body).toBe(200);
+    const second = body(rotated);
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+    expect((await provider.verifyAccessToken(bearer(second.access_token), ['read'])).ok).toBe(true);
+
+    const replay = await provider.token(form({ grant_type: 'refresh_token', refresh_token: String(first.refresh_token) }, asClient));
+    expect(replay.status).toBe(400);
+    expect(body(replay).error).toBe('invalid_grant');
+    expect((await provider.verifyAccessToken(bearer(second.access_token))).ok).toBe(false);
+    const after = await provider.token(form({ grant_type: 'refresh_token', refresh_token: String(second.refresh_token) }, asClient));
+    expect(body(after).error).toBe('invalid_grant');
+  });
+
+  it('client_credentials issues a token without a user, which introspection and revocation see', async () => {
+    const res = await provider.token(form({ grant_type: 'client_credentials', scope: 'read' }, asClient));
+    expect(res.status, res.body).toBe(200);
+    const { access_token } = body(res);
+    expect(body(res).refresh_token).toBeUndefined();
+    const verified = await provider.verifyAccessToken(bearer(access_token), ['read']);
+    expect(verified.ok && verified.token.userId).toBeNull();
+    const introspect = (token: unknown) =>
+      provider.introspect({ ...form({ token: String(token) }, asClient), url: '/oauth/introspect' });
+    expect(body(await introspect(access_token))).toMatchObject({ active: true, client_id: 'c1', scope: 'read' });
+    const revoked = await provider.revoke({ ...form({ token: String(access_token) }, asClient), url: '/oauth/revoke' });
+    expect(revoked.status).toBe(200);
+    expect(body(await introspect(access_token))).toEqual({ active: false });
+  });
+
+  it('password checks the user from the user collection', async () => {
+    const res = await provider.token(form({ grant_type: 'password', username: 'alice', password: 'correct horse', scope: 'read' }, asClient));
+    expect(res.status, res.body).toBe(200);
+    const verified = await provider.verifyAccessToken(bearer(body(res).access_token), ['read']);
+    expect(verified.ok && verified.token.userId).toBe('u1');
+    const wrong = await provider.token(form({ grant_type: 'password', username: 'alice', password: 'wrong', scope: 'read' }, asClient));
+    expect(body(wrong).error).toBe('invalid_grant');
+    const unknown = await provider.token(form({ grant_type: 'password', username: 'bob', password: 'x', scope: 'read' }, asClient));
+    expect(body(unknown).error).toBe('invalid_grant');
+  });
+});
+
+describe('hostile requests get OAuth errors, never a 500', () => {
+  const OPERATOR_STRINGS = ['{"$gt": ""}', '{"$ne": null}', '$where', '[$gt]'];
+  const expectOAuthError = (res: OAuthResponse, allowed: string[]) => {
+    expect(res.status, res.body).toBeGreaterThanOrEqual(400);
+    expect(res.status, res.body).toBeLessThan(500);
+    expect(allowed).toContain(body(res).error);
+  };
+
+  it('operators as framework-parsed values are refused before any store sees them', async () => {
+    const parsed = (parsedBody: Record<string, unknown>, headers: Record<string, string> = asClient): OAuthRequest => ({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      parsedBody,
+    });
+    const op = { $gt: '' };
+    for (const req of [
+      parsed({ grant_type: 'authorization_code', code: op, redirect_uri: CB, code_verifier: 'v'.repeat(43) }),
+      parsed({ grant_type: 'refresh_token', refresh_token: op }),
+      parsed({ grant_type: 'password', username: { $ne: null }, password: 'x' }),
+      parsed({ grant_type: 'client_credentials', client_id: op, client_secret: SECRET }, {}),
+    ]) {
+      expectOAuthError(await provider.token(req), ['invalid_request', 'invalid_client']);
+    }
+  });
+
+  it('operator-looking strings as ids, codes, usernames and tokens match nothing', async () => {
+    for (const s of OPERATOR_STRINGS) {
+      expectOAuthError(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic(s, SECRET) })), [
+        'invalid_client',
+      ]);
+      expectOAuthError(
+        await provider.token(form({ grant_type: 'client_credentials', client_id: s, client_secret: SECRET })),
+        ['invalid_client'],
+      );
+      expectOAuthError(
+        await provider.token(form({ grant_type: 'authorization_code', code: s, redirect_uri: CB, code_verifier: 'v'.repeat(43) }, asClient)),
+        ['invalid_grant'],
+      );
+      expectOAuthError(await provider.token(form({ grant_type: 'refresh_token', refresh_token: s }, asClient)), ['invalid_grant']);
+      expectOAuthError(await provider.token(form({ grant_type: 'password', username: s, password: s }, asClient)), ['invalid_grant']);
+      const resource = await provider.verifyAccessToken(bearer(s));
+      expect(resource.ok).toBe(false);
+      if (!resource.ok) expect([400, 401]).toContain(resource.response.status);
+      const a = await provider.authorize({
+        method: 'GET',
+        url: `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: s, redirect_uri: CB })}`,
+        headers: {},
+      });
+      expect(a.type).toBe('response');
+      if (a.type === 'response') expect(a.response.status).toBeLessThan(500);
+    }
+    // Bracket-style keys a naive parser would turn into operators are just unknown parameters.
+    const bracket = await provider.token({
+      ...form({}),
+      body: 'grant_type=password&username[$ne]=x&password[$ne]=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...asClient },
+    });
+    expectOAuthError(bracket, ['invalid_request', 'invalid_grant']);
+  });
+
+  it('huge and non-ASCII values give OAuth errors', async () => {
+    const huge = `${'é'.repeat(8192)}🔑`;
+    expectOAuthError(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic(huge, SECRET) })), [
+      'invalid_client',
+      'invalid_request',
+    ]);
+    expectOAuthError(await provider.token(form({ grant_type: 'refresh_token', refresh_token: huge }, asClient)), [
+      'invalid_grant',
+      'invalid_request',
+    ]);
+    expectOAuthError(await provider.token(form({ grant_type: 'password', username: huge, password: huge }, asClient)), [
+      'invalid_grant',
+      'invalid_request',
+    ]);
+    expectOAuthError(
+      await provider.token(form({ grant_type: 'authorization_code', code: huge, redirect_uri: CB, code_verifier: 'v'.repeat(43) }, asClient)),
+      ['invalid_grant', 'invalid_request'],
+    );
+  });
+});
