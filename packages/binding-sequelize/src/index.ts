@@ -1,0 +1,26 @@
+/**
+ * Portcullis stores in SQL through Sequelize (SQLite, PostgreSQL, MariaDB/MySQL): clients,
+ * users, authorization codes and tokens, with atomic one-time consumption and replay detection.
+ */
+export { type BindSequelizeOptions, bindSequelize } from './bind.js';
+export {
+  defineModels,
+  type ExtraColumns,
+  type ModelAttributesRecord,
+  type PortcullisModel,
+  type PortcullisModels,
+  type SchemaOptions,
+  type TableKey,
+  tableNamesFor,
+} from './models.js';
+export { type MigrateOptions, migrate, type PurgeOptions, purgeExpired } from './schema.js';
+export {
+  createClientStore,
+  createGrantStore,
+  createSequelizeStores,
+  createTokenStore,
+  createUserStore,
+  isConnectionLost,
+  keyHash,
+  type SequelizeModelsOption,
+} from './stores.js';

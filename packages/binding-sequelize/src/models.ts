@@ -1,0 +1,211 @@
+import {
+  DataTypes,
+  type Model,
+  type ModelAttributeColumnOptions,
+  type ModelAttributes,
+  type ModelOptions,
+  type ModelStatic,
+  type Sequelize,
+} from 'sequelize';
+
+/**
+ * A Sequelize model class the stores can use: the default models from `defineModels`, or your
+ * own with the attributes documented in the README.
+ */
+export type PortcullisModel = ModelStatic<Model<ModelAttributesRecord, ModelAttributesRecord>>;
+
+/** Attributes as the stores see them: any names, values read and checked at run time. */
+export type ModelAttributesRecord = Record<string, unknown>;
+
+/** Extra columns for a default table, in `sequelize.define` form. */
+export type ExtraColumns = ModelAttributes<Model<ModelAttributesRecord, ModelAttributesRecord>, ModelAttributesRecord>;
+
+/** The four default models. */
+export interface PortcullisModels {
+  client: PortcullisModel;
+  user: PortcullisModel;
+  grant: PortcullisModel;
+  token: PortcullisModel;
+}
+
+/** Which table each model lives in. */
+export type TableKey = keyof PortcullisModels;
+
+/** Options of `defineModels`, `migrate` and `tableNamesFor`. */
+export interface SchemaOptions {
+  /** Prepended to every table (and index) name. Default `''`. */
+  tablePrefix?: string;
+  /**
+   * Table names before the prefix. Defaults: `oauth_clients`, `oauth_users`, `oauth_grants`,
+   * `oauth_tokens`.
+   */
+  tableNames?: Partial<Record<TableKey, string>>;
+  /**
+   * Extra columns per table, added to the defaults (e.g. `{ client: { name: DataTypes.STRING } }`).
+   * Give `migrate` the same option so the tables get them too. Extra client and user columns
+   * come back on the client and user the stores return.
+   */
+  extend?: Partial<Record<TableKey, ExtraColumns>>;
+}
+
+const DEFAULT_TABLES: Record<TableKey, string> = {
+  client: 'oauth_clients',
+  user: 'oauth_users',
+  grant: 'oauth_grants',
+  token: 'oauth_tokens',
+};
+
+/** The table names `defineModels` and `migrate` use for these options. */
+export function tableNamesFor(options: SchemaOptions = {}): Record<TableKey, string> {
+  const prefix = options.tablePrefix ?? '';
+  const names = { ...DEFAULT_TABLES, ...options.tableNames };
+  return {
+    client: prefix + names.client,
+    user: prefix + names.user,
+    grant: prefix + names.grant,
+    token: prefix + names.token,
+  };
+}
+
+type Columns = Record<string, ModelAttributeColumnOptions>;
+
+const id = (allowNull = false): ModelAttributeColumnOptions => ({ type: DataTypes.STRING(255), allowNull });
+/** Arrays are kept as JSON text: portable across SQLite, PostgreSQL and MariaDB. */
+const jsonText = (allowNull = false): ModelAttributeColumnOptions => ({ type: DataTypes.TEXT, allowNull });
+/** Millisecond precision everywhere (MariaDB `DATETIME(3)`, PostgreSQL `timestamptz`). */
+const date = (allowNull = false): ModelAttributeColumnOptions => ({ type: DataTypes.DATE(3), allowNull });
+/** SHA-256 hex of a code or token: a fixed-size key whatever the key's length. */
+const hashColumn = (): ModelAttributeColumnOptions => ({ type: DataTypes.CHAR(64), allowNull: false, primaryKey: true });
+
+/** The JSON-array columns of each table (the default models read and write them as arrays). */
+export const JSON_COLUMNS: Record<TableKey, readonly string[]> = {
+  client: ['redirectUris', 'grantTypes', 'scopes', 'defaultScopes'],
+  user: [],
+  grant: ['scopes'],
+  token: ['scopes'],
+};
+
+/** The columns of each default table, shared by `defineModels` (for `sync()`) and `migrate`. */
+export function columnsFor(table: TableKey): Columns {
+  switch (table) {
+    case 'client':
+      return {
+        id: { ...id(), primaryKey: true },
+        secretHash: { type: DataTypes.STRING(255), allowNull: true },
+        redirectUris: jsonText(),
+        grantTypes: jsonText(),
+        scopes: jsonText(),
+        defaultScopes: jsonText(true),
+        tokenEndpointAuthMethod: { type: DataTypes.STRING(32), allowNull: true },
+      };
+    case 'user':
+      return {
+        id: { ...id(), primaryKey: true },
+        username: id(),
+        passwordHash: { type: DataTypes.STRING(255), allowNull: false },
+      };
+    case 'grant':
+      return {
+        codeHash: hashColumn(),
+        clientId: { ...id(), primaryKey: true },
+        userId: id(),
+        redirectUri: { type: DataTypes.TEXT, allowNull: false },
+        scopes: jsonText(),
+        expiresAt: date(),
+        grantId: id(),
+        codeChallenge: { type: DataTypes.STRING(255), allowNull: true },
+        codeChallengeMethod: { type: DataTypes.STRING(8), allowNull: true },
+        consumedAt: date(true),
+      };
+    case 'token':
+      return {
+        tokenHash: hashColumn(),
+        kind: { type: DataTypes.STRING(7), allowNull: false, primaryKey: true },
+        clientId: id(),
+        userId: id(true),
+        scopes: jsonText(),
+        expiresAt: date(),
+        grantId: id(),
+        consumedAt: date(true),
+        revokedAt: date(true),
+      };
+  }
+}
+
+/** One secondary index. */
+export interface IndexDefinition {
+  name: string;
+  unique?: boolean;
+  fields: string[];
+}
+
+/** The secondary indexes of each table (primary keys cover the code and token lookups). */
+export function indexesFor(table: TableKey, tableName: string): IndexDefinition[] {
+  switch (table) {
+    case 'client':
+      return [];
+    case 'user':
+      return [{ name: `${tableName}_username`, unique: true, fields: ['username'] }];
+    case 'grant':
+      return [{ name: `${tableName}_expires_at`, fields: ['expiresAt'] }];
+    case 'token':
+      return [
+        { name: `${tableName}_grant_id`, fields: ['grantId'] },
+        { name: `${tableName}_expires_at`, fields: ['expiresAt'] },
+      ];
+  }
+}
+
+/**
+ * Table options per dialect: on MariaDB/MySQL a binary collation, so lookups are exact
+ * (case-sensitive; on MariaDB also without trailing-space padding) and any Unicode text fits.
+ */
+export function tableOptionsFor(sequelize: Sequelize): { charset?: string; collate?: string } {
+  const dialect = sequelize.getDialect();
+  if (dialect === 'mariadb') return { charset: 'utf8mb4', collate: 'utf8mb4_nopad_bin' };
+  if (dialect === 'mysql') return { charset: 'utf8mb4', collate: 'utf8mb4_bin' };
+  return {};
+}
+
+function withJsonAccessors(columns: Columns, jsonColumns: readonly string[]): ExtraColumns {
+  const out: ExtraColumns = {};
+  for (const [name, column] of Object.entries(columns)) {
+    if (!jsonColumns.includes(name)) {
+      out[name] = column;
+      continue;
+    }
+    out[name] = {
+      ...column,
+      get(this: Model) {
+        const raw: unknown = this.getDataValue(name);
+        return typeof raw === 'string' ? JSON.parse(raw) : raw;
+      },
+      set(this: Model, value: unknown) {
+        this.setDataValue(name, value === null || value === undefined || typeof value === 'string' ? value : JSON.stringify(value));
+      },
+    };
+  }
+  return out;
+}
+
+/**
+ * Defines the default models on `sequelize` (model name = table name) and returns them; array
+ * columns are read and written as arrays. Add columns with `options.extend`, or write your own
+ * models with the attributes listed in the README. Create the tables with `sequelize.sync()` in
+ * development, or `migrate()` in production.
+ */
+export function defineModels(sequelize: Sequelize, options: SchemaOptions = {}): PortcullisModels {
+  const names = tableNamesFor(options);
+  const tableOptions = tableOptionsFor(sequelize);
+  const define = (table: TableKey): PortcullisModel => {
+    const modelOptions: ModelOptions = {
+      tableName: names[table],
+      timestamps: false,
+      indexes: indexesFor(table, names[table]),
+      ...tableOptions,
+    };
+    const attributes = { ...withJsonAccessors(columnsFor(table), JSON_COLUMNS[table]), ...options.extend?.[table] };
+    return sequelize.define(names[table], attributes, modelOptions);
+  };
+  return { client: define('client'), user: define('user'), grant: define('grant'), token: define('token') };
+}

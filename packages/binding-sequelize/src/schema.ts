@@ -1,0 +1,81 @@
+import { Op, type Sequelize, type WhereOptions } from 'sequelize';
+import {
+  columnsFor,
+  indexesFor,
+  type PortcullisModel,
+  type PortcullisModels,
+  type SchemaOptions,
+  type TableKey,
+  tableNamesFor,
+  tableOptionsFor,
+} from './models.js';
+import { guardStoreCall } from './stores.js';
+
+/** Options of `migrate`. */
+export interface MigrateOptions extends SchemaOptions {
+  /** The tables to create; default all four. Leave out `client`/`user` when you bring your own. */
+  tables?: readonly TableKey[];
+}
+
+/**
+ * Creates the tables and indexes of the default models if they do not exist yet, through the
+ * query interface (no `sync()`): safe to run on every deploy, and from a sequelize-cli or umzug
+ * migration. Creates exactly what `defineModels` + `sync()` would, index names included.
+ */
+export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}): Promise<void> {
+  const qi = sequelize.getQueryInterface();
+  const names = tableNamesFor(options);
+  for (const table of options.tables ?? (['client', 'user', 'grant', 'token'] as const)) {
+    const name = names[table];
+    await qi.createTable(name, { ...columnsFor(table), ...options.extend?.[table] }, tableOptionsFor(sequelize));
+    const existing = new Set(((await qi.showIndex(name)) as { name?: string }[]).map((i) => i.name));
+    for (const index of indexesFor(table, name)) {
+      if (!existing.has(index.name)) await qi.addIndex(name, index);
+    }
+  }
+}
+
+/** Options of `purgeExpired`. */
+export interface PurgeOptions {
+  /** Rows deleted per statement. Default 1000. */
+  batchSize?: number;
+  /** Rows whose `expiresAt` is at or before this are deleted. Default: now. */
+  now?: Date;
+}
+
+async function purgeModel(model: PortcullisModel, batchSize: number, now: Date): Promise<number> {
+  const keys = model.primaryKeyAttributes;
+  const expired = { expiresAt: { [Op.lte]: now } };
+  let total = 0;
+  for (;;) {
+    const rows = (await model.findAll({ attributes: [...keys], where: expired, limit: batchSize, raw: true })) as unknown as Record<
+      string,
+      unknown
+    >[];
+    if (rows.length === 0) break;
+    const match: WhereOptions =
+      keys.length === 1 ? { [keys[0] as string]: rows.map((r) => r[keys[0] as string]) } : { [Op.or]: rows };
+    total += await model.destroy({ where: { [Op.and]: [expired, match] } });
+    if (rows.length < batchSize) break;
+  }
+  return total;
+}
+
+/**
+ * Deletes expired grants and tokens (consumed markers and revoked rows included, once past
+ * `expiresAt`) in batches of `batchSize`, so no statement locks much at once. Run it from a
+ * timer or a cron job. Returns how many rows were deleted.
+ */
+export async function purgeExpired(
+  models: Partial<Pick<PortcullisModels, 'grant' | 'token'>>,
+  options: PurgeOptions = {},
+): Promise<number> {
+  const batchSize = options.batchSize ?? 1000;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('purgeExpired: batchSize must be a positive integer');
+  const now = options.now ?? new Date();
+  return guardStoreCall(async () => {
+    let total = 0;
+    for (const model of [models.grant, models.token]) if (model) total += await purgeModel(model, batchSize, now);
+    return total;
+  });
+}

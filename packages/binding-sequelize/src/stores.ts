@@ -1,0 +1,389 @@
+import { createHash } from 'node:crypto';
+import {
+  type AccessTokenRecord,
+  type Client,
+  type ClientStore,
+  type Consumed,
+  type GrantRecord,
+  type GrantStore,
+  isStoreUnavailable,
+  type RefreshTokenRecord,
+  StoreUnavailableError,
+  type Stores,
+  type TokenStore,
+  type User,
+  type UserCredentials,
+  type UserStore,
+} from '@portcullis/core';
+import { ConnectionError, type Model, Op } from 'sequelize';
+import type { PortcullisModel, PortcullisModels } from './models.js';
+
+/**
+ * The key a row is stored under in place of a code or token: SHA-256 hex of its UTF-8 bytes.
+ * Fixed length, so empty and 8 KiB keys fit the same `CHAR(64)` column, and the value the store
+ * was handed is never at rest.
+ */
+export function keyHash(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+const LOST_MESSAGE =
+  /connection terminated|connection manager was closed|not queryable|socket (has been |unexpectedly )?closed|connection (is )?closed|database is closed|server has gone away|lost connection/i;
+const LOST_CODES = new Set([
+  'ER_SOCKET_UNEXPECTED_CLOSE',
+  'ER_CONNECTION_ALREADY_CLOSED',
+  'ER_CMD_CONNECTION_CLOSED',
+  'ER_GET_CONNECTION_TIMEOUT',
+  'ER_CONNECTION_TIMEOUT',
+  'ER_POOL_ALREADY_CLOSED',
+  'SQLITE_CANTOPEN',
+]);
+
+/** `true` when a Sequelize or driver error means the database cannot be reached right now. */
+export function isConnectionLost(err: unknown): boolean {
+  if (err instanceof ConnectionError || isStoreUnavailable(err)) return true;
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const { code, fatal, message } = e as { code?: unknown; fatal?: unknown; message?: unknown };
+    if (fatal === true) return true; // mariadb: the connection itself is unusable
+    // PostgreSQL SQLSTATE class 08 (connection exception) and 57P01-57P03 (server shutting down).
+    if (typeof code === 'string' && (LOST_CODES.has(code) || /^(08...|57P0[1-3])$/.test(code))) return true;
+    if (typeof message === 'string' && LOST_MESSAGE.test(message)) return true;
+    const next = e as { cause?: unknown; original?: unknown; parent?: unknown };
+    e = next.original ?? next.parent ?? next.cause;
+  }
+  return false;
+}
+
+/** Runs a store operation, turning a lost connection into `StoreUnavailableError` (core: 503). */
+async function guard<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (isConnectionLost(err)) throw new StoreUnavailableError('The SQL database cannot be reached', { cause: err });
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Column helpers
+
+type Row = Record<string, unknown>;
+
+/** The character limit of a `STRING(n)`/`CHAR(n)` attribute; `Infinity` for other types. */
+function maxLength(model: PortcullisModel, attribute: string): number {
+  const type = model.getAttributes()[attribute as never]?.type as
+    | { key?: string; _length?: number; options?: { length?: number } }
+    | undefined;
+  if (!type || (type.key !== 'STRING' && type.key !== 'CHAR')) return Number.POSITIVE_INFINITY;
+  return type._length ?? type.options?.length ?? 255;
+}
+
+/** Throws at creation when a model lacks an attribute the store reads or writes. */
+function requireAttributes(model: PortcullisModel, store: string, attributes: readonly string[]): void {
+  const have = model.getAttributes() as Record<string, unknown>;
+  const missing = attributes.filter((a) => !(a in have));
+  if (missing.length > 0) {
+    throw new TypeError(`${store}: the model ${model.name} lacks the attribute(s) ${missing.join(', ')} (see the README for the attributes each store needs)`);
+  }
+}
+
+/** `true` when `value` can be stored in (or looked up against) a column of `max` characters. */
+function fits(value: string, max: number): boolean {
+  if (value.includes('\u0000')) return false; // PostgreSQL text cannot hold NUL
+  if (value.length <= max) return true;
+  let n = 0;
+  for (const _ of value) if (++n > max) return false;
+  return true;
+}
+
+/** Limits of the given string attributes of a model, read once. */
+function limitsOf<K extends string>(model: PortcullisModel, attributes: readonly K[]): Record<K, number> {
+  return Object.fromEntries(attributes.map((a) => [a, maxLength(model, a)])) as Record<K, number>;
+}
+
+/** Throws a clear error (naming the field, never the value) when a value does not fit. */
+function requireFits(value: string | null, max: number, what: string): void {
+  if (value !== null && !fits(value, max)) {
+    throw new RangeError(`${what} is longer than ${max} characters or contains a NUL character`);
+  }
+}
+
+function toArray(value: unknown): string[] {
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  return Array.isArray(parsed) ? parsed.map(String) : [];
+}
+
+/** Writes an array the way the attribute takes it: as is for JSON/ARRAY columns or a custom setter, else JSON text. */
+function arrayWriter(model: PortcullisModel, attribute: string): (value: readonly string[]) => unknown {
+  const column = model.getAttributes()[attribute as never] as { type?: { key?: string }; set?: unknown } | undefined;
+  const key = column?.type?.key;
+  const native = key === 'JSON' || key === 'JSONB' || key === 'ARRAY' || typeof column?.set === 'function';
+  return native ? (value) => [...value] : (value) => JSON.stringify(value);
+}
+
+function toDate(value: unknown): Date {
+  return value instanceof Date ? new Date(value.getTime()) : new Date(value as string);
+}
+
+function plain(row: Model): Row {
+  return row.get({ plain: true }) as Row;
+}
+
+const str = (value: unknown): string => String(value);
+const optStr = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+
+// ---------------------------------------------------------------------------------------------
+// Clients and users
+
+/**
+ * A `ClientStore` over a client model (attributes: `id`, `secretHash`, `redirectUris`,
+ * `grantTypes`, `scopes`, `defaultScopes?`, `tokenEndpointAuthMethod?`). Extra attributes of
+ * your model come back on the client.
+ */
+export function createClientStore<C extends Client = Client>(model: PortcullisModel): ClientStore<C> {
+  requireAttributes(model, 'createClientStore', ['id', 'secretHash', 'redirectUris', 'grantTypes', 'scopes']);
+  const limits = limitsOf(model, ['id']);
+  return {
+    getClient: (clientId) =>
+      guard(async () => {
+        if (!fits(clientId, limits.id)) return null;
+        const row = await model.findOne({ where: { id: clientId } });
+        if (!row) return null;
+        const { defaultScopes, tokenEndpointAuthMethod, ...v } = plain(row);
+        if (str(v.id) !== clientId) return null; // exact match whatever the column collation
+        const client: Row = {
+          ...v,
+          id: clientId,
+          secretHash: optStr(v.secretHash),
+          redirectUris: toArray(v.redirectUris),
+          grantTypes: toArray(v.grantTypes),
+          scopes: toArray(v.scopes),
+        };
+        if (defaultScopes !== null && defaultScopes !== undefined) client.defaultScopes = toArray(defaultScopes);
+        if (tokenEndpointAuthMethod) client.tokenEndpointAuthMethod = str(tokenEndpointAuthMethod);
+        return client as unknown as C;
+      }),
+  };
+}
+
+/**
+ * A `UserStore` over a user model (attributes: `id`, `username` (unique), `passwordHash` from
+ * `hashPassword()`). The user returned carries every other attribute of the row.
+ */
+export function createUserStore<U extends User = User>(model: PortcullisModel): UserStore<U> {
+  requireAttributes(model, 'createUserStore', ['id', 'username', 'passwordHash']);
+  const limits = limitsOf(model, ['username']);
+  return {
+    getUserByUsername: (username) =>
+      guard(async (): Promise<UserCredentials<U> | null> => {
+        if (!fits(username, limits.username)) return null;
+        const row = await model.findOne({ where: { username } });
+        if (!row) return null;
+        const { passwordHash, ...user } = plain(row);
+        if (str(user.username) !== username || typeof passwordHash !== 'string') return null;
+        return { user: { ...user, id: str(user.id) } as unknown as U, passwordHash };
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grants
+
+/**
+ * A `GrantStore` over a grant model keyed by (`codeHash`, `clientId`). Consuming is a conditional
+ * `UPDATE ... SET consumedAt WHERE consumedAt IS NULL AND expiresAt > now` whose affected-row
+ * count picks the one winner; the row stays as a consumed marker until it expires, so a replay
+ * answers `replayed`.
+ */
+export function createGrantStore(model: PortcullisModel): GrantStore {
+  requireAttributes(model, 'createGrantStore', [
+    'codeHash',
+    'clientId',
+    'userId',
+    'redirectUri',
+    'scopes',
+    'expiresAt',
+    'grantId',
+    'codeChallenge',
+    'codeChallengeMethod',
+    'consumedAt',
+  ]);
+  const limits = limitsOf(model, ['clientId', 'userId', 'grantId', 'codeChallenge', 'codeChallengeMethod', 'redirectUri']);
+  const writeScopes = arrayWriter(model, 'scopes');
+  const toRecord = (v: Row, code: string): GrantRecord => ({
+    code,
+    clientId: str(v.clientId),
+    userId: str(v.userId),
+    redirectUri: str(v.redirectUri),
+    scopes: toArray(v.scopes),
+    expiresAt: toDate(v.expiresAt),
+    grantId: str(v.grantId),
+    codeChallenge: optStr(v.codeChallenge),
+    codeChallengeMethod: optStr(v.codeChallengeMethod) as GrantRecord['codeChallengeMethod'],
+  });
+  return {
+    detectsReplay: true,
+    saveGrant: (grant) =>
+      guard(async () => {
+        requireFits(grant.clientId, limits.clientId, 'saveGrant: clientId');
+        requireFits(grant.userId, limits.userId, 'saveGrant: userId');
+        requireFits(grant.grantId, limits.grantId, 'saveGrant: grantId');
+        requireFits(grant.redirectUri, limits.redirectUri, 'saveGrant: redirectUri');
+        requireFits(grant.codeChallenge, limits.codeChallenge, 'saveGrant: codeChallenge');
+        requireFits(grant.codeChallengeMethod, limits.codeChallengeMethod, 'saveGrant: codeChallengeMethod');
+        await model.create({
+          codeHash: keyHash(grant.code),
+          clientId: grant.clientId,
+          userId: grant.userId,
+          redirectUri: grant.redirectUri,
+          scopes: writeScopes(grant.scopes),
+          expiresAt: grant.expiresAt,
+          grantId: grant.grantId,
+          codeChallenge: grant.codeChallenge,
+          codeChallengeMethod: grant.codeChallengeMethod,
+          consumedAt: null,
+        });
+      }),
+    consumeGrant: (clientId, code) =>
+      guard(async (): Promise<Consumed<GrantRecord> | null> => {
+        if (!fits(clientId, limits.clientId)) return null;
+        const where = { codeHash: keyHash(code), clientId };
+        const row = await model.findOne({ where });
+        if (!row) return null;
+        const v = plain(row);
+        const record = toRecord(v, code);
+        const now = new Date();
+        if (record.clientId !== clientId || record.expiresAt <= now) return null;
+        if (v.consumedAt) return { outcome: 'replayed', grantId: record.grantId };
+        // The atomic step: of N concurrent callers, exactly one changes the row.
+        const [changed] = await model.update(
+          { consumedAt: now },
+          { where: { ...where, consumedAt: null, expiresAt: { [Op.gt]: now } } },
+        );
+        if (changed === 1) return { outcome: 'consumed', record };
+        const after = await model.findOne({ where });
+        return after?.get('consumedAt') ? { outcome: 'replayed', grantId: record.grantId } : null;
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+type Kind = 'access' | 'refresh';
+
+/**
+ * A `TokenStore` over one token model keyed by (`tokenHash`, `kind`), `kind` being `access` or
+ * `refresh`. `saveTokens` writes the pair in one multi-row `INSERT` (never half a pair) and
+ * leaves the user's other tokens alone. Rotation marks `consumedAt` with a conditional `UPDATE`;
+ * revocation marks `revokedAt`. Rows go away with `purgeExpired()`.
+ */
+export function createTokenStore(model: PortcullisModel): TokenStore {
+  requireAttributes(model, 'createTokenStore', [
+    'tokenHash',
+    'kind',
+    'clientId',
+    'userId',
+    'scopes',
+    'expiresAt',
+    'grantId',
+    'consumedAt',
+    'revokedAt',
+  ]);
+  const limits = limitsOf(model, ['clientId', 'userId', 'grantId']);
+  const writeScopes = arrayWriter(model, 'scopes');
+  const toRow = (kind: Kind, t: AccessTokenRecord | RefreshTokenRecord): Row => {
+    requireFits(t.clientId, limits.clientId, `saveTokens: ${kind} clientId`);
+    requireFits(t.userId, limits.userId, `saveTokens: ${kind} userId`);
+    requireFits(t.grantId, limits.grantId, `saveTokens: ${kind} grantId`);
+    return {
+      tokenHash: keyHash(t.token),
+      kind,
+      clientId: t.clientId,
+      userId: t.userId,
+      scopes: writeScopes(t.scopes),
+      expiresAt: t.expiresAt,
+      grantId: t.grantId,
+      consumedAt: null,
+      revokedAt: null,
+    };
+  };
+  const toRecord = (v: Row, token: string): AccessTokenRecord => ({
+    token,
+    clientId: str(v.clientId),
+    userId: optStr(v.userId),
+    scopes: toArray(v.scopes),
+    expiresAt: toDate(v.expiresAt),
+    grantId: str(v.grantId),
+  });
+  const whereKey = (kind: Kind, token: string) => ({ tokenHash: keyHash(token), kind });
+  /** The live record (not expired, revoked or consumed) or `null`. */
+  const get = async (kind: Kind, token: string): Promise<AccessTokenRecord | null> => {
+    const row = await model.findOne({ where: whereKey(kind, token) });
+    if (!row) return null;
+    const v = plain(row);
+    const record = toRecord(v, token);
+    return v.revokedAt || v.consumedAt || record.expiresAt.getTime() <= Date.now() ? null : record;
+  };
+  return {
+    detectsReplay: true,
+    saveTokens: (access, refresh) =>
+      guard(async () => {
+        const rows = [toRow('access', access)];
+        if (refresh) rows.push(toRow('refresh', refresh));
+        await model.bulkCreate(rows);
+      }),
+    getAccessToken: (token) => guard(() => get('access', token)),
+    getRefreshToken: (token) => guard(() => get('refresh', token)),
+    consumeRefreshToken: (token) =>
+      guard(async (): Promise<Consumed<RefreshTokenRecord> | null> => {
+        const where = whereKey('refresh', token);
+        const row = await model.findOne({ where });
+        if (!row) return null;
+        const v = plain(row);
+        const record = toRecord(v, token);
+        const now = new Date();
+        if (v.revokedAt || record.expiresAt <= now) return null;
+        if (v.consumedAt) return { outcome: 'replayed', grantId: record.grantId };
+        const [changed] = await model.update(
+          { consumedAt: now },
+          { where: { ...where, consumedAt: null, revokedAt: null, expiresAt: { [Op.gt]: now } } },
+        );
+        if (changed === 1) return { outcome: 'consumed', record };
+        const after = await model.findOne({ where });
+        return after?.get('consumedAt') && !after.get('revokedAt') ? { outcome: 'replayed', grantId: record.grantId } : null;
+      }),
+    revokeAccessToken: (token) =>
+      guard(async () => {
+        await model.update({ revokedAt: new Date() }, { where: { ...whereKey('access', token), revokedAt: null } });
+      }),
+    revokeFamily: (grantId) =>
+      guard(async () => {
+        if (!fits(grantId, limits.grantId)) return;
+        await model.update({ revokedAt: new Date() }, { where: { grantId, revokedAt: null } });
+      }),
+  };
+}
+
+/** The models `createSequelizeStores` and `bindSequelize` take; each one left out gives no store. */
+export type SequelizeModelsOption = Partial<PortcullisModels>;
+
+/**
+ * The stores for the models given, without registering them: pass them to
+ * `provider.useStores(...)` yourself, or mix them with others.
+ */
+export function createSequelizeStores<U extends User = User, C extends Client = Client>(
+  models: SequelizeModelsOption,
+): Stores<U, C> {
+  const stores: Stores<U, C> = {};
+  if (models.client) stores.clients = createClientStore<C>(models.client);
+  if (models.user) stores.users = createUserStore<U>(models.user);
+  if (models.grant) stores.grants = createGrantStore(models.grant);
+  if (models.token) stores.tokens = createTokenStore(models.token);
+  return stores;
+}
+
+export { guard as guardStoreCall };
