@@ -220,7 +220,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
       access_token: body.access_token,
       token_type: body.token_type,
       expires_in: String(body.expires_in),
-      scope: body.scope,
+      scope: body.scope ?? null,
       state: r.state,
     });
     return { ...base, response, error: null, scopes, issuedGrantId: grantId };

@@ -89,7 +89,8 @@ export interface TokenResponseBody {
   access_token: string;
   token_type: 'Bearer';
   expires_in: number;
-  scope: string;
+  /** Space-delimited granted scopes; left out when no scope was granted. */
+  scope?: string;
   refresh_token?: string;
 }
 
@@ -119,12 +120,8 @@ export async function issueTokens(e: Engine, input: IssueInput): Promise<TokenRe
           grantId: input.grantId,
         },
   );
-  const body: TokenResponseBody = {
-    access_token: access,
-    token_type: 'Bearer',
-    expires_in: o.accessLifetime,
-    scope: input.scopes.join(' '),
-  };
+  const body: TokenResponseBody = { access_token: access, token_type: 'Bearer', expires_in: o.accessLifetime };
+  if (input.scopes.length > 0) body.scope = input.scopes.join(' ');
   if (refresh !== null) body.refresh_token = refresh;
   return body;
 }

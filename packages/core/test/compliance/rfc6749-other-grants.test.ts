@@ -70,3 +70,14 @@ describe('implicit (4.2), legacy parity', () => {
     expect(check.ok).toBe(true);
   });
 });
+
+describe('scope in the token response (5.1)', () => {
+  it('is left out when no scope was granted, never an empty string', async () => {
+    const { provider, stores } = makeProvider();
+    const { hashSecret } = await import('../../src/index.js');
+    stores.addClient({ id: 'noscope', secretHash: hashSecret('s'), redirectUris: [], grantTypes: ['client_credentials'], scopes: [] });
+    const r = await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic('noscope', 's') }));
+    expect(r.status).toBe(200);
+    expect(body(r)).not.toHaveProperty('scope');
+  });
+});
