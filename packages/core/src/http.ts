@@ -18,6 +18,8 @@ export interface OAuthRequest {
    * is absent. Values that arrived twice should be arrays so duplicates can be refused.
    */
   readonly parsedBody?: Readonly<Record<string, unknown>>;
+  /** The peer address, when the adapter knows it (for rate limits in hooks). Never trusted for auth. */
+  readonly remoteAddress?: string;
 }
 
 /** A plain HTTP response. */

@@ -45,7 +45,7 @@ export interface HookOutcome {
   readonly valid: boolean;
   /** The OAuth error code when `valid` is false. */
   readonly error: OAuthErrorCode | null;
-  /** The client the request named, once known (authenticated or not). */
+  /** The client id the request named (claimed: also set when client authentication failed). */
   readonly clientId: string | null;
   /** `grant_type` at the token endpoint. */
   readonly grantType: string | null;

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireOAuth, requireOAuthFetch, toFetchHandler, toNodeHandler } from '../src/index.js';
+import { requireOAuth, requireOAuthFetch, toFetchHandler, toNodeHandler, toOAuthRequest } from '../src/index.js';
 import { basic, makeProvider, SECRET } from './helpers.js';
 
 const { provider } = makeProvider();
@@ -21,10 +21,14 @@ beforeAll(async () => {
   const guard = requireOAuth(provider, 'read');
   nodeUrl = await listen(
     createServer((req, res) => {
+      if (req.url === '/peer') {
+        void toOAuthRequest(req).then((o) => res.end(o.remoteAddress));
+        return;
+      }
       if (req.url?.startsWith('/api')) {
         void guard(req, res, () => {
           res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify((req as { oauth?: unknown }).oauth));
+          res.end(JSON.stringify({ ...(req as { oauth?: object }).oauth, peer: req.socket.remoteAddress }));
         });
         return;
       }
@@ -58,10 +62,13 @@ describe('node:http adapter', () => {
     expect(r.headers.get('cache-control')).toBe('no-store');
     const { access_token } = (await r.json()) as { access_token: string };
     const api = await fetch(`${nodeUrl}/api/x`, { headers: { authorization: `Bearer ${access_token}` } });
-    expect(await api.json()).toMatchObject({ clientId: 'conf', scopes: ['read'] });
+    expect(await api.json()).toMatchObject({ clientId: 'conf', scopes: ['read'], peer: '127.0.0.1' });
     const denied = await fetch(`${nodeUrl}/api/x`);
     expect(denied.status).toBe(401);
     expect(denied.headers.get('www-authenticate')).toBe('Bearer realm="oauth"');
+  });
+  it('passes the peer address on for hooks', async () => {
+    expect(await (await fetch(`${nodeUrl}/peer`)).text()).toBe('127.0.0.1');
   });
   it('serves metadata, 404s unknown paths without next, 405s GET on the token endpoint', async () => {
     expect((await fetch(`${nodeUrl}/.well-known/oauth-authorization-server`)).status).toBe(200);

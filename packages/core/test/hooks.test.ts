@@ -53,7 +53,7 @@ describe('hooks', () => {
     await provider.token(form({ grant_type: 'client_credentials', scope: 'read' }, auth));
     await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic('conf', 'bad') }));
     expect(outcomes[0]).toMatchObject({ valid: true, error: null, clientId: 'conf', grantType: 'client_credentials', scopes: ['read'] });
-    expect(outcomes[1]).toMatchObject({ valid: false, error: 'invalid_client', clientId: null });
+    expect(outcomes[1]).toMatchObject({ valid: false, error: 'invalid_client', clientId: 'conf' });
   });
 
   it('afterRequest may veto a valid request; the tokens it issued are revoked', async () => {

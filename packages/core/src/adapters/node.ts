@@ -16,7 +16,14 @@ export interface NodeAdapterOptions {
   bodyLimit?: number;
 }
 
-class BodyTooLarge extends Error {}
+/** Thrown by `toOAuthRequest` when a body is larger than `bodyLimit`; answer 413. */
+export class BodyTooLargeError extends Error {
+  readonly code = 'BODY_TOO_LARGE';
+  constructor() {
+    super('The request body is too large');
+    this.name = 'BodyTooLargeError';
+  }
+}
 
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -27,7 +34,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       if (size > limit) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new BodyTooLarge());
+        reject(new BodyTooLargeError());
       } else chunks.push(c);
     });
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
@@ -43,15 +50,16 @@ export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOpti
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
   const headers = req.headers;
+  const remoteAddress = req.socket?.remoteAddress;
   const b = req.body;
-  if (typeof b === 'string') return { method, url, headers, body: b };
-  if (Buffer.isBuffer(b)) return { method, url, headers, body: b.toString('utf8') };
-  if (b && typeof b === 'object') return { method, url, headers, parsedBody: b as Record<string, unknown> };
+  if (typeof b === 'string') return { method, url, headers, remoteAddress, body: b };
+  if (Buffer.isBuffer(b)) return { method, url, headers, remoteAddress, body: b.toString('utf8') };
+  if (b && typeof b === 'object') return { method, url, headers, remoteAddress, parsedBody: b as Record<string, unknown> };
   const ct = headers['content-type'];
   if (method !== 'GET' && method !== 'HEAD' && ct?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-    return { method, url, headers, body: await readBody(req, options?.bodyLimit ?? 65536) };
+    return { method, url, headers, remoteAddress, body: await readBody(req, options?.bodyLimit ?? 65536) };
   }
-  return { method, url, headers };
+  return { method, url, headers, remoteAddress };
 }
 
 /** Writes an `OAuthResponse` to a `node:http` response. */
@@ -64,7 +72,7 @@ async function convert(req: NodeRequest, res: ServerResponse, options?: NodeAdap
   try {
     return await toOAuthRequest(req, options);
   } catch (err) {
-    if (err instanceof BodyTooLarge) {
+    if (err instanceof BodyTooLargeError) {
       res.setHeader('Connection', 'close');
       sendResponse(res, json(413, { error: 'invalid_request', error_description: 'The request body is too large' }));
     } else {

@@ -5,7 +5,7 @@ import type { OAuthRequest } from '../http.js';
 import { formBody } from '../params.js';
 import type { Engine, EndpointResult } from '../provider.js';
 import { emptyOk } from '../responses.js';
-import { authenticateClient } from './shared.js';
+import { authenticateClient, claimedClientId } from './shared.js';
 import { fail, postFormOnly } from './token.js';
 
 /**
@@ -20,7 +20,7 @@ export async function revocationEndpoint<U extends User, C extends Client>(e: En
   const p = formBody(req);
   if (isOAuthError(p)) return fail(p);
   const auth = await authenticateClient(e, req, p);
-  if (isOAuthError(auth)) return fail(auth, undefined, p.client_id ?? null);
+  if (isOAuthError(auth)) return fail(auth, undefined, claimedClientId(req, p));
   const clientId = auth.client.id;
   const token = p.token;
   if (!token) return fail(new InvalidRequestError('token is required'), undefined, clientId);

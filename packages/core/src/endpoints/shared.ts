@@ -54,6 +54,13 @@ export async function authenticateClient<U extends User, C extends Client>(
   return { client, method };
 }
 
+/** The client id a request claims (Basic user name or `client_id`), for hooks and logs only. */
+export function claimedClientId(req: OAuthRequest, params: Params): string | null {
+  const basic = basicCredentials(req);
+  if (basic && !isOAuthError(basic)) return basic.id;
+  return params.client_id ?? null;
+}
+
 /**
  * The scopes to grant: the requested ones (each allowed for the client and known to the server),
  * or the client's defaults when none are requested.

@@ -9,7 +9,7 @@ import type { OAuthRequest } from '../http.js';
 import { formBody, isForm } from '../params.js';
 import type { Engine, EndpointResult } from '../provider.js';
 import { errorResponse, json, methodNotAllowed } from '../responses.js';
-import { authenticateClient } from './shared.js';
+import { authenticateClient, claimedClientId } from './shared.js';
 
 const HANDLERS: Partial<Record<GrantType, GrantHandler>> = {
   authorization_code: authorizationCodeGrant,
@@ -40,7 +40,7 @@ export async function tokenEndpoint<U extends User, C extends Client>(e: Engine<
   if (isOAuthError(p)) return fail(p);
   const grantType = p.grant_type ?? null;
   const auth = await authenticateClient(e, req, p);
-  if (isOAuthError(auth)) return fail(auth, undefined, p.client_id ?? null, grantType);
+  if (isOAuthError(auth)) return fail(auth, undefined, claimedClientId(req, p), grantType);
   const client = auth.client;
   if (!grantType) return fail(new InvalidRequestError('grant_type is required'), undefined, client.id);
   const handler = e.o.grants.has(grantType as GrantType) ? HANDLERS[grantType as GrantType] : undefined;

@@ -1,0 +1,553 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIPv6, type AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import {
+  type AfterRequestHook,
+  type Client,
+  type CurrentUser,
+  hashPassword,
+  type NodeRequest,
+  OAuth2Provider,
+  type OAuthRequest,
+  requireOAuth,
+  sendResponse,
+  toOAuthRequest,
+  verifySecret,
+} from '@portcullis/core';
+import type { AppConfig } from './config.js';
+import { createDemoClient, DEMO_CLIENT_ID, DEMO_SCOPES } from './demo.js';
+import { openGrantCache } from './grant-cache.js';
+import { consentPage, errorPage, homePage, loginPage, STYLESHEET } from './html.js';
+import { addCookie, redirect, SECURITY_HEADERS, sendHtml, sendJson, splitUrl } from './http-util.js';
+import { type AppLogger, createLogger, describeError, type LogSink, pathOnly } from './log.js';
+import { type ClientAuthRateLimit, createClientAuthRateLimit, FailureCounter } from './rate-limit.js';
+import { applySeed, loadSeedFile } from './seed.js';
+import {
+  addPending,
+  parseCookies,
+  randomId,
+  serializeCookie,
+  type Session,
+  SessionStore,
+  tokensMatch,
+} from './session.js';
+import { openStorage, type Storage } from './storage.js';
+
+export interface AppOptions {
+  /** Where JSON log lines go. Default: stdout. */
+  log?: LogSink;
+}
+
+/** The demo user, as created (or found) at start. */
+export interface DemoUser {
+  readonly username: string;
+  readonly subject: string;
+  /** The generated password when the user was created by this start, else `null` (it was shown before). */
+  readonly password: string | null;
+}
+
+/** A running app. */
+export interface App {
+  readonly server: Server;
+  /** Where it listens, as a loopback URL (`http://127.0.0.1:<port>`). */
+  readonly url: string;
+  readonly issuer: string;
+  readonly provider: OAuth2Provider;
+  readonly storage: Storage;
+  readonly demoUser: DemoUser | null;
+  readonly rateLimit: ClientAuthRateLimit;
+  readonly logger: AppLogger;
+  /** Stops accepting requests and closes the database and grant cache. */
+  close(): Promise<void>;
+}
+
+/** What the app knows about a request beyond `OAuthRequest` (the hooks read it). */
+interface RequestInfo {
+  readonly ip: string | null;
+  clientId: string | null;
+}
+
+const SESSION_COOKIE = 'pc_session';
+export const DEMO_USERNAME = 'demo';
+export const DEMO_SUBJECT = 'u-demo';
+
+/** Remembered consents (REMEMBER_CONSENT=1): in memory, bounded, lost on restart. */
+class ConsentMemory {
+  private readonly map = new Map<string, Set<string>>();
+  constructor(private readonly max = 10_000) {}
+  private key(userId: string, clientId: string): string {
+    return JSON.stringify([userId, clientId]);
+  }
+  covers(userId: string, clientId: string, scopes: readonly string[]): boolean {
+    const granted = this.map.get(this.key(userId, clientId));
+    return granted !== undefined && scopes.every((s) => granted.has(s));
+  }
+  remember(userId: string, clientId: string, scopes: readonly string[]): void {
+    const k = this.key(userId, clientId);
+    const set = this.map.get(k) ?? new Set<string>();
+    for (const s of scopes) set.add(s);
+    this.map.delete(k);
+    for (const old of this.map.keys()) {
+      if (this.map.size < this.max) break;
+      this.map.delete(old);
+    }
+    this.map.set(k, set);
+  }
+}
+
+/** A local path to go back to after sign-in; anything else becomes `/`. */
+export function safeReturnTo(v: string | null): string {
+  if (!v?.startsWith('/') || v.startsWith('//')) return '/';
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    // Control characters, spaces and backslashes (browsers read `/\\host` as `//host`).
+    if (c <= 0x20 || c === 0x7f || c === 0x5c) return '/';
+  }
+  return v;
+}
+
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+  return isIPv6(host) ? `[${host}]` : host;
+}
+
+/** Creates the demo client (always, so its redirect URI follows the issuer) and the demo user (once). */
+async function ensureDemo(storage: Storage, issuer: string): Promise<DemoUser> {
+  await storage.putClient({
+    id: DEMO_CLIENT_ID,
+    secretHash: null,
+    redirectUris: [`${issuer}/demo/callback`],
+    grantTypes: ['authorization_code', 'refresh_token'],
+    scopes: [...DEMO_SCOPES],
+    tokenEndpointAuthMethod: 'none',
+  });
+  if (await storage.users.getUserByUsername(DEMO_USERNAME)) {
+    return { username: DEMO_USERNAME, subject: DEMO_SUBJECT, password: null };
+  }
+  const password = randomBytes(12).toString('base64url');
+  await storage.putUser({ username: DEMO_USERNAME, subject: DEMO_SUBJECT, passwordHash: await hashPassword(password) });
+  return { username: DEMO_USERNAME, subject: DEMO_SUBJECT, password };
+}
+
+/**
+ * Starts the example provider: opens the database and grant cache, listens, applies the seed
+ * file, creates the demo client and user, and serves the pages, the OAuth endpoints and the API.
+ * With `port: 0` it picks a free port (tests); `url` says where it listens.
+ */
+export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
+  const logger = createLogger(options.log);
+  const storage = await openStorage(config.database);
+  let grantCache: Awaited<ReturnType<typeof openGrantCache>> = null;
+  let handler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | null = null;
+  const server = createServer((req, res) => {
+    if (handler) void handler(req, res);
+    else sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'Starting' }, { 'Retry-After': '1' });
+  });
+  const closeAll = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    await grantCache?.close();
+    await storage.close();
+  };
+  try {
+    grantCache = await openGrantCache(config.grantCache, config.lifetimes.authorizationCode);
+    const address = await listen(server, config.host, config.port);
+    const url = `http://${urlHost(address.address)}:${address.port}`;
+    const issuer = config.issuer ?? `http://${urlHost(config.host)}:${address.port}`;
+    const app = await build(config, { logger, storage, grantCache, url, issuer });
+    handler = app.handler;
+    let purging = false;
+    const purge = setInterval(() => {
+      if (purging) return;
+      purging = true;
+      storage
+        .purgeExpired()
+        .catch((err) => logger.warn('purging expired rows failed', { error: describeError(err) }))
+        .finally(() => {
+          purging = false;
+        });
+    }, 3600_000);
+    purge.unref();
+    logger.info('listening', {
+      url,
+      issuer,
+      database: storage.kind,
+      grantCache: grantCache?.description ?? 'database',
+    });
+    return {
+      server,
+      url,
+      issuer,
+      provider: app.provider,
+      storage,
+      demoUser: app.demoUser,
+      rateLimit: app.rateLimit,
+      logger,
+      close: async () => {
+        clearInterval(purge);
+        await closeAll();
+      },
+    };
+  } catch (err) {
+    await closeAll().catch(() => {});
+    throw err;
+  }
+}
+
+interface Parts {
+  logger: AppLogger;
+  storage: Storage;
+  grantCache: Awaited<ReturnType<typeof openGrantCache>>;
+  url: string;
+  issuer: string;
+}
+
+async function build(config: AppConfig, p: Parts) {
+  const { logger, storage, issuer } = p;
+  const secure = issuer.startsWith('https:');
+  const issuerOrigin = new URL(issuer).origin;
+  const localOrigin = new URL(p.url).origin;
+  const sessions = new SessionStore(config.sessionTtl * 1000);
+  const consents = new ConsentMemory();
+  const loginFailures = new FailureCounter(
+    config.rateLimit.maxFailures || Number.POSITIVE_INFINITY,
+    config.rateLimit.windowSeconds * 1000,
+    config.rateLimit.maxEntries,
+  );
+  const dummyHash = await hashPassword(randomId());
+  const infos = new WeakMap<OAuthRequest, RequestInfo>();
+  const track = (oreq: OAuthRequest, info: RequestInfo) => {
+    infos.set(oreq, info);
+    return oreq;
+  };
+
+  const rateLimit = createClientAuthRateLimit(config.rateLimit, (req) => infos.get(req)?.ip ?? null);
+  const noteClient: AfterRequestHook = (ctx, outcome) => {
+    const info = infos.get(ctx.request);
+    if (info && outcome.clientId !== null) info.clientId = outcome.clientId;
+    return undefined;
+  };
+  const provider = new OAuth2Provider({
+    issuer,
+    grants: config.grants,
+    lifetimes: config.lifetimes,
+    refreshTokenRotation: config.refreshTokenRotation,
+    errorUri: '/error',
+    logger: logger.core,
+    hooks: { beforeRequest: rateLimit.beforeRequest, afterRequest: [rateLimit.afterRequest, noteClient] },
+  });
+  const sessionOf = (cookieHeader: string | string[] | undefined): Session | null =>
+    sessions.get(parseCookies(cookieHeader)[SESSION_COOKIE]);
+  const currentUser: CurrentUser = (req) => {
+    const s = sessionOf(req.headers.cookie as string | string[] | undefined);
+    return s?.userId ? { id: s.userId } : null;
+  };
+  storage.bind(provider, { currentUser, withGrants: p.grantCache === null });
+  if (p.grantCache) provider.useStores({ grants: p.grantCache.store });
+  provider.validate();
+
+  if (config.seedFile) {
+    const n = await applySeed(storage, await loadSeedFile(config.seedFile));
+    logger.info('seed file applied', { clients: n.clients, users: n.users });
+  }
+  const demoUser = config.demo ? await ensureDemo(storage, issuer) : null;
+
+  const paths = provider.options.endpoints;
+  const needToken = requireOAuth(provider);
+  const needAdmin = requireOAuth(provider, 'admin');
+  const demo = config.demo
+    ? createDemoClient({
+        issuer,
+        internalUrl: p.url,
+        authorizePath: paths.authorization,
+        tokenPath: paths.token,
+        secureCookies: secure,
+        sessionTtlMs: config.sessionTtl * 1000,
+        sameOrigin: (req) => sameOrigin(req),
+      })
+    : null;
+  const oauthPaths = new Set([paths.token, paths.revocation, paths.introspection, '/.well-known/oauth-authorization-server']);
+
+  function ipOf(req: IncomingMessage): string | null {
+    if (config.trustProxy) {
+      const xff = req.headers['x-forwarded-for'];
+      const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
+      if (first) return first;
+    }
+    return req.socket.remoteAddress ?? null;
+  }
+
+  /**
+   * Forms must come from this site. Browsers that send `Sec-Fetch-Site` say so directly; others
+   * may send `Origin` (`null` under `Referrer-Policy: no-referrer`). The CSRF token is checked too.
+   */
+  function sameOrigin(req: IncomingMessage): boolean {
+    const site = req.headers['sec-fetch-site'];
+    if (typeof site === 'string') return site === 'same-origin';
+    const origin = req.headers.origin;
+    return origin === undefined || origin === 'null' || origin === issuerOrigin || origin === localOrigin;
+  }
+
+  function ensureSession(req: IncomingMessage, res: ServerResponse): Session {
+    const existing = sessionOf(req.headers.cookie);
+    if (existing) return existing;
+    return startSession(res, sessions.create());
+  }
+
+  function startSession(res: ServerResponse, s: Session): Session {
+    addCookie(res, serializeCookie(SESSION_COOKIE, s.id, { path: '/', secure }));
+    return s;
+  }
+
+  function forbidden(res: ServerResponse): void {
+    sendHtml(
+      res,
+      403,
+      errorPage({ title: 'Forbidden', error: 'invalid_csrf_token', description: 'The form could not be verified. Reload the page and try again.' }),
+    );
+  }
+
+  /** Reads a form posted by one of our pages and checks its CSRF token and origin. */
+  async function verifiedForm(req: IncomingMessage, res: ServerResponse, info: RequestInfo) {
+    const oreq = await oauthRequest(req, res, info);
+    if (!oreq) return null;
+    const form = new URLSearchParams(typeof oreq.body === 'string' ? oreq.body : '');
+    const s = sessionOf(req.headers.cookie);
+    if (!s || !sameOrigin(req) || !tokensMatch(form.get('csrf'), s.csrf)) {
+      forbidden(res);
+      return null;
+    }
+    return { oreq, form, session: s };
+  }
+
+  /**
+   * Converts a request with core's node adapter (which reads a form body up to its size limit).
+   * `null` when the body could not be read; the error answer (400/413) is sent.
+   */
+  async function oauthRequest(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<OAuthRequest | null> {
+    try {
+      return track(await toOAuthRequest(req), info);
+    } catch (err) {
+      const tooLarge = err instanceof Error && err.constructor.name === 'BodyTooLarge';
+      res.setHeader('Connection', 'close');
+      sendJson(res, tooLarge ? 413 : 400, {
+        error: 'invalid_request',
+        error_description: tooLarge ? 'The request body is too large' : 'The request body could not be read',
+      });
+      return null;
+    }
+  }
+
+  async function authorize(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
+    const oreq = await oauthRequest(req, res, info);
+    if (!oreq) return;
+    const a = await provider.authorize(oreq);
+    if (a.type === 'response') {
+      sendResponse(res, a.response);
+      return;
+    }
+    const r = a.request;
+    info.clientId = r.client.id;
+    const s = ensureSession(req, res);
+    if (!s.userId) {
+      redirect(res, `/login?return_to=${encodeURIComponent(`${paths.authorization}?${r.query}`)}`, 302);
+      return;
+    }
+    if (config.rememberConsent && consents.covers(s.userId, r.client.id, r.scopes)) {
+      sendResponse(res, await provider.completeAuthorization(r, { approved: true, userId: s.userId }, oreq));
+      return;
+    }
+    const consentId = addPending(s, { query: r.query, clientId: r.client.id, scopes: r.scopes });
+    const name = (r.client as Client & { name?: unknown }).name;
+    sendHtml(
+      res,
+      200,
+      consentPage({
+        csrf: s.csrf,
+        consentId,
+        clientId: r.client.id,
+        clientName: typeof name === 'string' && name !== '' ? name : null,
+        scopes: r.scopes,
+        redirectUri: r.redirectUri,
+        username: s.username ?? s.userId,
+      }),
+    );
+  }
+
+  async function decide(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
+    const v = await verifiedForm(req, res, info);
+    if (!v) return;
+    const { oreq, form, session: s } = v;
+    const consentId = form.get('consent') ?? '';
+    const pending = s.pending.get(consentId);
+    s.pending.delete(consentId);
+    if (!s.userId || !pending) {
+      sendHtml(
+        res,
+        400,
+        errorPage({
+          title: 'Request expired',
+          error: 'invalid_request',
+          description: 'This authorization request was already answered or has expired. Start again from the application.',
+        }),
+      );
+      return;
+    }
+    info.clientId = pending.clientId;
+    const approved = form.get('decision') === 'approve';
+    const out = await provider.completeAuthorization(pending.query, { approved, userId: s.userId }, oreq);
+    const location = out.headers.Location;
+    if (approved && config.rememberConsent && out.status === 302 && location && !new URL(location).searchParams.has('error')) {
+      consents.remember(s.userId, pending.clientId, pending.scopes);
+    }
+    sendResponse(res, out);
+  }
+
+  async function login(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
+    const v = await verifiedForm(req, res, info);
+    if (!v) return;
+    const { form, session: s } = v;
+    const returnTo = safeReturnTo(form.get('return_to'));
+    const username = (form.get('username') ?? '').slice(0, 200);
+    const password = (form.get('password') ?? '').slice(0, 1024);
+    const key = `login ${info.ip ?? ''}`;
+    const wait = loginFailures.retryAfter(key);
+    if (wait > 0) {
+      sendHtml(res, 429, loginPage({ csrf: s.csrf, returnTo, username, error: `Too many failed sign-ins. Try again in ${wait} seconds.` }), {
+        'Retry-After': String(wait),
+      });
+      return;
+    }
+    const creds = username ? await storage.users.getUserByUsername(username) : null;
+    const ok = await verifySecret(password, creds?.passwordHash ?? dummyHash);
+    if (!creds || !ok) {
+      loginFailures.fail(key);
+      sendHtml(res, 401, loginPage({ csrf: s.csrf, returnTo, username, error: 'Invalid username or password.' }));
+      return;
+    }
+    const fresh = startSession(res, sessions.rotate(s));
+    fresh.userId = creds.user.id;
+    fresh.username = username;
+    redirect(res, returnTo);
+  }
+
+  async function logout(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
+    const v = await verifiedForm(req, res, info);
+    if (!v) return;
+    sessions.destroy(v.session.id);
+    addCookie(res, serializeCookie(SESSION_COOKIE, '', { path: '/', secure, maxAge: 0 }));
+    redirect(res, '/');
+  }
+
+  async function api(req: IncomingMessage, res: ServerResponse, info: RequestInfo, admin: boolean): Promise<void> {
+    const nreq = req as NodeRequest;
+    await (admin ? needAdmin : needToken)(nreq, res, () => {
+      const t = nreq.oauth!;
+      info.clientId = t.clientId;
+      sendJson(res, 200, {
+        sub: t.userId,
+        client_id: t.clientId,
+        scopes: t.scopes,
+        ...(admin ? { admin: true } : {}),
+      });
+    });
+  }
+
+  async function oauthEndpoint(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
+    const oreq = await oauthRequest(req, res, info);
+    if (!oreq) return;
+    const r = await provider.handle(oreq);
+    if (r) sendResponse(res, r);
+    else sendJson(res, 404, { error: 'not_found' });
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
+    const { path, query } = splitUrl(req.url);
+    const method = req.method ?? 'GET';
+    if (oauthPaths.has(path)) return oauthEndpoint(req, res, info);
+    if (path === paths.authorization) return authorize(req, res, info);
+    if (path === `${paths.authorization}/decision` && method === 'POST') return decide(req, res, info);
+    if (path === '/api/me') return api(req, res, info, false);
+    if (path === '/api/admin') return api(req, res, info, true);
+    if (demo && (await demo(req, res))) return;
+    if (method === 'GET' || method === 'HEAD') {
+      switch (path) {
+        case '/': {
+          const s = ensureSession(req, res);
+          sendHtml(res, 200, homePage({ issuer, username: s.username, csrf: s.csrf, demo: demo !== null }));
+          return;
+        }
+        case '/login': {
+          const s = ensureSession(req, res);
+          const returnTo = safeReturnTo(query.get('return_to'));
+          if (s.userId && query.has('return_to')) return redirect(res, returnTo, 302);
+          sendHtml(res, 200, loginPage({ csrf: s.csrf, returnTo, username: '', error: null }));
+          return;
+        }
+        case '/error':
+          sendHtml(
+            res,
+            400,
+            errorPage({
+              title: 'Authorization error',
+              error: (query.get('error') ?? 'invalid_request').slice(0, 100),
+              description: query.get('error_description')?.slice(0, 500) ?? null,
+            }),
+          );
+          return;
+        case '/favicon.ico':
+          res.writeHead(204, { 'Cache-Control': 'public, max-age=86400' });
+          res.end();
+          return;
+        case '/static/style.css':
+          res.writeHead(200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=3600' });
+          res.end(STYLESHEET);
+          return;
+      }
+    }
+    if (method === 'POST' && path === '/login') return login(req, res, info);
+    if (method === 'POST' && path === '/logout') return logout(req, res, info);
+    sendHtml(res, 404, errorPage({ title: 'Not found', error: 'not_found', description: 'There is no page here.' }));
+  }
+
+  async function handler(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const info: RequestInfo = { ip: ipOf(req), clientId: null };
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    res.once('close', () => {
+      logger.request({
+        method: req.method ?? 'GET',
+        path: pathOnly(req.url ?? '/'),
+        status: res.statusCode,
+        durationMs: performance.now() - started,
+        clientId: info.clientId,
+        ip: info.ip,
+      });
+    });
+    try {
+      await route(req, res, info);
+    } catch (err) {
+      logger.error('request failed', { path: pathOnly(req.url ?? '/'), error: describeError(err) });
+      if (!res.headersSent) {
+        sendHtml(res, 500, errorPage({ title: 'Server error', error: 'server_error', description: 'Something went wrong.' }));
+      } else {
+        res.destroy();
+      }
+    }
+  }
+
+  return { provider, handler, demoUser, rateLimit };
+}

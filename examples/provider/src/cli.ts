@@ -1,0 +1,219 @@
+/**
+ * Client and user management for the example provider:
+ *   pnpm --filter @portcullis/example-provider cli clients add|list|remove ...
+ *   pnpm --filter @portcullis/example-provider cli users add ...
+ *   pnpm --filter @portcullis/example-provider cli seed <file>
+ * It works on the database DATABASE_URL names (default: the SQLite file the app uses).
+ * Generated secrets and passwords are printed once; only their hashes are stored.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import {
+  type Client,
+  type ClientAuthMethod,
+  type GrantType,
+  generateClientSecret,
+  hashPassword,
+  hashSecret,
+} from '@portcullis/core';
+import { ConfigError, parseDatabaseUrl } from './config.js';
+import { applySeed, checkRedirectUri, checkScopes, loadSeedFile, SeedError } from './seed.js';
+import { openStorage, type Storage } from './storage.js';
+
+const USAGE = `Usage: pnpm --filter @portcullis/example-provider cli <command>
+
+  clients add <id> [--redirect-uri <uri>]... [--grant <type>]... [--scope <scope>]...
+                   [--default-scope <scope>]... [--public] [--auth-method client_secret_basic|client_secret_post]
+                   [--replace]
+      Registers a client. A confidential client gets a generated secret, printed once.
+      Defaults: grants authorization_code + refresh_token with a redirect URI, else
+      client_credentials; scope "read". --replace overwrites a client (and its secret).
+  clients list [--json]
+  clients remove <id>
+      Removes a client and revokes its tokens.
+  users add <username> [--subject <id>] [--password-stdin] [--replace]
+      Creates a user. The password is read from stdin with --password-stdin, otherwise
+      generated and printed once. --replace sets a new password for an existing user.
+  seed <file>
+      Applies a seed file (see README), like the app does at start with SEED_FILE.
+
+DATABASE_URL selects the database (default: sqlite file examples/provider/.data/portcullis.sqlite).
+`;
+
+class UsageError extends Error {}
+
+const GRANTS: readonly string[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'];
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function clientsAdd(storage: Storage, args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      'redirect-uri': { type: 'string', multiple: true },
+      grant: { type: 'string', multiple: true },
+      scope: { type: 'string', multiple: true },
+      'default-scope': { type: 'string', multiple: true },
+      public: { type: 'boolean' },
+      'auth-method': { type: 'string' },
+      replace: { type: 'boolean' },
+    },
+  });
+  const id = positionals[0];
+  if (!id || positionals.length > 1) throw new UsageError('clients add needs exactly one client id');
+  const redirectUris = values['redirect-uri'] ?? [];
+  for (const uri of redirectUris) checkRedirectUri(uri, '--redirect-uri');
+  const grants = values.grant ?? (redirectUris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+  for (const g of grants) if (!GRANTS.includes(g)) throw new UsageError(`unknown grant type "${g}"; valid: ${GRANTS.join(', ')}`);
+  if (redirectUris.length === 0 && (grants.includes('authorization_code') || grants.includes('implicit'))) {
+    throw new UsageError('a client using the authorization code or implicit grant needs --redirect-uri');
+  }
+  const scopes = values.scope ?? ['read'];
+  checkScopes(scopes, '--scope');
+  const defaultScopes = values['default-scope'];
+  if (defaultScopes) {
+    checkScopes(defaultScopes, '--default-scope');
+    for (const s of defaultScopes) if (!scopes.includes(s)) throw new UsageError(`--default-scope "${s}" is not one of the --scope values`);
+  }
+  const isPublic = values.public === true;
+  const method = values['auth-method'];
+  if (method !== undefined && method !== 'client_secret_basic' && method !== 'client_secret_post') {
+    throw new UsageError('--auth-method must be client_secret_basic or client_secret_post');
+  }
+  if (isPublic && method !== undefined) throw new UsageError('--public clients have no secret: leave out --auth-method');
+  const exists = (await storage.clients.getClient(id)) !== null;
+  if (exists && !values.replace) throw new UsageError(`client "${id}" exists; use --replace to overwrite it (and its secret)`);
+
+  const secret = isPublic ? null : generateClientSecret();
+  const client: Client = {
+    id,
+    secretHash: secret === null ? null : hashSecret(secret),
+    redirectUris,
+    grantTypes: grants as GrantType[],
+    scopes,
+    ...(defaultScopes ? { defaultScopes } : {}),
+    tokenEndpointAuthMethod: isPublic ? 'none' : ((method ?? 'client_secret_basic') as ClientAuthMethod),
+  };
+  const result = await storage.putClient(client);
+  process.stdout.write(`Client "${id}" ${result} (${isPublic ? 'public' : 'confidential'}).\n`);
+  if (secret !== null) {
+    process.stdout.write(`client_secret: ${secret}\n`);
+    process.stdout.write('Store it now: it is shown this once, and only its hash is kept.\n');
+  }
+}
+
+async function clientsList(storage: Storage, args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } } });
+  const clients = await storage.listClients();
+  // Never the secret hash: listing says only whether there is a secret.
+  const rows = clients.map((c) => ({
+    id: c.id,
+    type: c.secretHash === null ? 'public' : 'confidential',
+    tokenEndpointAuthMethod: c.tokenEndpointAuthMethod ?? (c.secretHash === null ? 'none' : 'client_secret_basic'),
+    grantTypes: c.grantTypes,
+    scopes: c.scopes,
+    redirectUris: c.redirectUris,
+  }));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  if (rows.length === 0) {
+    process.stdout.write('No clients.\n');
+    return;
+  }
+  for (const r of rows) {
+    process.stdout.write(
+      `${r.id}  (${r.type}, ${r.tokenEndpointAuthMethod})\n  grants: ${r.grantTypes.join(', ')}\n  scopes: ${r.scopes.join(' ')}\n` +
+        (r.redirectUris.length ? `  redirect URIs: ${r.redirectUris.join(', ')}\n` : ''),
+    );
+  }
+}
+
+async function clientsRemove(storage: Storage, args: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const id = positionals[0];
+  if (!id || positionals.length > 1) throw new UsageError('clients remove needs exactly one client id');
+  if (!(await storage.removeClient(id))) throw new Error(`no client "${id}"`);
+  process.stdout.write(`Client "${id}" removed; its tokens are revoked.\n`);
+}
+
+async function usersAdd(storage: Storage, args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { subject: { type: 'string' }, 'password-stdin': { type: 'boolean' }, replace: { type: 'boolean' } },
+  });
+  const username = positionals[0];
+  if (!username || positionals.length > 1) throw new UsageError('users add needs exactly one username');
+  const existing = await storage.users.getUserByUsername(username);
+  if (existing && !values.replace) throw new UsageError(`user "${username}" exists; use --replace to set a new password`);
+  const subject = values.subject ?? existing?.user.id ?? `u-${randomBytes(8).toString('hex')}`;
+  let password: string;
+  let generated = false;
+  if (values['password-stdin']) {
+    password = await readStdin();
+    if (password.length < 8) throw new UsageError('the password must have at least 8 characters');
+  } else {
+    password = randomBytes(12).toString('base64url');
+    generated = true;
+  }
+  const result = await storage.putUser({ username, subject, passwordHash: await hashPassword(password) });
+  process.stdout.write(`User "${username}" ${result} (subject ${subject}).\n`);
+  if (generated) {
+    process.stdout.write(`password: ${password}\n`);
+    process.stdout.write('Store it now: it is shown this once, and only its hash is kept.\n');
+  }
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [group, action, ...rest] = argv;
+  if (group === undefined || group === '--help' || group === '-h' || group === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const commands: Record<string, (s: Storage, a: string[]) => Promise<void>> = {
+    'clients add': clientsAdd,
+    'clients list': clientsList,
+    'clients remove': clientsRemove,
+    'users add': usersAdd,
+  };
+  let command: ((s: Storage) => Promise<void>) | undefined;
+  if (group === 'seed') {
+    if (!action || rest.length > 0) throw new UsageError('seed needs exactly one file');
+    const seed = await loadSeedFile(action);
+    command = async (s) => {
+      const n = await applySeed(s, seed);
+      process.stdout.write(`Seed applied: ${n.clients} clients, ${n.users} users.\n`);
+    };
+  } else {
+    const fn = commands[`${group} ${action ?? ''}`];
+    if (fn) command = (s) => fn(s, rest);
+  }
+  if (!command) throw new UsageError(`unknown command "${argv.join(' ')}"`);
+  const storage = await openStorage(parseDatabaseUrl(process.env.DATABASE_URL?.trim() || undefined));
+  try {
+    await command(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+run(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    const e = err as Error & { code?: unknown };
+    if (err instanceof UsageError || (typeof e?.code === 'string' && e.code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`Error: ${e.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    const known = err instanceof ConfigError || err instanceof SeedError;
+    process.stderr.write(`Error: ${known ? e.message : `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,256 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { GrantType } from '@portcullis/core';
+
+/** Where the default SQLite file lives: `examples/provider/.data/` (git-ignored). */
+export const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.data/', import.meta.url));
+export const DEFAULT_SQLITE_FILE = resolve(DEFAULT_DATA_DIR, 'portcullis.sqlite');
+
+/** The database the clients, users and tokens live in. */
+export type DatabaseConfig =
+  | { readonly kind: 'sqlite'; readonly storage: string }
+  | { readonly kind: 'postgres' | 'mariadb' | 'mongodb'; readonly url: string };
+
+/** Where authorization codes live. `database` keeps them in the database above. */
+export type GrantCacheConfig =
+  | { readonly type: 'memory'; readonly threshold: number }
+  | { readonly type: 'redis'; readonly url: string }
+  | { readonly type: 'memcached'; readonly servers: readonly string[] }
+  | { readonly type: 'database' };
+
+/** The rate limit on failed client authentications (see `rate-limit.ts`). */
+export interface RateLimitConfig {
+  /** Failed client authentications allowed per IP and per client id within the window; 0 turns the limit off. */
+  readonly maxFailures: number;
+  /** The window, in seconds. */
+  readonly windowSeconds: number;
+  /** Most keys (IPs and client ids) tracked at once; the oldest are dropped first. */
+  readonly maxEntries: number;
+}
+
+/** Everything the app reads from the environment and the command line. */
+export interface AppConfig {
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+  /** The issuer; `null` means `http://<host>:<port>` of the listening socket. */
+  readonly issuer: string | null;
+  readonly database: DatabaseConfig;
+  readonly grantCache: GrantCacheConfig;
+  /** Lifetimes in seconds. */
+  readonly lifetimes: { readonly authorizationCode: number; readonly accessToken: number; readonly refreshToken: number };
+  readonly grants: readonly GrantType[];
+  readonly refreshTokenRotation: boolean;
+  /** A JSON seed file applied at start (see README), or `null`. */
+  readonly seedFile: string | null;
+  readonly rateLimit: RateLimitConfig;
+  /** Skip the consent page when the user already approved these scopes for this client. */
+  readonly rememberConsent: boolean;
+  /** Take the client IP from the first `X-Forwarded-For` entry (only behind a proxy you trust). */
+  readonly trustProxy: boolean;
+  /** Create the demo client and demo user, and serve the demo client under `/demo`. */
+  readonly demo: boolean;
+  /** Idle lifetime of a browser session, in seconds. */
+  readonly sessionTtl: number;
+}
+
+/** A configuration value that cannot be used; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'];
+const DEFAULT_GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function value(env: Env, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = value(env, name);
+  if (v === undefined) return fallback;
+  if (!/^\d+$/.test(v)) throw new ConfigError(`${name} must be a whole number, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Seconds from `3600`, `90s`, `15m`, `1h` or `14d`. */
+export function parseDuration(name: string, text: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/i.exec(text.trim());
+  if (!m) throw new ConfigError(`${name} must be a duration such as 3600, 90s, 15m, 1h or 14d, got "${text}"`);
+  const seconds = Number(m[1]) * UNITS[m[2]!.toLowerCase()]!;
+  if (seconds <= 0 || !Number.isSafeInteger(seconds)) throw new ConfigError(`${name} must be a positive duration, got "${text}"`);
+  return seconds;
+}
+
+function duration(env: Env, name: string, fallback: number): number {
+  const v = value(env, name);
+  return v === undefined ? fallback : parseDuration(name, v);
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const v = value(env, name)?.toLowerCase();
+  if (v === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be 1 or 0 (true/false), got "${v}"`);
+}
+
+/**
+ * Parses `DATABASE_URL`: `sqlite:<path>` (relative to the working directory; `sqlite:///abs`
+ * also works, `sqlite::memory:` keeps nothing), `postgres://`/`postgresql://`, `mariadb://`
+ * (`mysql://` is read as MariaDB), `mongodb://`/`mongodb+srv://`.
+ */
+export function parseDatabaseUrl(text: string | undefined, cwd = process.cwd()): DatabaseConfig {
+  if (text === undefined) return { kind: 'sqlite', storage: DEFAULT_SQLITE_FILE };
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case 'sqlite': {
+      let path = text.slice('sqlite:'.length);
+      if (path.startsWith('//')) path = path.slice(2);
+      if (path === '') throw new ConfigError('DATABASE_URL: sqlite: needs a file path, e.g. sqlite:.data/portcullis.sqlite');
+      return { kind: 'sqlite', storage: path === ':memory:' ? path : resolve(cwd, path) };
+    }
+    case 'postgres':
+    case 'postgresql':
+      return { kind: 'postgres', url: checkUrl(text) };
+    case 'mariadb':
+    case 'mysql':
+      return { kind: 'mariadb', url: checkUrl(text).replace(/^mysql:/i, 'mariadb:') };
+    case 'mongodb':
+    case 'mongodb+srv':
+      return { kind: 'mongodb', url: checkUrl(text) };
+    default:
+      throw new ConfigError(
+        `DATABASE_URL must start with sqlite:, postgres://, mariadb:// or mongodb://, got "${redactUrl(text)}"`,
+      );
+  }
+}
+
+function checkUrl(text: string): string {
+  try {
+    const u = new URL(text);
+    if (!u.host) throw new Error('no host');
+  } catch {
+    throw new ConfigError(`DATABASE_URL is not a valid URL: "${redactUrl(text)}"`);
+  }
+  return text;
+}
+
+/** A URL with its password replaced by `***`, for messages and the startup banner. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
+}
+
+/** Parses `GRANT_CACHE`: `memory`, `redis://...`/`rediss://...`, `memcached://host:port,host:port`, or `database`. */
+export function parseGrantCache(text: string | undefined, threshold = 1000): GrantCacheConfig {
+  if (text === undefined || text.toLowerCase() === 'memory') return { type: 'memory', threshold };
+  if (text.toLowerCase() === 'database') return { type: 'database' };
+  if (/^rediss?:\/\//i.test(text)) {
+    try {
+      new URL(text);
+    } catch {
+      throw new ConfigError(`GRANT_CACHE is not a valid Redis URL: "${redactUrl(text)}"`);
+    }
+    return { type: 'redis', url: text };
+  }
+  if (/^memcached:\/\//i.test(text)) {
+    const servers = text
+      .slice('memcached://'.length)
+      .replace(/\/$/, '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    if (servers.length === 0) throw new ConfigError('GRANT_CACHE: memcached:// needs at least one host:port');
+    for (const s of servers) {
+      if (!/^[^\s:/,]+(:\d{1,5})?$/.test(s) && !/^\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(s)) {
+        throw new ConfigError(`GRANT_CACHE: "${s}" is not a host:port`);
+      }
+    }
+    return { type: 'memcached', servers };
+  }
+  throw new ConfigError(`GRANT_CACHE must be memory, database, redis://... or memcached://host:port,..., got "${redactUrl(text)}"`);
+}
+
+/** Parses `GRANTS`: grant types separated by commas or spaces. */
+export function parseGrants(text: string | undefined): GrantType[] {
+  if (text === undefined) return [...DEFAULT_GRANTS];
+  const list = text.split(/[\s,]+/).filter((g) => g !== '');
+  if (list.length === 0) throw new ConfigError('GRANTS must name at least one grant type');
+  for (const g of list) {
+    if (!GRANTS.includes(g as GrantType)) throw new ConfigError(`GRANTS: unknown grant type "${g}"; valid: ${GRANTS.join(', ')}`);
+  }
+  return [...new Set(list)] as GrantType[];
+}
+
+function parseIssuer(text: string | undefined): string | null {
+  if (text === undefined) return null;
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new ConfigError(`ISSUER must be an absolute URL, got "${text}"`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ConfigError('ISSUER must be an http or https URL');
+  if (u.search || u.hash || text.includes('#')) throw new ConfigError('ISSUER must not have a query or fragment');
+  if (u.pathname !== '/' && u.pathname !== '') {
+    throw new ConfigError('ISSUER must not have a path: this app serves its endpoints at the root');
+  }
+  return u.origin;
+}
+
+/** `--seed <path>` or `--seed=<path>` from the command line. */
+function seedFlag(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--seed') {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new ConfigError('--seed needs a file path');
+      return next;
+    }
+    if (a.startsWith('--seed=')) return a.slice('--seed='.length);
+  }
+  return undefined;
+}
+
+/**
+ * Reads the configuration from environment variables and command-line flags (README lists them).
+ * Throws `ConfigError` naming the variable when a value cannot be used.
+ */
+export function parseConfig(env: Env = process.env, argv: readonly string[] = [], cwd = process.cwd()): AppConfig {
+  const seed = seedFlag(argv) ?? value(env, 'SEED_FILE');
+  const maxFailures = integer(env, 'RATE_LIMIT_MAX_FAILURES', 10, 0, 1_000_000);
+  return {
+    host: value(env, 'HOST') ?? '127.0.0.1',
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    issuer: parseIssuer(value(env, 'ISSUER')),
+    database: parseDatabaseUrl(value(env, 'DATABASE_URL'), cwd),
+    grantCache: parseGrantCache(value(env, 'GRANT_CACHE'), integer(env, 'GRANT_CACHE_THRESHOLD', 1000, 1, 10_000_000)),
+    lifetimes: {
+      authorizationCode: duration(env, 'CODE_LIFETIME', 100),
+      accessToken: duration(env, 'ACCESS_TOKEN_LIFETIME', 3600),
+      refreshToken: duration(env, 'REFRESH_TOKEN_LIFETIME', 14 * 86400),
+    },
+    grants: parseGrants(value(env, 'GRANTS')),
+    refreshTokenRotation: flag(env, 'REFRESH_TOKEN_ROTATION', true),
+    seedFile: seed === undefined ? null : resolve(cwd, seed),
+    rateLimit: {
+      maxFailures,
+      windowSeconds: duration(env, 'RATE_LIMIT_WINDOW', 300),
+      maxEntries: integer(env, 'RATE_LIMIT_MAX_ENTRIES', 10_000, 1, 10_000_000),
+    },
+    rememberConsent: flag(env, 'REMEMBER_CONSENT', false),
+    trustProxy: flag(env, 'TRUST_PROXY', false),
+    demo: flag(env, 'DEMO', true),
+    sessionTtl: duration(env, 'SESSION_TTL', 3600),
+  };
+}

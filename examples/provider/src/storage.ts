@@ -1,0 +1,237 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type {
+  Client,
+  ClientAuthMethod,
+  ClientStore,
+  CurrentUser,
+  GrantStore,
+  GrantType,
+  StoreRegistry,
+  User,
+  UserStore,
+} from '@portcullis/core';
+import type { DatabaseConfig } from './config.js';
+
+/** A user as the seed file and the CLI create it. */
+export interface UserInput {
+  readonly username: string;
+  /** The stable user id (`sub`) recorded on tokens. */
+  readonly subject: string;
+  /** From `hashPassword()`. */
+  readonly passwordHash: string;
+}
+
+/**
+ * The database the app keeps clients, users and tokens in, through the Sequelize binding
+ * (SQLite, PostgreSQL, MariaDB) or the Mongoose binding (MongoDB). Writing clients and users
+ * (seed file, CLI) goes through the binding's own models.
+ */
+export interface Storage {
+  readonly kind: DatabaseConfig['kind'];
+  readonly clients: ClientStore;
+  readonly users: UserStore;
+  /** The binding's grant store, for `GRANT_CACHE=database`. */
+  readonly grants: GrantStore;
+  /**
+   * Registers the binding on the provider: clients, users and tokens, plus grants when
+   * `withGrants` (otherwise the app registers a grant cache itself).
+   */
+  bind(provider: StoreRegistry, options: { currentUser: CurrentUser; withGrants: boolean }): void;
+  /** Creates or replaces a client. */
+  putClient(client: Client): Promise<'created' | 'updated'>;
+  listClients(): Promise<Client[]>;
+  /** Removes a client and revokes every token it holds. `false` when there was none. */
+  removeClient(id: string): Promise<boolean>;
+  /** Creates a user, or sets the password of the user with this username (the subject must match). */
+  putUser(user: UserInput): Promise<'created' | 'updated'>;
+  /** Deletes expired codes and tokens (MongoDB does this itself with TTL indexes). */
+  purgeExpired(): Promise<number>;
+  close(): Promise<void>;
+}
+
+type Row = Record<string, unknown>;
+
+function toArray(value: unknown): string[] {
+  const v: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  return Array.isArray(v) ? v.map(String) : [];
+}
+
+/** A client from a database row or document, whatever the binding named its id. */
+function toClient(v: Row, idField: 'id' | 'clientId'): Client {
+  const c: {
+    -readonly [K in keyof Client]: Client[K];
+  } = {
+    id: String(v[idField]),
+    secretHash: v.secretHash === null || v.secretHash === undefined ? null : String(v.secretHash),
+    redirectUris: toArray(v.redirectUris),
+    grantTypes: toArray(v.grantTypes) as GrantType[],
+    scopes: toArray(v.scopes),
+  };
+  if (v.defaultScopes !== null && v.defaultScopes !== undefined) c.defaultScopes = toArray(v.defaultScopes);
+  if (v.tokenEndpointAuthMethod) c.tokenEndpointAuthMethod = String(v.tokenEndpointAuthMethod) as ClientAuthMethod;
+  return c;
+}
+
+function clientFields(c: Client) {
+  return {
+    secretHash: c.secretHash,
+    redirectUris: [...c.redirectUris],
+    grantTypes: [...c.grantTypes],
+    scopes: [...c.scopes],
+    defaultScopes: c.defaultScopes ? [...c.defaultScopes] : null,
+    tokenEndpointAuthMethod: c.tokenEndpointAuthMethod ?? null,
+  };
+}
+
+function subjectClash(username: string): Error {
+  return new Error(`User "${username}" exists with another subject, or the subject belongs to another user`);
+}
+
+/** Connects to the database, creates the tables or indexes if missing, and returns the storage. */
+export async function openStorage(db: DatabaseConfig): Promise<Storage> {
+  return db.kind === 'mongodb' ? openMongo(db.url) : openSql(db);
+}
+
+async function openSql(db: DatabaseConfig): Promise<Storage> {
+  const { Sequelize } = await import('sequelize');
+  const b = await import('@portcullis/binding-sequelize');
+  let sequelize: InstanceType<typeof Sequelize>;
+  if (db.kind === 'sqlite') {
+    if (db.storage !== ':memory:') await mkdir(dirname(db.storage), { recursive: true });
+    sequelize = new Sequelize({
+      dialect: 'sqlite',
+      storage: db.storage,
+      logging: false,
+      // The CLI may write while the server runs.
+      retry: { match: [/SQLITE_BUSY/], max: 10 },
+    });
+  } else {
+    sequelize = new Sequelize((db as { url: string }).url, { logging: false, timezone: '+00:00' });
+  }
+  try {
+    await sequelize.authenticate();
+    if (db.kind === 'sqlite' && db.storage !== ':memory:') await sequelize.query('PRAGMA journal_mode=WAL');
+    await b.migrate(sequelize);
+  } catch (err) {
+    await sequelize.close().catch(() => {});
+    throw err;
+  }
+  const models = b.defineModels(sequelize);
+  const clients = b.createClientStore(models.client);
+  const users = b.createUserStore(models.user);
+  const grants = b.createGrantStore(models.grant);
+  const plain = (row: { get(o: { plain: true }): unknown }) => row.get({ plain: true }) as Row;
+
+  return {
+    kind: db.kind,
+    clients,
+    users,
+    grants,
+    bind(provider, { currentUser, withGrants }) {
+      b.bindSequelize(provider, {
+        sequelize,
+        client: models.client,
+        user: models.user,
+        token: models.token,
+        ...(withGrants ? { grant: models.grant } : {}),
+        currentUser,
+      });
+    },
+    async putClient(c) {
+      const existing = await models.client.findByPk(c.id);
+      if (existing) {
+        await existing.update(clientFields(c));
+        return 'updated';
+      }
+      await models.client.create({ id: c.id, ...clientFields(c) });
+      return 'created';
+    },
+    async listClients() {
+      const rows = await models.client.findAll({ order: [['id', 'ASC']] });
+      return rows.map((r) => toClient(plain(r), 'id'));
+    },
+    async removeClient(id) {
+      const n = await models.client.destroy({ where: { id } });
+      await models.token.update({ revokedAt: new Date() }, { where: { clientId: id, revokedAt: null } });
+      return n > 0;
+    },
+    async putUser(u) {
+      const existing = await models.user.findOne({ where: { username: u.username } });
+      if (existing) {
+        if (String(plain(existing).id) !== u.subject) throw subjectClash(u.username);
+        await existing.update({ passwordHash: u.passwordHash });
+        return 'updated';
+      }
+      if (await models.user.findByPk(u.subject)) throw subjectClash(u.username);
+      await models.user.create({ id: u.subject, username: u.username, passwordHash: u.passwordHash });
+      return 'created';
+    },
+    purgeExpired: () => b.purgeExpired({ grant: models.grant, token: models.token }),
+    close: () => sequelize.close(),
+  };
+}
+
+async function openMongo(url: string): Promise<Storage> {
+  const mongoose = await import('mongoose');
+  const b = await import('@portcullis/binding-mongoose');
+  const connection = await mongoose.createConnection(url, { serverSelectionTimeoutMS: 5000 }).asPromise();
+  const models = b.defineModels(connection);
+  try {
+    await Promise.all([models.client.init(), models.user.init(), models.grant.init(), models.token.init()]);
+  } catch (err) {
+    await connection.close().catch(() => {});
+    throw err;
+  }
+  const clients = b.createClientStore(models.client);
+  const users = b.createUserStore<User>(models.user);
+  const grants = b.createGrantStore(models.grant);
+  return {
+    kind: 'mongodb',
+    clients,
+    users,
+    grants,
+    bind(provider, { currentUser, withGrants }) {
+      b.bindMongoose(provider, {
+        client: models.client,
+        user: models.user,
+        token: models.token,
+        ...(withGrants ? { grant: models.grant } : {}),
+        currentUser,
+      });
+    },
+    async putClient(c) {
+      const { defaultScopes, tokenEndpointAuthMethod, ...fields } = clientFields(c);
+      const set: Row = { ...fields };
+      const unset: Record<string, ''> = {};
+      if (defaultScopes) set.defaultScopes = defaultScopes;
+      else unset.defaultScopes = '';
+      if (tokenEndpointAuthMethod) set.tokenEndpointAuthMethod = tokenEndpointAuthMethod;
+      else unset.tokenEndpointAuthMethod = '';
+      const r = await models.client.updateOne({ clientId: c.id }, { $set: set, $unset: unset }, { upsert: true });
+      return r.upsertedCount > 0 ? 'created' : 'updated';
+    },
+    async listClients() {
+      const docs = await models.client.find().sort({ clientId: 1 }).lean();
+      return docs.map((d) => toClient(d as unknown as Row, 'clientId'));
+    },
+    async removeClient(id) {
+      const r = await models.client.deleteOne({ clientId: id });
+      await models.token.updateMany({ clientId: id, revokedAt: null }, { $set: { revokedAt: new Date() } });
+      return r.deletedCount > 0;
+    },
+    async putUser(u) {
+      const existing = await models.user.findOne({ username: u.username }).lean();
+      if (existing) {
+        if (existing.userId !== u.subject) throw subjectClash(u.username);
+        await models.user.updateOne({ username: u.username }, { $set: { passwordHash: u.passwordHash } });
+        return 'updated';
+      }
+      if (await models.user.exists({ userId: u.subject })) throw subjectClash(u.username);
+      await models.user.create({ userId: u.subject, username: u.username, passwordHash: u.passwordHash });
+      return 'created';
+    },
+    purgeExpired: async () => 0,
+    close: () => connection.close(),
+  };
+}

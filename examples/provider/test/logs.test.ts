@@ -1,0 +1,108 @@
+/** Request logs: one JSON line per request, with nothing secret in them. */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { pathOnly } from '../src/log.js';
+import { ALICE, authorizeThroughPages, CB, CookieClient, field, pkce, type Started, startApp, TRICKY_SECRET } from './helpers.js';
+
+let s: Started;
+beforeAll(async () => {
+  s = await startApp();
+});
+afterAll(async () => {
+  await s?.close();
+});
+
+const basic = (id: string, secret: string) => {
+  const enc = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
+};
+
+async function token(params: Record<string, string>, auth = basic('interop-app', TRICKY_SECRET)) {
+  const r = await fetch(`${s.app.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth },
+    body: new URLSearchParams(params).toString(),
+  });
+  return { status: r.status, body: (await r.json()) as Record<string, string> };
+}
+
+it('logs one JSON line per request and none of the secrets, tokens, codes or passwords of a full flow', async () => {
+  const secrets: string[] = [ALICE.password, TRICKY_SECRET, encodeURIComponent(TRICKY_SECRET), basic('interop-app', TRICKY_SECRET)];
+  const before = s.logs.length;
+
+  // Browser part: a failed sign-in, then the code flow through the pages.
+  const b = new CookieClient(s.app.url);
+  const loginPage = await (await b.get('/login')).text();
+  secrets.push(field(loginPage, 'csrf'), b.cookies.get('pc_session')!);
+  await b.post('/login', { csrf: field(loginPage, 'csrf'), username: ALICE.username, password: 'wrong-password-7Hq', return_to: '/' });
+  secrets.push('wrong-password-7Hq');
+  const { verifier, challenge } = pkce();
+  const state = 'state-Zx81kq';
+  secrets.push(verifier, challenge, state);
+  const url = `/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'interop-app', redirect_uri: CB, scope: 'read write', state, code_challenge: challenge, code_challenge_method: 'S256' })}`;
+  const callback = await authorizeThroughPages(b, url);
+  const code = callback.searchParams.get('code')!;
+  secrets.push(code, b.cookies.get('pc_session')!);
+
+  // Back channel: code exchange, refresh, introspection, revocation, API calls.
+  const t1 = await token({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier });
+  expect(t1.status).toBe(200);
+  const t2 = await token({ grant_type: 'refresh_token', refresh_token: t1.body.refresh_token! });
+  expect(t2.status).toBe(200);
+  const cc = await token({ grant_type: 'client_credentials', scope: 'read' });
+  expect(cc.status).toBe(200);
+  secrets.push(t1.body.access_token!, t1.body.refresh_token!, t2.body.access_token!, t2.body.refresh_token!, cc.body.access_token!);
+  const replay = await token({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier });
+  expect(replay.status).toBe(400);
+  const wrong = await token({ grant_type: 'client_credentials' }, basic('interop-app', 'not-the-secret-Q9'));
+  expect(wrong.status).toBe(401);
+  secrets.push('not-the-secret-Q9');
+  for (const path of ['/oauth/introspect', '/oauth/revoke']) {
+    const r = await fetch(`${s.app.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('interop-app', TRICKY_SECRET) },
+      body: new URLSearchParams({ token: t2.body.access_token! }).toString(),
+    });
+    expect(r.status).toBe(200);
+  }
+  expect((await fetch(`${s.app.url}/api/me`, { headers: { authorization: `Bearer ${t1.body.access_token}` } })).status).toBe(401);
+  expect((await fetch(`${s.app.url}/api/me`, { headers: { authorization: `Bearer ${cc.body.access_token}` } })).status).toBe(200);
+  // A token in the query string (refused) must not reach the log through the path either.
+  expect((await fetch(`${s.app.url}/api/me?access_token=${cc.body.access_token}`)).status).toBe(400);
+
+  const lines = s.logs.slice(before);
+  const text = lines.join('\n');
+  for (const secret of secrets) {
+    expect(secret.length).toBeGreaterThan(5);
+    expect(text).not.toContain(secret);
+  }
+  const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.msg === 'request');
+  // 2 (login page, failed login) + 5 (authorize, login page, login, authorize, decision)
+  // + 5 token + introspect + revoke + 3 API calls: one line each.
+  expect(entries).toHaveLength(17);
+  for (const e of entries) {
+    expect(Object.keys(e).sort()).toEqual(
+      expect.arrayContaining(['time', 'level', 'msg', 'method', 'path', 'status', 'durationMs']),
+    );
+    expect(e.path).not.toContain('?');
+    expect(typeof e.status).toBe('number');
+    expect(typeof e.durationMs).toBe('number');
+  }
+  const tokenLines = entries.filter((e) => e.path === '/oauth/token');
+  expect(tokenLines).toHaveLength(5);
+  expect(tokenLines.map((e) => [e.status, e.clientId])).toEqual([
+    [200, 'interop-app'],
+    [200, 'interop-app'],
+    [200, 'interop-app'],
+    [400, 'interop-app'],
+    [401, undefined], // failed client authentication: the client is not known
+  ]);
+  const authorizeLines = entries.filter((e) => e.path === '/oauth/authorize');
+  expect(authorizeLines.length).toBeGreaterThan(0);
+  expect(authorizeLines.every((e) => e.clientId === 'interop-app')).toBe(true);
+});
+
+it('logs paths without query strings or fragments, capped in length', () => {
+  expect(pathOnly('/demo/callback?code=abc&state=x')).toBe('/demo/callback');
+  expect(pathOnly('/a#frag')).toBe('/a');
+  expect(pathOnly(`/${'x'.repeat(500)}`)).toHaveLength(203);
+});
