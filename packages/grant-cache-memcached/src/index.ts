@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import { type Consumed, type GrantRecord, type GrantStore, StoreUnavailableError } from '@portcullis/core';
+import { Client } from 'memjs';
+
+/** The three memjs calls the cache makes; a `memjs.Client` has them. */
+export interface MemcachedClientLike {
+  get(key: string): Promise<{ value: Buffer | null }>;
+  set(key: string, value: string, options: { expires: number }): Promise<boolean>;
+  delete(key: string): Promise<boolean>;
+}
+
+/** Options of `createMemcachedGrantCache`. */
+export interface MemcachedGrantCacheOptions {
+  /** `host:port` of each server (a list or one comma-separated string); memjs spreads keys over them. */
+  servers?: string[] | string;
+  /** Your own memjs client instead of `servers`; you configure its timeouts and close it. */
+  client?: MemcachedClientLike;
+  /** Prepended to every key: printable ASCII without spaces, at most 200 bytes. Default `''`. */
+  keyPrefix?: string;
+  /**
+   * Upper bound, in seconds, on how long a code stays in memcached: the item expires at
+   * `min(expiresAt, now + defaultTimeout)`. Default 100 (Flask-OAuthlib's `OAUTH2_CACHE_DEFAULT_TIMEOUT`).
+   */
+  defaultTimeout?: number;
+  /**
+   * Milliseconds before a request fails, for clients the cache creates. Also bounds every call,
+   * with any client, at `2 × (connectTimeout + commandTimeout)`. Default 500.
+   */
+  commandTimeout?: number;
+  /** For clients the cache creates: milliseconds to wait for a connection. Default 500. */
+  connectTimeout?: number;
+}
+
+/** A `GrantStore` on memcached. `disconnect()` closes the client if the cache created it. */
+export interface MemcachedGrantCache extends GrantStore {
+  readonly detectsReplay: false;
+  /** The memcached key of a (clientId, code) pair (see README: key scheme). */
+  keyFor(clientId: string, code: string): string;
+  /** Closes the client the cache created; a client you passed in is left alone. */
+  disconnect(): Promise<void>;
+}
+
+/** memcached reads an exptime above 30 days as an absolute unix time. */
+export const MAX_RELATIVE_EXPTIME = 60 * 60 * 24 * 30;
+
+/**
+ * The memcached exptime for an item that must live until `until` (ms since the epoch): whole
+ * seconds rounded up, relative when at most 30 days away, else the absolute unix time.
+ * 0 or less means "already expired".
+ */
+export function exptime(until: number, now = Date.now()): number {
+  const seconds = Math.ceil((until - now) / 1000);
+  if (seconds <= 0) return 0;
+  return seconds > MAX_RELATIVE_EXPTIME ? Math.ceil(until / 1000) : seconds;
+}
+
+interface Stored {
+  userId: string;
+  redirectUri: string;
+  scopes: string[];
+  expiresAt: number;
+  grantId: string;
+  codeChallenge: string | null;
+  codeChallengeMethod: 'S256' | 'plain' | null;
+}
+
+function unavailable(err: unknown): unknown {
+  // memjs reports a server's error status as `MemJS <OP>: <status>`; anything else is the connection.
+  if (err instanceof Error && err.message.startsWith('MemJS ')) return err;
+  return new StoreUnavailableError('memcached grant cache is unavailable', { cause: err });
+}
+
+/** Runs one request, bounded by `ms` whatever the client's own timeouts (memjs can hang). */
+async function call<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`memcached did not answer within ${ms} ms`)), ms);
+    });
+    return await Promise.race([fn(), timeout]);
+  } catch (err) {
+    throw unavailable(err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const quiet = { log: () => {} };
+
+/**
+ * Creates the grant cache over `servers` (or your memjs `client`). Consume is get-then-delete:
+ * only the caller whose delete removes the item gets the record, so a replayed code looks like
+ * an unknown one (`detectsReplay: false`). Connection problems surface as `StoreUnavailableError`
+ * within `2 × (connectTimeout + commandTimeout)` at most, and memjs reconnects on the next request.
+ */
+export function createMemcachedGrantCache(options: MemcachedGrantCacheOptions): MemcachedGrantCache {
+  const prefix = options.keyPrefix ?? '';
+  if (!/^[\x21-\x7e]*$/.test(prefix) || prefix.length > 200) {
+    throw new TypeError('keyPrefix must be printable ASCII without spaces, at most 200 characters');
+  }
+  const timeoutMs = Math.round((options.defaultTimeout ?? 100) * 1000);
+  if (!(timeoutMs >= 1 && Number.isSafeInteger(timeoutMs))) throw new TypeError('defaultTimeout must be a positive number of seconds');
+
+  const commandTimeout = options.commandTimeout ?? 500;
+  const connectTimeout = options.connectTimeout ?? 500;
+  // memjs tries twice, each try bounded by its connect and request timeouts. memjs can still lose
+  // a request when a socket closes under it (seen after a frozen server wakes up), so every call
+  // is also bounded here.
+  const limit = 2 * (connectTimeout + commandTimeout) + 150;
+  let own: Client | undefined;
+  let client: MemcachedClientLike;
+  if (options.client) {
+    client = options.client;
+  } else {
+    const list = Array.isArray(options.servers) ? options.servers.join(',') : options.servers;
+    if (!list) throw new TypeError('createMemcachedGrantCache needs `servers` or `client`');
+    own = Client.create(list, {
+      retries: 2,
+      retry_delay: 0.05,
+      timeout: commandTimeout / 1000,
+      conntimeout: connectTimeout / 1000,
+      keepAlive: true,
+      logger: quiet,
+    });
+    client = own as MemcachedClientLike;
+  }
+
+  /** `<prefix>grant:` + SHA-256 over the UTF-16 length of clientId, clientId, code (base64url). */
+  const keyFor = (clientId: string, code: string): string => {
+    const id = Buffer.from(clientId, 'utf16le');
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(id.length);
+    const digest = createHash('sha256').update(len).update(id).update(Buffer.from(code, 'utf16le')).digest('base64url');
+    return `${prefix}grant:${digest}`;
+  };
+
+  return {
+    detectsReplay: false,
+    keyFor,
+
+    /** Called when the user approves: stores the record as JSON until `min(expiresAt, now + defaultTimeout)`. */
+    async saveGrant(grant: GrantRecord): Promise<void> {
+      const expiresAt = grant.expiresAt.getTime();
+      if (Number.isNaN(expiresAt)) throw new TypeError('expiresAt must be a valid Date');
+      const now = Date.now();
+      const expires = exptime(Math.min(expiresAt, now + timeoutMs), now);
+      if (expires <= 0) return; // already expired: nothing to keep
+      const stored: Stored = {
+        userId: grant.userId,
+        redirectUri: grant.redirectUri,
+        scopes: [...grant.scopes],
+        expiresAt,
+        grantId: grant.grantId,
+        codeChallenge: grant.codeChallenge,
+        codeChallengeMethod: grant.codeChallengeMethod,
+      };
+      const key = keyFor(grant.clientId, grant.code);
+      await call(limit, () => client.set(key, JSON.stringify(stored), { expires }));
+    },
+
+    /**
+     * Called by the token endpoint: reads the item, then deletes it; only the caller whose delete
+     * removed it gets the record.
+     * @returns `consumed` to that one caller; `null` when unknown, expired, stored for another
+     *   client, or already consumed (memcached keeps no marker).
+     */
+    async consumeGrant(clientId: string, code: string): Promise<Consumed<GrantRecord> | null> {
+      const key = keyFor(clientId, code);
+      const { value } = await call(limit, () => client.get(key));
+      if (!value) return null;
+      if (!(await call(limit, () => client.delete(key)))) return null; // another caller won
+      const stored = JSON.parse(value.toString('utf8')) as Stored;
+      if (stored.expiresAt <= Date.now()) return null;
+      return {
+        outcome: 'consumed',
+        record: {
+          code,
+          clientId,
+          userId: stored.userId,
+          redirectUri: stored.redirectUri,
+          scopes: stored.scopes,
+          expiresAt: new Date(stored.expiresAt),
+          grantId: stored.grantId,
+          codeChallenge: stored.codeChallenge,
+          codeChallengeMethod: stored.codeChallengeMethod,
+        },
+      };
+    },
+
+    async disconnect(): Promise<void> {
+      own?.close();
+    },
+  };
+}
