@@ -9,4 +9,13 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 . scripts/env.sh
 pnpm turbo run typecheck lint
-pnpm vitest run "$@"
+report="$(mktemp -d)/vitest.json"
+status=0
+pnpm vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# One closing line a CI log reader understands: "tests: N passed, N failed, N skipped".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$report" || true
+exit "$status"

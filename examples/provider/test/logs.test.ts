@@ -94,7 +94,7 @@ it('logs one JSON line per request and none of the secrets, tokens, codes or pas
     [200, 'interop-app'],
     [200, 'interop-app'],
     [400, 'interop-app'],
-    [401, undefined], // failed client authentication: the client is not known
+    [401, 'interop-app'], // failed client authentication: the id the request claimed
   ]);
   const authorizeLines = entries.filter((e) => e.path === '/oauth/authorize');
   expect(authorizeLines.length).toBeGreaterThan(0);
