@@ -28,3 +28,9 @@ fi
 . scripts/env.sh
 . scripts/ensure-pnpm.sh
 pnpm install --frozen-lockfile
+
+# The MongoDB wire-protocol test server (mongo-java-server, from Maven Central). The binding's
+# test setup builds it too when target/ is missing; building here keeps the test run quiet.
+if [ "$build_only" = 0 ] && command -v mvn >/dev/null 2>&1; then
+  (cd packages/binding-mongoose/mongo-server && mvn -q -B package -DskipTests)
+fi
