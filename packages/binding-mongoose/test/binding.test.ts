@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { RecordingRegistry } from '@portcullis/binding-testkit';
 import type {
   AccessTokenRecord,
   Client,
   CurrentUser,
   GrantRecord,
   RefreshTokenRecord,
-  RegisterOptions,
-  StoreRegistry,
-  Stores,
   User,
 } from '@portcullis/core';
 import { Schema } from 'mongoose';
@@ -24,20 +22,6 @@ import {
   lookupKey,
 } from '../src/index.js';
 import { openTestDatabase, type TestDatabase } from './connect.js';
-
-/** A registry that records what a binding registers. */
-class RecordingRegistry implements StoreRegistry {
-  readonly stores: { stores: Stores; options: RegisterOptions | undefined }[] = [];
-  readonly currentUsers: { fn: CurrentUser; options: RegisterOptions | undefined }[] = [];
-  useStores(stores: Stores, options?: RegisterOptions): this {
-    this.stores.push({ stores, options });
-    return this;
-  }
-  setCurrentUser(fn: CurrentUser, options?: RegisterOptions): this {
-    this.currentUsers.push({ fn, options });
-    return this;
-  }
-}
 
 const id = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 const inAMinute = () => new Date(Date.now() + 60_000 + 123);

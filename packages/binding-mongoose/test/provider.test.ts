@@ -1,4 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
+import {
+  type AuthorizationCodeFlowOptions,
+  authorizationCodeFlow,
+  basicAuth,
+  bearerRequest,
+  formRequest,
+  jsonBody,
+  pkcePair,
+  redeemCode,
+} from '@portcullis/binding-testkit';
 import { hashPassword, hashSecret, OAuth2Provider, type OAuthRequest, type OAuthResponse } from '@portcullis/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindMongoose } from '../src/index.js';
@@ -7,17 +16,21 @@ import { openTestDatabase, type TestDatabase } from './connect.js';
 // A provider whose every store is this binding, on the test server, driven through each grant.
 const CB = 'https://app.example/cb';
 const SECRET = 's3cret:+%/';
-const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-const form = (params: Record<string, string>, headers: Record<string, string> = {}): OAuthRequest => ({
-  method: 'POST',
-  url: '/oauth/token',
-  headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-  body: new URLSearchParams(params).toString(),
-});
-const asClient = { authorization: basic('c1', SECRET) };
-const body = (res: OAuthResponse) => JSON.parse(res.body) as Record<string, unknown>;
-const bearer = (token: unknown): OAuthRequest => ({ method: 'GET', url: '/api', headers: { authorization: `Bearer ${String(token)}` } });
+const form = (params: Record<string, string>, headers: Record<string, string> = {}): OAuthRequest =>
+  formRequest('/oauth/token', params, headers);
+const asClient = { authorization: basicAuth('c1', SECRET) };
+const body = jsonBody;
+const bearer = (token: unknown): OAuthRequest => bearerRequest(String(token));
+// No userId in the decision: the binding's currentUser names the user.
+const client: AuthorizationCodeFlowOptions = {
+  clientId: 'c1',
+  clientSecret: SECRET,
+  redirectUri: CB,
+  scope: 'read write',
+  authorizeUrl: '/oauth/authorize',
+  tokenUrl: '/oauth/token',
+  issuer: 'http://127.0.0.1',
+};
 
 let db: TestDatabase;
 let provider: OAuth2Provider;
@@ -51,30 +64,8 @@ afterAll(async () => {
   await db?.close();
 });
 
-async function authorizationCode(): Promise<{ code: string; verifier: string }> {
-  const verifier = randomBytes(32).toString('base64url');
-  const challenge = createHash('sha256').update(verifier).digest('base64url');
-  const query = new URLSearchParams({
-    response_type: 'code',
-    client_id: 'c1',
-    redirect_uri: CB,
-    scope: 'read write',
-    state: 'xyz',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-  });
-  const a = await provider.authorize({ method: 'GET', url: `/oauth/authorize?${query}`, headers: {} });
-  if (a.type !== 'consent') throw new Error(`expected consent, got ${a.response.status} ${a.response.body}`);
-  // No userId in the decision: the binding's currentUser names the user.
-  const redirect = await provider.completeAuthorization(a.request, { approved: true });
-  expect(redirect.status).toBe(302);
-  const location = new URL(redirect.headers.Location ?? redirect.headers.location ?? '');
-  expect(location.searchParams.get('state')).toBe('xyz');
-  expect(location.searchParams.get('iss')).toBe('http://127.0.0.1');
-  const code = location.searchParams.get('code');
-  expect(code).toBeTruthy();
-  return { code: code ?? '', verifier };
-}
+const authorizationCode = () => authorizationCodeFlow(provider, client);
+const exchange = (code: string, verifier: string) => redeemCode(provider, client, code, verifier);
 
 describe('a provider wired with bindMongoose', () => {
   it('authorization_code with PKCE, then a replayed code revokes what it minted', async () => {
@@ -83,15 +74,14 @@ describe('a provider wired with bindMongoose', () => {
     const raw = await db.models.grant.collection.find({}).toArray();
     expect(JSON.stringify(raw)).not.toContain(code);
 
-    const exchange = { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier };
-    const res = await provider.token(form(exchange, asClient));
+    const res = await exchange(code, verifier);
     expect(res.status, res.body).toBe(200);
     const tokens = body(res);
     expect(tokens).toMatchObject({ token_type: 'Bearer', scope: 'read write' });
     const ok = await provider.verifyAccessToken(bearer(tokens.access_token), ['read', 'write']);
     expect(ok.ok && ok.token).toMatchObject({ clientId: 'c1', userId: 'u1' });
 
-    const replay = await provider.token(form(exchange, asClient));
+    const replay = await exchange(code, verifier);
     expect(replay.status).toBe(400);
     expect(body(replay).error).toBe('invalid_grant');
     expect((await provider.verifyAccessToken(bearer(tokens.access_token))).ok).toBe(false);
@@ -101,19 +91,15 @@ describe('a provider wired with bindMongoose', () => {
 
   it('a wrong PKCE verifier fails and burns the code', async () => {
     const { code, verifier } = await authorizationCode();
-    const wrong = await provider.token(
-      form({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: randomBytes(32).toString('base64url') }, asClient),
-    );
+    const wrong = await exchange(code, pkcePair().verifier);
     expect(body(wrong).error).toBe('invalid_grant');
-    const right = await provider.token(form({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }, asClient));
+    const right = await exchange(code, verifier);
     expect(body(right).error).toBe('invalid_grant');
   });
 
   it('refresh_token rotates, and replaying a rotated token revokes the family', async () => {
     const { code, verifier } = await authorizationCode();
-    const first = body(
-      await provider.token(form({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }, asClient)),
-    );
+    const first = body(await exchange(code, verifier));
     const rotated = await provider.token(form({ grant_type: 'refresh_token', refresh_token: String(first.refresh_token) }, asClient));
     expect(rotated.status, rotated.body).toBe(200);
     const second = body(rotated);
@@ -183,7 +169,7 @@ describe('hostile requests get OAuth errors, never a 500', () => {
 
   it('operator-looking strings as ids, codes, usernames and tokens match nothing', async () => {
     for (const s of OPERATOR_STRINGS) {
-      expectOAuthError(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic(s, SECRET) })), [
+      expectOAuthError(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basicAuth(s, SECRET) })), [
         'invalid_client',
       ]);
       expectOAuthError(
@@ -218,7 +204,7 @@ describe('hostile requests get OAuth errors, never a 500', () => {
 
   it('huge and non-ASCII values give OAuth errors', async () => {
     const huge = `${'é'.repeat(8192)}🔑`;
-    expectOAuthError(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic(huge, SECRET) })), [
+    expectOAuthError(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basicAuth(huge, SECRET) })), [
       'invalid_client',
       'invalid_request',
     ]);

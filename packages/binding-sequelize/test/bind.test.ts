@@ -1,31 +1,10 @@
 import { createHash } from 'node:crypto';
-import {
-  type CurrentUser,
-  type GrantStore,
-  hashSecret,
-  OAuth2Provider,
-  type RegisterOptions,
-  type StoreRegistry,
-  type Stores,
-} from '@portcullis/core';
+import { RecordingRegistry } from '@portcullis/binding-testkit';
+import { type CurrentUser, type GrantStore, hashSecret, OAuth2Provider } from '@portcullis/core';
 import { DataTypes, Sequelize } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindSequelize, createSequelizeStores, defineModels } from '../src/index.js';
 import { openDatabase, type TestDatabase } from './databases.js';
-
-/** A registry that records what a binding registers (the real provider is tested below). */
-class RecordingRegistry implements StoreRegistry {
-  readonly stores: { stores: Stores; options: RegisterOptions | undefined }[] = [];
-  readonly currentUsers: { fn: CurrentUser; options: RegisterOptions | undefined }[] = [];
-  useStores(stores: Stores, options?: RegisterOptions): this {
-    this.stores.push({ stores, options });
-    return this;
-  }
-  setCurrentUser(fn: CurrentUser, options?: RegisterOptions): this {
-    this.currentUsers.push({ fn, options });
-    return this;
-  }
-}
 
 const currentUser: CurrentUser = () => ({ id: 'u-1' });
 const silent = { warn: () => {}, error: () => {} };

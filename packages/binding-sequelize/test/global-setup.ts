@@ -7,9 +7,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, type SpawnServerOptions, spawnServer } from '@portcullis/binding-testkit/servers';
 import { QueryTypes, Sequelize } from 'sequelize';
 import type { TestProject } from 'vitest/node';
 
@@ -29,17 +29,6 @@ function requireBinary(path: string, debianPackage: string): void {
   if (!existsSync(path)) {
     throw new Error(`${path} not found: install the Debian package \`${debianPackage}\` (see scripts/apt-packages.txt)`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** uid/gid of a system account, for dropping root (PostgreSQL refuses to run as root). */
@@ -73,39 +62,32 @@ function run(cmd: string, args: string[], opts: { uid?: number; gid?: number }):
   });
 }
 
-async function waitReady(child: ChildProcess, output: () => string, url: string, what: string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-  for (let attempt = 0; attempt < 600; attempt++) {
-    if (exited) throw new Error(`${what} exited during startup:\n${output()}`);
-    const db = new Sequelize(url, { logging: false, pool: { max: 1 } });
-    try {
-      await db.query('SELECT 1', { type: QueryTypes.SELECT });
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${what} did not accept connections in time:\n${output()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    } finally {
-      await db.close();
-    }
+/** `true` once the database at `url` answers a query. */
+async function accepts(url: string): Promise<boolean> {
+  const db = new Sequelize(url, { logging: false, pool: { max: 1 } });
+  try {
+    await db.query('SELECT 1', { type: QueryTypes.SELECT });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await db.close();
   }
-  throw new Error(`${what} did not start`);
 }
 
-function stopper(child: ChildProcess, dir: string): () => Promise<void> {
-  return async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+/** Starts the server and waits until `url` answers; `stop()` ends it (SIGTERM) and removes `dir`. */
+async function startServer(dir: string, url: string, options: Omit<SpawnServerOptions, 'ready'>): Promise<Server> {
+  try {
+    const server = await spawnServer({ ...options, ready: () => accepts(url), startTimeoutMs: START_TIMEOUT_MS, stopSignal: 'SIGTERM' });
+    const stop = async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    };
+    return { url, stop };
+  } catch (err) {
     await rm(dir, { recursive: true, force: true });
-  };
+    throw err;
+  }
 }
 
 async function startPostgres(): Promise<Server> {
@@ -116,21 +98,12 @@ async function startPostgres(): Promise<Server> {
   const data = join(dir, 'data');
   await run(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], ids);
   const port = await freePort();
-  const child = spawn(
-    join(PG_BIN, 'postgres'),
-    ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
-    { ...ids, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const output = collectOutput(child);
-  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const stop = stopper(child, dir);
-  try {
-    await waitReady(child, output, url, 'postgres');
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url, stop };
+  return startServer(dir, `postgres://postgres@127.0.0.1:${port}/postgres`, {
+    name: 'postgres',
+    command: join(PG_BIN, 'postgres'),
+    args: ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+    ...ids,
+  });
 }
 
 async function startMariadb(): Promise<Server> {
@@ -141,9 +114,11 @@ async function startMariadb(): Promise<Server> {
   const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
   await run(MARIADB_INSTALL_DB, ['--no-defaults', `--datadir=${data}`, '--skip-test-db', '--auth-root-authentication-method=normal', ...asRoot], {});
   const port = await freePort();
-  const child = spawn(
-    MARIADBD,
-    [
+  const base = `mariadb://root@127.0.0.1:${port}`;
+  const server = await startServer(dir, `${base}/mysql`, {
+    name: 'mariadbd',
+    command: MARIADBD,
+    args: [
       '--no-defaults',
       `--datadir=${data}`,
       `--port=${port}`,
@@ -160,21 +135,16 @@ async function startMariadb(): Promise<Server> {
       '--max-connections=300',
       ...asRoot,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const output = collectOutput(child);
-  const base = `mariadb://root@127.0.0.1:${port}`;
-  const stop = stopper(child, dir);
+  });
   try {
-    await waitReady(child, output, `${base}/mysql`, 'mariadbd');
     const db = new Sequelize(`${base}/mysql`, { logging: false });
     await db.query('CREATE DATABASE portcullis_test CHARACTER SET utf8mb4', { type: QueryTypes.RAW, raw: true });
     await db.close();
   } catch (err) {
-    await stop();
+    await server.stop();
     throw err;
   }
-  return { url: `${base}/portcullis_test`, stop };
+  return { url: `${base}/portcullis_test`, stop: server.stop };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

@@ -2,7 +2,15 @@
  * End to end: a provider whose every store is this binding completes each grant against each
  * database, and answers 503 when the database goes away.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import {
+  type AuthorizationCodeFlowOptions,
+  authorizationCodeFlow,
+  basicAuth,
+  bearerRequest,
+  formRequest,
+  jsonBody,
+  redeemCode,
+} from '@portcullis/binding-testkit';
 import { hashPassword, hashSecret, type OAuthRequest, type OAuthResponse, OAuth2Provider } from '@portcullis/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindSequelize, type PortcullisModels } from '../src/index.js';
@@ -12,26 +20,12 @@ const SECRET = 'se:cr+et/%&= x';
 const CB = 'https://app.example/cb';
 const silent = { warn: () => {}, error: () => {} };
 
-function basic(id: string, secret: string): string {
-  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
-}
-
 function form(params: Record<string, string>, clientId = 'conf', url = '/oauth/token'): OAuthRequest {
-  return {
-    method: 'POST',
-    url,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, SECRET) },
-    body: new URLSearchParams(params).toString(),
-  };
+  return formRequest(url, params, { authorization: basicAuth(clientId, SECRET) });
 }
 
 function json(r: OAuthResponse): Record<string, string> {
-  return JSON.parse(r.body) as Record<string, string>;
-}
-
-function bearer(token: string): OAuthRequest {
-  return { method: 'GET', url: '/api', headers: { authorization: `Bearer ${token}` } };
+  return jsonBody(r) as Record<string, string>;
 }
 
 async function seed(models: PortcullisModels): Promise<void> {
@@ -66,28 +60,17 @@ function makeProvider(db: TestDatabase): OAuth2Provider {
 }
 
 /** authorization_code with PKCE S256, the user coming from the binding's `currentUser`. */
-async function codeFlow(provider: OAuth2Provider): Promise<{ code: string; verifier: string }> {
-  const verifier = randomBytes(32).toString('base64url');
-  const query = new URLSearchParams({
-    response_type: 'code',
-    client_id: 'conf',
-    redirect_uri: CB,
-    scope: 'read write',
-    state: 'st-1',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  });
-  const a = await provider.authorize({ method: 'GET', url: `/oauth/authorize?${query}`, headers: {} });
-  if (a.type !== 'consent') throw new Error(`expected consent, got ${a.response.status} ${a.response.body}`);
-  const redirect = await provider.completeAuthorization(a.request, { approved: true });
-  expect(redirect.status).toBe(302);
-  const location = new URL(redirect.headers.Location ?? '');
-  expect(location.searchParams.get('state')).toBe('st-1');
-  return { code: location.searchParams.get('code') ?? '', verifier };
-}
-
-const exchange = (provider: OAuth2Provider, code: string, verifier: string) =>
-  provider.token(form({ grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }));
+const client: AuthorizationCodeFlowOptions = {
+  clientId: 'conf',
+  clientSecret: SECRET,
+  redirectUri: CB,
+  scope: 'read write',
+  state: 'st-1',
+  authorizeUrl: '/oauth/authorize',
+  tokenUrl: '/oauth/token',
+};
+const codeFlow = (provider: OAuth2Provider) => authorizationCodeFlow(provider, client);
+const exchange = (provider: OAuth2Provider, code: string, verifier: string) => redeemCode(provider, client, code, verifier);
 
 for (const dialect of DIALECTS) {
   describe(`${dialect}: a provider wired with bindSequelize`, () => {
@@ -108,7 +91,7 @@ for (const dialect of DIALECTS) {
       expect(res.status).toBe(200);
       const body = json(res);
       expect(body).toMatchObject({ token_type: 'Bearer', scope: 'read write' });
-      const check = await provider.verifyAccessToken(bearer(body.access_token ?? ''), ['read', 'write']);
+      const check = await provider.verifyAccessToken(bearerRequest(body.access_token ?? ''), ['read', 'write']);
       expect(check.ok && check.token.userId).toBe('u-alice');
       // Only digests are at rest.
       expect(JSON.stringify(await db.models.token.findAll({ raw: true }))).not.toContain(body.access_token);
@@ -116,7 +99,7 @@ for (const dialect of DIALECTS) {
       const replay = await exchange(provider, code, verifier);
       expect(replay.status).toBe(400);
       expect(json(replay).error).toBe('invalid_grant');
-      expect((await provider.verifyAccessToken(bearer(body.access_token ?? ''))).ok, 'family revoked on code replay').toBe(false);
+      expect((await provider.verifyAccessToken(bearerRequest(body.access_token ?? ''))).ok, 'family revoked on code replay').toBe(false);
     });
 
     it('a wrong PKCE verifier is refused and still burns the code', async () => {
@@ -134,14 +117,14 @@ for (const dialect of DIALECTS) {
       const second = json(rotated);
       expect(second.refresh_token).toBeTruthy();
       expect(second.refresh_token).not.toBe(first.refresh_token);
-      expect((await provider.verifyAccessToken(bearer(second.access_token ?? ''))).ok).toBe(true);
+      expect((await provider.verifyAccessToken(bearerRequest(second.access_token ?? ''))).ok).toBe(true);
 
       const replay = await provider.token(form({ grant_type: 'refresh_token', refresh_token: first.refresh_token ?? '' }));
       expect(json(replay).error).toBe('invalid_grant');
       const afterReplay = await provider.token(form({ grant_type: 'refresh_token', refresh_token: second.refresh_token ?? '' }));
       expect(json(afterReplay).error, 'the newest refresh token is revoked too').toBe('invalid_grant');
       for (const token of [first.access_token, second.access_token]) {
-        expect((await provider.verifyAccessToken(bearer(token ?? ''))).ok).toBe(false);
+        expect((await provider.verifyAccessToken(bearerRequest(token ?? ''))).ok).toBe(false);
       }
     });
 
@@ -158,7 +141,7 @@ for (const dialect of DIALECTS) {
     it('client_credentials, also for a non-ASCII client id', async () => {
       const res = await provider.token(form({ grant_type: 'client_credentials', scope: 'write' }));
       expect(res.status).toBe(200);
-      const check = await provider.verifyAccessToken(bearer(json(res).access_token ?? ''), ['write']);
+      const check = await provider.verifyAccessToken(bearerRequest(json(res).access_token ?? ''), ['write']);
       expect(check.ok && check.token.userId).toBeNull();
       const unicode = await provider.token(form({ grant_type: 'client_credentials', scope: 'read' }, 'öffentlich-🔑'));
       expect(unicode.status).toBe(200);
@@ -169,7 +152,7 @@ for (const dialect of DIALECTS) {
     it('password, with wrong and oversized credentials refused as invalid_grant', async () => {
       const ok = await provider.token(form({ grant_type: 'password', username: 'alice', password: 'correct horse', scope: 'read' }));
       expect(ok.status).toBe(200);
-      const check = await provider.verifyAccessToken(bearer(json(ok).access_token ?? ''), ['read']);
+      const check = await provider.verifyAccessToken(bearerRequest(json(ok).access_token ?? ''), ['read']);
       expect(check.ok && check.token.userId).toBe('u-alice');
       for (const [username, password] of [
         ['alice', 'wrong'],
@@ -200,7 +183,7 @@ for (const dialect of DIALECTS) {
       const t = json(await exchange(provider, code, verifier));
       const res = await provider.revoke(form({ token: t.refresh_token ?? '', token_type_hint: 'refresh_token' }, 'conf', '/oauth/revoke'));
       expect(res.status).toBe(200);
-      expect((await provider.verifyAccessToken(bearer(t.access_token ?? ''))).ok).toBe(false);
+      expect((await provider.verifyAccessToken(bearerRequest(t.access_token ?? ''))).ok).toBe(false);
       expect(json(await provider.token(form({ grant_type: 'refresh_token', refresh_token: t.refresh_token ?? '' }))).error).toBe('invalid_grant');
     });
   });
@@ -228,7 +211,7 @@ for (const dialect of ['postgres', 'mariadb'] as const) {
           expect(res.status).toBe(503);
           expect(json(res).error).toBe('temporarily_unavailable');
         }
-        const check = await provider.verifyAccessToken(bearer('whatever'));
+        const check = await provider.verifyAccessToken(bearerRequest('whatever'));
         expect(check.ok).toBe(false);
         expect(check.ok ? 0 : check.response.status).toBe(503);
         expect(await direct.models.token.count(), 'no token rows written during the outage').toBe(before);

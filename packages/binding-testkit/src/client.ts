@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Client, ClientStore } from '@portcullis/core';
-import { type Check, check, label, rid, type TestApi } from './shared.js';
+import { type Check, check, label, registerSuite, rid, type TestApi } from './shared.js';
 
 /** Options of `clientStoreSuite`. */
 export interface ClientSuiteOptions {
@@ -95,12 +95,5 @@ export const clientChecks = {
 
 /** Registers the client-store contract tests. */
 export function clientStoreSuite(t: TestApi, options: ClientSuiteOptions): void {
-  t.describe(label('ClientStore', options.name), () => {
-    t.afterAll(async () => {
-      await options.destroy?.();
-    });
-    for (const c of Object.values(clientChecks)) {
-      t.it(c.title, () => c.run({ create: options.create }));
-    }
-  });
+  registerSuite(t, label('ClientStore', options.name), Object.values(clientChecks), async () => ({ create: options.create }), options.destroy);
 }

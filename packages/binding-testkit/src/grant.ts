@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import type { Consumed, GrantRecord, GrantStore } from '@portcullis/core';
 import {
+  assertConsumedRecord,
   assertGrant,
+  assertSpentRecord,
   type Check,
   check,
   concurrently,
@@ -10,6 +12,7 @@ import {
   isAbsent,
   label,
   oddKeys,
+  registerSuite,
   rid,
   type StoreCapabilities,
   shortExpiry,
@@ -67,31 +70,13 @@ async function save(store: GrantStore, grant: GrantRecord): Promise<GrantRecord>
   return grant;
 }
 
-function assertConsumed(
-  result: Consumed<GrantRecord> | null,
-  expected: GrantRecord,
-  what: string,
-): void {
-  assert.ok(result, `${what}: consumeGrant returned null for a live code ${describeKey(expected.code)}`);
-  assert.equal(result.outcome, 'consumed', `${what}: expected outcome 'consumed', got ${JSON.stringify(result)}`);
-  assertGrant(result.outcome === 'consumed' ? result.record : null, expected, what);
+function assertConsumed(result: Consumed<GrantRecord> | null, expected: GrantRecord, what: string): void {
+  const whenNull = `consumeGrant returned null for a live code ${describeKey(expected.code)}`;
+  assertConsumedRecord(result, expected, assertGrant, whenNull, what);
 }
 
-function assertSpent(
-  result: Consumed<GrantRecord> | null,
-  expected: GrantRecord,
-  capabilities: StoreCapabilities,
-  what: string,
-): void {
-  if (capabilities.detectsReplay) {
-    assert.deepEqual(
-      result,
-      { outcome: 'replayed', grantId: expected.grantId },
-      `${what}: a store that detects replay must answer { outcome: 'replayed', grantId } for a consumed code`,
-    );
-  } else {
-    assert.equal(result, null, `${what}: a consumed code must give null (detectsReplay is false)`);
-  }
+function assertSpent(result: Consumed<GrantRecord> | null, expected: GrantRecord, capabilities: StoreCapabilities, what: string): void {
+  assertSpentRecord(result, expected.grantId, capabilities, { replayed: 'a consumed code', spent: 'a consumed code' }, what);
 }
 
 /** Every check of the grant suite, by key; `grantStoreSuite` registers each as one test. */
@@ -253,24 +238,11 @@ export const grantProbeChecks = {
  * round-trip, expiry, client isolation, odd codes, and (with a probe) what the raw store holds.
  */
 export function grantStoreSuite(t: TestApi, options: GrantSuiteOptions): void {
-  t.describe(label('GrantStore', options.name), () => {
-    let ctx: GrantCheckContext | undefined;
-    t.beforeAll(async () => {
-      const store = await options.create();
-      ctx = { store, capabilities: options.capabilities, ...(options.probe ? { probe: options.probe } : {}) };
-    });
-    t.afterAll(async () => {
-      await options.destroy?.();
-    });
-    const checks: Check<GrantCheckContext>[] = [
-      ...Object.values(grantChecks),
-      ...(options.probe ? Object.values(grantProbeChecks) : []),
-    ];
-    for (const c of checks) {
-      t.it(c.title, async () => {
-        assert.ok(ctx, 'create() did not run or failed');
-        await c.run(ctx);
-      });
-    }
+  const checks: Check<GrantCheckContext>[] = [...Object.values(grantChecks), ...(options.probe ? Object.values(grantProbeChecks) : [])];
+  const context = async (): Promise<GrantCheckContext> => ({
+    store: await options.create(),
+    capabilities: options.capabilities,
+    ...(options.probe ? { probe: options.probe } : {}),
   });
+  registerSuite(t, label('GrantStore', options.name), checks, context, options.destroy);
 }

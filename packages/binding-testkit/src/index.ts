@@ -38,3 +38,26 @@ export {
   userStoreSuite,
 } from './user.js';
 export { assertGrant, assertToken, type Check, type StoreCapabilities, type TestApi } from './shared.js';
+export {
+  type AuthorizationCodeFlowOptions,
+  approveAuthorization,
+  authorizationCodeFlow,
+  basicAuth,
+  bearerRequest,
+  type CodeFlowResult,
+  captureLogger,
+  type FlowClient,
+  type FlowProvider,
+  formRequest,
+  GRANT_CACHE_CLIENT,
+  type GrantCacheProviderSuiteOptions,
+  grantCacheProvider,
+  grantCacheProviderSuite,
+  jsonBody,
+  locationOf,
+  type PkcePair,
+  pkcePair,
+  RecordingRegistry,
+  redeemCode,
+  tokenAccepted,
+} from './flows.js';

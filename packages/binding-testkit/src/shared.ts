@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { AccessTokenRecord, GrantRecord, RefreshTokenRecord } from '@portcullis/core';
+import type { AccessTokenRecord, Consumed, GrantRecord, RefreshTokenRecord } from '@portcullis/core';
 
 /**
  * The few functions of a test runner the suites need. Pass vitest's
@@ -44,6 +44,34 @@ export interface Check<Ctx> {
 /** Makes a `Check`. */
 export function check<Ctx>(title: string, run: (ctx: Ctx) => Promise<void>): Check<Ctx> {
   return { title, run };
+}
+
+/**
+ * Registers one suite under `title`: `context()` runs once in `beforeAll`, `destroy` once in
+ * `afterAll`, and each check becomes one test run against the context.
+ */
+export function registerSuite<Ctx>(
+  t: TestApi,
+  title: string,
+  checks: readonly Check<Ctx>[],
+  context: () => Promise<Ctx>,
+  destroy?: () => Promise<void>,
+): void {
+  t.describe(title, () => {
+    let ctx: Ctx | undefined;
+    t.beforeAll(async () => {
+      ctx = await context();
+    });
+    t.afterAll(async () => {
+      await destroy?.();
+    });
+    for (const c of checks) {
+      t.it(c.title, async () => {
+        assert.ok(ctx, 'create() did not run or failed');
+        await c.run(ctx);
+      });
+    }
+  });
 }
 
 /** A random id, unique per call, so tests never see each other's records. */
@@ -159,6 +187,44 @@ export function assertToken(
     grantId: t.grantId,
   });
   assert.deepEqual(pick(actual), pick(expected), `${what}: token fields must round-trip`);
+}
+
+/**
+ * Asserts that a consume handed out the live record (`consumed`) and that `assertRecord` finds
+ * it equal to `expected`; `whenNull` says what a `null` means.
+ */
+export function assertConsumedRecord<T>(
+  result: Consumed<T> | null,
+  expected: T,
+  assertRecord: (actual: T | null, expected: T, what: string) => void,
+  whenNull: string,
+  what: string,
+): void {
+  assert.ok(result, `${what}: ${whenNull}`);
+  assert.equal(result.outcome, 'consumed', `${what}: expected outcome 'consumed', got ${JSON.stringify(result)}`);
+  assertRecord(result.outcome === 'consumed' ? result.record : null, expected, what);
+}
+
+/**
+ * Asserts what consuming an already consumed record gives: `{ outcome: 'replayed', grantId }`
+ * when the store detects replay, else `null`. `replayed` and `spent` name the record in messages.
+ */
+export function assertSpentRecord(
+  result: Consumed<unknown> | null,
+  grantId: string,
+  capabilities: StoreCapabilities,
+  names: { replayed: string; spent: string },
+  what: string,
+): void {
+  if (capabilities.detectsReplay) {
+    assert.deepEqual(
+      result,
+      { outcome: 'replayed', grantId },
+      `${what}: a store that detects replay must answer { outcome: 'replayed', grantId } for ${names.replayed}`,
+    );
+  } else {
+    assert.equal(result, null, `${what}: ${names.spent} must give null (detectsReplay is false)`);
+  }
 }
 
 /** Runs `fn` `n` times at once and returns every result. */

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import type { AccessTokenRecord, Consumed, RefreshTokenRecord, TokenStore } from '@portcullis/core';
 import {
+  assertConsumedRecord,
+  assertSpentRecord,
   assertToken,
   type Check,
   check,
@@ -10,6 +12,7 @@ import {
   isAbsent,
   label,
   oddKeys,
+  registerSuite,
   rid,
   type StoreCapabilities,
   shortExpiry,
@@ -81,14 +84,9 @@ async function assertDead(store: TokenStore, pair: TokenPair, what: string): Pro
   assert.equal(await store.getRefreshToken(pair.refresh.token), null, `${what}: refresh token must give null`);
 }
 
-function assertConsumed(
-  result: Consumed<RefreshTokenRecord> | null,
-  expected: RefreshTokenRecord,
-  what: string,
-): void {
-  assert.ok(result, `${what}: consumeRefreshToken returned null for a live token ${describeKey(expected.token)}`);
-  assert.equal(result.outcome, 'consumed', `${what}: expected outcome 'consumed', got ${JSON.stringify(result)}`);
-  assertToken(result.outcome === 'consumed' ? result.record : null, expected, what);
+function assertConsumed(result: Consumed<RefreshTokenRecord> | null, expected: RefreshTokenRecord, what: string): void {
+  const whenNull = `consumeRefreshToken returned null for a live token ${describeKey(expected.token)}`;
+  assertConsumedRecord(result, expected, assertToken, whenNull, what);
 }
 
 function assertSpent(
@@ -97,15 +95,8 @@ function assertSpent(
   capabilities: StoreCapabilities,
   what: string,
 ): void {
-  if (capabilities.detectsReplay) {
-    assert.deepEqual(
-      result,
-      { outcome: 'replayed', grantId: expected.grantId },
-      `${what}: a store that detects replay must answer { outcome: 'replayed', grantId } for a rotated token`,
-    );
-  } else {
-    assert.equal(result, null, `${what}: a consumed refresh token must give null (detectsReplay is false)`);
-  }
+  const names = { replayed: 'a rotated token', spent: 'a consumed refresh token' };
+  assertSpentRecord(result, expected.grantId, capabilities, names, what);
 }
 
 /** Every check of the token suite, by key; `tokenStoreSuite` registers each as one test. */
@@ -303,24 +294,11 @@ export const tokenProbeChecks = {
  * what the raw store holds. Expects a fresh store: the empty token is saved once per run.
  */
 export function tokenStoreSuite(t: TestApi, options: TokenSuiteOptions): void {
-  t.describe(label('TokenStore', options.name), () => {
-    let ctx: TokenCheckContext | undefined;
-    t.beforeAll(async () => {
-      const store = await options.create();
-      ctx = { store, capabilities: options.capabilities, ...(options.probe ? { probe: options.probe } : {}) };
-    });
-    t.afterAll(async () => {
-      await options.destroy?.();
-    });
-    const checks: Check<TokenCheckContext>[] = [
-      ...Object.values(tokenChecks),
-      ...(options.probe ? Object.values(tokenProbeChecks) : []),
-    ];
-    for (const c of checks) {
-      t.it(c.title, async () => {
-        assert.ok(ctx, 'create() did not run or failed');
-        await c.run(ctx);
-      });
-    }
+  const checks: Check<TokenCheckContext>[] = [...Object.values(tokenChecks), ...(options.probe ? Object.values(tokenProbeChecks) : [])];
+  const context = async (): Promise<TokenCheckContext> => ({
+    store: await options.create(),
+    capabilities: options.capabilities,
+    ...(options.probe ? { probe: options.probe } : {}),
   });
+  registerSuite(t, label('TokenStore', options.name), checks, context, options.destroy);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { User, UserStore } from '@portcullis/core';
-import { type Check, check, label, rid, type TestApi } from './shared.js';
+import { type Check, check, label, registerSuite, rid, type TestApi } from './shared.js';
 
 /** One user the suite seeds. */
 export interface UserSeed {
@@ -71,12 +71,5 @@ export const userChecks = {
 
 /** Registers the user-store contract tests. */
 export function userStoreSuite(t: TestApi, options: UserSuiteOptions): void {
-  t.describe(label('UserStore', options.name), () => {
-    t.afterAll(async () => {
-      await options.destroy?.();
-    });
-    for (const c of Object.values(userChecks)) {
-      t.it(c.title, () => c.run({ create: options.create }));
-    }
-  });
+  registerSuite(t, label('UserStore', options.name), Object.values(userChecks), async () => ({ create: options.create }), options.destroy);
 }

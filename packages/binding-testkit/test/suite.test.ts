@@ -3,6 +3,7 @@ import {
   type StoreCapabilities,
   clientChecks,
   clientStoreSuite,
+  grantCacheProviderSuite,
   grantChecks,
   grantProbeChecks,
   grantStoreSuite,
@@ -63,6 +64,17 @@ function userStore(seed: UserSeed[]): UserStore {
   return { getUserByUsername: async (name) => byName.get(name) ?? null };
 }
 userStoreSuite(t, { name: 'reference', create: async (seed) => userStore(seed) });
+
+// The end-to-end grant cache checks, on reference stores with and without replay detection.
+for (const detectsReplay of [false, true]) {
+  const grants = mapGrantStore(detectsReplay);
+  grantCacheProviderSuite(t, {
+    name: `reference (replay ${detectsReplay})`,
+    create: async () => grants,
+    probe: { read: async (clientId, code) => grants.entries.get(JSON.stringify([clientId, code])) ?? null },
+    capabilities: { detectsReplay },
+  });
+}
 
 // The checks must fail on broken stores: a suite that cannot fail proves nothing.
 describe('the suite catches broken stores', () => {

@@ -19,3 +19,4 @@ export { createMemoryStores, type MemoryStores, type MemoryStoresSeed, type Memo
 export * from './adapters/node.js';
 export * from './adapters/fetch.js';
 export * from './cache-grant.js';
+export * from './grant-codec.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Consumed, type GrantRecord, type GrantStore, StoreUnavailableError } from '@portcullis/core';
+import { type Consumed, decodeGrant, encodeGrant, type GrantRecord, type GrantStore, StoreUnavailableError } from '@portcullis/core';
 import { Client } from 'memjs';
 
 /** The three memjs calls the cache makes; a `memjs.Client` has them. */
@@ -52,16 +52,6 @@ export function exptime(until: number, now = Date.now()): number {
   const seconds = Math.ceil((until - now) / 1000);
   if (seconds <= 0) return 0;
   return seconds > MAX_RELATIVE_EXPTIME ? Math.ceil(until / 1000) : seconds;
-}
-
-interface Stored {
-  userId: string;
-  redirectUri: string;
-  scopes: string[];
-  expiresAt: number;
-  grantId: string;
-  codeChallenge: string | null;
-  codeChallengeMethod: 'S256' | 'plain' | null;
 }
 
 function unavailable(err: unknown): unknown {
@@ -145,17 +135,8 @@ export function createMemcachedGrantCache(options: MemcachedGrantCacheOptions): 
       const now = Date.now();
       const expires = exptime(Math.min(expiresAt, now + timeoutMs), now);
       if (expires <= 0) return; // already expired: nothing to keep
-      const stored: Stored = {
-        userId: grant.userId,
-        redirectUri: grant.redirectUri,
-        scopes: [...grant.scopes],
-        expiresAt,
-        grantId: grant.grantId,
-        codeChallenge: grant.codeChallenge,
-        codeChallengeMethod: grant.codeChallengeMethod,
-      };
       const key = keyFor(grant.clientId, grant.code);
-      await call(limit, () => client.set(key, JSON.stringify(stored), { expires }));
+      await call(limit, () => client.set(key, encodeGrant(grant), { expires }));
     },
 
     /**
@@ -169,22 +150,9 @@ export function createMemcachedGrantCache(options: MemcachedGrantCacheOptions): 
       const { value } = await call(limit, () => client.get(key));
       if (!value) return null;
       if (!(await call(limit, () => client.delete(key)))) return null; // another caller won
-      const stored = JSON.parse(value.toString('utf8')) as Stored;
-      if (stored.expiresAt <= Date.now()) return null;
-      return {
-        outcome: 'consumed',
-        record: {
-          code,
-          clientId,
-          userId: stored.userId,
-          redirectUri: stored.redirectUri,
-          scopes: stored.scopes,
-          expiresAt: new Date(stored.expiresAt),
-          grantId: stored.grantId,
-          codeChallenge: stored.codeChallenge,
-          codeChallengeMethod: stored.codeChallengeMethod,
-        },
-      };
+      const record = decodeGrant(clientId, code, value.toString('utf8'));
+      if (record === null || record.expiresAt.getTime() <= Date.now()) return null;
+      return { outcome: 'consumed', record };
     },
 
     async disconnect(): Promise<void> {

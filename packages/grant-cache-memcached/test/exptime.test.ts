@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { makeGrant } from '@portcullis/binding-testkit';
+import { textCommand } from '@portcullis/binding-testkit/servers';
 import { Client } from 'memjs';
 import { afterAll, describe, inject, it } from 'vitest';
 import { createMemcachedGrantCache, exptime, MAX_RELATIVE_EXPTIME } from '../src/index.js';
-import { textCommand } from './memcached-server.js';
 
 const DAY = 86_400_000;
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { makeGrant } from '@portcullis/binding-testkit';
+import { checkDownAndBack, checkDownFromStart, checkFrozen, eventually } from '@portcullis/binding-testkit/servers';
 import { Client } from 'memjs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createMemcachedGrantCache, type MemcachedGrantCache } from '../src/index.js';
-import { eventually, expectUnavailable } from './helpers.js';
 import { type MemcachedServer, startMemcached } from './memcached-server.js';
 
 // A dedicated server, stopped and restarted on the same port by this test.
@@ -30,38 +30,13 @@ describe('memcached server down and back', () => {
     ['cache-created client', () => own],
     ['application client', () => passed],
   ] as const) {
+    // memcached keeps nothing across a restart, as checkDownAndBack expects.
     it(`${name}: fails with StoreUnavailableError while down, recovers by itself`, async () => {
-      const before = makeGrant();
-      await store().saveGrant(before);
-      const pending = makeGrant();
-      await store().saveGrant(pending);
-      assert.equal((await store().consumeGrant(before.clientId, before.code))?.outcome, 'consumed');
-
-      await server.stop();
-      for (let i = 0; i < 3; i++) {
-        await expectUnavailable(store().saveGrant(makeGrant()), `saveGrant #${i} while down`);
-        await expectUnavailable(store().consumeGrant(pending.clientId, pending.code), `consumeGrant #${i} while down`);
-      }
-
-      await server.start();
-      const after = makeGrant();
-      await eventually(() => store().saveGrant(after), 'saveGrant after restart');
-      const result = await store().consumeGrant(after.clientId, after.code);
-      assert.equal(result?.outcome, 'consumed', 'a code saved after the restart is consumed');
-      // memcached keeps nothing across a restart.
-      assert.equal(await store().consumeGrant(pending.clientId, pending.code), null);
+      await checkDownAndBack(store(), server);
     });
 
     it(`${name}: a frozen server (no answers) gives StoreUnavailableError, not a hang`, async () => {
-      const pending = makeGrant();
-      await eventually(() => store().saveGrant(pending), 'saveGrant before freezing');
-      await server.pause();
-      try {
-        await expectUnavailable(store().saveGrant(makeGrant()), 'saveGrant while frozen');
-        await expectUnavailable(store().consumeGrant(pending.clientId, pending.code), 'consumeGrant while frozen');
-      } finally {
-        server.resume();
-      }
+      const pending = await checkFrozen(store(), server);
       // A consume that timed out never reached its delete, so the code is still there.
       const result = await eventually(() => store().consumeGrant(pending.clientId, pending.code), 'consume after thawing');
       assert.equal(result?.outcome, 'consumed', 'the code saved before the freeze is consumed once thawed');
@@ -76,17 +51,13 @@ describe('memcached server down and back', () => {
 describe('memcached server down from the start', () => {
   it('a cache whose server is not up yet fails fast, then works once it starts', async () => {
     const server = await startMemcached();
-    await server.stop();
-    const store = createMemcachedGrantCache({ servers: [server.address] });
     try {
-      const grant = makeGrant();
-      await expectUnavailable(store.saveGrant(grant), 'saveGrant before the server is up');
-      await expectUnavailable(store.consumeGrant(grant.clientId, grant.code), 'consumeGrant before the server is up');
-      await server.start();
-      await eventually(() => store.saveGrant(grant), 'saveGrant once the server is up');
-      assert.equal((await store.consumeGrant(grant.clientId, grant.code))?.outcome, 'consumed');
+      await checkDownFromStart(
+        server,
+        () => createMemcachedGrantCache({ servers: [server.address] }),
+        (store) => store.disconnect(),
+      );
     } finally {
-      await store.disconnect();
       await server.stop();
     }
   });

@@ -1,80 +1,54 @@
 import assert from 'node:assert/strict';
+import {
+  authorizationCodeFlow,
+  GRANT_CACHE_CLIENT,
+  grantCacheProvider,
+  grantCacheProviderSuite,
+  redeemCode,
+} from '@portcullis/binding-testkit';
+import { checkProviderDownAndBack } from '@portcullis/binding-testkit/servers';
 import { createCacheGrant, digestToken } from '@portcullis/core';
 import { Client } from 'memjs';
 import { afterAll, beforeAll, describe, inject, it } from 'vitest';
 import { createMemcachedGrantCache, type MemcachedGrantCache } from '../src/index.js';
-import { eventually } from './helpers.js';
 import { type MemcachedServer, startMemcached } from './memcached-server.js';
-import { accepted, approve, CB, captureLogger, json, makeProvider, pkcePair, redeem } from './oauth.js';
+
+const t = { describe, it, beforeAll, afterAll };
+const servers = inject('memcachedServers');
+const raw = Client.create(servers.join(','), { logger: { log: () => {} } });
+afterAll(() => {
+  raw.close();
+});
+
+// The end-to-end checks every grant cache shares. memcached keeps no consumed marker, so a
+// replayed code looks like an unknown one and the tokens minted from it are not revoked.
+{
+  let cache: MemcachedGrantCache;
+  grantCacheProviderSuite(t, {
+    name: 'memcached',
+    create: async () => {
+      cache = createMemcachedGrantCache({ servers, keyPrefix: 'e2e:' });
+      return cache;
+    },
+    destroy: () => cache.disconnect(),
+    probe: { read: async (clientId, code) => (await raw.get(cache.keyFor(clientId, code))).value?.toString('utf8') ?? null },
+    capabilities: { detectsReplay: false },
+  });
+}
 
 describe('provider with the memcached grant cache', () => {
-  const servers = inject('memcachedServers');
-  const raw = Client.create(servers.join(','), { logger: { log: () => {} } });
-  let cache: MemcachedGrantCache;
-  beforeAll(() => {
-    cache = createMemcachedGrantCache({ servers, keyPrefix: 'e2e:' });
-  });
-  afterAll(async () => {
-    await cache.disconnect();
-    raw.close();
-  });
-
-  it('completes the authorization-code flow with PKCE; a replayed code is refused', async () => {
-    const logger = captureLogger();
-    const provider = await makeProvider(cache, logger);
-    const { verifier, challenge } = pkcePair();
-    const redirect = await approve(provider, challenge);
-    assert.equal(redirect.status, 302);
-    const location = new URL(redirect.headers.Location ?? redirect.headers.location ?? '');
-    assert.equal(`${location.origin}${location.pathname}`, CB);
-    assert.equal(location.searchParams.get('state'), 'xyz');
-    assert.equal(location.searchParams.get('iss'), 'http://127.0.0.1');
-    const code = location.searchParams.get('code');
-    assert.ok(code);
-
-    const stored = (await raw.get(cache.keyFor('c1', digestToken(code)))).value?.toString('utf8');
-    assert.ok(stored, 'the code is in memcached under the hash of (client, code digest)');
-    assert.ok(!stored.includes(code), 'the raw entry does not hold the code');
-    assert.equal(JSON.parse(stored).userId, 'u1');
-
-    const res = await redeem(provider, code, verifier);
-    assert.equal(res.status, 200, res.body);
-    const body = json(res);
-    assert.equal(body.token_type, 'Bearer');
-    assert.ok(await accepted(provider, String(body.access_token)));
-
-    const replay = await redeem(provider, code, verifier);
-    assert.equal(replay.status, 400);
-    assert.equal(json(replay).error, 'invalid_grant');
-    // Documented limit: memcached keeps no consumed marker, so a replay looks like an unknown
-    // code and the tokens minted from it are not revoked.
-    assert.ok(await accepted(provider, String(body.access_token)));
-    assert.ok(!logger.lines.join('\n').includes(code), 'the code is not logged');
-  });
-
-  it('a wrong PKCE verifier is refused and still burns the code', async () => {
-    const provider = await makeProvider(cache);
-    const { verifier, challenge } = pkcePair();
-    const code = new URL((await approve(provider, challenge)).headers.Location ?? '').searchParams.get('code') ?? '';
-    const wrong = await redeem(provider, code, pkcePair().verifier);
-    assert.equal(wrong.status, 400);
-    assert.equal(json(wrong).error, 'invalid_grant');
-    assert.equal((await redeem(provider, code, verifier)).status, 400, 'the code is spent');
-  });
-
   it("core's Flask-style config builds this cache (OAUTH2_CACHE_TYPE=memcached)", async () => {
     const store = await createCacheGrant(
       { OAUTH2_CACHE_TYPE: 'memcached', OAUTH2_CACHE_MEMCACHED_SERVERS: servers.join(','), OAUTH2_CACHE_KEY_PREFIX: 'flask:' },
       { importModule: (s) => import(s) },
     );
     try {
-      const provider = await makeProvider(store);
-      const { verifier, challenge } = pkcePair();
-      const code = new URL((await approve(provider, challenge)).headers.Location ?? '').searchParams.get('code') ?? '';
+      const provider = await grantCacheProvider(store);
+      const { code, verifier } = await authorizationCodeFlow(provider, GRANT_CACHE_CLIENT);
       const key = (store as MemcachedGrantCache).keyFor('c1', digestToken(code));
       assert.ok(key.startsWith('flask:grant:'), 'keys use the configured prefix');
       assert.ok((await raw.get(key)).value, 'the code is stored');
-      assert.equal((await redeem(provider, code, verifier)).status, 200);
+      assert.equal((await redeemCode(provider, GRANT_CACHE_CLIENT, code, verifier)).status, 200);
     } finally {
       await (store as MemcachedGrantCache).disconnect();
     }
@@ -94,32 +68,6 @@ describe('provider with the memcached grant cache: server down and back', () => 
   });
 
   it('answers 503 temporarily_unavailable while memcached is down, and works again after restart', async () => {
-    const logger = captureLogger();
-    const provider = await makeProvider(cache, logger);
-    const before = pkcePair();
-    const issued = new URL((await approve(provider, before.challenge)).headers.Location ?? '').searchParams.get('code');
-    assert.ok(issued, 'a code was issued while memcached was up');
-
-    await server.stop();
-    const decision = await approve(provider, pkcePair().challenge);
-    assert.equal(decision.status, 503);
-    assert.equal(json(decision).error, 'temporarily_unavailable');
-    const token = await redeem(provider, issued, before.verifier);
-    assert.equal(token.status, 503);
-    assert.equal(json(token).error, 'temporarily_unavailable');
-    assert.equal(token.headers['Retry-After'], '1');
-
-    await server.start();
-    const after = pkcePair();
-    const redirect = await eventually(async () => {
-      const r = await approve(provider, after.challenge);
-      assert.equal(r.status, 302, r.body);
-      return r;
-    }, 'authorization after restart');
-    const code = new URL(redirect.headers.Location ?? '').searchParams.get('code') ?? '';
-    const res = await redeem(provider, code, after.verifier);
-    assert.equal(res.status, 200, res.body);
-    assert.ok(logger.lines.some((l) => l.includes('temporarily_unavailable')), 'the outage was logged');
-    assert.ok(!logger.lines.join('\n').includes(issued), 'the code is not logged');
+    await checkProviderDownAndBack(cache, server);
   });
 });

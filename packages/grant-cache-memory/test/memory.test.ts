@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { grantStoreSuite, makeGrant } from '@portcullis/binding-testkit';
+import { grantCacheProviderSuite, grantStoreSuite, makeGrant } from '@portcullis/binding-testkit';
 import { createMemoryGrantCache, type MemoryGrantCache } from '@portcullis/grant-cache-memory';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
@@ -14,6 +14,18 @@ grantStoreSuite(
     },
     probe: { read: async (clientId, code) => cache?.peek(clientId, code) ?? null },
     capabilities: { ttlGranularity: 'ms', detectsReplay: true },
+  },
+);
+
+// The end-to-end checks every grant cache shares.
+const e2e = createMemoryGrantCache();
+grantCacheProviderSuite(
+  { describe, it, beforeAll, afterAll },
+  {
+    name: 'memory',
+    create: async () => e2e,
+    probe: { read: async (clientId, code) => e2e.peek(clientId, code) },
+    capabilities: { detectsReplay: true },
   },
 );
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Consumed, type GrantRecord, type GrantStore, StoreUnavailableError } from '@portcullis/core';
+import { type Consumed, decodeGrant, encodeGrant, type GrantRecord, type GrantStore, StoreUnavailableError } from '@portcullis/core';
 import { createClient, ErrorReply } from 'redis';
 
 /** The few commands the cache sends; node-redis clients and cluster clients (v5, v6) have them. */
@@ -72,16 +72,6 @@ local nl = string.find(v, '\\n', 1, true)
 if not nl then return v end
 redis.call('SET', KEYS[1], string.sub(v, 1, nl - 1), 'PX', ARGV[1])
 return v`;
-
-interface Stored {
-  userId: string;
-  redirectUri: string;
-  scopes: string[];
-  expiresAt: number;
-  grantId: string;
-  codeChallenge: string | null;
-  codeChallengeMethod: 'S256' | 'plain' | null;
-}
 
 const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|BUSY|READONLY)\b/;
 
@@ -178,16 +168,7 @@ export function createRedisGrantCache(options: RedisGrantCacheOptions): RedisGra
       if (Number.isNaN(expiresAt)) throw new TypeError('expiresAt must be a valid Date');
       const until = Math.min(expiresAt, Date.now() + timeoutMs);
       if (until <= Date.now()) return; // already expired: nothing to keep
-      const stored: Stored = {
-        userId: grant.userId,
-        redirectUri: grant.redirectUri,
-        scopes: [...grant.scopes],
-        expiresAt,
-        grantId: grant.grantId,
-        codeChallenge: grant.codeChallenge,
-        codeChallengeMethod: grant.codeChallengeMethod,
-      };
-      const value = `${JSON.stringify({ consumed: true, grantId: grant.grantId })}\n${JSON.stringify(stored)}`;
+      const value = `${JSON.stringify({ consumed: true, grantId: grant.grantId })}\n${encodeGrant(grant)}`;
       const key = keyFor(grant.clientId, grant.code);
       await call(() => commands.set(key, value, { expiration: { type: 'PXAT', value: until } }));
     },
@@ -203,22 +184,9 @@ export function createRedisGrantCache(options: RedisGrantCacheOptions): RedisGra
       if (typeof raw !== 'string') return null;
       const nl = raw.indexOf('\n');
       if (nl < 0) return { outcome: 'replayed', grantId: (JSON.parse(raw) as { grantId: string }).grantId };
-      const stored = JSON.parse(raw.slice(nl + 1)) as Stored;
-      if (stored.expiresAt <= Date.now()) return null;
-      return {
-        outcome: 'consumed',
-        record: {
-          code,
-          clientId,
-          userId: stored.userId,
-          redirectUri: stored.redirectUri,
-          scopes: stored.scopes,
-          expiresAt: new Date(stored.expiresAt),
-          grantId: stored.grantId,
-          codeChallenge: stored.codeChallenge,
-          codeChallengeMethod: stored.codeChallengeMethod,
-        },
-      };
+      const record = decodeGrant(clientId, code, raw.slice(nl + 1));
+      if (record === null || record.expiresAt.getTime() <= Date.now()) return null;
+      return { outcome: 'consumed', record };
     },
 
     async disconnect(): Promise<void> {

@@ -1,0 +1,75 @@
+/**
+ * The text form of a `GrantRecord` for cache-backed grant stores (Redis, memcached, anything
+ * that keeps a string under a key). The store derives the key from `clientId` and `code`, so the
+ * text holds the other fields only, as JSON with `expiresAt` in milliseconds since the epoch:
+ * `{"userId","redirectUri","scopes","expiresAt","grantId","codeChallenge","codeChallengeMethod"}`.
+ */
+import type { GrantRecord } from './contract.js';
+
+/** The JSON a cache keeps for one code. */
+interface StoredGrant {
+  userId: string;
+  redirectUri: string;
+  scopes: string[];
+  expiresAt: number;
+  grantId: string;
+  codeChallenge: string | null;
+  codeChallengeMethod: 'S256' | 'plain' | null;
+}
+
+/**
+ * For cache-backed grant stores: the text to keep for a code, called from `saveGrant`. Holds
+ * neither `clientId` nor `code` (they make the key). Throws a `TypeError` when `expiresAt` is
+ * not a valid `Date`.
+ */
+export function encodeGrant(grant: GrantRecord): string {
+  const expiresAt = grant.expiresAt.getTime();
+  if (Number.isNaN(expiresAt)) throw new TypeError('expiresAt must be a valid Date');
+  const stored: StoredGrant = {
+    userId: grant.userId,
+    redirectUri: grant.redirectUri,
+    scopes: [...grant.scopes],
+    expiresAt,
+    grantId: grant.grantId,
+    codeChallenge: grant.codeChallenge,
+    codeChallengeMethod: grant.codeChallengeMethod,
+  };
+  return JSON.stringify(stored);
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/**
+ * For cache-backed grant stores: the record back from the text `encodeGrant` made, called from
+ * `consumeGrant` with the `clientId` and `code` the entry was found under. Does not check expiry
+ * (the store does, and core again).
+ * @returns the record, or `null` when the text is not a well-formed grant (not JSON, a field
+ *   missing or of the wrong type). Never throws.
+ */
+export function decodeGrant(clientId: string, code: string, text: string): GrantRecord | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const s = value as Partial<Record<keyof StoredGrant, unknown>>;
+  const { userId, redirectUri, scopes, expiresAt, grantId, codeChallenge, codeChallengeMethod } = s;
+  if (!isString(userId) || !isString(redirectUri) || !isString(grantId)) return null;
+  if (!Array.isArray(scopes) || !scopes.every(isString)) return null;
+  if (typeof expiresAt !== 'number' || Number.isNaN(new Date(expiresAt).getTime())) return null;
+  if (codeChallenge !== null && !isString(codeChallenge)) return null;
+  if (codeChallengeMethod !== null && codeChallengeMethod !== 'S256' && codeChallengeMethod !== 'plain') return null;
+  return {
+    code,
+    clientId,
+    userId,
+    redirectUri,
+    scopes: [...scopes],
+    expiresAt: new Date(expiresAt),
+    grantId,
+    codeChallenge,
+    codeChallengeMethod,
+  };
+}
