@@ -259,11 +259,15 @@ async function build(config: AppConfig, p: Parts) {
   if (p.grantCache) provider.useStores({ grants: p.grantCache.store });
   provider.validate();
 
-  if (config.seedFile) {
-    const n = await applySeed(storage, await loadSeedFile(config.seedFile));
-    logger.info('seed file applied', { clients: n.clients, users: n.users });
-  }
-  const demoUser = config.demo ? await ensureDemo(storage, issuer) : null;
+  const seed = config.seedFile ? await loadSeedFile(config.seedFile) : null;
+  // Processes starting together on one database write the seed and demo entries in turn.
+  const demoUser = await storage.exclusive(async () => {
+    if (seed) {
+      const n = await applySeed(storage, seed);
+      logger.info('seed file applied', { clients: n.clients, users: n.users });
+    }
+    return config.demo ? ensureDemo(storage, issuer) : null;
+  });
 
   const paths = provider.options.endpoints;
   const needToken = requireOAuth(provider);

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { makeGrant } from '@portcullis/binding-testkit';
-import { checkDownAndBack, checkDownFromStart, checkFrozen, eventually } from '@portcullis/binding-testkit/servers';
+import {
+  checkDownAndBack,
+  checkDownFromStart,
+  checkFrozen,
+  eventually,
+  type MemcachedServer,
+  startMemcached,
+} from '@portcullis/binding-testkit/servers';
 import { Client } from 'memjs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createMemcachedGrantCache, type MemcachedGrantCache } from '../src/index.js';
-import { type MemcachedServer, startMemcached } from './memcached-server.js';
 
 // A dedicated server, stopped and restarted on the same port by this test.
 describe('memcached server down and back', () => {

@@ -1,9 +1,10 @@
 /**
  * Starts a pool of two memcached servers for the suite, unless `MEMCACHED_URL` names existing
- * ones (`host:port`, `memcached://host:port`, or a comma-separated list of either).
+ * ones (`host:port`, `memcached://host:port`, or a comma-separated list of either). The servers
+ * come from the testkit's `startMemcached`.
  */
 import type { TestProject } from 'vitest/node';
-import { type MemcachedServer, startMemcached } from './memcached-server.js';
+import { type MemcachedServer, startMemcached } from '@portcullis/binding-testkit/servers';
 
 declare module 'vitest' {
   export interface ProvidedContext {

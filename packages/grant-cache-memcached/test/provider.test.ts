@@ -6,12 +6,11 @@ import {
   grantCacheProviderSuite,
   redeemCode,
 } from '@portcullis/binding-testkit';
-import { checkProviderDownAndBack } from '@portcullis/binding-testkit/servers';
+import { checkProviderDownAndBack, type MemcachedServer, startMemcached } from '@portcullis/binding-testkit/servers';
 import { createCacheGrant, digestToken } from '@portcullis/core';
 import { Client } from 'memjs';
 import { afterAll, beforeAll, describe, inject, it } from 'vitest';
 import { createMemcachedGrantCache, type MemcachedGrantCache } from '../src/index.js';
-import { type MemcachedServer, startMemcached } from './memcached-server.js';
 
 const t = { describe, it, beforeAll, afterAll };
 const servers = inject('memcachedServers');

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { makeGrant } from '@portcullis/binding-testkit';
-import { checkDownAndBack, checkDownFromStart, checkFrozen, eventually } from '@portcullis/binding-testkit/servers';
+import {
+  checkDownAndBack,
+  checkDownFromStart,
+  checkFrozen,
+  eventually,
+  type RedisServer,
+  startRedis,
+} from '@portcullis/binding-testkit/servers';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createRedisGrantCache, type RedisGrantCache } from '../src/index.js';
-import { type RedisServer, startRedisServer } from './redis-server.js';
 
 // A dedicated server, stopped and restarted on the same port by this test.
 describe('redis server down and back', () => {
@@ -15,7 +21,7 @@ describe('redis server down and back', () => {
   let passed: RedisGrantCache;
 
   beforeAll(async () => {
-    server = await startRedisServer();
+    server = await startRedis();
     own = createRedisGrantCache({ host: '127.0.0.1', port: server.port, onError: (err) => errors.push(err) });
     // An application's client with node-redis defaults (offline queue on): the cache's command
     // timeout is what makes it fail fast.
@@ -27,7 +33,7 @@ describe('redis server down and back', () => {
   afterAll(async () => {
     await own?.disconnect();
     app?.destroy();
-    await server?.dispose();
+    await server?.stop();
   });
 
   for (const [name, store] of [
@@ -58,7 +64,7 @@ describe('redis server down and back', () => {
 
 describe('redis server down from the start', () => {
   it('a cache whose server is not up yet fails fast, then works once it starts', async () => {
-    const server = await startRedisServer();
+    const server = await startRedis();
     try {
       await checkDownFromStart(
         server,
@@ -66,7 +72,7 @@ describe('redis server down from the start', () => {
         (store) => store.disconnect(),
       );
     } finally {
-      await server.dispose();
+      await server.stop();
     }
   });
 });

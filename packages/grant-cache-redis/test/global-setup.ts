@@ -1,9 +1,10 @@
 /**
- * Starts a single redis-server and a three-master Redis Cluster for the suite, unless
- * `REDIS_URL` / `REDIS_CLUSTER_NODES` (comma-separated `host:port` list) name existing ones.
+ * Starts a single redis-server and a three-master Redis Cluster for the suite with the testkit's
+ * launchers, unless `REDIS_URL` / `REDIS_CLUSTER_NODES` (comma-separated `host:port` list) name
+ * existing ones.
  */
+import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '@portcullis/binding-testkit/servers';
 import type { TestProject } from 'vitest/node';
-import { type RedisClusterServers, type RedisServer, startRedisCluster, startRedisServer } from './redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -25,17 +26,17 @@ function parseNodes(list: string): { host: string; port: number }[] {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let single: RedisServer | undefined;
-  let cluster: RedisClusterServers | undefined;
+  let cluster: RedisCluster | undefined;
   try {
-    if (!process.env.REDIS_URL) single = await startRedisServer();
+    if (!process.env.REDIS_URL) single = await startRedis();
     if (!process.env.REDIS_CLUSTER_NODES) cluster = await startRedisCluster();
     project.provide('redisUrl', single?.url ?? process.env.REDIS_URL ?? '');
     project.provide('redisClusterNodes', [...(cluster?.nodes ?? parseNodes(process.env.REDIS_CLUSTER_NODES ?? ''))]);
   } catch (err) {
-    await Promise.all([single?.dispose(), cluster?.dispose()]);
+    await Promise.all([single?.stop(), cluster?.stop()]);
     throw err;
   }
   return async () => {
-    await Promise.all([single?.dispose(), cluster?.dispose()]);
+    await Promise.all([single?.stop(), cluster?.stop()]);
   };
 }

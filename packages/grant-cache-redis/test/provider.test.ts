@@ -6,12 +6,11 @@ import {
   grantCacheProviderSuite,
   redeemCode,
 } from '@portcullis/binding-testkit';
-import { checkProviderDownAndBack } from '@portcullis/binding-testkit/servers';
+import { checkProviderDownAndBack, type RedisServer, startRedis } from '@portcullis/binding-testkit/servers';
 import { createCacheGrant, digestToken } from '@portcullis/core';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, inject, it } from 'vitest';
 import { createRedisGrantCache, type RedisGrantCache } from '../src/index.js';
-import { type RedisServer, startRedisServer } from './redis-server.js';
 
 const t = { describe, it, beforeAll, afterAll };
 
@@ -66,12 +65,12 @@ describe('provider with the Redis grant cache: server down and back', () => {
   let server: RedisServer;
   let cache: RedisGrantCache;
   beforeAll(async () => {
-    server = await startRedisServer();
+    server = await startRedis();
     cache = createRedisGrantCache({ host: '127.0.0.1', port: server.port });
   });
   afterAll(async () => {
     await cache?.disconnect();
-    await server?.dispose();
+    await server?.stop();
   });
 
   it('answers 503 temporarily_unavailable while Redis is down, and works again after restart', async () => {
