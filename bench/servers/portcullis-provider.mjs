@@ -1,0 +1,123 @@
+/**
+ * Builds the Portcullis provider every Portcullis benchmark server uses, from the environment:
+ * - `STORES=memory` (default): `createMemoryStores` (the memory binding: clients, codes, tokens).
+ * - `STORES=pg`: clients and tokens in PostgreSQL through `bindSequelize` (`DATABASE_URL`), codes
+ *   in Redis through `createRedisGrantCache` (`REDIS_URL`). Every SQL statement sent on the wire
+ *   and every Redis command is counted (see `counters`), so the benchmark can report round trips.
+ */
+import { createMemoryStores, hashPassword, hashSecret, OAuth2Provider } from '@portcullis/core';
+import { bindSequelize, defineModels } from '@portcullis/binding-sequelize';
+import { createRedisGrantCache } from '@portcullis/grant-cache-redis';
+import pg from 'pg';
+import { createClient } from 'redis';
+import { Sequelize } from 'sequelize';
+
+export const SECRET = 's3cret-for-the-benchmark';
+export const REDIRECT_URI = 'https://app.example/cb';
+
+/** Round trips seen by this process since the last reset. */
+export const counters = { sql: 0, sqlSelect: 0, sqlInsert: 0, sqlUpdate: 0, sqlOther: 0, redis: 0, redisCommands: {} };
+
+export function resetCounters() {
+  counters.sql = counters.sqlSelect = counters.sqlInsert = counters.sqlUpdate = counters.sqlOther = counters.redis = 0;
+  counters.redisCommands = {};
+}
+
+function countSql(text) {
+  const sql = typeof text === 'string' ? text : (text?.text ?? '');
+  counters.sql++;
+  const verb = sql.trimStart().slice(0, 6).toUpperCase();
+  if (verb === 'SELECT') counters.sqlSelect++;
+  else if (verb === 'INSERT') counters.sqlInsert++;
+  else if (verb === 'UPDATE') counters.sqlUpdate++;
+  else counters.sqlOther++;
+}
+
+function countRedis(name) {
+  counters.redis++;
+  counters.redisCommands[name] = (counters.redisCommands[name] ?? 0) + 1;
+}
+
+async function clients() {
+  return [
+    {
+      id: 'c1',
+      secretHash: hashSecret(SECRET),
+      redirectUris: [REDIRECT_URI],
+      grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+      scopes: ['read', 'write'],
+    },
+    // Same client with a slow password hash (scrypt), to show what it costs per token request.
+    {
+      id: 'c-scrypt',
+      secretHash: await hashPassword(SECRET),
+      redirectUris: [REDIRECT_URI],
+      grantTypes: ['client_credentials'],
+      scopes: ['read', 'write'],
+    },
+  ];
+}
+
+/** @returns {Promise<{ provider: OAuth2Provider, close(): Promise<void> }>} */
+export async function createBenchProvider() {
+  const provider = new OAuth2Provider({ issuer: 'http://127.0.0.1' });
+  const seed = await clients();
+  const stores = process.env.STORES ?? 'memory';
+  if (stores === 'memory') {
+    provider.useStores(createMemoryStores({ clients: seed }));
+    provider.validate();
+    return { provider, close: async () => {} };
+  }
+  if (stores !== 'pg') throw new Error(`STORES must be memory or pg, not ${stores}`);
+
+  // Count every statement the pg driver sends (whatever Sequelize does around it).
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (...args) {
+    countSql(args[0]);
+    return query.apply(this, args);
+  };
+
+  const sequelize = new Sequelize(process.env.DATABASE_URL, {
+    logging: false,
+    pool: { max: Number(process.env.PG_POOL ?? 10), min: 0 },
+  });
+  const models = defineModels(sequelize);
+  await sequelize.sync();
+  for (const c of seed) {
+    await models.client.upsert({
+      id: c.id,
+      secretHash: c.secretHash,
+      redirectUris: c.redirectUris,
+      grantTypes: c.grantTypes,
+      scopes: c.scopes,
+    });
+  }
+  bindSequelize(provider, { sequelize, client: models.client, token: models.token });
+
+  const redis = createClient({ url: process.env.REDIS_URL });
+  redis.on('error', (err) => console.error('redis:', err.message));
+  await redis.connect();
+  const inner = redis.withCommandOptions({ timeout: 1000 });
+  const counted = {
+    withCommandOptions: () => ({
+      set: (...args) => {
+        countRedis('SET');
+        return inner.set(...args);
+      },
+      eval: (...args) => {
+        countRedis('EVAL');
+        return inner.eval(...args);
+      },
+    }),
+  };
+  provider.useStores({ grants: createRedisGrantCache({ client: counted }) });
+  provider.validate();
+  resetCounters();
+  return {
+    provider,
+    close: async () => {
+      redis.destroy();
+      await sequelize.close();
+    },
+  };
+}
