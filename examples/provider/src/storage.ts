@@ -11,7 +11,6 @@ import type {
   User,
   UserStore,
 } from '@portcullis/core';
-import type { Sequelize } from 'sequelize';
 import type { DatabaseConfig } from './config.js';
 
 /** A user as the seed file and the CLI create it. */
@@ -49,46 +48,13 @@ export interface Storage {
   /** Deletes expired codes and tokens (MongoDB does this itself with TTL indexes). */
   purgeExpired(): Promise<number>;
   /**
-   * Runs `fn` while holding a database-wide lock (a PostgreSQL advisory lock, a MariaDB
-   * `GET_LOCK`), so that processes starting at the same moment on one database create its
-   * tables and write the seed one after the other instead of racing on unique constraints.
-   * SQLite and MongoDB run `fn` directly.
+   * Runs `fn` while holding a database-wide lock (the Sequelize binding's `withMigrationLock`:
+   * a PostgreSQL advisory lock, a MariaDB `GET_LOCK`, the lock its `migrate()` takes), so that
+   * processes starting at the same moment on one database write the seed one after the other
+   * instead of racing on unique constraints. SQLite and MongoDB run `fn` directly.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
-}
-
-/** The name of the startup lock. */
-const STARTUP_LOCK = 'portcullis-startup';
-/** How long a starting process waits for another one to finish preparing the database. */
-const STARTUP_LOCK_SECONDS = 60;
-
-/**
- * Holds the startup lock on PostgreSQL or MariaDB for the length of `fn`: taken and released
- * on one connection (a transaction's), while `fn` runs its queries on the pool's others.
- */
-function sqlLock(sequelize: Sequelize, kind: DatabaseConfig['kind']) {
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (kind !== 'postgres' && kind !== 'mariadb') return fn();
-    return sequelize.transaction(async (transaction) => {
-      if (kind === 'postgres') {
-        // Released with the transaction.
-        await sequelize.query(`SET LOCAL lock_timeout = '${STARTUP_LOCK_SECONDS}s'`, { transaction });
-        await sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('${STARTUP_LOCK}'))`, { transaction });
-        return fn();
-      }
-      const [row] = (await sequelize.query(`SELECT GET_LOCK('${STARTUP_LOCK}', ${STARTUP_LOCK_SECONDS}) AS got`, {
-        transaction,
-        type: 'SELECT',
-      })) as { got: number | null }[];
-      if (Number(row?.got) !== 1) throw new Error(`Another process held the database startup lock for ${STARTUP_LOCK_SECONDS} s`);
-      try {
-        return await fn();
-      } finally {
-        await sequelize.query(`SELECT RELEASE_LOCK('${STARTUP_LOCK}')`, { transaction, type: 'SELECT' });
-      }
-    });
-  };
 }
 
 type Row = Record<string, unknown>;
@@ -150,11 +116,11 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
   } else {
     sequelize = new Sequelize((db as { url: string }).url, { logging: false, timezone: '+00:00' });
   }
-  const exclusive = sqlLock(sequelize, db.kind);
   try {
     await sequelize.authenticate();
     if (db.kind === 'sqlite' && db.storage !== ':memory:') await sequelize.query('PRAGMA journal_mode=WAL');
-    await exclusive(() => b.migrate(sequelize));
+    // Takes the binding's migration lock itself on PostgreSQL and MariaDB.
+    await b.migrate(sequelize);
   } catch (err) {
     await sequelize.close().catch(() => {});
     throw err;
@@ -210,7 +176,7 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
       return 'created';
     },
     purgeExpired: () => b.purgeExpired({ grant: models.grant, token: models.token }),
-    exclusive,
+    exclusive: (fn) => b.withMigrationLock(sequelize, fn),
     close: () => sequelize.close(),
   };
 }

@@ -13,6 +13,7 @@ export {
   type TableKey,
   tableNamesFor,
 } from './models.js';
+export { type MigrationLockOptions, MigrationLockTimeoutError, withMigrationLock } from './lock.js';
 export { type MigrateOptions, migrate, type PurgeOptions, purgeExpired } from './schema.js';
 export {
   createClientStore,

@@ -9,30 +9,39 @@ import {
   tableNamesFor,
   tableOptionsFor,
 } from './models.js';
+import { holdMigrationLock } from './lock.js';
 import { guardStoreCall } from './stores.js';
 
 /** Options of `migrate`. */
 export interface MigrateOptions extends SchemaOptions {
   /** The tables to create; default all four. Leave out `client`/`user` when you bring your own. */
   tables?: readonly TableKey[];
+  /** How long to wait for another process's migration lock, in ms. Default 60 000. */
+  lockTimeoutMs?: number;
 }
 
 /**
  * Creates the tables and indexes of the default models if they do not exist yet, through the
- * query interface (no `sync()`): safe to run on every deploy, and from a sequelize-cli or umzug
- * migration. Creates exactly what `defineModels` + `sync()` would, index names included.
+ * query interface (no `sync()`): safe to run on every deploy, from several processes at once,
+ * and from a sequelize-cli or umzug migration. Creates exactly what `defineModels` + `sync()`
+ * would, index names included. On PostgreSQL and MariaDB/MySQL it holds the database-wide lock
+ * of `withMigrationLock` throughout (its statements run on the lock's connection, in its
+ * transaction on PostgreSQL), waiting at most `lockTimeoutMs` for another process, then
+ * throwing `MigrationLockTimeoutError`; called inside `withMigrationLock`, it uses that lock.
  */
 export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}): Promise<void> {
   const qi = sequelize.getQueryInterface();
   const names = tableNamesFor(options);
-  for (const table of options.tables ?? (['client', 'user', 'grant', 'token'] as const)) {
-    const name = names[table];
-    await qi.createTable(name, { ...columnsFor(table), ...options.extend?.[table] }, tableOptionsFor(sequelize));
-    const existing = new Set(((await qi.showIndex(name)) as { name?: string }[]).map((i) => i.name));
-    for (const index of indexesFor(table, name)) {
-      if (!existing.has(index.name)) await qi.addIndex(name, index);
+  await holdMigrationLock(sequelize, { timeoutMs: options.lockTimeoutMs }, async (transaction) => {
+    for (const table of options.tables ?? (['client', 'user', 'grant', 'token'] as const)) {
+      const name = names[table];
+      await qi.createTable(name, { ...columnsFor(table), ...options.extend?.[table] }, { ...tableOptionsFor(sequelize), transaction });
+      const existing = new Set(((await qi.showIndex(name, { transaction })) as { name?: string }[]).map((i) => i.name));
+      for (const index of indexesFor(table, name)) {
+        if (!existing.has(index.name)) await qi.addIndex(name, { ...index, transaction });
+      }
     }
-  }
+  });
 }
 
 /** Options of `purgeExpired`. */

@@ -71,6 +71,31 @@ export async function connect(
   return { sequelize, location: url, cleanup: async () => {} };
 }
 
+/**
+ * Creates an empty database of its own on the PostgreSQL or MariaDB server and returns its URL,
+ * with `drop()` to remove it (closing any session left on it).
+ */
+export async function freshDatabase(dialect: 'postgres' | 'mariadb'): Promise<{ url: string; drop: () => Promise<void> }> {
+  const server = serverUrl(dialect);
+  const name = `portcullis_fresh_${randomBytes(6).toString('hex')}`;
+  const quoted = dialect === 'postgres' ? `"${name}"` : `\`${name}\``;
+  const onServer = async (sql: string) => {
+    const admin = new Sequelize(server, { ...QUIET, pool: { max: 1 } });
+    try {
+      await admin.query(sql, { type: QueryTypes.RAW });
+    } finally {
+      await admin.close();
+    }
+  };
+  await onServer(`CREATE DATABASE ${quoted}`);
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => onServer(`DROP DATABASE IF EXISTS ${quoted}${dialect === 'postgres' ? ' WITH (FORCE)' : ''}`),
+  };
+}
+
 /** A unique table prefix, so test files sharing a server never see each other's rows. */
 export function uniquePrefix(): string {
   return `t${randomBytes(4).toString('hex')}_`;
