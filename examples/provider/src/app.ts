@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIPv6, type AddressInfo } from 'node:net';
+import { type AddressInfo, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
   type AfterRequestHook,
@@ -23,15 +23,7 @@ import { addCookie, redirect, SECURITY_HEADERS, sendHtml, sendJson, splitUrl } f
 import { type AppLogger, createLogger, describeError, type LogSink, pathOnly } from './log.js';
 import { type ClientAuthRateLimit, createClientAuthRateLimit, FailureCounter } from './rate-limit.js';
 import { applySeed, loadSeedFile } from './seed.js';
-import {
-  addPending,
-  parseCookies,
-  randomId,
-  serializeCookie,
-  type Session,
-  SessionStore,
-  tokensMatch,
-} from './session.js';
+import { addPending, parseCookies, randomId, type Session, SessionStore, serializeCookie, tokensMatch } from './session.js';
 import { openStorage, type Storage } from './storage.js';
 
 export interface AppOptions {
@@ -320,7 +312,11 @@ async function build(config: AppConfig, p: Parts) {
     sendHtml(
       res,
       403,
-      errorPage({ title: 'Forbidden', error: 'invalid_csrf_token', description: 'The form could not be verified. Reload the page and try again.' }),
+      errorPage({
+        title: 'Forbidden',
+        error: 'invalid_csrf_token',
+        description: 'The form could not be verified. Reload the page and try again.',
+      }),
     );
   }
 
@@ -430,9 +426,14 @@ async function build(config: AppConfig, p: Parts) {
     const key = `login ${info.ip ?? ''}`;
     const wait = loginFailures.retryAfter(key);
     if (wait > 0) {
-      sendHtml(res, 429, loginPage({ csrf: s.csrf, returnTo, username, error: `Too many failed sign-ins. Try again in ${wait} seconds.` }), {
-        'Retry-After': String(wait),
-      });
+      sendHtml(
+        res,
+        429,
+        loginPage({ csrf: s.csrf, returnTo, username, error: `Too many failed sign-ins. Try again in ${wait} seconds.` }),
+        {
+          'Retry-After': String(wait),
+        },
+      );
       return;
     }
     const creds = username ? await storage.users.getUserByUsername(username) : null;

@@ -8,14 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import {
-  type Client,
-  type ClientAuthMethod,
-  type GrantType,
-  generateClientSecret,
-  hashPassword,
-  hashSecret,
-} from '@portcullis/core';
+import { type Client, type ClientAuthMethod, type GrantType, generateClientSecret, hashPassword, hashSecret } from '@portcullis/core';
 import { ConfigError, parseDatabaseUrl } from './config.js';
 import { applySeed, checkRedirectUri, checkScopes, loadSeedFile, SeedError } from './seed.js';
 import { openStorage, type Storage } from './storage.js';
@@ -47,7 +40,9 @@ const GRANTS: readonly string[] = ['authorization_code', 'refresh_token', 'clien
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 async function clientsAdd(storage: Storage, args: string[]): Promise<void> {

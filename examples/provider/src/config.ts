@@ -130,9 +130,7 @@ export function parseDatabaseUrl(text: string | undefined, cwd = process.cwd()):
     case 'mongodb+srv':
       return { kind: 'mongodb', url: checkUrl(text) };
     default:
-      throw new ConfigError(
-        `DATABASE_URL must start with sqlite:, postgres://, mariadb:// or mongodb://, got "${redactUrl(text)}"`,
-      );
+      throw new ConfigError(`DATABASE_URL must start with sqlite:, postgres://, mariadb:// or mongodb://, got "${redactUrl(text)}"`);
   }
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { html, layout } from './html.js';
 import { addCookie, readForm, redirect, sendHtml, splitUrl } from './http-util.js';
-import { parseCookies, randomId, serializeCookie, type Session, SessionStore, tokensMatch } from './session.js';
+import { parseCookies, randomId, type Session, SessionStore, serializeCookie, tokensMatch } from './session.js';
 
 /** The demo client's registration (a public client: PKCE, no secret). */
 export const DEMO_CLIENT_ID = 'demo-web';

@@ -137,9 +137,7 @@ export function consentPage(o: {
 ${
   o.scopes.length > 0
     ? html`<p>It asks for:</p>
-<ul class="scopes">${o.scopes.map(
-        (s) => html`<li><code>${s}</code>${SCOPE_TEXT[s] ? html` — ${SCOPE_TEXT[s]}` : ''}</li>`,
-      )}</ul>`
+<ul class="scopes">${o.scopes.map((s) => html`<li><code>${s}</code>${SCOPE_TEXT[s] ? html` — ${SCOPE_TEXT[s]}` : ''}</li>`)}</ul>`
     : html`<p>It asks for no particular permission.</p>`
 }
 <p class="muted">You will be sent back to <code>${o.redirectUri}</code>.</p>

@@ -14,8 +14,8 @@ export {
   redactUrl,
 } from './config.js';
 export { DEMO_CLIENT_ID, DEMO_SCOPES } from './demo.js';
-export { escapeHtml, html, Html } from './html.js';
+export { escapeHtml, Html, html } from './html.js';
 export { type AppLogger, createLogger, type LogSink } from './log.js';
-export { claimedClientId, type ClientAuthRateLimit, createClientAuthRateLimit, FailureCounter } from './rate-limit.js';
+export { type ClientAuthRateLimit, claimedClientId, createClientAuthRateLimit, FailureCounter } from './rate-limit.js';
 export { applySeed, loadSeedFile, parseSeed, type SeedClient, SeedError, type SeedFile, type SeedUser } from './seed.js';
 export { openStorage, type Storage, type UserInput } from './storage.js';

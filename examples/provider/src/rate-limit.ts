@@ -105,10 +105,7 @@ export interface ClientAuthRateLimit {
  * the price that someone can lock a client out for a window by failing on purpose.
  * @param clientIp the IP a request came from (the app knows it; the request object does not).
  */
-export function createClientAuthRateLimit(
-  config: RateLimitConfig,
-  clientIp: (req: OAuthRequest) => string | null,
-): ClientAuthRateLimit {
+export function createClientAuthRateLimit(config: RateLimitConfig, clientIp: (req: OAuthRequest) => string | null): ClientAuthRateLimit {
   const counter = new FailureCounter(config.maxFailures, config.windowSeconds * 1000, config.maxEntries);
   const keys = (req: OAuthRequest, knownClientId: string | null): string[] => {
     const out: string[] = [];

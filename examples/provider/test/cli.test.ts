@@ -99,7 +99,18 @@ describe('cli', () => {
     const again = await cli(['clients', 'add', 'reports', '--grant', 'client_credentials']);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('exists');
-    const replaced = await cli(['clients', 'add', 'reports', '--grant', 'client_credentials', '--scope', 'read', '--scope', 'admin', '--replace']);
+    const replaced = await cli([
+      'clients',
+      'add',
+      'reports',
+      '--grant',
+      'client_credentials',
+      '--scope',
+      'read',
+      '--scope',
+      'admin',
+      '--replace',
+    ]);
     expect(replaced.code).toBe(0);
     const next = /^client_secret: (\S+)$/m.exec(replaced.stdout)![1]!;
     expect(next).not.toBe(secret);

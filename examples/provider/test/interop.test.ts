@@ -146,7 +146,10 @@ describe('oauth4webapi interop', () => {
   it('revokes a refresh token: it can no longer be used', async () => {
     const tokens = await codeFlow(app, basic, 'read');
     await oauth.processRevocationResponse(
-      await oauth.revocationRequest(as, app, basic, tokens.refresh_token!, { ...insecure, additionalParameters: { token_type_hint: 'refresh_token' } }),
+      await oauth.revocationRequest(as, app, basic, tokens.refresh_token!, {
+        ...insecure,
+        additionalParameters: { token_type_hint: 'refresh_token' },
+      }),
     );
     await expectOAuthError(
       oauth.processRefreshTokenResponse(as, app, await oauth.refreshTokenGrantRequest(as, app, basic, tokens.refresh_token!, insecure)),

@@ -80,9 +80,7 @@ it('logs one JSON line per request and none of the secrets, tokens, codes or pas
   // + 5 token + introspect + revoke + 3 API calls: one line each.
   expect(entries).toHaveLength(17);
   for (const e of entries) {
-    expect(Object.keys(e).sort()).toEqual(
-      expect.arrayContaining(['time', 'level', 'msg', 'method', 'path', 'status', 'durationMs']),
-    );
+    expect(Object.keys(e).sort()).toEqual(expect.arrayContaining(['time', 'level', 'msg', 'method', 'path', 'status', 'durationMs']));
     expect(e.path).not.toContain('?');
     expect(typeof e.status).toBe('number');
     expect(typeof e.durationMs).toBe('number');

@@ -1,8 +1,8 @@
 /** The provider's pages: security headers, cookies, CSRF, escaping, error page, consent memory. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { escapeHtml, html } from '../src/html.js';
 import { safeReturnTo } from '../src/app.js';
-import { ALICE, authorizeThroughPages, CB, CookieClient, field, location, pkce, signIn, type Started, startApp } from './helpers.js';
+import { escapeHtml, html } from '../src/html.js';
+import { ALICE, authorizeThroughPages, CB, CookieClient, field, location, pkce, type Started, signIn, startApp } from './helpers.js';
 
 let s: Started;
 beforeAll(async () => {
@@ -126,7 +126,9 @@ describe('escaping', () => {
   });
 
   it('renders the error page parameters escaped', async () => {
-    const r = await fetch(`${s.app.url}/error?${new URLSearchParams({ error: '<script>x</script>', error_description: '"><img src=x onerror=alert(1)>' })}`);
+    const r = await fetch(
+      `${s.app.url}/error?${new URLSearchParams({ error: '<script>x</script>', error_description: '"><img src=x onerror=alert(1)>' })}`,
+    );
     expect(r.status).toBe(400);
     const page = await r.text();
     expect(page).not.toContain('<script');

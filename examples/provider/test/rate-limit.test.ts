@@ -36,7 +36,12 @@ async function cc(ip: string, id: string, secret: string, path = '/oauth/token')
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(id, secret), 'x-forwarded-for': ip },
     body: path === '/oauth/token' ? 'grant_type=client_credentials&scope=read' : 'token=abc',
   });
-  return { status: r.status, retryAfter: r.headers.get('retry-after'), type: r.headers.get('content-type'), body: await r.json().catch(() => null) };
+  return {
+    status: r.status,
+    retryAfter: r.headers.get('retry-after'),
+    type: r.headers.get('content-type'),
+    body: await r.json().catch(() => null),
+  };
 }
 
 describe('429 after repeated invalid_client', () => {
@@ -55,7 +60,9 @@ describe('429 after repeated invalid_client', () => {
     expect((await cc('10.0.0.1', OTHER.id, OTHER.secret, '/oauth/introspect')).status).toBe(429);
     expect((await cc('10.0.0.1', OTHER.id, OTHER.secret, '/oauth/revoke')).status).toBe(429);
     // Metadata and other IPs are not affected.
-    expect((await fetch(`${s.app.url}/.well-known/oauth-authorization-server`, { headers: { 'x-forwarded-for': '10.0.0.1' } })).status).toBe(200);
+    expect(
+      (await fetch(`${s.app.url}/.well-known/oauth-authorization-server`, { headers: { 'x-forwarded-for': '10.0.0.1' } })).status,
+    ).toBe(200);
     expect((await cc('10.0.0.9', 'svc', TRICKY_SECRET)).status).toBe(200);
   });
 

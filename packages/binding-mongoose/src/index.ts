@@ -58,8 +58,7 @@ export function bindMongoose<
   }
   const defaults = wantsDefaults && connection ? defineModels(connection, options) : undefined;
   // `true` takes the default model; a model of your own keeps its document type.
-  const pick = <D>(model: Model<D> | true | undefined, fallback: Model<D> | undefined) =>
-    model === true ? fallback : model || undefined;
+  const pick = <D>(model: Model<D> | true | undefined, fallback: Model<D> | undefined) => (model === true ? fallback : model || undefined);
 
   const stores: Stores<U, C> = {};
   const clientModel = pick<ClientDocument>(client as Model<ClientDocument> | true | undefined, defaults?.client);

@@ -75,9 +75,7 @@ const eq = <T extends string>(value: T) => ({ $eq: value });
  * Client store over a model with the fields of `clientSchema`. Any extra fields of the document
  * are returned on the client, so `C` can carry them.
  */
-export function createClientStore<C extends Client = Client, D extends ClientDocument = ClientDocument>(
-  model: Model<D>,
-): ClientStore<C> {
+export function createClientStore<C extends Client = Client, D extends ClientDocument = ClientDocument>(model: Model<D>): ClientStore<C> {
   const clients = model as unknown as Model<ClientDocument>;
   return {
     getClient: (clientId) =>
@@ -95,9 +93,7 @@ export function createClientStore<C extends Client = Client, D extends ClientDoc
  * User store over a model with the fields of `userSchema`, looked up by `username`. The user
  * returned is `{ id: userId, ...extra fields }` (without `username` and `passwordHash`).
  */
-export function createUserStore<U extends User = User, D extends UserDocument = UserDocument>(
-  model: Model<D>,
-): UserStore<U> {
+export function createUserStore<U extends User = User, D extends UserDocument = UserDocument>(model: Model<D>): UserStore<U> {
   const users = model as unknown as Model<UserDocument>;
   return {
     getUserByUsername: (username) =>

@@ -1,13 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RecordingRegistry } from '@portcullis/binding-testkit';
-import type {
-  AccessTokenRecord,
-  Client,
-  CurrentUser,
-  GrantRecord,
-  RefreshTokenRecord,
-  User,
-} from '@portcullis/core';
+import type { AccessTokenRecord, Client, CurrentUser, GrantRecord, RefreshTokenRecord, User } from '@portcullis/core';
 import { Schema } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {

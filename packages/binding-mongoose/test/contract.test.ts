@@ -1,10 +1,4 @@
-import {
-  clientStoreSuite,
-  grantStoreSuite,
-  tokenStoreSuite,
-  type UserSeed,
-  userStoreSuite,
-} from '@portcullis/binding-testkit';
+import { clientStoreSuite, grantStoreSuite, tokenStoreSuite, type UserSeed, userStoreSuite } from '@portcullis/binding-testkit';
 import type { Client } from '@portcullis/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createClientStore, createGrantStore, createTokenStore, createUserStore, lookupKey } from '../src/index.js';
@@ -29,8 +23,7 @@ grantStoreSuite(t, {
 });
 
 let tokens: TestDatabase;
-const readToken = (kind: 'access' | 'refresh', token: string) =>
-  tokens.models.token.collection.findOne({ key: lookupKey(token), kind });
+const readToken = (kind: 'access' | 'refresh', token: string) => tokens.models.token.collection.findOne({ key: lookupKey(token), kind });
 tokenStoreSuite(t, {
   name: 'mongoose',
   create: async () => {
@@ -61,9 +54,7 @@ userStoreSuite(t, {
   name: 'mongoose',
   create: async (seed: UserSeed[]) => {
     users ??= await openTestDatabase('users');
-    await users.models.user.insertMany(
-      seed.map(({ username, user, passwordHash }) => ({ username, userId: user.id, passwordHash })),
-    );
+    await users.models.user.insertMany(seed.map(({ username, user, passwordHash }) => ({ username, userId: user.id, passwordHash })));
     return createUserStore(users.models.user);
   },
   destroy: async () => users?.close(),

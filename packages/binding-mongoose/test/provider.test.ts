@@ -121,8 +121,7 @@ describe('a provider wired with bindMongoose', () => {
     expect(body(res).refresh_token).toBeUndefined();
     const verified = await provider.verifyAccessToken(bearer(access_token), ['read']);
     expect(verified.ok && verified.token.userId).toBeNull();
-    const introspect = (token: unknown) =>
-      provider.introspect({ ...form({ token: String(token) }, asClient), url: '/oauth/introspect' });
+    const introspect = (token: unknown) => provider.introspect({ ...form({ token: String(token) }, asClient), url: '/oauth/introspect' });
     expect(body(await introspect(access_token))).toMatchObject({ active: true, client_id: 'c1', scope: 'read' });
     const revoked = await provider.revoke({ ...form({ token: String(access_token) }, asClient), url: '/oauth/revoke' });
     expect(revoked.status).toBe(200);
@@ -130,7 +129,9 @@ describe('a provider wired with bindMongoose', () => {
   });
 
   it('password checks the user from the user collection', async () => {
-    const res = await provider.token(form({ grant_type: 'password', username: 'alice', password: 'correct horse', scope: 'read' }, asClient));
+    const res = await provider.token(
+      form({ grant_type: 'password', username: 'alice', password: 'correct horse', scope: 'read' }, asClient),
+    );
     expect(res.status, res.body).toBe(200);
     const verified = await provider.verifyAccessToken(bearer(body(res).access_token), ['read']);
     expect(verified.ok && verified.token.userId).toBe('u1');
@@ -172,12 +173,13 @@ describe('hostile requests get OAuth errors, never a 500', () => {
       expectOAuthError(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basicAuth(s, SECRET) })), [
         'invalid_client',
       ]);
+      expectOAuthError(await provider.token(form({ grant_type: 'client_credentials', client_id: s, client_secret: SECRET })), [
+        'invalid_client',
+      ]);
       expectOAuthError(
-        await provider.token(form({ grant_type: 'client_credentials', client_id: s, client_secret: SECRET })),
-        ['invalid_client'],
-      );
-      expectOAuthError(
-        await provider.token(form({ grant_type: 'authorization_code', code: s, redirect_uri: CB, code_verifier: 'v'.repeat(43) }, asClient)),
+        await provider.token(
+          form({ grant_type: 'authorization_code', code: s, redirect_uri: CB, code_verifier: 'v'.repeat(43) }, asClient),
+        ),
         ['invalid_grant'],
       );
       expectOAuthError(await provider.token(form({ grant_type: 'refresh_token', refresh_token: s }, asClient)), ['invalid_grant']);
@@ -217,7 +219,9 @@ describe('hostile requests get OAuth errors, never a 500', () => {
       'invalid_request',
     ]);
     expectOAuthError(
-      await provider.token(form({ grant_type: 'authorization_code', code: huge, redirect_uri: CB, code_verifier: 'v'.repeat(43) }, asClient)),
+      await provider.token(
+        form({ grant_type: 'authorization_code', code: huge, redirect_uri: CB, code_verifier: 'v'.repeat(43) }, asClient),
+      ),
       ['invalid_grant', 'invalid_request'],
     );
   });

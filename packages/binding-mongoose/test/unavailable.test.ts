@@ -55,7 +55,18 @@ describe('a lost connection', () => {
     const calls: [string, () => Promise<unknown>][] = [
       ['getClient', () => clients.getClient('c1')],
       ['getUserByUsername', () => users.getUserByUsername('alice')],
-      ['saveGrant', () => grants.saveGrant({ ...record, code: secret, redirectUri: 'https://a/cb', userId: 'u1', codeChallenge: null, codeChallengeMethod: null })],
+      [
+        'saveGrant',
+        () =>
+          grants.saveGrant({
+            ...record,
+            code: secret,
+            redirectUri: 'https://a/cb',
+            userId: 'u1',
+            codeChallenge: null,
+            codeChallengeMethod: null,
+          }),
+      ],
       ['consumeGrant', () => grants.consumeGrant('c1', secret)],
       ['saveTokens', () => tokens.saveTokens({ ...record, token: `${secret}-2` }, null)],
       ['getAccessToken', () => tokens.getAccessToken(secret)],

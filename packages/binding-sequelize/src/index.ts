@@ -3,6 +3,7 @@
  * users, authorization codes and tokens, with atomic one-time consumption and replay detection.
  */
 export { type BindSequelizeOptions, bindSequelize } from './bind.js';
+export { type MigrationLockOptions, MigrationLockTimeoutError, withMigrationLock } from './lock.js';
 export {
   defineModels,
   type ExtraColumns,
@@ -13,7 +14,6 @@ export {
   type TableKey,
   tableNamesFor,
 } from './models.js';
-export { type MigrationLockOptions, MigrationLockTimeoutError, withMigrationLock } from './lock.js';
 export { type MigrateOptions, migrate, type PurgeOptions, purgeExpired } from './schema.js';
 export {
   createClientStore,

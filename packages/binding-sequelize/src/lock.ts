@@ -69,7 +69,8 @@ export async function holdMigrationLock<T>(
         await sequelize.query(`SELECT pg_advisory_xact_lock(${PG_KEY})`, { transaction, type: QueryTypes.SELECT });
       } catch (err) {
         // 55P03 lock_not_available: lock_timeout ran out.
-        if ((err as { parent?: { code?: unknown } }).parent?.code === '55P03') throw new MigrationLockTimeoutError(timeoutMs, { cause: err });
+        if ((err as { parent?: { code?: unknown } }).parent?.code === '55P03')
+          throw new MigrationLockTimeoutError(timeoutMs, { cause: err });
         throw err;
       }
       await sequelize.query('SET LOCAL lock_timeout TO DEFAULT', { transaction, type: QueryTypes.RAW });

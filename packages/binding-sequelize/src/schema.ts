@@ -1,4 +1,5 @@
 import { Op, type Sequelize, type WhereOptions } from 'sequelize';
+import { holdMigrationLock } from './lock.js';
 import {
   columnsFor,
   indexesFor,
@@ -9,7 +10,6 @@ import {
   tableNamesFor,
   tableOptionsFor,
 } from './models.js';
-import { holdMigrationLock } from './lock.js';
 import { guardStoreCall } from './stores.js';
 
 /** Options of `migrate`. */
@@ -62,8 +62,7 @@ async function purgeModel(model: PortcullisModel, batchSize: number, now: Date):
       unknown
     >[];
     if (rows.length === 0) break;
-    const match: WhereOptions =
-      keys.length === 1 ? { [keys[0] as string]: rows.map((r) => r[keys[0] as string]) } : { [Op.or]: rows };
+    const match: WhereOptions = keys.length === 1 ? { [keys[0] as string]: rows.map((r) => r[keys[0] as string]) } : { [Op.or]: rows };
     total += await model.destroy({ where: { [Op.and]: [expired, match] } });
     if (rows.length < batchSize) break;
   }

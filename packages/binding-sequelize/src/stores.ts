@@ -8,8 +8,8 @@ import {
   type GrantStore,
   isStoreUnavailable,
   type RefreshTokenRecord,
-  StoreUnavailableError,
   type Stores,
+  StoreUnavailableError,
   type TokenStore,
   type User,
   type UserCredentials,
@@ -86,7 +86,9 @@ function requireAttributes(model: PortcullisModel, store: string, attributes: re
   const have = model.getAttributes() as Record<string, unknown>;
   const missing = attributes.filter((a) => !(a in have));
   if (missing.length > 0) {
-    throw new TypeError(`${store}: the model ${model.name} lacks the attribute(s) ${missing.join(', ')} (see the README for the attributes each store needs)`);
+    throw new TypeError(
+      `${store}: the model ${model.name} lacks the attribute(s) ${missing.join(', ')} (see the README for the attributes each store needs)`,
+    );
   }
 }
 
@@ -259,10 +261,7 @@ export function createGrantStore(model: PortcullisModel): GrantStore {
         if (record.clientId !== clientId || record.expiresAt <= now) return null;
         if (v.consumedAt) return { outcome: 'replayed', grantId: record.grantId };
         // The atomic step: of N concurrent callers, exactly one changes the row.
-        const [changed] = await model.update(
-          { consumedAt: now },
-          { where: { ...where, consumedAt: null, expiresAt: { [Op.gt]: now } } },
-        );
+        const [changed] = await model.update({ consumedAt: now }, { where: { ...where, consumedAt: null, expiresAt: { [Op.gt]: now } } });
         if (changed === 1) return { outcome: 'consumed', record };
         const after = await model.findOne({ where });
         return after?.get('consumedAt') ? { outcome: 'replayed', grantId: record.grantId } : null;
@@ -375,9 +374,7 @@ export type SequelizeModelsOption = Partial<PortcullisModels>;
  * The stores for the models given, without registering them: pass them to
  * `provider.useStores(...)` yourself, or mix them with others.
  */
-export function createSequelizeStores<U extends User = User, C extends Client = Client>(
-  models: SequelizeModelsOption,
-): Stores<U, C> {
+export function createSequelizeStores<U extends User = User, C extends Client = Client>(models: SequelizeModelsOption): Stores<U, C> {
   const stores: Stores<U, C> = {};
   if (models.client) stores.clients = createClientStore<C>(models.client);
   if (models.user) stores.users = createUserStore<U>(models.user);

@@ -63,9 +63,14 @@ describe('bindSequelize wiring', () => {
   });
 
   it('refuses, at bind time, a model of your own that lacks an attribute the store needs', () => {
-    const Incomplete = db.sequelize.define('incomplete_users', { id: { type: DataTypes.STRING, primaryKey: true }, username: DataTypes.STRING });
+    const Incomplete = db.sequelize.define('incomplete_users', {
+      id: { type: DataTypes.STRING, primaryKey: true },
+      username: DataTypes.STRING,
+    });
     const registry = new RecordingRegistry();
-    expect(() => bindSequelize(registry, { user: Incomplete })).toThrow(/createUserStore: the model incomplete_users lacks the attribute\(s\) passwordHash/);
+    expect(() => bindSequelize(registry, { user: Incomplete })).toThrow(
+      /createUserStore: the model incomplete_users lacks the attribute\(s\) passwordHash/,
+    );
     expect(registry.stores).toHaveLength(0);
   });
 
@@ -131,7 +136,12 @@ describe('bindSequelize with the real provider', () => {
           'content-type': 'application/x-www-form-urlencoded',
           authorization: `Basic ${Buffer.from(`${clientId}:s3cret`).toString('base64')}`,
         },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code: code ?? '', redirect_uri: 'https://app.example/cb', code_verifier: verifier }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: code ?? '',
+          redirect_uri: 'https://app.example/cb',
+          code_verifier: verifier,
+        }).toString(),
       });
       expect(JSON.parse(res.body).error, 'the custom grant store answered null').toBe('invalid_grant');
       expect(calls).toEqual(['save', 'consume']);

@@ -33,7 +33,13 @@ function grant(overrides: Partial<GrantRecord> = {}): GrantRecord {
 }
 
 function pair(overrides: Partial<AccessTokenRecord> = {}): { access: AccessTokenRecord; refresh: RefreshTokenRecord } {
-  const common = { clientId: id('client'), userId: id('user'), scopes: ['read'], grantId: id('family'), expiresAt: new Date(Date.now() + 60_000) };
+  const common = {
+    clientId: id('client'),
+    userId: id('user'),
+    scopes: ['read'],
+    grantId: id('family'),
+    expiresAt: new Date(Date.now() + 60_000),
+  };
   return { access: { token: id('at'), ...common, ...overrides }, refresh: { token: id('rt'), ...common, ...overrides } };
 }
 
@@ -60,7 +66,11 @@ for (const dialect of DIALECTS) {
       it('come back as the same Date and are stored in UTC', async () => {
         const grants = createGrantStore(db.models.grant);
         const tokens = createTokenStore(db.models.token);
-        for (const expiresAt of [new Date('2099-12-31T23:59:58.999Z'), new Date(Date.now() + 3_600_000 + 7), new Date('2038-01-19T03:14:08.001Z')]) {
+        for (const expiresAt of [
+          new Date('2099-12-31T23:59:58.999Z'),
+          new Date(Date.now() + 3_600_000 + 7),
+          new Date('2038-01-19T03:14:08.001Z'),
+        ]) {
           const g = grant({ expiresAt });
           await grants.saveGrant(g);
           const p = pair({ expiresAt });
@@ -153,7 +163,13 @@ for (const dialect of DIALECTS) {
         const clients = createClientStore(db.models.client);
         // The `k` keeps the upper-case variant different even when the hex part is all digits.
         const longUnicode = `${'🔑'.repeat(200)}-k${randomBytes(4).toString('hex')}`; // 210 characters, 410 UTF-16 units
-        await db.models.client.create({ id: longUnicode, secretHash: 'h', redirectUris: ['https://ü.example/cb'], grantTypes: ['password'], scopes: ['lesen'] });
+        await db.models.client.create({
+          id: longUnicode,
+          secretHash: 'h',
+          redirectUris: ['https://ü.example/cb'],
+          grantTypes: ['password'],
+          scopes: ['lesen'],
+        });
         expect(await clients.getClient(longUnicode)).toMatchObject({ id: longUnicode, redirectUris: ['https://ü.example/cb'] });
         expect(await clients.getClient(longUnicode.toUpperCase())).toBeNull();
       });
@@ -208,7 +224,12 @@ for (const dialect of DIALECTS) {
         for (const model of Object.values(models)) await model.sync();
         const shape = async (table: string, prefix: string) => {
           const columns = await qi.describeTable(table);
-          const indexes = (await qi.showIndex(table)) as { name: string; unique?: boolean; primary?: boolean; fields: { attribute: string }[] }[];
+          const indexes = (await qi.showIndex(table)) as {
+            name: string;
+            unique?: boolean;
+            primary?: boolean;
+            fields: { attribute: string }[];
+          }[];
           return {
             columns: Object.fromEntries(
               Object.entries(columns).map(([name, c]) => [name, { type: c.type, allowNull: c.allowNull, primaryKey: c.primaryKey }]),
@@ -229,7 +250,12 @@ for (const dialect of DIALECTS) {
               { name: 'oauth_tokens_expires_at', unique: false, fields: ['expiresAt'] },
               { name: 'oauth_tokens_grant_id', unique: false, fields: ['grantId'] },
             ]);
-            expect(Object.entries(fromMigrate.columns).filter(([, c]) => c.primaryKey).map(([n]) => n).sort()).toEqual(['kind', 'tokenHash']);
+            expect(
+              Object.entries(fromMigrate.columns)
+                .filter(([, c]) => c.primaryKey)
+                .map(([n]) => n)
+                .sort(),
+            ).toEqual(['kind', 'tokenHash']);
           }
           if (key === 'grant') expect(fromMigrate.indexes.map((i) => i.fields)).toEqual([['expiresAt']]);
           if (key === 'user') expect(fromMigrate.indexes).toEqual([{ name: 'oauth_users_username', unique: true, fields: ['username'] }]);
@@ -252,7 +278,14 @@ for (const dialect of DIALECTS) {
         expect(await qi.tableExists(names.grant)).toBe(true);
         expect(await qi.tableExists(names.user)).toBe(false);
         const models = defineModels(sequelize, options);
-        await models.client.create({ id: 'c-ext', secretHash: null, redirectUris: ['https://a/cb'], grantTypes: ['authorization_code'], scopes: ['read'], displayName: 'Ünïcode App' });
+        await models.client.create({
+          id: 'c-ext',
+          secretHash: null,
+          redirectUris: ['https://a/cb'],
+          grantTypes: ['authorization_code'],
+          scopes: ['read'],
+          displayName: 'Ünïcode App',
+        });
         expect(await createClientStore(models.client).getClient('c-ext')).toEqual({
           id: 'c-ext',
           secretHash: null,
@@ -268,50 +301,84 @@ for (const dialect of DIALECTS) {
       it('the stores accept models of your own: other table and column names, integer ids, plain JSON text', async () => {
         const { sequelize } = db;
         const prefix = uniquePrefix();
-        const MyClient = sequelize.define(`${prefix}MyClient`, {
-          id: { type: DataTypes.STRING(64), primaryKey: true, field: 'client_id' },
-          secretHash: { type: DataTypes.STRING, field: 'secret_hash' },
-          redirectUris: { type: DataTypes.TEXT, field: 'redirect_uris' },
-          grantTypes: { type: DataTypes.TEXT, field: 'grant_types' },
-          scopes: { type: DataTypes.TEXT },
-          owner: { type: DataTypes.STRING },
-        }, { tableName: `${prefix}my_clients`, timestamps: true });
-        const MyUser = sequelize.define(`${prefix}MyUser`, {
-          id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
-          username: { type: DataTypes.STRING(32), unique: true },
-          passwordHash: { type: DataTypes.STRING, field: 'password_hash' },
-          email: { type: DataTypes.STRING },
-        }, { tableName: `${prefix}my_users` });
-        const MyGrant = sequelize.define(`${prefix}MyGrant`, {
-          codeHash: { type: DataTypes.CHAR(64), primaryKey: true, field: 'code_hash' },
-          clientId: { type: DataTypes.STRING(64), primaryKey: true, field: 'client_id' },
-          userId: DataTypes.STRING,
-          redirectUri: DataTypes.TEXT,
-          scopes: DataTypes.TEXT,
-          expiresAt: { type: DataTypes.DATE(3), field: 'expires_at' },
-          grantId: DataTypes.STRING,
-          codeChallenge: DataTypes.STRING,
-          codeChallengeMethod: DataTypes.STRING(8),
-          consumedAt: { type: DataTypes.DATE(3), field: 'consumed_at' },
-        }, { tableName: `${prefix}my_grants`, timestamps: false });
+        const MyClient = sequelize.define(
+          `${prefix}MyClient`,
+          {
+            id: { type: DataTypes.STRING(64), primaryKey: true, field: 'client_id' },
+            secretHash: { type: DataTypes.STRING, field: 'secret_hash' },
+            redirectUris: { type: DataTypes.TEXT, field: 'redirect_uris' },
+            grantTypes: { type: DataTypes.TEXT, field: 'grant_types' },
+            scopes: { type: DataTypes.TEXT },
+            owner: { type: DataTypes.STRING },
+          },
+          { tableName: `${prefix}my_clients`, timestamps: true },
+        );
+        const MyUser = sequelize.define(
+          `${prefix}MyUser`,
+          {
+            id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+            username: { type: DataTypes.STRING(32), unique: true },
+            passwordHash: { type: DataTypes.STRING, field: 'password_hash' },
+            email: { type: DataTypes.STRING },
+          },
+          { tableName: `${prefix}my_users` },
+        );
+        const MyGrant = sequelize.define(
+          `${prefix}MyGrant`,
+          {
+            codeHash: { type: DataTypes.CHAR(64), primaryKey: true, field: 'code_hash' },
+            clientId: { type: DataTypes.STRING(64), primaryKey: true, field: 'client_id' },
+            userId: DataTypes.STRING,
+            redirectUri: DataTypes.TEXT,
+            scopes: DataTypes.TEXT,
+            expiresAt: { type: DataTypes.DATE(3), field: 'expires_at' },
+            grantId: DataTypes.STRING,
+            codeChallenge: DataTypes.STRING,
+            codeChallengeMethod: DataTypes.STRING(8),
+            consumedAt: { type: DataTypes.DATE(3), field: 'consumed_at' },
+          },
+          { tableName: `${prefix}my_grants`, timestamps: false },
+        );
         for (const m of [MyClient, MyUser, MyGrant]) await m.sync();
         try {
-          await MyClient.create({ id: 'mine', secretHash: 'h', redirectUris: '["https://m/cb"]', grantTypes: '["password"]', scopes: '["a","b"]', owner: 'me' });
+          await MyClient.create({
+            id: 'mine',
+            secretHash: 'h',
+            redirectUris: '["https://m/cb"]',
+            grantTypes: '["password"]',
+            scopes: '["a","b"]',
+            owner: 'me',
+          });
           const user = await MyUser.create({ username: 'zoë', passwordHash: 'scrypt$x', email: 'z@example.com' });
           const client = await createClientStore(MyClient).getClient('mine');
-          expect(client).toMatchObject({ id: 'mine', redirectUris: ['https://m/cb'], grantTypes: ['password'], scopes: ['a', 'b'], owner: 'me' });
+          expect(client).toMatchObject({
+            id: 'mine',
+            redirectUris: ['https://m/cb'],
+            grantTypes: ['password'],
+            scopes: ['a', 'b'],
+            owner: 'me',
+          });
           expect(client).not.toHaveProperty('defaultScopes');
           expect(await createClientStore(MyClient).getClient('x'.repeat(65))).toBeNull();
           const found = await createUserStore(MyUser).getUserByUsername('zoë');
-          expect(found).toMatchObject({ user: { id: String(user.get('id')), username: 'zoë', email: 'z@example.com' }, passwordHash: 'scrypt$x' });
+          expect(found).toMatchObject({
+            user: { id: String(user.get('id')), username: 'zoë', email: 'z@example.com' },
+            passwordHash: 'scrypt$x',
+          });
           expect(found?.user).not.toHaveProperty('passwordHash');
           expect(await createUserStore(MyUser).getUserByUsername('z'.repeat(33))).toBeNull();
           const grants = createGrantStore(MyGrant);
           const g = grant({ clientId: 'mine', scopes: ['a', 'b'] });
           await grants.saveGrant(g);
-          const [raw] = await sequelize.query<{ scopes: string }>(`SELECT scopes FROM ${sequelize.getQueryInterface().quoteIdentifier(`${prefix}my_grants`)}`, { type: QueryTypes.SELECT });
+          const [raw] = await sequelize.query<{ scopes: string }>(
+            `SELECT scopes FROM ${sequelize.getQueryInterface().quoteIdentifier(`${prefix}my_grants`)}`,
+            { type: QueryTypes.SELECT },
+          );
           expect(raw?.scopes).toBe('["a","b"]');
-          expect(await grants.consumeGrant('mine', g.code)).toMatchObject({ outcome: 'consumed', record: { scopes: ['a', 'b'], expiresAt: g.expiresAt } });
+          expect(await grants.consumeGrant('mine', g.code)).toMatchObject({
+            outcome: 'consumed',
+            record: { scopes: ['a', 'b'], expiresAt: g.expiresAt },
+          });
           expect(await grants.consumeGrant('mine', g.code)).toEqual({ outcome: 'replayed', grantId: g.grantId });
           await expect(grants.saveGrant(grant({ clientId: 'y'.repeat(65) }))).rejects.toThrow(/clientId is longer than 64/);
         } finally {
@@ -379,7 +446,12 @@ describe('mariadb: table options', () => {
         'SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (:names)',
         { type: QueryTypes.SELECT, replacements: { names: Object.values(db.tables) } },
       );
-      expect(rows.map((r) => r.TABLE_COLLATION)).toEqual(['utf8mb4_nopad_bin', 'utf8mb4_nopad_bin', 'utf8mb4_nopad_bin', 'utf8mb4_nopad_bin']);
+      expect(rows.map((r) => r.TABLE_COLLATION)).toEqual([
+        'utf8mb4_nopad_bin',
+        'utf8mb4_nopad_bin',
+        'utf8mb4_nopad_bin',
+        'utf8mb4_nopad_bin',
+      ]);
       await db.models.user.bulkCreate([
         { id: 'u1', username: 'bob', passwordHash: 'h1' },
         { id: 'u2', username: 'bob ', passwordHash: 'h2' },

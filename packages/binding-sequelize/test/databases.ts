@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QueryTypes, Sequelize, type Options } from 'sequelize';
+import { type Options, QueryTypes, Sequelize } from 'sequelize';
 import { inject } from 'vitest';
 import { defineModels, keyHash, migrate, type PortcullisModels, tableNamesFor } from '../src/index.js';
 
@@ -47,7 +47,11 @@ export async function connect(
   location?: string,
 ): Promise<{ sequelize: Sequelize; location: string; cleanup: () => Promise<void> }> {
   if (dialect === 'sqlite-memory') {
-    return { sequelize: new Sequelize({ dialect: 'sqlite', storage: ':memory:', ...QUIET }), location: ':memory:', cleanup: async () => {} };
+    return {
+      sequelize: new Sequelize({ dialect: 'sqlite', storage: ':memory:', ...QUIET }),
+      location: ':memory:',
+      cleanup: async () => {},
+    };
   }
   if (dialect === 'sqlite-file') {
     const dir = location ? undefined : await mkdtemp(join(tmpdir(), 'portcullis-sqlite-'));
@@ -105,10 +109,7 @@ export function uniquePrefix(): string {
  * Opens a database of this dialect with the default models on fresh tables (created by
  * `migrate()`, the production path) under a unique prefix.
  */
-export async function openDatabase(
-  dialect: DialectName,
-  where: { location?: string; tablePrefix?: string } = {},
-): Promise<TestDatabase> {
+export async function openDatabase(dialect: DialectName, where: { location?: string; tablePrefix?: string } = {}): Promise<TestDatabase> {
   const { sequelize, location, cleanup } = await connect(dialect, where.location);
   const options = { tablePrefix: where.tablePrefix ?? uniquePrefix() };
   await migrate(sequelize, options);

@@ -48,7 +48,16 @@ async function expectComplete(sequelize: Sequelize, tablePrefix: string | undefi
   }
   const grants = createGrantStore(defineModels(sequelize, { tablePrefix }).grant);
   const code = randomBytes(16).toString('hex');
-  const grant = { code, clientId: 'c1', userId: 'u1', redirectUri: 'https://app.example/cb', scopes: ['read'], grantId: 'g1', codeChallenge: null, codeChallengeMethod: null };
+  const grant = {
+    code,
+    clientId: 'c1',
+    userId: 'u1',
+    redirectUri: 'https://app.example/cb',
+    scopes: ['read'],
+    grantId: 'g1',
+    codeChallenge: null,
+    codeChallengeMethod: null,
+  };
   await grants.saveGrant({ ...grant, expiresAt: new Date(Date.now() + 60_000) });
   expect((await grants.consumeGrant('c1', code))?.outcome).toBe('consumed');
 }
@@ -58,7 +67,9 @@ for (const dialect of ['postgres', 'mariadb'] as const) {
     it(`${PROCESSES} instances migrating a fresh database at the same moment all succeed, ${ROUNDS} times, and the schema is complete`, async () => {
       const url = await fresh(dialect);
       // One of them with a pool of a single connection: migrate() needs no second one.
-      const instances = await Promise.all(Array.from({ length: PROCESSES }, (_, i) => instance(dialect, url, i === 0 ? { max: 1 } : undefined)));
+      const instances = await Promise.all(
+        Array.from({ length: PROCESSES }, (_, i) => instance(dialect, url, i === 0 ? { max: 1 } : undefined)),
+      );
       // Every pool holds an open connection, so the migrations start together rather than in
       // the order their connections come up.
       await Promise.all(instances.map((s) => s.authenticate()));
@@ -95,7 +106,10 @@ for (const dialect of ['postgres', 'mariadb'] as const) {
           (e: unknown) => e,
         );
         expect(err).toBeInstanceOf(MigrationLockTimeoutError);
-        expect(err).toMatchObject({ code: 'PORTCULLIS_MIGRATION_LOCK_TIMEOUT', message: expect.stringMatching(/migration lock within 1000 ms/) });
+        expect(err).toMatchObject({
+          code: 'PORTCULLIS_MIGRATION_LOCK_TIMEOUT',
+          message: expect.stringMatching(/migration lock within 1000 ms/),
+        });
         // Another database on the same server is not blocked.
         await migrate(other, { lockTimeoutMs: 5000 });
         await expectComplete(other, undefined);

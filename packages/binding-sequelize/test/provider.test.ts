@@ -11,7 +11,7 @@ import {
   jsonBody,
   redeemCode,
 } from '@portcullis/binding-testkit';
-import { hashPassword, hashSecret, type OAuthRequest, type OAuthResponse, OAuth2Provider } from '@portcullis/core';
+import { hashPassword, hashSecret, OAuth2Provider, type OAuthRequest, type OAuthResponse } from '@portcullis/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindSequelize, type PortcullisModels } from '../src/index.js';
 import { DIALECTS, openDatabase, proxyTo, serverUrl, type TestDatabase } from './databases.js';
@@ -146,7 +146,9 @@ for (const dialect of DIALECTS) {
       const unicode = await provider.token(form({ grant_type: 'client_credentials', scope: 'read' }, 'öffentlich-🔑'));
       expect(unicode.status).toBe(200);
       expect(json(unicode).scope).toBe('read');
-      expect(json(await provider.token(form({ grant_type: 'client_credentials', scope: 'write' }, 'öffentlich-🔑'))).error).toBe('invalid_scope');
+      expect(json(await provider.token(form({ grant_type: 'client_credentials', scope: 'write' }, 'öffentlich-🔑'))).error).toBe(
+        'invalid_scope',
+      );
     });
 
     it('password, with wrong and oversized credentials refused as invalid_grant', async () => {
@@ -184,7 +186,9 @@ for (const dialect of DIALECTS) {
       const res = await provider.revoke(form({ token: t.refresh_token ?? '', token_type_hint: 'refresh_token' }, 'conf', '/oauth/revoke'));
       expect(res.status).toBe(200);
       expect((await provider.verifyAccessToken(bearerRequest(t.access_token ?? ''))).ok).toBe(false);
-      expect(json(await provider.token(form({ grant_type: 'refresh_token', refresh_token: t.refresh_token ?? '' }))).error).toBe('invalid_grant');
+      expect(json(await provider.token(form({ grant_type: 'refresh_token', refresh_token: t.refresh_token ?? '' }))).error).toBe(
+        'invalid_grant',
+      );
     });
   });
 }

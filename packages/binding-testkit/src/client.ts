@@ -95,5 +95,11 @@ export const clientChecks = {
 
 /** Registers the client-store contract tests. */
 export function clientStoreSuite(t: TestApi, options: ClientSuiteOptions): void {
-  registerSuite(t, label('ClientStore', options.name), Object.values(clientChecks), async () => ({ create: options.create }), options.destroy);
+  registerSuite(
+    t,
+    label('ClientStore', options.name),
+    Object.values(clientChecks),
+    async () => ({ create: options.create }),
+    options.destroy,
+  );
 }

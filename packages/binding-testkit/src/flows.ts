@@ -45,7 +45,11 @@ export function basicAuth(id: string, secret: string): string {
 }
 
 /** A POST of `params` as an `application/x-www-form-urlencoded` body to `url`, with extra `headers`. */
-export function formRequest(url: string, params: Readonly<Record<string, string>>, headers: Readonly<Record<string, string>> = {}): OAuthRequest {
+export function formRequest(
+  url: string,
+  params: Readonly<Record<string, string>>,
+  headers: Readonly<Record<string, string>> = {},
+): OAuthRequest {
   return {
     method: 'POST',
     url,
@@ -143,7 +147,10 @@ export async function approveAuthorization(
   });
   const a = await provider.authorize({ method: 'GET', url: `${options.authorizeUrl ?? '/authorize'}?${query}`, headers: {} });
   if (a.type !== 'consent') throw new Error(`expected the consent step, got ${a.response.status} ${a.response.body}`);
-  return provider.completeAuthorization(a.request, options.userId === undefined ? { approved: true } : { approved: true, userId: options.userId });
+  return provider.completeAuthorization(
+    a.request,
+    options.userId === undefined ? { approved: true } : { approved: true, userId: options.userId },
+  );
 }
 
 /** What `authorizationCodeFlow` got: the code, the PKCE verifier to redeem it with, and the redirect. */

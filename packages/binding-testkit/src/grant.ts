@@ -215,22 +215,19 @@ export const grantProbeChecks = {
     },
   ),
 
-  rawEntriesPerClient: check<GrantCheckContext>(
-    'the same code under two clients is two raw entries',
-    async ({ store, probe }) => {
-      assert.ok(probe, 'this check needs a probe');
-      const code = rid('shared-code');
-      const a = await save(store, makeGrant({ code }));
-      const b = await save(store, makeGrant({ code }));
-      const rawA = await probe.read(a.clientId, code);
-      const rawB = await probe.read(b.clientId, code);
-      assert.ok(!isAbsent(rawA) && !isAbsent(rawB), 'both clients must have a raw entry');
-      assert.notDeepEqual(rawA, rawB, 'the two clients must have distinct raw entries');
-      assert.ok(isAbsent(await probe.read(rid('client'), code)), 'a third client must have no raw entry');
-      assertConsumed(await store.consumeGrant(a.clientId, code), a, 'first client');
-      assert.ok(!isAbsent(await probe.read(b.clientId, code)), "consuming one client's code keeps the other's entry");
-    },
-  ),
+  rawEntriesPerClient: check<GrantCheckContext>('the same code under two clients is two raw entries', async ({ store, probe }) => {
+    assert.ok(probe, 'this check needs a probe');
+    const code = rid('shared-code');
+    const a = await save(store, makeGrant({ code }));
+    const b = await save(store, makeGrant({ code }));
+    const rawA = await probe.read(a.clientId, code);
+    const rawB = await probe.read(b.clientId, code);
+    assert.ok(!isAbsent(rawA) && !isAbsent(rawB), 'both clients must have a raw entry');
+    assert.notDeepEqual(rawA, rawB, 'the two clients must have distinct raw entries');
+    assert.ok(isAbsent(await probe.read(rid('client'), code)), 'a third client must have no raw entry');
+    assertConsumed(await store.consumeGrant(a.clientId, code), a, 'first client');
+    assert.ok(!isAbsent(await probe.read(b.clientId, code)), "consuming one client's code keeps the other's entry");
+  }),
 } satisfies Record<string, Check<GrantCheckContext>>;
 
 /**

@@ -2,25 +2,7 @@
  * The Portcullis storage contract suite. A binding's test file calls one suite per store it
  * implements; the suites run under vitest or node:test (assertions use node:assert/strict).
  */
-export {
-  type GrantCheckContext,
-  type GrantProbe,
-  type GrantSuiteOptions,
-  grantChecks,
-  grantProbeChecks,
-  grantStoreSuite,
-  makeGrant,
-} from './grant.js';
-export {
-  makePair,
-  type TokenCheckContext,
-  type TokenPair,
-  type TokenProbe,
-  type TokenSuiteOptions,
-  tokenChecks,
-  tokenProbeChecks,
-  tokenStoreSuite,
-} from './token.js';
+
 export {
   assertClient,
   type ClientCheckContext,
@@ -29,15 +11,6 @@ export {
   clientStoreSuite,
   makeClient,
 } from './client.js';
-export {
-  makeUser,
-  type UserCheckContext,
-  type UserSeed,
-  type UserSuiteOptions,
-  userChecks,
-  userStoreSuite,
-} from './user.js';
-export { assertGrant, assertToken, type Check, type StoreCapabilities, type TestApi } from './shared.js';
 export {
   type AuthorizationCodeFlowOptions,
   approveAuthorization,
@@ -61,3 +34,31 @@ export {
   redeemCode,
   tokenAccepted,
 } from './flows.js';
+export {
+  type GrantCheckContext,
+  type GrantProbe,
+  type GrantSuiteOptions,
+  grantChecks,
+  grantProbeChecks,
+  grantStoreSuite,
+  makeGrant,
+} from './grant.js';
+export { assertGrant, assertToken, type Check, type StoreCapabilities, type TestApi } from './shared.js';
+export {
+  makePair,
+  type TokenCheckContext,
+  type TokenPair,
+  type TokenProbe,
+  type TokenSuiteOptions,
+  tokenChecks,
+  tokenProbeChecks,
+  tokenStoreSuite,
+} from './token.js';
+export {
+  makeUser,
+  type UserCheckContext,
+  type UserSeed,
+  type UserSuiteOptions,
+  userChecks,
+  userStoreSuite,
+} from './user.js';

@@ -11,15 +11,7 @@ import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  findBinary,
-  freePort,
-  type SpawnedServer,
-  type SpawnServerOptions,
-  sleep,
-  spawnServer,
-  textCommand,
-} from './process.js';
+import { findBinary, freePort, type SpawnedServer, type SpawnServerOptions, sleep, spawnServer, textCommand } from './process.js';
 
 /** How long a database server may take to initialise and start (other suites may load the machine). */
 const DATABASE_START_TIMEOUT_MS = 60_000;

@@ -126,10 +126,7 @@ export async function checkDownFromStart<S extends GrantStore>(
  * `StoreUnavailableError` rather than hang, then lets the server run again.
  * @returns the code saved before the freeze, whose fate after the thaw is store-specific.
  */
-export async function checkFrozen(
-  store: GrantStore,
-  server: Pick<SpawnedServer, 'pause' | 'resume'>,
-): Promise<GrantRecord> {
+export async function checkFrozen(store: GrantStore, server: Pick<SpawnedServer, 'pause' | 'resume'>): Promise<GrantRecord> {
   const pending = makeGrant();
   await eventually(() => store.saveGrant(pending), 'saveGrant before freezing');
   await server.pause();
@@ -175,6 +172,9 @@ export async function checkProviderDownAndBack(grants: GrantStore, server: Stopp
   const code = new URL(locationOf(redirect)).searchParams.get('code') ?? '';
   const res = await redeemCode(provider, client, code, after.verifier);
   assert.equal(res.status, 200, res.body);
-  assert.ok(logger.lines.some((l) => l.includes('temporarily_unavailable')), 'the outage was logged');
+  assert.ok(
+    logger.lines.some((l) => l.includes('temporarily_unavailable')),
+    'the outage was logged',
+  );
   assert.ok(!logger.lines.join('\n').includes(issued), 'the code is not logged');
 }

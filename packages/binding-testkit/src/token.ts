@@ -107,14 +107,11 @@ export const tokenChecks = {
     await assertLive(store, pair, 'read twice');
   }),
 
-  withoutRefresh: check<TokenCheckContext>(
-    'an access token without refresh token and without user round-trips',
-    async ({ store }) => {
-      const { access } = makePair({ userId: null, scopes: [] });
-      await store.saveTokens(access, null);
-      assertToken(await store.getAccessToken(access.token), access, 'client_credentials token');
-    },
-  ),
+  withoutRefresh: check<TokenCheckContext>('an access token without refresh token and without user round-trips', async ({ store }) => {
+    const { access } = makePair({ userId: null, scopes: [] });
+    await store.saveTokens(access, null);
+    assertToken(await store.getAccessToken(access.token), access, 'client_credentials token');
+  }),
 
   unknownTokens: check<TokenCheckContext>('unknown tokens give null and revoking them is no error', async ({ store }) => {
     assert.equal(await store.getAccessToken(rid('at')), null);
@@ -151,30 +148,27 @@ export const tokenChecks = {
     await store.revokeAccessToken(pair.access.token);
   }),
 
-  revokeFamily: check<TokenCheckContext>(
-    'revokeFamily revokes every token of that family and nothing of another',
-    async ({ store }) => {
-      const family = rid('family');
-      const userId = rid('user');
-      const first = await savePair(store, makePair({ grantId: family, userId }));
-      const second = await savePair(store, makePair({ grantId: family, userId }));
-      const rotatedFrom = await savePair(store, makePair({ grantId: family, userId }));
-      assertConsumed(await store.consumeRefreshToken(rotatedFrom.refresh.token), rotatedFrom.refresh, 'rotation');
-      const other = await savePair(store, makePair({ userId, clientId: first.access.clientId }));
-      const { access: lone } = makePair({ grantId: family });
-      await store.saveTokens(lone, null);
+  revokeFamily: check<TokenCheckContext>('revokeFamily revokes every token of that family and nothing of another', async ({ store }) => {
+    const family = rid('family');
+    const userId = rid('user');
+    const first = await savePair(store, makePair({ grantId: family, userId }));
+    const second = await savePair(store, makePair({ grantId: family, userId }));
+    const rotatedFrom = await savePair(store, makePair({ grantId: family, userId }));
+    assertConsumed(await store.consumeRefreshToken(rotatedFrom.refresh.token), rotatedFrom.refresh, 'rotation');
+    const other = await savePair(store, makePair({ userId, clientId: first.access.clientId }));
+    const { access: lone } = makePair({ grantId: family });
+    await store.saveTokens(lone, null);
 
-      await store.revokeFamily(family);
-      await assertDead(store, first, 'first pair of the family');
-      await assertDead(store, second, 'second pair of the family');
-      assert.equal(await store.getAccessToken(rotatedFrom.access.token), null, 'access token of a rotated pair');
-      assert.equal(await store.getAccessToken(lone.token), null, 'access token without refresh token');
-      const late = await store.consumeRefreshToken(first.refresh.token);
-      assert.notEqual(late?.outcome, 'consumed', 'a revoked refresh token must not be consumed');
-      await assertLive(store, other, 'another family of the same user and client');
-      await store.revokeFamily(family);
-    },
-  ),
+    await store.revokeFamily(family);
+    await assertDead(store, first, 'first pair of the family');
+    await assertDead(store, second, 'second pair of the family');
+    assert.equal(await store.getAccessToken(rotatedFrom.access.token), null, 'access token of a rotated pair');
+    assert.equal(await store.getAccessToken(lone.token), null, 'access token without refresh token');
+    const late = await store.consumeRefreshToken(first.refresh.token);
+    assert.notEqual(late?.outcome, 'consumed', 'a revoked refresh token must not be consumed');
+    await assertLive(store, other, 'another family of the same user and client');
+    await store.revokeFamily(family);
+  }),
 
   consumeRefresh: check<TokenCheckContext>(
     'consumeRefreshToken returns the record once, then get gives null',
@@ -206,7 +200,7 @@ export const tokenChecks = {
   ),
 
   secondPairKeepsFirst: check<TokenCheckContext>(
-    "saving a second pair for the same user keeps the first (other devices stay signed in)",
+    'saving a second pair for the same user keeps the first (other devices stay signed in)',
     async ({ store }) => {
       const first = await savePair(store, makePair());
       const second = await savePair(store, makePair({ userId: first.access.userId, clientId: first.access.clientId }));

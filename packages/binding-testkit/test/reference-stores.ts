@@ -1,11 +1,4 @@
-import type {
-  AccessTokenRecord,
-  Consumed,
-  GrantRecord,
-  GrantStore,
-  RefreshTokenRecord,
-  TokenStore,
-} from '@portcullis/core';
+import type { AccessTokenRecord, Consumed, GrantRecord, GrantStore, RefreshTokenRecord, TokenStore } from '@portcullis/core';
 
 /** Correct in-test reference stores, and deliberately broken variants the suite must catch. */
 

@@ -47,7 +47,9 @@ function externalImports(entry: string): Set<string> {
 /** Runs a command-line client and returns its output; rejects with its stderr. */
 function client(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { timeout: 15_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    execFile(command, args, { timeout: 15_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    );
   });
 }
 
@@ -58,7 +60,10 @@ describe('entry points', () => {
   });
 
   it('a missing binary is reported with the Debian package to install', () => {
-    assert.throws(() => findBinary('portcullis-no-such-server', 'portcullis-server-pkg'), /install the Debian package "portcullis-server-pkg"/);
+    assert.throws(
+      () => findBinary('portcullis-no-such-server', 'portcullis-server-pkg'),
+      /install the Debian package "portcullis-server-pkg"/,
+    );
   });
 });
 

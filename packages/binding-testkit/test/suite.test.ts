@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import {
-  type StoreCapabilities,
   clientChecks,
   clientStoreSuite,
   grantCacheProviderSuite,
   grantChecks,
   grantProbeChecks,
   grantStoreSuite,
+  type StoreCapabilities,
   tokenChecks,
   tokenStoreSuite,
   type UserSeed,
@@ -93,10 +93,7 @@ describe('the suite catches broken stores', () => {
   });
 
   it('catches a store that returns records past expiresAt', async () => {
-    await assert.rejects(
-      grantChecks.expiredNotReturned.run({ store: noExpiryCheckGrantStore(), capabilities: ms }),
-      /past its expiresAt/,
-    );
+    await assert.rejects(grantChecks.expiredNotReturned.run({ store: noExpiryCheckGrantStore(), capabilities: ms }), /past its expiresAt/);
     await assert.rejects(grantChecks.savedExpiredNotReturned.run({ store: noExpiryCheckGrantStore(), capabilities: ms }));
   });
 

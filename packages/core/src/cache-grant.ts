@@ -75,11 +75,7 @@ interface RedisModule {
 }
 /** `@portcullis/grant-cache-memcached`, as far as core needs to know it. */
 interface MemcachedModule {
-  createMemcachedGrantCache(options: {
-    servers: string[];
-    keyPrefix?: string;
-    defaultTimeout?: number;
-  }): GrantStore | Promise<GrantStore>;
+  createMemcachedGrantCache(options: { servers: string[]; keyPrefix?: string; defaultTimeout?: number }): GrantStore | Promise<GrantStore>;
 }
 
 /** Loads a module by name; `(s) => import(s)` unless a bundler needs its own. */
@@ -184,9 +180,7 @@ export function resolveCacheConfig(config: CacheGrantConfig = {}): ResolvedCache
     keyPrefix: get('keyPrefix', 'KEY_PREFIX', '', (f) => asString(f, false)),
     memcachedServers: get('memcachedServers', 'MEMCACHED_SERVERS', ['127.0.0.1:11211'], toServers),
     redisHost: get('redisHost', 'REDIS_HOST', 'localhost', (f) => asString(f, false)),
-    redisPort: get('redisPort', 'REDIS_PORT', 6379, (f) =>
-      toNumber(f, (n) => Number.isInteger(n) && n > 0 && n < 65536, 'a port number'),
-    ),
+    redisPort: get('redisPort', 'REDIS_PORT', 6379, (f) => toNumber(f, (n) => Number.isInteger(n) && n > 0 && n < 65536, 'a port number')),
     redisPassword: get<string | undefined>('redisPassword', 'REDIS_PASSWORD', undefined, (f) => asString(f, true)),
     redisDb: get('redisDb', 'REDIS_DB', 0, (f) => toNumber(f, (n) => Number.isInteger(n) && n >= 0, 'a database number')),
     redisUrl: get<string | undefined>('redisUrl', 'REDIS_URL', undefined, (f) => asString(f, true)),
@@ -232,10 +226,7 @@ const defaultImporter: ModuleImporter = (specifier) => import(specifier);
  * Builds the grant cache a config describes (see `resolveCacheConfig`), loading its backend
  * package on demand. Called by `bindCacheGrant`; use it directly to register the store yourself.
  */
-export async function createCacheGrant(
-  config: CacheGrantConfig = {},
-  options: CacheGrantLoadOptions = {},
-): Promise<GrantStore> {
+export async function createCacheGrant(config: CacheGrantConfig = {}, options: CacheGrantLoadOptions = {}): Promise<GrantStore> {
   const settings = resolveCacheConfig(config);
   const importModule = options.importModule ?? defaultImporter;
   const { type, keyPrefix, defaultTimeout } = settings;

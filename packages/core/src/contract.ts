@@ -108,9 +108,7 @@ export interface RefreshTokenRecord {
  * caller, if the store keeps a marker of consumed records, the family id (`replayed`) so core
  * can revoke everything minted from it; otherwise `null`.
  */
-export type Consumed<T> =
-  | { readonly outcome: 'consumed'; readonly record: T }
-  | { readonly outcome: 'replayed'; readonly grantId: string };
+export type Consumed<T> = { readonly outcome: 'consumed'; readonly record: T } | { readonly outcome: 'replayed'; readonly grantId: string };
 
 /** Looks up clients. Needed by every grant and by revocation and introspection. */
 export interface ClientStore<C extends Client = Client> {

@@ -34,9 +34,7 @@ export function hashSecret(secret: string): string {
 
 function scrypt(password: string, salt: string, N: number, r: number, p: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scryptCb(password, salt, SCRYPT.keylen, { N, r, p, maxmem: 256 * N * r }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    );
+    scryptCb(password, salt, SCRYPT.keylen, { N, r, p, maxmem: 256 * N * r }, (err, key) => (err ? reject(err) : resolve(key)));
   });
 }
 

@@ -28,12 +28,7 @@ export class OAuthError extends Error {
   readonly status: number;
   /** Extra response headers (e.g. `WWW-Authenticate`). */
   readonly headers: Readonly<Record<string, string>>;
-  constructor(
-    error: OAuthErrorCode,
-    description: string,
-    status: number,
-    options?: { cause?: unknown; headers?: Record<string, string> },
-  ) {
+  constructor(error: OAuthErrorCode, description: string, status: number, options?: { cause?: unknown; headers?: Record<string, string> }) {
     super(description, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'OAuthError';
     this.error = error;

@@ -24,14 +24,7 @@ export interface TokenContext {
 export type TokenGenerator = (ctx: TokenContext) => string;
 
 /** Names of the endpoints, used in hook contexts. A closed union. */
-export type EndpointName =
-  | 'authorize'
-  | 'authorize_decision'
-  | 'token'
-  | 'revocation'
-  | 'introspection'
-  | 'metadata'
-  | 'resource';
+export type EndpointName = 'authorize' | 'authorize_decision' | 'token' | 'revocation' | 'introspection' | 'metadata' | 'resource';
 
 /** What every hook is told about the request. */
 export interface HookContext {
@@ -66,10 +59,7 @@ export type BeforeRequestHook = (ctx: HookContext) => OAuthResponse | undefined 
  * valid request this vetoes it (tokens it issued are revoked); for an invalid one only another
  * error response (status 400 or more) is taken, so a hook can never make an invalid request valid.
  */
-export type AfterRequestHook = (
-  ctx: HookContext,
-  outcome: HookOutcome,
-) => OAuthResponse | undefined | Promise<OAuthResponse | undefined>;
+export type AfterRequestHook = (ctx: HookContext, outcome: HookOutcome) => OAuthResponse | undefined | Promise<OAuthResponse | undefined>;
 
 /** Where core logs. Messages never contain secrets or tokens. */
 export interface Logger {
@@ -126,7 +116,10 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   stores?: Stores<U, C>;
   /** Flask-OAuthlib configuration keys; typed options win. */
   config?: FlaskConfig;
-  hooks?: { beforeRequest?: BeforeRequestHook | readonly BeforeRequestHook[]; afterRequest?: AfterRequestHook | readonly AfterRequestHook[] };
+  hooks?: {
+    beforeRequest?: BeforeRequestHook | readonly BeforeRequestHook[];
+    afterRequest?: AfterRequestHook | readonly AfterRequestHook[];
+  };
   /** Endpoint paths for server metadata. Defaults: `/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`. */
   endpoints?: EndpointPaths;
   /** Realm in `WWW-Authenticate` challenges. Default `"oauth"`. */
@@ -198,17 +191,10 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
     issuer: o.issuer.replace(/\/$/, ''),
     grants,
     codeLifetime: seconds('lifetimes.authorizationCode', o.lifetimes?.authorizationCode, 100),
-    accessLifetime: seconds(
-      'lifetimes.accessToken',
-      o.lifetimes?.accessToken ?? cfg.OAUTH2_PROVIDER_TOKEN_EXPIRES_IN,
-      3600,
-    ),
+    accessLifetime: seconds('lifetimes.accessToken', o.lifetimes?.accessToken ?? cfg.OAUTH2_PROVIDER_TOKEN_EXPIRES_IN, 3600),
     refreshLifetime: seconds('lifetimes.refreshToken', o.lifetimes?.refreshToken, 14 * 24 * 3600),
     accessTokenGenerator: generator('accessTokenGenerator', o.accessTokenGenerator ?? cfg.OAUTH2_PROVIDER_TOKEN_GENERATOR),
-    refreshTokenGenerator: generator(
-      'refreshTokenGenerator',
-      o.refreshTokenGenerator ?? cfg.OAUTH2_PROVIDER_REFRESH_TOKEN_GENERATOR,
-    ),
+    refreshTokenGenerator: generator('refreshTokenGenerator', o.refreshTokenGenerator ?? cfg.OAUTH2_PROVIDER_REFRESH_TOKEN_GENERATOR),
     errorUri,
     pkceRequired,
     pkcePlain: o.pkce?.allowPlain ?? false,

@@ -1,13 +1,4 @@
-import type {
-  Client,
-  ClientStore,
-  GrantStore,
-  Stores,
-  TokenStore,
-  User,
-  UserCredentials,
-  UserStore,
-} from './contract.js';
+import type { Client, ClientStore, GrantStore, Stores, TokenStore, User, UserCredentials, UserStore } from './contract.js';
 import {
   type AuthorizationDecision,
   type AuthorizationRequest,
@@ -280,7 +271,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     const ctx: HookContext = { endpoint: 'authorize', request: req };
     const early = await this.runBefore(ctx);
     if (early) return { type: 'response', response: early };
-    const r = await this.guard<AuthorizeInternal<C>>(ctx, () => authorizeEndpoint(this.engine(), req), (result) => ({ type: 'response', result }));
+    const r = await this.guard<AuthorizeInternal<C>>(
+      ctx,
+      () => authorizeEndpoint(this.engine(), req),
+      (result) => ({ type: 'response', result }),
+    );
     if (r.type === 'consent') {
       const out = await this.runAfter(ctx, {
         valid: true,
@@ -313,7 +308,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     const ctx: HookContext = { endpoint: 'authorize_decision', request: req };
     const early = await this.runBefore(ctx);
     if (early) return early;
-    const result = await this.guard(ctx, () => completeAuthorization(this.engine(), request, decision, req), (r) => r);
+    const result = await this.guard(
+      ctx,
+      () => completeAuthorization(this.engine(), request, decision, req),
+      (r) => r,
+    );
     return this.finish(ctx, result);
   }
 
@@ -333,7 +332,9 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
 
   /** Authorization server metadata (RFC 8414), generated from what is enabled. */
-  async metadata(req: OAuthRequest = { method: 'GET', url: '/.well-known/oauth-authorization-server', headers: {} }): Promise<OAuthResponse> {
+  async metadata(
+    req: OAuthRequest = { method: 'GET', url: '/.well-known/oauth-authorization-server', headers: {} },
+  ): Promise<OAuthResponse> {
     return this.run('metadata', req, async () => {
       this.metadataCache ??= JSON.stringify(metadataDocument(this.engine()));
       return plain(json(200, this.metadataCache));
@@ -353,7 +354,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     const ctx: HookContext = { endpoint: 'resource', request: req };
     const early = await this.runBefore(ctx);
     if (early) return { ok: false, response: early };
-    const r = await this.guard<ResourceInternal>(ctx, () => verifyAccessToken(this.engine(), req, scopes), (result) => ({ ok: false, result }));
+    const r = await this.guard<ResourceInternal>(
+      ctx,
+      () => verifyAccessToken(this.engine(), req, scopes),
+      (result) => ({ ok: false, result }),
+    );
     if (r.ok) {
       const veto = await this.runAfter(ctx, {
         valid: true,

@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  bindCacheGrant,
-  type CacheGrantConfig,
-  createCacheGrant,
-  type ModuleImporter,
-  resolveCacheConfig,
-} from '../src/cache-grant.js';
+import { bindCacheGrant, type CacheGrantConfig, createCacheGrant, type ModuleImporter, resolveCacheConfig } from '../src/cache-grant.js';
 import type { GrantRecord, GrantStore, Stores, User } from '../src/contract.js';
 import { digestToken } from '../src/crypto.js';
 import type { CurrentUser, RegisterOptions, StoreRegistry } from '../src/registry.js';
@@ -80,7 +74,7 @@ describe('resolveCacheConfig', () => {
     expect(() => resolveCacheConfig({ type: 42 as unknown as string })).toThrow(/not a grant cache type/);
   });
 
-  it("refuses the null cache: it cannot hold grants", () => {
+  it('refuses the null cache: it cannot hold grants', () => {
     for (const config of [{ type: 'null' }, { OAUTH2_CACHE_TYPE: 'null' }, { CACHE_TYPE: 'NULL' }]) {
       const err = errorOf(() => resolveCacheConfig(config));
       expect(err.name).toBe('ConfigurationError');
@@ -181,9 +175,7 @@ describe('bindCacheGrant', () => {
   it('registers nothing when the config is refused', async () => {
     const { registry, calls } = recordingRegistry();
     await expect(bindCacheGrant(registry, { OAUTH2_CACHE_TYPE: 'null' }, nobody)).rejects.toThrow(/cannot hold grants/);
-    await expect(bindCacheGrant(registry, { type: 'redis' }, 'nope' as unknown as CurrentUser)).rejects.toThrow(
-      /currentUser/,
-    );
+    await expect(bindCacheGrant(registry, { type: 'redis' }, 'nope' as unknown as CurrentUser)).rejects.toThrow(/currentUser/);
     expect(calls).toEqual([]);
   });
 
@@ -250,10 +242,7 @@ describe('bindCacheGrant', () => {
     const again = await exchange(provider, code, verifier);
     expect(again.status).toBe(400);
     expect(body(again).error).toBe('invalid_grant');
-    const check = await provider.verifyAccessToken(
-      { method: 'GET', url: '/api', headers: { authorization: `Bearer ${token}` } },
-      ['read'],
-    );
+    const check = await provider.verifyAccessToken({ method: 'GET', url: '/api', headers: { authorization: `Bearer ${token}` } }, ['read']);
     expect(check.ok).toBe(false);
   });
 
@@ -294,7 +283,10 @@ describe('backend packages', () => {
   it('names the package to install when a backend is missing, without the password', async () => {
     const secret = 'hunter2-Sup3r';
     const cases: [CacheGrantConfig, RegExp][] = [
-      [{ type: 'redis', redisPassword: secret, redisUrl: `redis://:${secret}@127.0.0.1:1` }, /npm install @portcullis\/grant-cache-redis redis/],
+      [
+        { type: 'redis', redisPassword: secret, redisUrl: `redis://:${secret}@127.0.0.1:1` },
+        /npm install @portcullis\/grant-cache-redis redis/,
+      ],
       [{ type: 'memcached' }, /npm install @portcullis\/grant-cache-memcached memjs/],
       [{ type: 'memory' }, /npm install @portcullis\/grant-cache-memory/],
     ];

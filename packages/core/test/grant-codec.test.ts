@@ -52,7 +52,18 @@ describe('grant codec', () => {
       { ...good, codeChallengeMethod: 'S512' },
       { ...good, codeChallengeMethod: undefined },
     ];
-    const texts = ['', 'not json', '{', 'null', '42', '"x"', '[]', '{}', '{"consumed":true,"grantId":"g"}', ...variants.map((v) => JSON.stringify(v))];
+    const texts = [
+      '',
+      'not json',
+      '{',
+      'null',
+      '42',
+      '"x"',
+      '[]',
+      '{}',
+      '{"consumed":true,"grantId":"g"}',
+      ...variants.map((v) => JSON.stringify(v)),
+    ];
     for (const text of texts) expect(decodeGrant('c1', 'code', text), text).toBeNull();
   });
 });

@@ -5,9 +5,9 @@ import {
   createMemoryStores,
   hashPassword,
   hashSecret,
+  OAuth2Provider,
   type OAuthRequest,
   type OAuthResponse,
-  OAuth2Provider,
   type ProviderOptions,
 } from '../src/index.js';
 
@@ -115,5 +115,7 @@ export async function getCode(
 }
 
 export async function exchange(provider: OAuth2Provider, code: string, verifier: string, redirectUri = CB, auth = basic('conf', SECRET)) {
-  return provider.token(form({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }, { authorization: auth }));
+  return provider.token(
+    form({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }, { authorization: auth }),
+  );
 }

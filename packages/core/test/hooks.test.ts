@@ -79,7 +79,17 @@ describe('hooks', () => {
     const r = await provider.verifyAccessToken(get('/api', { authorization: `Bearer ${t.access_token}` }));
     expect(r.ok).toBe(false);
     expect(!r.ok && r.response.status).toBe(403);
-    const a = await provider.authorize(get(authorizeUrl({ response_type: 'code', client_id: 'conf', redirect_uri: CB, code_challenge: pkce().challenge, code_challenge_method: 'S256' })));
+    const a = await provider.authorize(
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'conf',
+          redirect_uri: CB,
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+        }),
+      ),
+    );
     expect(a.type === 'response' && a.response.status).toBe(403);
   });
 

@@ -45,7 +45,14 @@ describe('options', () => {
     expect(() => new OAuth2Provider({ issuer: `${ISSUER}?q=1`, stores })).toThrow(/query or fragment/);
     expect(() => new OAuth2Provider({ issuer: ISSUER, stores, lifetimes: { accessToken: -1 } })).toThrow(/accessToken/);
     expect(() => new OAuth2Provider({ issuer: ISSUER, stores, grants: ['device_code' as 'password'] })).toThrow(/unknown grant/);
-    expect(() => new OAuth2Provider({ issuer: ISSUER, stores, config: { OAUTH2_PROVIDER_TOKEN_GENERATOR: 'my.module.gen' as unknown as () => string } })).toThrow(/function/);
+    expect(
+      () =>
+        new OAuth2Provider({
+          issuer: ISSUER,
+          stores,
+          config: { OAUTH2_PROVIDER_TOKEN_GENERATOR: 'my.module.gen' as unknown as () => string },
+        }),
+    ).toThrow(/function/);
   });
 
   it('the memory stores warn once under NODE_ENV=production', () => {

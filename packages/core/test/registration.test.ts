@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ConfigurationError,
-  type Consumed,
-  createMemoryStores,
-  type GrantRecord,
-  type GrantStore,
-  OAuth2Provider,
-} from '../src/index.js';
+import { ConfigurationError, type Consumed, createMemoryStores, type GrantRecord, type GrantStore, OAuth2Provider } from '../src/index.js';
 import { confidential, exchange, getCode, ISSUER, makeProvider, publicClient } from './helpers.js';
 
 /** A grant store of the user's own, counting calls. */
@@ -36,7 +29,9 @@ describe('registration', () => {
     expect(() => new OAuth2Provider({ issuer: ISSUER, stores: noGrants })).toThrow(ConfigurationError);
     expect(() => new OAuth2Provider({ issuer: ISSUER, stores: noGrants })).toThrow(/grants\.saveGrant.*authorization_code/);
     const { users: _u, ...noUsers } = createMemoryStores();
-    expect(() => new OAuth2Provider({ issuer: ISSUER, grants: ['password'], stores: noUsers })).toThrow(/users\.getUserByUsername.*password grant/);
+    expect(() => new OAuth2Provider({ issuer: ISSUER, grants: ['password'], stores: noUsers })).toThrow(
+      /users\.getUserByUsername.*password grant/,
+    );
     // Without the password grant, no user store is needed.
     expect(() => new OAuth2Provider({ issuer: ISSUER, stores: noUsers })).not.toThrow();
   });
@@ -119,7 +114,14 @@ describe('registration', () => {
 
   it('the token getter can be replaced on its own', async () => {
     const { provider } = makeProvider();
-    provider.tokenGetter(async () => ({ token: 'x', clientId: 'conf', userId: 'u', scopes: ['read'], expiresAt: new Date(Date.now() + 1000), grantId: 'g' }));
+    provider.tokenGetter(async () => ({
+      token: 'x',
+      clientId: 'conf',
+      userId: 'u',
+      scopes: ['read'],
+      expiresAt: new Date(Date.now() + 1000),
+      grantId: 'g',
+    }));
     const r = await provider.verifyAccessToken({ method: 'GET', url: '/', headers: { authorization: 'Bearer anything' } }, ['read']);
     expect(r.ok).toBe(true);
   });

@@ -4,7 +4,11 @@ import { authorizeUrl, basic, body, CB, form, get, getCode, makeProvider, pkce, 
 
 function capture(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  return { lines, warn: (m, meta) => void lines.push(m + JSON.stringify(meta)), error: (m, meta) => void lines.push(m + JSON.stringify(meta)) };
+  return {
+    lines,
+    warn: (m, meta) => void lines.push(m + JSON.stringify(meta)),
+    error: (m, meta) => void lines.push(m + JSON.stringify(meta)),
+  };
 }
 
 describe('store failures', () => {
@@ -16,11 +20,23 @@ describe('store failures', () => {
       throw new StoreUnavailableError('redis down', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
     };
     provider.grantGetter(down).grantSetter(down).tokenSetter(down).tokenGetter(down);
-    const token = await provider.token(form({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CB }, { authorization: basic('conf', SECRET) }));
+    const token = await provider.token(
+      form({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CB }, { authorization: basic('conf', SECRET) }),
+    );
     expect(token.status).toBe(503);
     expect(body(token).error).toBe('temporarily_unavailable');
     expect(token.headers['Retry-After']).toBe('1');
-    const a = await provider.authorize(get(authorizeUrl({ response_type: 'code', client_id: 'conf', redirect_uri: CB, code_challenge: pkce().challenge, code_challenge_method: 'S256' })));
+    const a = await provider.authorize(
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'conf',
+          redirect_uri: CB,
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+        }),
+      ),
+    );
     if (a.type !== 'consent') throw new Error('expected consent');
     const decision = await provider.completeAuthorization(a.request, { approved: true, userId: 'u' });
     expect(decision.status).toBe(503);

@@ -49,7 +49,10 @@ describe('memcached server down and back', () => {
       // memjs may lose one request on a connection that was frozen; recovery may take a retry.
       const fresh = makeGrant();
       await eventually(() => store().saveGrant(fresh), 'saveGrant after thawing');
-      assert.equal((await eventually(() => store().consumeGrant(fresh.clientId, fresh.code), 'consume after thawing'))?.outcome, 'consumed');
+      assert.equal(
+        (await eventually(() => store().consumeGrant(fresh.clientId, fresh.code), 'consume after thawing'))?.outcome,
+        'consumed',
+      );
     });
   }
 });

@@ -3,8 +3,9 @@
  * ones (`host:port`, `memcached://host:port`, or a comma-separated list of either). The servers
  * come from the testkit's `startMemcached`.
  */
-import type { TestProject } from 'vitest/node';
+
 import { type MemcachedServer, startMemcached } from '@portcullis/binding-testkit/servers';
+import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,7 +19,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let servers: string[];
   if (process.env.MEMCACHED_URL) {
     servers = process.env.MEMCACHED_URL.split(',')
-      .map((s) => s.trim().replace(/^memcached:\/\//, '').replace(/\/$/, ''))
+      .map((s) =>
+        s
+          .trim()
+          .replace(/^memcached:\/\//, '')
+          .replace(/\/$/, ''),
+      )
       .filter(Boolean);
   } else {
     try {

@@ -91,11 +91,14 @@ describe('redis grant cache specifics', () => {
     assert.throws(() => createRedisGrantCache({ client: raw, defaultTimeout: Number.NaN }), TypeError);
     await assert.rejects(store.saveGrant(makeGrant({ expiresAt: new Date(Number.NaN) })), TypeError);
     for (const url of ['http://user:hunter2@127.0.0.1:6379', 'not a url hunter2']) {
-      assert.throws(() => createRedisGrantCache({ url }), (err: unknown) => {
-        assert.ok(err instanceof TypeError);
-        assert.ok(!err.message.includes('hunter2') && err.cause === undefined, 'the URL (and its password) stays out of the error');
-        return true;
-      });
+      assert.throws(
+        () => createRedisGrantCache({ url }),
+        (err: unknown) => {
+          assert.ok(err instanceof TypeError);
+          assert.ok(!err.message.includes('hunter2') && err.cause === undefined, 'the URL (and its password) stays out of the error');
+          return true;
+        },
+      );
     }
   });
 });

@@ -115,10 +115,7 @@ export function toNodeHandler<U extends User, C extends Client>(
  * scope. On success sets `req.oauth` and calls `next()`; otherwise answers 400/401/403 with
  * `WWW-Authenticate`.
  */
-export function requireOAuth<U extends User, C extends Client>(
-  provider: OAuth2Provider<U, C>,
-  ...scopes: string[]
-): NodeMiddleware {
+export function requireOAuth<U extends User, C extends Client>(provider: OAuth2Provider<U, C>, ...scopes: string[]): NodeMiddleware {
   provider.validate();
   return async (req, res, next) => {
     const oreq = await convert(req, res);

@@ -3,14 +3,14 @@ import { digestToken, randomToken } from '../crypto.js';
 import {
   AccessDeniedError,
   InvalidRequestError,
+  isOAuthError,
   type OAuthError,
   UnauthorizedClientError,
   UnsupportedResponseTypeError,
-  isOAuthError,
 } from '../errors.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import { formBody, isForm, type Params, parseParams, queryOf } from '../params.js';
-import type { Engine, EndpointResult } from '../provider.js';
+import type { EndpointResult, Engine } from '../provider.js';
 import { errorResponse, methodNotAllowed, redirect } from '../responses.js';
 import { allows, issueTokens, newGrantId, resolveScopes } from './shared.js';
 
@@ -61,11 +61,7 @@ type Validation<C extends Client> =
 
 const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/;
 
-async function validate<U extends User, C extends Client>(
-  e: Engine<U, C>,
-  p: Params,
-  query: string,
-): Promise<Validation<C>> {
+async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Params, query: string): Promise<Validation<C>> {
   const clientId = p.client_id;
   if (!clientId) return { kind: 'page', error: new InvalidRequestError('client_id is required'), clientId: null };
   const client = await e.s.getClient!(clientId);
@@ -86,7 +82,8 @@ async function validate<U extends User, C extends Client>(
   if (rt === undefined || rt === '') return fail(new InvalidRequestError('response_type is required'));
   if (rt === 'code') {
     if (!e.o.grants.has('authorization_code')) return fail(new UnsupportedResponseTypeError('response_type "code" is not enabled'));
-    if (!allows(e, client, 'authorization_code')) return fail(new UnauthorizedClientError('This client may not use the authorization code grant'));
+    if (!allows(e, client, 'authorization_code'))
+      return fail(new UnauthorizedClientError('This client may not use the authorization code grant'));
   } else if (rt === 'token') {
     if (!e.o.grants.has('implicit')) return fail(new UnsupportedResponseTypeError('response_type "token" is not enabled'));
     if (!allows(e, client, 'implicit')) return fail(new UnauthorizedClientError('This client may not use the implicit grant'));
@@ -168,10 +165,23 @@ export async function authorizeEndpoint<U extends User, C extends Client>(
 ): Promise<AuthorizeInternal<C>> {
   const p = requestParams(req);
   if (p === 'method') {
-    return { type: 'response', result: { response: methodNotAllowed('GET, POST'), error: new InvalidRequestError('Method not allowed'), clientId: null, grantType: null, scopes: null, issuedGrantId: null } };
+    return {
+      type: 'response',
+      result: {
+        response: methodNotAllowed('GET, POST'),
+        error: new InvalidRequestError('Method not allowed'),
+        clientId: null,
+        grantType: null,
+        scopes: null,
+        issuedGrantId: null,
+      },
+    };
   }
   if (isOAuthError(p)) {
-    return { type: 'response', result: { response: pageError(e, p), error: p, clientId: null, grantType: null, scopes: null, issuedGrantId: null } };
+    return {
+      type: 'response',
+      result: { response: pageError(e, p), error: p, clientId: null, grantType: null, scopes: null, issuedGrantId: null },
+    };
   }
   const v = await validate(e, p, new URLSearchParams(p).toString());
   if (v.kind === 'ok') return { type: 'consent', request: v.request };

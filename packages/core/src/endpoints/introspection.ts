@@ -3,7 +3,7 @@ import { digestToken } from '../crypto.js';
 import { InvalidClientError, InvalidRequestError, isOAuthError } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
 import { formBody } from '../params.js';
-import type { Engine, EndpointResult } from '../provider.js';
+import type { EndpointResult, Engine } from '../provider.js';
 import { json } from '../responses.js';
 import { authenticateClient, claimedClientId } from './shared.js';
 import { fail, postFormOnly } from './token.js';

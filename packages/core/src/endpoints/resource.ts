@@ -1,14 +1,8 @@
 import { digestToken } from '../crypto.js';
-import {
-  InsufficientScopeError,
-  InvalidRequestError,
-  InvalidTokenError,
-  type OAuthError,
-  isOAuthError,
-} from '../errors.js';
+import { InsufficientScopeError, InvalidRequestError, InvalidTokenError, isOAuthError, type OAuthError } from '../errors.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import { formBody, header, isForm, parseParams, queryOf } from '../params.js';
-import type { Engine, EndpointResult, VerifiedToken } from '../provider.js';
+import type { EndpointResult, Engine, VerifiedToken } from '../provider.js';
 import { json } from '../responses.js';
 
 /** What `verifyAccessToken` returns. */

@@ -1,6 +1,6 @@
 import type { Client, GrantType, User } from '../contract.js';
 import { digestToken, randomToken, verifySecret } from '../crypto.js';
-import { InvalidClientError, InvalidRequestError, InvalidScopeError, type OAuthError, isOAuthError } from '../errors.js';
+import { InvalidClientError, InvalidRequestError, InvalidScopeError, isOAuthError, type OAuthError } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
 import { basicCredentials, type Params, splitScope } from '../params.js';
 import type { Engine } from '../provider.js';
@@ -34,8 +34,7 @@ export async function authenticateClient<U extends User, C extends Client>(
   if (basic && params.client_id !== undefined && params.client_id !== basic.id) {
     return new InvalidRequestError('client_id does not match the Basic credentials');
   }
-  const fail = (msg = 'Client authentication failed') =>
-    new InvalidClientError(msg, basic ? { headers: BASIC_CHALLENGE } : undefined);
+  const fail = (msg = 'Client authentication failed') => new InvalidClientError(msg, basic ? { headers: BASIC_CHALLENGE } : undefined);
   const id = basic ? basic.id : params.client_id;
   if (id === undefined || id === '') return fail('Client authentication is required');
   const client = await e.s.getClient!(id);
@@ -65,11 +64,7 @@ export function claimedClientId(req: OAuthRequest, params: Params): string | nul
  * The scopes to grant: the requested ones (each allowed for the client and known to the server),
  * or the client's defaults when none are requested.
  */
-export function resolveScopes<C extends Client>(
-  e: Engine<User, C>,
-  client: C,
-  scopeParam: string | undefined,
-): string[] | OAuthError {
+export function resolveScopes<C extends Client>(e: Engine<User, C>, client: C, scopeParam: string | undefined): string[] | OAuthError {
   const requested = splitScope(scopeParam);
   if (requested === null) return new InvalidScopeError('The scope parameter is malformed');
   if (requested.length === 0) return [...(client.defaultScopes ?? [])];

@@ -1,5 +1,5 @@
 import type { Client, GrantType, User } from '../contract.js';
-import { InvalidRequestError, type OAuthError, UnauthorizedClientError, UnsupportedGrantTypeError, isOAuthError } from '../errors.js';
+import { InvalidRequestError, isOAuthError, type OAuthError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../errors.js';
 import { authorizationCodeGrant } from '../grants/authorization-code.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { passwordGrant } from '../grants/password.js';
@@ -7,7 +7,7 @@ import { refreshTokenGrant } from '../grants/refresh-token.js';
 import type { GrantHandler } from '../grants/types.js';
 import type { OAuthRequest } from '../http.js';
 import { formBody, isForm } from '../params.js';
-import type { Engine, EndpointResult } from '../provider.js';
+import type { EndpointResult, Engine } from '../provider.js';
 import { errorResponse, json, methodNotAllowed } from '../responses.js';
 import { authenticateClient, claimedClientId } from './shared.js';
 
@@ -28,7 +28,12 @@ export function postFormOnly(req: OAuthRequest): EndpointResult | null {
 }
 
 /** An `EndpointResult` for an error. */
-export function fail(error: OAuthError, response = errorResponse(error), clientId: string | null = null, grantType: string | null = null): EndpointResult {
+export function fail(
+  error: OAuthError,
+  response = errorResponse(error),
+  clientId: string | null = null,
+  grantType: string | null = null,
+): EndpointResult {
   return { response, error, clientId, grantType, scopes: null, issuedGrantId: null };
 }
 

@@ -1,6 +1,6 @@
 import { digestToken, s256, safeEqual } from '../crypto.js';
-import { InvalidGrantError, InvalidRequestError } from '../errors.js';
 import { allows, issueTokens } from '../endpoints/shared.js';
+import { InvalidGrantError, InvalidRequestError } from '../errors.js';
 import type { Engine } from '../provider.js';
 import type { GrantHandler } from './types.js';
 
@@ -23,7 +23,9 @@ export const authorizationCodeGrant: GrantHandler = async (e, client, p) => {
   if (g.expiresAt.getTime() <= Date.now()) return new InvalidGrantError('The authorization code has expired');
   if (g.clientId !== client.id) return new InvalidGrantError('The authorization code was issued to another client');
   const redirectUri = p.redirect_uri;
-  if (redirectUri === undefined ? client.redirectUris.length !== 1 || client.redirectUris[0] !== g.redirectUri : redirectUri !== g.redirectUri) {
+  if (
+    redirectUri === undefined ? client.redirectUris.length !== 1 || client.redirectUris[0] !== g.redirectUri : redirectUri !== g.redirectUri
+  ) {
     return new InvalidGrantError('redirect_uri does not match the authorization request');
   }
   const verifier = p.code_verifier;

@@ -1,5 +1,5 @@
-import { UnauthorizedClientError, isOAuthError } from '../errors.js';
 import { issueTokens, newGrantId, resolveScopes } from '../endpoints/shared.js';
+import { isOAuthError, UnauthorizedClientError } from '../errors.js';
 import type { Engine } from '../provider.js';
 import type { GrantHandler } from './types.js';
 

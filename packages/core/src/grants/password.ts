@@ -1,6 +1,6 @@
 import { dummyPasswordHash, verifySecret } from '../crypto.js';
-import { InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.js';
 import { allows, issueTokens, newGrantId, resolveScopes } from '../endpoints/shared.js';
+import { InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.js';
 import type { Engine } from '../provider.js';
 import type { GrantHandler } from './types.js';
 

@@ -1,6 +1,6 @@
 import { digestToken } from '../crypto.js';
-import { InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../errors.js';
 import { issueTokens } from '../endpoints/shared.js';
+import { InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../errors.js';
 import { splitScope } from '../params.js';
 import type { Engine } from '../provider.js';
 import type { GrantHandler } from './types.js';

@@ -1,8 +1,8 @@
 import type { Client, User } from '../contract.js';
+import type { TokenResponseBody } from '../endpoints/shared.js';
 import type { OAuthError } from '../errors.js';
 import type { Params } from '../params.js';
 import type { Engine } from '../provider.js';
-import type { TokenResponseBody } from '../endpoints/shared.js';
 
 /** What a grant hands back to the token endpoint. */
 export interface Granted {
@@ -12,8 +12,4 @@ export interface Granted {
 }
 
 /** A grant type handler: checks the grant-specific parameters and issues tokens. */
-export type GrantHandler = <U extends User, C extends Client>(
-  e: Engine<U, C>,
-  client: C,
-  params: Params,
-) => Promise<Granted | OAuthError>;
+export type GrantHandler = <U extends User, C extends Client>(e: Engine<U, C>, client: C, params: Params) => Promise<Granted | OAuthError>;

@@ -24,7 +24,17 @@ describe('authorization request (4.1.1)', () => {
   it('hands a validated request to the app for consent', async () => {
     const { provider } = makeProvider();
     const a = await provider.authorize(
-      get(authorizeUrl({ response_type: 'code', client_id: 'conf', redirect_uri: CB, scope: 'read write', state: 'x y', code_challenge: pkce().challenge, code_challenge_method: 'S256' })),
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'conf',
+          redirect_uri: CB,
+          scope: 'read write',
+          state: 'x y',
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+        }),
+      ),
     );
     expect(a.type).toBe('consent');
     if (a.type !== 'consent') return;
@@ -65,7 +75,17 @@ describe('authorization request (4.1.1)', () => {
 
   it('uses the only registered redirect URI when the request names none', async () => {
     const { provider } = makeProvider();
-    const a = await provider.authorize(get(authorizeUrl({ response_type: 'code', client_id: 'other', scope: 'read', code_challenge: pkce().challenge, code_challenge_method: 'S256' })));
+    const a = await provider.authorize(
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'other',
+          scope: 'read',
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+        }),
+      ),
+    );
     expect(a.type).toBe('consent');
     if (a.type === 'consent') expect(a.request.redirectUri).toBe('https://other.example/cb');
   });
@@ -92,7 +112,9 @@ describe('authorization request (4.1.1)', () => {
 
   it('refuses repeated parameters ("Request and response parameters MUST NOT be included more than once")', async () => {
     const { provider } = makeProvider();
-    const a = await provider.authorize(get('/oauth/authorize?response_type=code&client_id=conf&client_id=conf&redirect_uri=' + encodeURIComponent(CB)));
+    const a = await provider.authorize(
+      get('/oauth/authorize?response_type=code&client_id=conf&client_id=conf&redirect_uri=' + encodeURIComponent(CB)),
+    );
     expect(a.type).toBe('response');
     if (a.type === 'response') expect(body(a.response).error).toBe('invalid_request');
   });
@@ -122,7 +144,18 @@ describe('authorization response (4.1.2)', () => {
 
   it('"access_denied: The resource owner ... denied the request", to the validated redirect URI only', async () => {
     const { provider } = makeProvider();
-    const a = await provider.authorize(get(authorizeUrl({ response_type: 'code', client_id: 'conf', redirect_uri: 'https://app.example/other', state: 'q', code_challenge: pkce().challenge, code_challenge_method: 'S256' })));
+    const a = await provider.authorize(
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'conf',
+          redirect_uri: 'https://app.example/other',
+          state: 'q',
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+        }),
+      ),
+    );
     if (a.type !== 'consent') throw new Error('expected consent');
     const r = await provider.completeAuthorization(a.request, { approved: false });
     const loc = location(r);
@@ -134,7 +167,12 @@ describe('authorization response (4.1.2)', () => {
 
   it('validates the request again on decision: a tampered redirect URI is never used', async () => {
     const { provider } = makeProvider();
-    const query = new URLSearchParams({ response_type: 'code', client_id: 'conf', redirect_uri: 'https://evil.example/cb', state: 'q' }).toString();
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: 'conf',
+      redirect_uri: 'https://evil.example/cb',
+      state: 'q',
+    }).toString();
     const r = await provider.completeAuthorization(query, { approved: false });
     expect(r.status).toBe(400);
     expect(r.headers.Location).toBeUndefined();
@@ -143,7 +181,18 @@ describe('authorization response (4.1.2)', () => {
   it('lets the user narrow the scopes', async () => {
     const { provider } = makeProvider();
     const { challenge, verifier } = pkce();
-    const a = await provider.authorize(get(authorizeUrl({ response_type: 'code', client_id: 'conf', redirect_uri: CB, scope: 'read write', code_challenge: challenge, code_challenge_method: 'S256' })));
+    const a = await provider.authorize(
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'conf',
+          redirect_uri: CB,
+          scope: 'read write',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        }),
+      ),
+    );
     if (a.type !== 'consent') throw new Error('expected consent');
     const r = await provider.completeAuthorization(a.request, { approved: true, userId: 'u1', scopes: ['read', 'admin'] });
     const t = await exchange(provider, location(r).searchParams.get('code')!, verifier);
@@ -154,13 +203,26 @@ describe('authorization response (4.1.2)', () => {
     const { provider } = makeProvider();
     provider.setCurrentUser((req) => (req.headers['x-user'] === 'bob' ? { id: 'u-bob' } : null));
     const { challenge, verifier } = pkce();
-    const a = await provider.authorize(get(authorizeUrl({ response_type: 'code', client_id: 'conf', redirect_uri: CB, scope: 'read', code_challenge: challenge, code_challenge_method: 'S256' })));
+    const a = await provider.authorize(
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'conf',
+          redirect_uri: CB,
+          scope: 'read',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        }),
+      ),
+    );
     if (a.type !== 'consent') throw new Error('expected consent');
     const anonymous = await provider.completeAuthorization(a.request, { approved: true }, get('/consent'));
     expect(location(anonymous).searchParams.get('error')).toBe('access_denied');
     const r = await provider.completeAuthorization(a.request, { approved: true }, get('/consent', { 'x-user': 'bob' }));
     const t = await exchange(provider, location(r).searchParams.get('code')!, verifier);
-    const intro = await provider.introspect(form({ token: body(t).access_token as string }, { authorization: basic('conf', SECRET) }, '/oauth/introspect'));
+    const intro = await provider.introspect(
+      form({ token: body(t).access_token as string }, { authorization: basic('conf', SECRET) }, '/oauth/introspect'),
+    );
     expect(body(intro).sub).toBe('u-bob');
   });
 });
@@ -190,7 +252,9 @@ describe('access token request (4.1.3)', () => {
     expect(body(again).error).toBe('invalid_grant');
     const check = await provider.verifyAccessToken(get('/api', { authorization: `Bearer ${first.access_token}` }));
     expect(check.ok).toBe(false);
-    const refresh = await provider.token(form({ grant_type: 'refresh_token', refresh_token: first.refresh_token as string }, { authorization: basic('conf', SECRET) }));
+    const refresh = await provider.token(
+      form({ grant_type: 'refresh_token', refresh_token: first.refresh_token as string }, { authorization: basic('conf', SECRET) }),
+    );
     expect(body(refresh).error).toBe('invalid_grant');
   });
 

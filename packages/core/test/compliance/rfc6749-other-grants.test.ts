@@ -40,7 +40,10 @@ describe('password (4.3)', () => {
     const ok = await provider.token(form({ grant_type: 'password', username: 'alice', password: 'correct horse', scope: 'read' }, auth));
     expect(ok.status).toBe(200);
     expect(body(ok).refresh_token).toBeDefined();
-    for (const [username, password] of [['alice', 'wrong'], ['mallory', 'correct horse']]) {
+    for (const [username, password] of [
+      ['alice', 'wrong'],
+      ['mallory', 'correct horse'],
+    ]) {
       const r = await provider.token(form({ grant_type: 'password', username: username!, password: password! }, auth));
       expect(body(r).error).toBe('invalid_grant');
     }

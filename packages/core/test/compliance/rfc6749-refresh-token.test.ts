@@ -8,8 +8,12 @@ async function tokens(provider: ReturnType<typeof makeProvider>['provider']) {
   const { code, verifier } = await getCode(provider);
   return body(await exchange(provider, code, verifier)) as { access_token: string; refresh_token: string };
 }
-const refresh = (provider: ReturnType<typeof makeProvider>['provider'], token: string, extra: Record<string, string> = {}, headers = auth) =>
-  provider.token(form({ grant_type: 'refresh_token', refresh_token: token, ...extra }, headers));
+const refresh = (
+  provider: ReturnType<typeof makeProvider>['provider'],
+  token: string,
+  extra: Record<string, string> = {},
+  headers = auth,
+) => provider.token(form({ grant_type: 'refresh_token', refresh_token: token, ...extra }, headers));
 
 describe('refresh_token grant', () => {
   it('rotates: a new refresh token each time, the old one refused afterwards', async () => {

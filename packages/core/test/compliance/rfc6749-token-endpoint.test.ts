@@ -13,18 +13,34 @@ describe('token endpoint', () => {
   });
   it('accepts only a form body', async () => {
     const { provider } = makeProvider();
-    const r = await provider.token({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/json', authorization: basic('conf', SECRET) }, body: '{"grant_type":"client_credentials"}' });
+    const r = await provider.token({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/json', authorization: basic('conf', SECRET) },
+      body: '{"grant_type":"client_credentials"}',
+    });
     expect(r.status).toBe(400);
     expect(body(r).error).toBe('invalid_request');
   });
   it('refuses repeated parameters', async () => {
     const { provider } = makeProvider();
-    const r = await provider.token({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('conf', SECRET) }, body: 'grant_type=client_credentials&scope=read&scope=write' });
+    const r = await provider.token({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('conf', SECRET) },
+      body: 'grant_type=client_credentials&scope=read&scope=write',
+    });
     expect(body(r).error).toBe('invalid_request');
   });
   it('answers unsupported_grant_type, unauthorized_client and invalid_request with 400 JSON and no-store', async () => {
     const { provider, stores } = makeProvider({ grants: ['authorization_code', 'client_credentials', 'refresh_token'] });
-    stores.addClient({ id: 'code-only', secretHash: (await import('../../src/index.js')).hashSecret('x'), redirectUris: ['https://a.example/cb'], grantTypes: ['authorization_code'], scopes: ['read'] });
+    stores.addClient({
+      id: 'code-only',
+      secretHash: (await import('../../src/index.js')).hashSecret('x'),
+      redirectUris: ['https://a.example/cb'],
+      grantTypes: ['authorization_code'],
+      scopes: ['read'],
+    });
     const cases: [Record<string, string>, Record<string, string>, string][] = [
       [{ grant_type: 'password', username: 'a', password: 'b' }, { authorization: basic('conf', SECRET) }, 'unsupported_grant_type'],
       [{ grant_type: 'urn:nope' }, { authorization: basic('conf', SECRET) }, 'unsupported_grant_type'],

@@ -4,7 +4,9 @@ import { basic, body, form, get, makeProvider, SECRET } from '../helpers.js';
 
 async function setup(options = {}) {
   const { provider } = makeProvider(options);
-  const t = body(await provider.token(form({ grant_type: 'client_credentials', scope: 'read write' }, { authorization: basic('conf', SECRET) })));
+  const t = body(
+    await provider.token(form({ grant_type: 'client_credentials', scope: 'read write' }, { authorization: basic('conf', SECRET) })),
+  );
   return { provider, token: t.access_token as string };
 }
 
@@ -50,7 +52,8 @@ describe('bearer tokens', () => {
   it('401 invalid_token with WWW-Authenticate for unknown, malformed, revoked or expired tokens', async () => {
     const { provider } = await setup({ lifetimes: { accessToken: 0.05 } });
     const { token } = await setup();
-    const expired = body(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic('conf', SECRET) }))).access_token as string;
+    const expired = body(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic('conf', SECRET) })))
+      .access_token as string;
     await new Promise((r) => setTimeout(r, 80));
     for (const h of [`Bearer ${token}` /* other provider's */, 'Bearer not a token', `Bearer ${expired}`, 'Bearer ']) {
       const r = await provider.verifyAccessToken(get('/api', { authorization: h }));

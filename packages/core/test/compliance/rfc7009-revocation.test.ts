@@ -68,7 +68,17 @@ describe('revocation', () => {
   it('lets a public client revoke its own tokens with client_id', async () => {
     const { provider } = makeProvider();
     const { code, verifier } = await getCode(provider, { client: publicClient, scope: 'read' });
-    const t = body(await provider.token(form({ grant_type: 'authorization_code', code, code_verifier: verifier, client_id: 'pub', redirect_uri: publicClient.redirectUris[0]! })));
+    const t = body(
+      await provider.token(
+        form({
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: verifier,
+          client_id: 'pub',
+          redirect_uri: publicClient.redirectUris[0]!,
+        }),
+      ),
+    );
     expect((await revoke(provider, { token: t.access_token as string, client_id: 'pub' }, {})).status).toBe(200);
     expect(await active(provider, t.access_token as string)).toBe(false);
   });

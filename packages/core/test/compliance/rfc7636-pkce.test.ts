@@ -13,7 +13,9 @@ async function publicExchange(provider: ReturnType<typeof makeProvider>['provide
 describe('PKCE', () => {
   it('requires code_challenge from public clients by default', async () => {
     const { provider } = makeProvider();
-    const a = await provider.authorize(get(authorizeUrl({ response_type: 'code', client_id: 'pub', redirect_uri: PUB_CB, scope: 'read', state: 's' })));
+    const a = await provider.authorize(
+      get(authorizeUrl({ response_type: 'code', client_id: 'pub', redirect_uri: PUB_CB, scope: 'read', state: 's' })),
+    );
     expect(a.type === 'response' && location(a.response).searchParams.get('error')).toBe('invalid_request');
   });
 
@@ -44,7 +46,17 @@ describe('PKCE', () => {
   it('refuses malformed challenges (43-128 unreserved characters)', async () => {
     const { provider } = makeProvider();
     for (const challenge of ['short', 'x'.repeat(129), `${'a'.repeat(42)}!`]) {
-      const a = await provider.authorize(get(authorizeUrl({ response_type: 'code', client_id: 'pub', redirect_uri: PUB_CB, code_challenge: challenge, code_challenge_method: 'S256' })));
+      const a = await provider.authorize(
+        get(
+          authorizeUrl({
+            response_type: 'code',
+            client_id: 'pub',
+            redirect_uri: PUB_CB,
+            code_challenge: challenge,
+            code_challenge_method: 'S256',
+          }),
+        ),
+      );
       expect(a.type === 'response' && location(a.response).searchParams.get('error')).toBe('invalid_request');
     }
   });

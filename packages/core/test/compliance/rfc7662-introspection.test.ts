@@ -2,8 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import { basic, body, exchange, form, getCode, ISSUER, makeProvider, SECRET } from '../helpers.js';
 
-const introspect = (p: ReturnType<typeof makeProvider>['provider'], params: Record<string, string>, headers: Record<string, string> = { authorization: basic('other', 'other-secret') }) =>
-  p.introspect(form(params, headers, '/oauth/introspect'));
+const introspect = (
+  p: ReturnType<typeof makeProvider>['provider'],
+  params: Record<string, string>,
+  headers: Record<string, string> = { authorization: basic('other', 'other-secret') },
+) => p.introspect(form(params, headers, '/oauth/introspect'));
 
 describe('introspection', () => {
   it('describes an active access token and refresh token', async () => {
