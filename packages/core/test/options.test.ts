@@ -72,3 +72,18 @@ describe('options', () => {
     expect(String(warnings[0])).toMatch(/NODE_ENV=production/);
   });
 });
+
+describe('randomToken', () => {
+  it('gives distinct 43-character base64url tokens across pool refills', async () => {
+    const { randomToken } = await import('../src/crypto.js');
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const t = randomToken();
+      expect(t).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      seen.add(t);
+    }
+    expect(seen.size).toBe(2000);
+    expect(randomToken(16)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(randomToken(4096)).toHaveLength(5462);
+  });
+});
