@@ -36,6 +36,7 @@ export interface MemoryStores<U extends User = User, C extends Client = Client> 
 }
 
 let warned = false;
+const SWEEP_INTERVAL_MS = 30_000;
 
 /**
  * In-process stores for tests and quick starts: nothing survives a restart and nothing is shared
@@ -64,8 +65,9 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   const grants = new Map<string, Entry<GrantRecord>>();
   const access = new Map<string, AccessTokenRecord>();
   const refresh = new Map<string, Entry<RefreshTokenRecord>>();
-  const families = new Map<string, Set<string>>();
-  let inserts = 0;
+  // grantId -> tokens of that family (most families hold one or two tokens: arrays are cheaper than Sets).
+  const families = new Map<string, string[]>();
+  let nextSweep = Date.now() + SWEEP_INTERVAL_MS;
 
   const live = (expiresAt: Date) => expiresAt.getTime() > Date.now();
   const grantKey = (clientId: string, code: string) => `${clientId.length}:${clientId}:${code}`;
@@ -80,17 +82,23 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     map.delete(token);
     const fam = families.get(grantId);
     if (fam) {
-      fam.delete(token);
-      if (fam.size === 0) families.delete(grantId);
+      const i = fam.indexOf(token);
+      if (i !== -1) fam.splice(i, 1);
+      if (fam.length === 0) families.delete(grantId);
     }
   }
+  /** Sweeps expired entries at most once per interval, so inserts stay O(1) amortized at any size. */
   function inserted(): void {
-    if (++inserts % 10_000 === 0) sweep();
+    const now = Date.now();
+    if (now >= nextSweep) {
+      nextSweep = now + SWEEP_INTERVAL_MS;
+      sweep();
+    }
   }
   function join(grantId: string, token: string): void {
     const fam = families.get(grantId);
-    if (fam) fam.add(token);
-    else families.set(grantId, new Set([token]));
+    if (fam) fam.push(token);
+    else families.set(grantId, [token]);
   }
 
   const clientStore: ClientStore<C> = {
