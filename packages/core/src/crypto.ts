@@ -1,4 +1,11 @@
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, randomBytes, randomFillSync, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+
+// One-shot SHA-256 (Node >= 20.12 has crypto.hash: no Hash object per call); falls back to createHash.
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'base64url') => string }).hash;
+function sha256(data: string): string {
+  return oneShot ? oneShot('sha256', data, 'base64url') : createHash('sha256').update(data).digest('base64url');
+}
 
 // Random bytes are drawn from a pool refilled 8 KiB at a time: one getrandom() call serves 256
 // tokens instead of one (it was the largest cost of the token endpoint). Each byte is used once.
@@ -25,26 +32,28 @@ export function randomToken(bytes = 32): string {
  * Tokens are 256 random bits, so an unsalted digest is enough: a leaked table grants nothing.
  */
 export function digestToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return sha256(token);
 }
 
 /** A new high-entropy client secret (32 random bytes, base64url). */
 export function generateClientSecret(): string {
-  return randomBytes(32).toString('base64url');
+  return randomToken(32);
 }
 
+const SHA_PREFIX = 'sha256$';
+/** Earlier format of `hashSecret`, still verified. */
 const HMAC_PREFIX = 'hmac-sha256$';
 const SCRYPT_PREFIX = 'scrypt$';
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
 
 /**
  * Hash of a secret the provider generated (high entropy, e.g. from `generateClientSecret()`):
- * a salted HMAC-SHA-256, fast enough for every token request. Use `hashPassword` for anything a
- * human chose.
+ * salted SHA-256 (`sha256$<salt>$<digest>`), a few microseconds per token request. A 256-bit
+ * random secret cannot be brute-forced from it; use `hashPassword` for anything a human chose.
  */
 export function hashSecret(secret: string): string {
-  const salt = randomBytes(16).toString('base64url');
-  return `${HMAC_PREFIX}${salt}$${createHmac('sha256', salt).update(secret).digest('base64url')}`;
+  const salt = randomToken(16);
+  return `${SHA_PREFIX}${salt}$${sha256(salt + secret)}`;
 }
 
 function scrypt(password: string, salt: string, N: number, r: number, p: number): Promise<Buffer> {
@@ -69,6 +78,12 @@ function equal(a: Buffer, b: Buffer): boolean {
  * time. An unknown hash format is `false`, never a throw.
  */
 export function verifySecret(presented: string, hash: string): boolean | Promise<boolean> {
+  if (hash.startsWith(SHA_PREFIX)) {
+    const dollar = hash.indexOf('$', SHA_PREFIX.length);
+    if (dollar === -1) return false;
+    // The salt has a fixed length (22 characters), so salt + secret is unambiguous.
+    return safeEqual(sha256(hash.slice(SHA_PREFIX.length, dollar) + presented), hash.slice(dollar + 1));
+  }
   if (hash.startsWith(HMAC_PREFIX)) {
     const [salt, digest] = hash.slice(HMAC_PREFIX.length).split('$');
     if (!salt || !digest) return false;
@@ -105,5 +120,5 @@ export function safeEqual(a: string, b: string): boolean {
 
 /** PKCE S256 transform (RFC 7636 section 4.2). */
 export function s256(verifier: string): string {
-  return createHash('sha256').update(verifier).digest('base64url');
+  return sha256(verifier);
 }

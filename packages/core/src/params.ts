@@ -9,12 +9,45 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
 /** Parses `a=1&b=2` (form-url-encoded); a repeated name is `invalid_request`. */
 export function parseParams(text: string): Params | OAuthError {
   const out: Params = Object.create(null);
-  if (text.length === 0) return out;
-  for (const [k, v] of new URLSearchParams(text)) {
-    if (k in out) return new InvalidRequestError(`Parameter "${safeName(k)}" was given more than once`);
-    out[k] = v;
+  const end = text.length;
+  let start = 0;
+  // Same result as iterating URLSearchParams (empty pairs skipped, '+' is a space, malformed
+  // percent escapes kept as they are), without building its intermediate list.
+  while (start < end) {
+    let amp = text.indexOf('&', start);
+    if (amp === -1) amp = end;
+    if (amp > start) {
+      let eq = text.indexOf('=', start);
+      if (eq === -1 || eq > amp) eq = amp;
+      const k = unescapeForm(text.slice(start, eq));
+      const v = eq === amp ? '' : unescapeForm(text.slice(eq + 1, amp));
+      if (k in out) return new InvalidRequestError(`Parameter "${safeName(k)}" was given more than once`);
+      out[k] = v;
+    }
+    start = amp + 1;
   }
   return out;
+}
+
+function unescapeForm(s: string): string {
+  if (!s.includes('%') && !s.includes('+')) return s;
+  const t = s.includes('+') ? s.replace(/\+/g, ' ') : s;
+  try {
+    return decodeURIComponent(t);
+  } catch {
+    return lenientUnescape(t);
+  }
+}
+
+/** What URLSearchParams does with malformed escapes: decodes the valid ones, keeps the rest. */
+function lenientUnescape(s: string): string {
+  return s.replace(/(%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return Buffer.from(run.replace(/%/g, ''), 'hex').toString('utf8');
+    }
+  });
 }
 
 function safeName(name: string): string {
@@ -67,6 +100,7 @@ export function formBody(req: OAuthRequest): Params | OAuthError {
 
 /** Decodes `application/x-www-form-urlencoded` text (RFC 6749 appendix B: `+` is a space). */
 function formDecode(s: string): string | null {
+  if (!s.includes('%') && !s.includes('+')) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
@@ -99,9 +133,13 @@ function basicError(msg: string): OAuthError {
   return new InvalidClientError(msg, { headers: { 'WWW-Authenticate': 'Basic realm="oauth"' } });
 }
 
+// scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
 /** Splits a space-delimited scope parameter (RFC 6749 section 3.3). `null` when malformed. */
 export function splitScope(scope: string | undefined): string[] | null {
   if (scope === undefined || scope === '') return [];
+  if (!scope.includes(' ')) return SCOPE_TOKEN.test(scope) ? [scope] : null;
   const parts = scope.split(' ');
   for (const p of parts) {
     // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )

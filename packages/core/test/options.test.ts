@@ -87,3 +87,29 @@ describe('randomToken', () => {
     expect(randomToken(4096)).toHaveLength(5462);
   });
 });
+
+describe('client secret hashes', () => {
+  it('verifies the current salted SHA-256 format and the earlier HMAC format, in constant time, never throwing', async () => {
+    const { createHmac } = await import('node:crypto');
+    const { hashSecret, verifySecret } = await import('../src/crypto.js');
+    const h = hashSecret('s3cret');
+    expect(h).toMatch(/^sha256\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(await verifySecret('s3cret', h)).toBe(true);
+    expect(await verifySecret('s3cret ', h)).toBe(false);
+    expect(hashSecret('s3cret')).not.toBe(h);
+    const legacy = `hmac-sha256$salt$${createHmac('sha256', 'salt').update('old').digest('base64url')}`;
+    expect(await verifySecret('old', legacy)).toBe(true);
+    expect(await verifySecret('new', legacy)).toBe(false);
+    for (const bad of ['', 'sha256$', 'sha256$x', 'md5$a$b', 'scrypt$1$1$1$a$b']) expect(await verifySecret('x', bad)).toBe(false);
+  });
+});
+
+describe('form parsing', () => {
+  it('matches URLSearchParams on odd input and refuses repeats', async () => {
+    const { parseParams } = await import('../src/params.js');
+    for (const text of ['a=1&b=2', 'a=%20x+y&&b', 'k=%E2%82%AC&z=%zz&m=%E2%82', '=v&x=', 'a+b=c%2Bd', '']) {
+      expect({ ...(parseParams(text) as Record<string, string>) }).toEqual(Object.fromEntries(new URLSearchParams(text)));
+    }
+    expect((parseParams('a=1&a=2') as { error?: string }).error).toBe('invalid_request');
+  });
+});
