@@ -3,8 +3,8 @@
 // @node-oauth/oauth2-server, in one run, with ratios. A script, not a test: it asserts nothing.
 //
 //   pnpm bench                      full run (about 10 minutes)
-//   pnpm bench --quick              about 2-3 minutes: 1 s runs, 100,000 rows for cost growth,
-//                                   200,000 tokens/codes for memory
+//   pnpm bench --quick              about 2 minutes: one round of 2 s runs, 100,000 rows for cost
+//                                   growth, 100,000 tokens/codes for memory (a smoke run)
 //   pnpm bench --only token,pg      groups: token resource introspection exchange pg memory secret
 //   pnpm bench --out report.md      also write the report to a file
 //   pnpm bench --no-pin             do not pin with taskset (machines with one core)
@@ -13,8 +13,8 @@
 //
 // Each server is its own child process pinned to core 0 (`taskset -c 0`); wrk (one thread, 50
 // connections, loopback) is pinned to core 1, and so are PostgreSQL and Redis. Within a group
-// every server is warmed up once, then the runs go round-robin over the servers, so a noisy
-// moment hits all of them alike; the table shows medians.
+// the runs go round-robin over the servers, so a noisy moment hits all of them alike; every round
+// starts fresh server processes and warms each up first; the table shows medians.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -22,17 +22,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import {
-  killAll,
-  monitorRedis,
-  runToEnd,
-  startPostgres,
-  startRedis,
-  freePort,
-  startServer,
-  stop,
-  tempDir,
-} from './lib/procs.mjs';
+import { freePort, killAll, monitorRedis, runToEnd, startPostgres, startRedis, startServer, stop, tempDir } from './lib/procs.mjs';
 import { wrk } from './lib/wrk.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -52,7 +42,13 @@ function parseArgs(argv) {
     else if (a.startsWith('--only=')) o.only = a.slice(7).split(',').filter(Boolean);
     else if (a === '--out') o.out = argv[++i];
     else if (a === '--help' || a === '-h') {
-      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12).join('\n').replace(/^\/\/ ?/gm, ''));
+      console.log(
+        readFileSync(fileURLToPath(import.meta.url), 'utf8')
+          .split('\n')
+          .slice(1, 12)
+          .join('\n')
+          .replace(/^\/\/ ?/gm, ''),
+      );
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
@@ -62,8 +58,8 @@ function parseArgs(argv) {
 
 const opts = parseArgs(process.argv.slice(2));
 const CFG = opts.quick
-  ? { warm: 1, seconds: 1, runs: 3, growthRows: 100_000, memTokens: 200_000, flood: 200_000 }
-  : { warm: 2, seconds: 5, runs: 3, growthRows: 1_000_000, memTokens: 1_000_000, flood: 1_000_000 };
+  ? { warm: 1, seconds: 2, runs: 1, growthRows: 100_000, memTokens: 100_000, flood: 100_000 }
+  : { warm: 1, seconds: 4, runs: 3, growthRows: 1_000_000, memTokens: 1_000_000, flood: 1_000_000 };
 const CONNECTIONS = 50;
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
@@ -146,7 +142,9 @@ function ensureBuilt() {
     log(`building @portcullis/${name} (dist/ is missing or older than src/)`);
     const r = spawnSync('pnpm', ['--filter', `@portcullis/${name}`, 'build'], { cwd: WORKSPACE, encoding: 'utf8', timeout: 300_000 });
     if (r.status !== 0) {
-      throw new Error(`could not build @portcullis/${name} (run with --source to use the TypeScript sources instead):\n${r.stdout}${r.stderr}`);
+      throw new Error(
+        `could not build @portcullis/${name} (run with --source to use the TypeScript sources instead):\n${r.stdout}${r.stderr}`,
+      );
     }
   }
 }
@@ -173,10 +171,32 @@ const SERVERS = {
   'bare-token': { label: 'bare `node:http`: 32 random bytes + HMAC + Map set', file: 'servers/bare-token.mjs' },
   'express-hello': { label: 'Express 5 hello', file: 'servers/express-hello.mjs' },
   oidc: { label: 'oidc-provider 9 (memory adapter)', file: 'servers/oidc-provider.mjs', tokenPath: '/token' },
-  'node-oauth2': { label: '@node-oauth/oauth2-server 5.3 + Express (memory model)', file: 'servers/node-oauth2-server.mjs', tokenPath: '/oauth/token' },
-  'pc-node': { label: 'Portcullis, `node:http` adapter', portcullis: true, file: 'servers/portcullis.mjs', env: { ADAPTER: 'node' }, tokenPath: '/oauth/token' },
-  'pc-express': { label: 'Portcullis, Express 5 adapter', portcullis: true, file: 'servers/portcullis.mjs', env: { ADAPTER: 'express' }, tokenPath: '/oauth/token' },
-  'pc-fetch': { label: 'Portcullis, Fetch adapter (via `node:http`)', portcullis: true, file: 'servers/portcullis.mjs', env: { ADAPTER: 'fetch' }, tokenPath: '/oauth/token' },
+  'node-oauth2': {
+    label: '@node-oauth/oauth2-server 5.3 + Express (memory model)',
+    file: 'servers/node-oauth2-server.mjs',
+    tokenPath: '/oauth/token',
+  },
+  'pc-node': {
+    label: 'Portcullis, `node:http` adapter',
+    portcullis: true,
+    file: 'servers/portcullis.mjs',
+    env: { ADAPTER: 'node' },
+    tokenPath: '/oauth/token',
+  },
+  'pc-express': {
+    label: 'Portcullis, Express 5 adapter',
+    portcullis: true,
+    file: 'servers/portcullis.mjs',
+    env: { ADAPTER: 'express' },
+    tokenPath: '/oauth/token',
+  },
+  'pc-fetch': {
+    label: 'Portcullis, Fetch adapter (via `node:http`)',
+    portcullis: true,
+    file: 'servers/portcullis.mjs',
+    env: { ADAPTER: 'fetch' },
+    tokenPath: '/oauth/token',
+  },
 };
 
 async function launch(key, extraEnv = {}) {
@@ -259,8 +279,18 @@ const PG_LABEL = 'PostgreSQL + Redis';
 const PG = {
   resSmall: entry('pg-res-small', 'pc-node', S.resource, bearer(), { tokens: true, instance: 'small', stores: PG_LABEL }),
   resLarge: entry('pg-res-large', 'pc-node', S.resource, bearer(), { tokens: true, instance: 'large', stores: PG_LABEL }),
-  resSmall1: entry('pg-res-small-c1', 'pc-node', `${S.resource}, 1 connection`, bearer(), { tokens: true, instance: 'small', connections: 1, stores: PG_LABEL }),
-  resLarge1: entry('pg-res-large-c1', 'pc-node', `${S.resource}, 1 connection`, bearer(), { tokens: true, instance: 'large', connections: 1, stores: PG_LABEL }),
+  resSmall1: entry('pg-res-small-c1', 'pc-node', `${S.resource}, 1 connection`, bearer(), {
+    tokens: true,
+    instance: 'small',
+    connections: 1,
+    stores: PG_LABEL,
+  }),
+  resLarge1: entry('pg-res-large-c1', 'pc-node', `${S.resource}, 1 connection`, bearer(), {
+    tokens: true,
+    instance: 'large',
+    connections: 1,
+    stores: PG_LABEL,
+  }),
   ex: entry('pg-ex', 'pc-node', S.exchange, exchange(), { metric: 'exchanges', instance: 'small', stores: PG_LABEL }),
   cc: entry('pg-cc', 'pc-node', S.cc, post('/oauth/token', CC_BODY, basic('c1')), { instance: 'small', stores: PG_LABEL }),
 };
@@ -275,6 +305,33 @@ function cpuTicks(pid) {
   return Number(f[11]) + Number(f[12]);
 }
 
+/** user + nice + system ticks of one core so far (from /proc/stat). */
+function coreTicks(core) {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${core} `));
+  if (!line) return { busy: 0, total: 0 };
+  const f = line.split(/\s+/).slice(1).map(Number);
+  return { busy: f[0] + f[1] + f[2], total: f.reduce((a, b) => a + b, 0) };
+}
+/**
+ * Waits (at most 60 s) until a server has finished the requests still queued when wrk stopped,
+ * e.g. scrypt checks, so they do not eat into the next run.
+ */
+async function drain(pid) {
+  const deadline = Date.now() + 60_000;
+  let last = cpuTicks(pid);
+  while (Date.now() < deadline) {
+    await sleep(100);
+    const now = cpuTicks(pid);
+    if (now - last <= 1) return;
+    last = now;
+  }
+}
+
+/** Share of the server core that other processes used during each measured run. */
+const foreignShares = [];
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -288,54 +345,69 @@ const value = (e, r) => (e.metric === 'exchanges' ? r.exchangesPerSec : r.rps);
  */
 async function runGroup(name, entries, { instances = {}, prepare } = {}) {
   log(`group ${name}: ${entries.map((e) => e.id).join(', ')}`);
-  const procs = new Map();
-  try {
-    for (const e of entries) {
-      const key = `${e.server}/${e.instance ?? ''}`;
-      if (!procs.has(key)) procs.set(key, await launch(e.server, instances[e.instance] ?? {}));
-      e.proc = procs.get(key);
+  const dir = tempDir('portcullis-bench-tokens-');
+  const tokenFiles = new Map();
+  const go = async (e, seconds) => {
+    const cpu0 = cpuTicks(e.proc.child.pid);
+    const core0 = coreTicks(SERVER_CORE);
+    const r = await wrk({
+      port: e.proc.port,
+      seconds,
+      connections: e.connections,
+      env: e.load,
+      timeoutS: e.timeoutS ?? 5,
+      core: LOAD_CORE,
+      pinning,
+    });
+    if (e.proc.child.exitCode !== null) throw new Error(`${e.server} died:\n${e.proc.child.output}`);
+    const done = e.metric === 'exchanges' ? r.raw.exchanges : r.requests;
+    const serverTicks = cpuTicks(e.proc.child.pid) - cpu0;
+    const core1 = coreTicks(SERVER_CORE);
+    await drain(e.proc.child.pid);
+    r.cpuUs = done > 0 ? (serverTicks * 1e6) / CLK_TCK / done : Number.NaN;
+    if (pinning && seconds === CFG.seconds && core1.total > core0.total) {
+      foreignShares.push(Math.max(0, core1.busy - core0.busy - serverTicks) / (core1.total - core0.total));
     }
-    const dir = tempDir('portcullis-bench-tokens-');
-    for (const e of entries) {
-      if (!e.tokens) continue;
-      const file = join(dir, `${e.id}.txt`);
-      if (!e.proc.tokenFile) {
-        const tokens = await fetchTokens(e.proc.port, SERVERS[e.server].tokenPath, 100);
-        writeFileSync(file, `${tokens.join('\n')}\n`);
-        e.proc.tokenFile = file;
+    return r;
+  };
+  // Every round starts fresh server processes: one process can be luckier than another (heap
+  // layout, JIT and GC timing differ by several per cent), and medians over several processes
+  // even that out.
+  for (let round = 0; round < CFG.runs; round++) {
+    const procs = new Map();
+    try {
+      for (const e of entries) {
+        const key = `${e.server}/${e.instance ?? ''}`;
+        if (!procs.has(key)) procs.set(key, await launch(e.server, instances[e.instance] ?? {}));
+        e.proc = procs.get(key);
       }
-      e.load = { ...e.load, BENCH_FILE: e.proc.tokenFile };
-    }
-    if (prepare) await prepare(procs);
-    const go = async (e, seconds) => {
-      const cpu0 = cpuTicks(e.proc.child.pid);
-      const r = await wrk({
-        port: e.proc.port,
-        seconds,
-        connections: e.connections,
-        env: e.load,
-        timeoutS: e.timeoutS ?? 5,
-        core: LOAD_CORE,
-        pinning,
-      });
-      if (e.proc.child.exitCode !== null) throw new Error(`${e.server} died:\n${e.proc.child.output}`);
-      const done = e.metric === 'exchanges' ? r.raw.exchanges : r.requests;
-      r.cpuUs = done > 0 ? ((cpuTicks(e.proc.child.pid) - cpu0) * 1e6) / CLK_TCK / done : Number.NaN;
-      return r;
-    };
-    for (const e of entries) {
-      const w = await go(e, CFG.warm);
-      if (w.requests > 0 && w.errors === w.requests) throw new Error(`${e.id}: every request failed during warm-up`);
-    }
-    for (let round = 0; round < CFG.runs; round++) {
+      for (const e of entries) {
+        if (!e.tokens) continue;
+        const key = `${e.server}/${e.instance ?? ''}`;
+        // Memory-store tokens die with their process; database tokens are fetched once.
+        if (!tokenFiles.has(key) || !e.instance) {
+          const file = join(dir, `${key.replace(/\W/g, '_')}-${round}.txt`);
+          writeFileSync(file, `${(await fetchTokens(e.proc.port, SERVERS[e.server].tokenPath, 100)).join('\n')}\n`);
+          tokenFiles.set(key, file);
+        }
+        e.load = { ...e.load, BENCH_FILE: tokenFiles.get(key) };
+      }
+      if (prepare && round === 0) await prepare(procs);
+      for (const e of entries) {
+        const w = await go(e, CFG.warm);
+        if (w.requests > 0 && w.errors === w.requests) throw new Error(`${e.id}: every request failed during warm-up`);
+      }
       for (const e of entries) {
         const r = await go(e, CFG.seconds);
         e.runs.push(r);
-        log(`  ${e.id.padEnd(18)} round ${round + 1}: ${fmt(value(e, r))}/s  p50 ${r.p50Ms.toFixed(2)} ms  server CPU ${r.cpuUs.toFixed(1)} µs/req${r.errors ? `  (${r.errors} errors)` : ''}`);
+        const other = pinning ? `  others on server core ${(100 * (foreignShares.at(-1) ?? 0)).toFixed(0)}%` : '';
+        log(
+          `  ${e.id.padEnd(18)} round ${round + 1}: ${fmt(value(e, r))}/s  p50 ${r.p50Ms.toFixed(2)} ms  server CPU ${r.cpuUs.toFixed(1)} µs/req${other}${r.errors ? `  (${r.errors} errors)` : ''}`,
+        );
       }
+    } finally {
+      for (const p of procs.values()) await stop(p.child);
     }
-  } finally {
-    for (const p of procs.values()) await stop(p.child);
   }
   for (const e of entries) {
     e.cpu = median(e.runs.map((r) => r.cpuUs));
@@ -494,7 +566,13 @@ async function runPg(results) {
 // ------------------------------------------------------------------------------ memory, secrets
 
 async function runScript(file, env, timeoutMs, marker, extraNodeArgs = []) {
-  const cmd = [...(pinning ? ['taskset', '-c', String(SERVER_CORE)] : []), process.execPath, ...extraNodeArgs, ...portcullisNodeArgs(), join(BENCH_DIR, file)];
+  const cmd = [
+    ...(pinning ? ['taskset', '-c', String(SERVER_CORE)] : []),
+    process.execPath,
+    ...extraNodeArgs,
+    ...portcullisNodeArgs(),
+    join(BENCH_DIR, file),
+  ];
   const out = await runToEnd(cmd[0], cmd.slice(1), { env: { ...process.env, ...env }, cwd: BENCH_DIR, timeoutMs });
   const m = new RegExp(`${marker} (\\{.*\\})`).exec(out);
   if (!m) throw new Error(`${file} printed no result:\n${out}`);
@@ -567,12 +645,32 @@ function targets(results) {
 function report(results) {
   const ref = E.bareHello.median;
   const all = [
-    E.bareHello, E.bareToken, E.expressHello,
-    E.oidcCc, E.oauth2Cc, E.pcNodeCc, E.pcExpressCc, E.pcFetchCc, E.pcNodeCcScrypt,
-    E.oauth2Res, E.pcNodeRes, E.pcExpressRes, E.pcFetchRes,
-    E.oidcIntro, E.pcNodeIntro, E.pcExpressIntro, E.pcFetchIntro,
-    E.pcNodeEx, E.pcExpressEx, E.pcFetchEx,
-    PG.cc, PG.resSmall, PG.resLarge, PG.resSmall1, PG.resLarge1, PG.ex,
+    E.bareHello,
+    E.bareToken,
+    E.expressHello,
+    E.oidcCc,
+    E.oauth2Cc,
+    E.pcNodeCc,
+    E.pcExpressCc,
+    E.pcFetchCc,
+    E.pcNodeCcScrypt,
+    E.oauth2Res,
+    E.pcNodeRes,
+    E.pcExpressRes,
+    E.pcFetchRes,
+    E.oidcIntro,
+    E.pcNodeIntro,
+    E.pcExpressIntro,
+    E.pcFetchIntro,
+    E.pcNodeEx,
+    E.pcExpressEx,
+    E.pcFetchEx,
+    PG.cc,
+    PG.resSmall,
+    PG.resLarge,
+    PG.resSmall1,
+    PG.resLarge1,
+    PG.ex,
   ].filter((e) => e.runs.length > 0);
   const t = targets(results);
   const lines = [];
@@ -581,12 +679,33 @@ function report(results) {
   lines.push(`Machine: ${nproc} cores, ${cpuModel}, Node ${process.version}, ${wrkVersion}  `);
   lines.push(
     `Setup: ${pinning ? `server pinned to core ${SERVER_CORE}, wrk (1 thread) and PostgreSQL/Redis pinned to core ${LOAD_CORE}` : 'no pinning'}; ${CONNECTIONS} connections over loopback; ` +
-      `${CFG.warm} s warm-up, then ${CFG.runs} runs of ${CFG.seconds} s per row, round-robin within each group; medians${opts.quick ? ' (--quick)' : ''}; ` +
+      `${CFG.runs} rounds per group, each with fresh server processes, a ${CFG.warm} s warm-up and a ${CFG.seconds} s run per row, round-robin; medians${opts.quick ? ' (--quick)' : ''}; ` +
       `Portcullis ${opts.source ? 'from TypeScript sources through tsx (--source)' : 'from its built dist/'}; NODE_ENV=production  `,
   );
-  lines.push(`Load average at start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, at end ${loadEnd.map((v) => v.toFixed(2)).join(' ')}${loadStart[0] > 0.7 ? ' — the machine was busy at the start: numbers are noisy' : ''}`);
+  const fMed = median(foreignShares);
+  const fMax = Math.max(...foreignShares);
+  // Run-to-run spread of each row ((max - min) / median), a sign of noise on either core.
+  const spread = median(
+    all
+      .filter((e) => e.runs.length > 1)
+      .map((e) => {
+        const v = e.runs.map((r) => value(e, r));
+        return (Math.max(...v) - Math.min(...v)) / e.median;
+      }),
+  );
+  const noisy = (foreignShares.length > 0 && (fMed > 0.05 || fMax > 0.25)) || spread > 0.15;
+  lines.push(
+    `Load average at start ${loadStart.map((v) => v.toFixed(2)).join(' ')}, at end ${loadEnd.map((v) => v.toFixed(2)).join(' ')}` +
+      (foreignShares.length > 0
+        ? `; other processes used ${(100 * fMed).toFixed(0)}% (median; max ${(100 * fMax).toFixed(0)}%) of the server core during the measured runs` +
+          `; median run-to-run spread of a row ${(100 * spread).toFixed(0)}%` +
+          (noisy ? ' — **the machine was busy: numbers are noisy**' : ' — quiet')
+        : ''),
+  );
   lines.push('');
-  lines.push('| scenario | stores | server | req/s (median) | runs | × bare hello | issue\'s × | p50 ms | server CPU µs/req | target (ratios in this run) | result |');
+  lines.push(
+    "| scenario | stores | server | req/s (median) | runs | × bare hello | issue's × | p50 ms | server CPU µs/req | target (ratios in this run) | result |",
+  );
   lines.push('|---|---|---|---:|---|---:|---:|---:|---:|---|---|');
   for (const e of all) {
     const unit = e.metric === 'exchanges' ? ' exch/s' : '';
@@ -594,34 +713,56 @@ function report(results) {
     const toHello = Number.isFinite(ref) ? x(e.median / ref) : 'n/a';
     const issue = ISSUE_RATIO[e.id] !== undefined ? x(ISSUE_RATIO[e.id]) : '';
     const tg = t[e.id];
-    const label = SERVERS[e.server].label + (e.instance === 'large' ? ` — ${results.tables?.large.rows.toLocaleString('en')} tokens` : e.instance === 'small' && e.id.startsWith('pg-res') ? ' — 1,000 tokens' : '');
+    const label =
+      SERVERS[e.server].label +
+      (e.instance === 'large'
+        ? ` — ${results.tables?.large.rows.toLocaleString('en')} tokens`
+        : e.instance === 'small' && e.id.startsWith('pg-res')
+          ? ' — 1,000 tokens'
+          : '');
     const errs = e.errors ? ` (${e.errors} errors)` : '';
     lines.push(
       `| ${e.scenario} | ${e.stores} | ${label} | ${fmt(e.median)}${unit}${errs} | ${runs} | ${toHello} | ${issue} | ${e.p50.toFixed(2)} | ${e.cpu.toFixed(1)} | ${tg?.text ?? ''} | ${tg ? (tg.pass ? 'PASS' : 'FAIL') : ''} |`,
     );
   }
   lines.push('');
-  lines.push('Code exchange rows count whole exchanges (one authorization request answered with a 302 and a code, then one token request redeeming it with PKCE S256 and getting an access and a refresh token): two HTTP requests each.');
+  lines.push(
+    'Code exchange rows count whole exchanges (one authorization request answered with a 302 and a code, then one token request redeeming it with PKCE S256 and getting an access and a refresh token): two HTTP requests each.',
+  );
 
   if (results.roundTrips) {
     const rt = results.roundTrips;
-    const kinds = (o) => Object.entries(o).filter(([, v]) => v > 0).map(([k, v]) => `${v} ${k}`).join(' + ') || 'none';
+    const kinds = (o) =>
+      Object.entries(o)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(' + ') || 'none';
     lines.push('');
     lines.push('### Store round trips on PostgreSQL + Redis (per request, counted over 20 sequential requests)');
     lines.push('');
-    lines.push('| request | SQL statements (driver) | SQL statements (PostgreSQL log) | Redis commands (client) | Redis commands (MONITOR) | total |');
+    lines.push(
+      '| request | SQL statements (driver) | SQL statements (PostgreSQL log) | Redis commands (client) | Redis commands (MONITOR) | total |',
+    );
     lines.push('|---|---|---:|---|---:|---:|');
     for (const [name, p] of Object.entries(rt)) {
-      lines.push(`| ${name} | ${p.sql} (${kinds(p.sqlKinds)}) | ${p.pgLog} | ${p.redis} (${kinds(p.redisKinds)}) | ${p.monitor} | ${p.sql + p.redis} |`);
+      lines.push(
+        `| ${name} | ${p.sql} (${kinds(p.sqlKinds)}) | ${p.pgLog} | ${p.redis} (${kinds(p.redisKinds)}) | ${p.monitor} | ${p.sql + p.redis} |`,
+      );
     }
   }
   if (results.growth) {
     const g = results.growth;
     lines.push('');
-    lines.push(`### Cost growth: resource check with ${results.tables.large.rows.toLocaleString('en')} tokens vs ${results.tables.small.rows.toLocaleString('en')} in PostgreSQL`);
+    lines.push(
+      `### Cost growth: resource check with ${results.tables.large.rows.toLocaleString('en')} tokens vs ${results.tables.small.rows.toLocaleString('en')} in PostgreSQL`,
+    );
     lines.push('');
-    lines.push(`Table sizes (with indexes): ${(results.tables.small.bytes / 2 ** 20).toFixed(1)} MiB vs ${(results.tables.large.bytes / 2 ** 20).toFixed(1)} MiB (filled in ${results.tables.fillSeconds.toFixed(0)} s).  `);
-    lines.push(`50 connections: p50 ${g.small50.toFixed(2)} ms vs ${g.large50.toFixed(2)} ms (${x(g.latencyRatio)}), throughput ${fmt(PG.resSmall.median)} vs ${fmt(PG.resLarge.median)} req/s.  `);
+    lines.push(
+      `Table sizes (with indexes): ${(results.tables.small.bytes / 2 ** 20).toFixed(1)} MiB vs ${(results.tables.large.bytes / 2 ** 20).toFixed(1)} MiB (filled in ${results.tables.fillSeconds.toFixed(0)} s).  `,
+    );
+    lines.push(
+      `50 connections: p50 ${g.small50.toFixed(2)} ms vs ${g.large50.toFixed(2)} ms (${x(g.latencyRatio)}), throughput ${fmt(PG.resSmall.median)} vs ${fmt(PG.resLarge.median)} req/s.  `,
+    );
     lines.push(`1 connection: p50 ${g.small1.toFixed(3)} ms vs ${g.large1.toFixed(3)} ms (${x(g.latencyRatio1)}).`);
   }
   if (results.memory) {
@@ -633,11 +774,19 @@ function report(results) {
     lines.push('| state | RSS MiB | heap used MiB |');
     lines.push('|---|---:|---:|');
     lines.push(`| provider started | ${mm.empty.rssMiB.toFixed(0)} | ${mm.empty.heapUsedMiB.toFixed(0)} |`);
-    lines.push(`| after ${mm.tokens.toLocaleString('en')} client_credentials tokens (all live, 1 h lifetime) | ${mm.afterTokens.rssMiB.toFixed(0)} | ${mm.afterTokens.heapUsedMiB.toFixed(0)} |`);
-    lines.push(`| then ${mm.codes.toLocaleString('en')} unredeemed codes on \`@portcullis/grant-cache-memory\` (default threshold; ${mm.cacheEntries} entries held) | ${mm.afterFlood.rssMiB.toFixed(0)} | ${mm.afterFlood.heapUsedMiB.toFixed(0)} |`);
-    lines.push(`| for comparison, a fresh provider: ${mm.codesCore.toLocaleString('en')} unredeemed codes on the grant map of \`createMemoryStores\` | +${(mm.afterCoreFlood.rssMiB - mm.coreBefore.rssMiB).toFixed(0)} | +${(mm.afterCoreFlood.heapUsedMiB - mm.coreBefore.heapUsedMiB).toFixed(0)} |`);
+    lines.push(
+      `| after ${mm.tokens.toLocaleString('en')} client_credentials tokens (all live, 1 h lifetime) | ${mm.afterTokens.rssMiB.toFixed(0)} | ${mm.afterTokens.heapUsedMiB.toFixed(0)} |`,
+    );
+    lines.push(
+      `| then ${mm.codes.toLocaleString('en')} unredeemed codes on \`@portcullis/grant-cache-memory\` (default threshold; ${mm.cacheEntries} entries held) | ${mm.afterFlood.rssMiB.toFixed(0)} | ${mm.afterFlood.heapUsedMiB.toFixed(0)} |`,
+    );
+    lines.push(
+      `| for comparison, a fresh provider: ${mm.codesCore.toLocaleString('en')} unredeemed codes on the grant map of \`createMemoryStores\` | +${(mm.afterCoreFlood.rssMiB - mm.coreBefore.rssMiB).toFixed(0)} | +${(mm.afterCoreFlood.heapUsedMiB - mm.coreBefore.heapUsedMiB).toFixed(0)} |`,
+    );
     lines.push('');
-    lines.push(`About ${Math.round(perToken)} bytes of heap per live access token. The code flood adds ${(mm.afterFlood.heapUsedMiB - mm.afterTokens.heapUsedMiB).toFixed(1)} MiB of heap on the bounded grant cache.`);
+    lines.push(
+      `About ${Math.round(perToken)} bytes of heap per live access token. The code flood adds ${(mm.afterFlood.heapUsedMiB - mm.afterTokens.heapUsedMiB).toFixed(1)} MiB of heap on the bounded grant cache.`,
+    );
   }
   if (results.secret) {
     const s = results.secret;
@@ -646,7 +795,9 @@ function report(results) {
     lines.push('');
     lines.push('### Client secret verification');
     lines.push('');
-    lines.push(`\`verifySecret\` takes ${s.hmacUs.toFixed(1)} µs against a \`hashSecret\` (HMAC-SHA-256) hash and ${(s.scryptUs / 1000).toFixed(1)} ms against a \`hashPassword\` (scrypt N=16384) hash.  `);
+    lines.push(
+      `\`verifySecret\` takes ${s.hmacUs.toFixed(1)} µs against a \`hashSecret\` (HMAC-SHA-256) hash and ${(s.scryptUs / 1000).toFixed(1)} ms against a \`hashPassword\` (scrypt N=16384) hash.  `,
+    );
     if (Number.isFinite(cc)) {
       lines.push(
         `A client_credentials token request through the \`node:http\` adapter costs the server ${E.pcNodeCc.cpu.toFixed(0)} µs of CPU (${fmt(cc)} tokens/s): the HMAC check is ${((100 * s.hmacUs) / E.pcNodeCc.cpu).toFixed(1)}% of it.  `,
@@ -691,7 +842,13 @@ if (groups.has('pg')) {
 }
 if (groups.has('memory')) {
   log(`memory: ${CFG.memTokens.toLocaleString('en')} tokens, then ${CFG.flood.toLocaleString('en')} unredeemed codes`);
-  results.memory = await runScript('memory.mjs', { TOKENS: String(CFG.memTokens), FLOOD: String(CFG.flood), NODE_ENV: 'test' }, 300_000, 'MEMORY_RESULT', ['--expose-gc']);
+  results.memory = await runScript(
+    'memory.mjs',
+    { TOKENS: String(CFG.memTokens), FLOOD: String(CFG.flood), NODE_ENV: 'test' },
+    300_000,
+    'MEMORY_RESULT',
+    ['--expose-gc'],
+  );
 }
 if (groups.has('secret')) {
   log('secret verification cost');

@@ -2,8 +2,8 @@
 // generator (pinned to the load core), PostgreSQL and Redis. Every child is tracked and killed
 // when the benchmark ends, however it ends.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, chownSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -6,11 +6,6 @@
  *   and every Redis command is counted (see `counters`), so the benchmark can report round trips.
  */
 import { createMemoryStores, hashPassword, hashSecret, OAuth2Provider } from '@portcullis/core';
-import { bindSequelize, defineModels } from '@portcullis/binding-sequelize';
-import { createRedisGrantCache } from '@portcullis/grant-cache-redis';
-import pg from 'pg';
-import { createClient } from 'redis';
-import { Sequelize } from 'sequelize';
 
 export const SECRET = 's3cret-for-the-benchmark';
 export const REDIRECT_URI = 'https://app.example/cb';
@@ -69,6 +64,14 @@ export async function createBenchProvider() {
     return { provider, close: async () => {} };
   }
   if (stores !== 'pg') throw new Error(`STORES must be memory or pg, not ${stores}`);
+
+  // Loaded only here: a memory-store server does not carry Sequelize, pg and redis in its heap
+  // (a bigger heap makes every garbage collection, and so every request, a little slower).
+  const { bindSequelize, defineModels } = await import('@portcullis/binding-sequelize');
+  const { createRedisGrantCache } = await import('@portcullis/grant-cache-redis');
+  const { default: pg } = await import('pg');
+  const { createClient } = await import('redis');
+  const { Sequelize } = await import('sequelize');
 
   // Count every statement the pg driver sends (whatever Sequelize does around it).
   const query = pg.Client.prototype.query;

@@ -24,7 +24,6 @@ import {
   toNodeHandler,
   toOAuthRequest,
 } from '@portcullis/core';
-import express from 'express';
 import { counters, createBenchProvider, resetCounters } from './portcullis-provider.mjs';
 
 const { provider, close } = await createBenchProvider();
@@ -67,12 +66,15 @@ if (adapter === 'node') {
         res.end(body);
       });
     } else if (url.startsWith('/oauth/authorize')) {
-      void toOAuthRequest(req).then(authorizeAndApprove).then((r) => sendResponse(res, r));
+      void toOAuthRequest(req)
+        .then(authorizeAndApprove)
+        .then((r) => sendResponse(res, r));
     } else {
       void oauth(req, res);
     }
   });
 } else if (adapter === 'express') {
+  const { default: express } = await import('express');
   const app = express();
   app.disable('x-powered-by');
   app.use(toNodeHandler(provider));
