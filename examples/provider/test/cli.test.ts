@@ -74,7 +74,7 @@ describe('cli', () => {
     expect(secret.length).toBeGreaterThanOrEqual(43);
     const client = await withStorage((s) => s.clients.getClient('reports'));
     expect(client).toMatchObject({ id: 'reports', grantTypes: ['client_credentials'], scopes: ['read', 'admin'] });
-    expect(client!.secretHash).toMatch(/^hmac-sha256\$/);
+    expect(client!.secretHash).toMatch(/^sha256\$/);
     expect(await verifySecret(secret, client!.secretHash!)).toBe(true);
     expect(await databaseBytes()).not.toContain(secret);
   });
@@ -89,7 +89,7 @@ describe('cli', () => {
       ['spa', 'public', 'none'],
     ]);
     expect(list[1]).toMatchObject({ grantTypes: ['authorization_code', 'refresh_token'], redirectUris: ['http://localhost:5173/cb'] });
-    expect(r.stdout).not.toContain('hmac-sha256');
+    expect(r.stdout).not.toContain('sha256$');
     expect(r.stdout).not.toContain(secret);
     const human = await cli(['clients', 'list']);
     expect(human.stdout).toContain('reports  (confidential, client_secret_basic)');
