@@ -1,12 +1,10 @@
 import type { AccessTokenRecord, Client, RefreshTokenRecord, User } from '../contract.js';
 import { digestToken } from '../crypto.js';
-import { InvalidClientError, InvalidRequestError, isOAuthError } from '../errors.js';
+import { InvalidClientError, InvalidRequestError } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
-import { formBody } from '../params.js';
 import type { EndpointResult, Engine } from '../provider.js';
 import { json } from '../responses.js';
-import { authenticateClient, claimedClientId } from './shared.js';
-import { fail, postFormOnly } from './token.js';
+import { authenticatedForm, fail } from './token.js';
 
 const INACTIVE = '{"active":false}';
 
@@ -15,12 +13,9 @@ const INACTIVE = '{"active":false}';
  * Anything unknown, expired, revoked or malformed is `{"active": false}`.
  */
 export async function introspectionEndpoint<U extends User, C extends Client>(e: Engine<U, C>, req: OAuthRequest): Promise<EndpointResult> {
-  const bad = postFormOnly(req);
-  if (bad) return bad;
-  const p = formBody(req);
-  if (isOAuthError(p)) return fail(p);
-  const auth = await authenticateClient(e, req, p);
-  if (isOAuthError(auth)) return fail(auth, undefined, claimedClientId(req, p));
+  const form = await authenticatedForm(e, req);
+  if ('response' in form) return form;
+  const { p, auth } = form;
   const clientId = auth.client.id;
   if (auth.method === 'none') return fail(new InvalidClientError('Public clients may not introspect tokens'), undefined, clientId);
   const token = p.token;

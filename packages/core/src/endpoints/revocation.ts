@@ -1,12 +1,10 @@
 import type { Client, User } from '../contract.js';
 import { digestToken } from '../crypto.js';
-import { InvalidRequestError, isOAuthError } from '../errors.js';
+import { InvalidRequestError } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
-import { formBody } from '../params.js';
 import type { EndpointResult, Engine } from '../provider.js';
 import { emptyOk } from '../responses.js';
-import { authenticateClient, claimedClientId } from './shared.js';
-import { fail, postFormOnly } from './token.js';
+import { authenticatedForm, fail } from './token.js';
 
 /**
  * Token revocation (RFC 7009). The client must authenticate and may revoke only its own tokens;
@@ -15,12 +13,9 @@ import { fail, postFormOnly } from './token.js';
  * token revokes every token of its family, access tokens included (section 2.1).
  */
 export async function revocationEndpoint<U extends User, C extends Client>(e: Engine<U, C>, req: OAuthRequest): Promise<EndpointResult> {
-  const bad = postFormOnly(req);
-  if (bad) return bad;
-  const p = formBody(req);
-  if (isOAuthError(p)) return fail(p);
-  const auth = await authenticateClient(e, req, p);
-  if (isOAuthError(auth)) return fail(auth, undefined, claimedClientId(req, p));
+  const form = await authenticatedForm(e, req);
+  if ('response' in form) return form;
+  const { p, auth } = form;
   const clientId = auth.client.id;
   const token = p.token;
   if (!token) return fail(new InvalidRequestError('token is required'), undefined, clientId);

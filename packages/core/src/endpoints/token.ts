@@ -6,10 +6,10 @@ import { passwordGrant } from '../grants/password.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import type { GrantHandler } from '../grants/types.js';
 import type { OAuthRequest } from '../http.js';
-import { formBody, isForm } from '../params.js';
+import { formBody, isForm, type Params } from '../params.js';
 import type { EndpointResult, Engine } from '../provider.js';
 import { errorResponse, json, methodNotAllowed } from '../responses.js';
-import { authenticateClient, claimedClientId } from './shared.js';
+import { type AuthenticatedClient, authenticateClient, claimedClientId } from './shared.js';
 
 const HANDLERS: Partial<Record<GrantType, GrantHandler>> = {
   authorization_code: authorizationCodeGrant,
@@ -37,15 +37,30 @@ export function fail(
   return { response, error, clientId, grantType, scopes: null, issuedGrantId: null };
 }
 
-/** The token endpoint (RFC 6749 section 3.2). */
-export async function tokenEndpoint<U extends User, C extends Client>(e: Engine<U, C>, req: OAuthRequest): Promise<EndpointResult> {
+/**
+ * What the token, revocation and introspection endpoints all start with: POST, a form body
+ * without repeated parameters, and an authenticated client.
+ * @returns the parameters and the client, or the error result to answer with.
+ */
+export async function authenticatedForm<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  req: OAuthRequest,
+): Promise<{ p: Params; auth: AuthenticatedClient<C> } | EndpointResult> {
   const bad = postFormOnly(req);
   if (bad) return bad;
   const p = formBody(req);
   if (isOAuthError(p)) return fail(p);
-  const grantType = p.grant_type ?? null;
   const auth = await authenticateClient(e, req, p);
-  if (isOAuthError(auth)) return fail(auth, undefined, claimedClientId(req, p), grantType);
+  if (isOAuthError(auth)) return fail(auth, undefined, claimedClientId(req, p), p.grant_type ?? null);
+  return { p, auth };
+}
+
+/** The token endpoint (RFC 6749 section 3.2). */
+export async function tokenEndpoint<U extends User, C extends Client>(e: Engine<U, C>, req: OAuthRequest): Promise<EndpointResult> {
+  const form = await authenticatedForm(e, req);
+  if ('response' in form) return form;
+  const { p, auth } = form;
+  const grantType = p.grant_type ?? null;
   const client = auth.client;
   if (!grantType) return fail(new InvalidRequestError('grant_type is required'), undefined, client.id);
   const handler = e.o.grants.has(grantType as GrantType) ? HANDLERS[grantType as GrantType] : undefined;
