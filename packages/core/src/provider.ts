@@ -399,15 +399,12 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
 
   private async run(endpoint: EndpointName, req: OAuthRequest, fn: () => Promise<EndpointResult>): Promise<OAuthResponse> {
     const ctx: HookContext = { endpoint, request: req };
-    if (this.before.length > 0) {
-      const early = await this.runBefore(ctx);
-      if (early) return early;
-    }
+    const early = await this.runBefore(ctx);
+    if (early) return early;
     return this.finish(ctx, await this.guard(ctx, fn, (r) => r));
   }
 
   private async finish(ctx: HookContext, result: EndpointResult): Promise<OAuthResponse> {
-    if (this.after.length === 0) return result.response;
     const replaced = await this.runAfter(ctx, outcomeOf(result));
     if (!replaced) return result.response;
     if (result.error === null && result.issuedGrantId && this.s.revokeFamily) {
@@ -438,7 +435,17 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     }
   }
 
-  private async runBefore(ctx: HookContext): Promise<OAuthResponse | undefined> {
+  /** Runs the `beforeRequest` hooks; without hooks it costs no promise (hot paths). */
+  private runBefore(ctx: HookContext): Promise<OAuthResponse | undefined> | undefined {
+    return this.before.length === 0 ? undefined : this.callBefore(ctx);
+  }
+
+  /** Runs the `afterRequest` hooks; without hooks it costs no promise (hot paths). */
+  private runAfter(ctx: HookContext, outcome: HookOutcome): Promise<OAuthResponse | undefined> | undefined {
+    return this.after.length === 0 ? undefined : this.callAfter(ctx, outcome);
+  }
+
+  private async callBefore(ctx: HookContext): Promise<OAuthResponse | undefined> {
     for (const hook of this.before) {
       try {
         const r = await hook(ctx);
@@ -451,7 +458,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     return undefined;
   }
 
-  private async runAfter(ctx: HookContext, outcome: HookOutcome): Promise<OAuthResponse | undefined> {
+  private async callAfter(ctx: HookContext, outcome: HookOutcome): Promise<OAuthResponse | undefined> {
     let replaced: OAuthResponse | undefined;
     for (const hook of this.after) {
       try {
