@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
+// Relative import: the testkit depends on core, so core cannot depend on it as a package.
+import { basicAuth, formRequest, pkcePair } from '../../binding-testkit/src/flows.js';
 import {
   type Client,
   createMemoryStores,
@@ -56,28 +57,17 @@ export function makeProvider(options: Partial<ProviderOptions> = {}) {
 }
 
 /** RFC 6749 section 2.3.1: id and secret are form-url-encoded before Basic encoding. */
-export function basic(id: string, secret: string): string {
-  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
-}
+export const basic = basicAuth;
 
 export function form(params: Record<string, string>, headers: Record<string, string> = {}, url = '/oauth/token'): OAuthRequest {
-  return {
-    method: 'POST',
-    url,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(params).toString(),
-  };
+  return formRequest(url, params, headers);
 }
 
 export function get(url: string, headers: Record<string, string> = {}): OAuthRequest {
   return { method: 'GET', url, headers };
 }
 
-export function pkce() {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
+export const pkce = pkcePair;
 
 export function body(r: OAuthResponse): Record<string, unknown> {
   return r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {};
