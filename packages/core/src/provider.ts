@@ -351,16 +351,21 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * is required. On failure the response carries the RFC 6750 status and `WWW-Authenticate`.
    */
   async verifyAccessToken(req: OAuthRequest, scopes: readonly string[] = []): Promise<ResourceResult> {
+    // The hot path of every protected request: without hooks it awaits only the store.
     const ctx: HookContext = { endpoint: 'resource', request: req };
-    const early = await this.runBefore(ctx);
-    if (early) return { ok: false, response: early };
-    const r = await this.guard<ResourceInternal>(
-      ctx,
-      () => verifyAccessToken(this.engine(), req, scopes),
-      (result) => ({ ok: false, result }),
-    );
+    const before = this.runBefore(ctx);
+    if (before) {
+      const early = await before;
+      if (early) return { ok: false, response: early };
+    }
+    let r: ResourceInternal;
+    try {
+      r = await verifyAccessToken(this.engine(), req, scopes);
+    } catch (err) {
+      r = { ok: false, result: this.failure(ctx, err) };
+    }
     if (r.ok) {
-      const veto = await this.runAfter(ctx, {
+      const after = this.runAfter(ctx, {
         valid: true,
         error: null,
         clientId: r.token.clientId,
@@ -368,9 +373,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
         scopes: r.token.scopes,
         response: null,
       });
+      const veto = after && (await after);
       return veto ? { ok: false, response: veto } : r;
     }
-    const response = (await this.runAfter(ctx, outcomeOf(r.result))) ?? r.result.response;
+    const after = this.runAfter(ctx, outcomeOf(r.result));
+    const response = (after && (await after)) ?? r.result.response;
     return { ok: false, response };
   }
 
@@ -422,17 +429,15 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     try {
       return await fn();
     } catch (err) {
-      const e = toOAuthError(err);
-      this.options.logger.error(`${ctx.endpoint}: ${e.error}`, { cause: describe(err) });
-      return onError({
-        response: errorResponse(e),
-        error: e,
-        clientId: null,
-        grantType: null,
-        scopes: null,
-        issuedGrantId: null,
-      });
+      return onError(this.failure(ctx, err));
     }
+  }
+
+  /** A store or endpoint failure as an endpoint result: logged without secrets, answered 503/500. */
+  private failure(ctx: HookContext, err: unknown): EndpointResult {
+    const e = toOAuthError(err);
+    this.options.logger.error(`${ctx.endpoint}: ${e.error}`, { cause: describe(err) });
+    return { response: errorResponse(e), error: e, clientId: null, grantType: null, scopes: null, issuedGrantId: null };
   }
 
   /** Runs the `beforeRequest` hooks; without hooks it costs no promise (hot paths). */

@@ -8,8 +8,11 @@ import { json } from '../responses.js';
 export type NodeRequest = IncomingMessage & { body?: unknown; oauth?: VerifiedToken };
 /** `next` of Express/Connect middleware. */
 export type NextFunction = (err?: unknown) => void;
-/** A `node:http`/Express/Connect middleware. */
-export type NodeMiddleware = (req: NodeRequest, res: ServerResponse, next?: NextFunction) => Promise<void>;
+/**
+ * A `node:http`/Express/Connect middleware. It returns a promise while it works on a request and
+ * nothing when it hands the request straight to `next()`; it never rejects (failures are answered).
+ */
+export type NodeMiddleware = (req: NodeRequest, res: ServerResponse, next?: NextFunction) => Promise<void> | undefined;
 
 export interface NodeAdapterOptions {
   /** Largest request body read, in bytes. Default 64 KiB; larger bodies get 413. */
@@ -42,11 +45,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-/**
- * Converts a `node:http` request to an `OAuthRequest`, reading a form body unless a framework
- * already parsed it (`req.body`). Other bodies are not read.
- */
-export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOptions): Promise<OAuthRequest> {
+/** The request as an `OAuthRequest` when no body has to be read for it; otherwise `undefined`. */
+function withoutReading(req: NodeRequest): OAuthRequest | undefined {
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
   const headers = req.headers;
@@ -56,10 +56,24 @@ export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOpti
   if (Buffer.isBuffer(b)) return { method, url, headers, remoteAddress, body: b.toString('utf8') };
   if (b && typeof b === 'object') return { method, url, headers, remoteAddress, parsedBody: b as Record<string, unknown> };
   const ct = headers['content-type'];
-  if (method !== 'GET' && method !== 'HEAD' && ct?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-    return { method, url, headers, remoteAddress, body: await readBody(req, options?.bodyLimit ?? 65536) };
-  }
+  if (method !== 'GET' && method !== 'HEAD' && ct?.toLowerCase().startsWith('application/x-www-form-urlencoded')) return undefined;
   return { method, url, headers, remoteAddress };
+}
+
+/**
+ * Converts a `node:http` request to an `OAuthRequest`, reading a form body unless a framework
+ * already parsed it (`req.body`). Other bodies are not read.
+ */
+export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOptions): Promise<OAuthRequest> {
+  const ready = withoutReading(req);
+  if (ready) return ready;
+  return {
+    method: req.method ?? 'POST',
+    url: req.url ?? '/',
+    headers: req.headers,
+    remoteAddress: req.socket?.remoteAddress,
+    body: await readBody(req, options?.bodyLimit ?? 65536),
+  };
 }
 
 /** Writes an `OAuthResponse` to a `node:http` response. */
@@ -94,19 +108,21 @@ export function toNodeHandler<U extends User, C extends Client>(
   provider.validate();
   const e = provider.options.endpoints;
   const paths = new Set([e.token, e.revocation, e.introspection, '/.well-known/oauth-authorization-server']);
-  return async (req, res, next) => {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    if (!paths.has(path)) {
-      if (next) return next();
-      sendResponse(res, json(404, { error: 'not_found' }));
-      return;
-    }
-    const oreq = await convert(req, res, options);
+  const serve = async (req: NodeRequest, res: ServerResponse): Promise<void> => {
+    const oreq = withoutReading(req) ?? (await convert(req, res, options));
     if (!oreq) return;
     const r = await provider.handle(oreq);
     sendResponse(res, r ?? json(404, { error: 'not_found' }));
+  };
+  return (req, res, next) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (paths.has(path)) return serve(req, res);
+    // Not ours: handed on at once, without a promise for Express or Connect to wait on.
+    if (next) next();
+    else sendResponse(res, json(404, { error: 'not_found' }));
+    return undefined;
   };
 }
 
@@ -118,7 +134,7 @@ export function toNodeHandler<U extends User, C extends Client>(
 export function requireOAuth<U extends User, C extends Client>(provider: OAuth2Provider<U, C>, ...scopes: string[]): NodeMiddleware {
   provider.validate();
   return async (req, res, next) => {
-    const oreq = await convert(req, res);
+    const oreq = withoutReading(req) ?? (await convert(req, res));
     if (!oreq) return;
     const r = await provider.verifyAccessToken(oreq, scopes);
     if (r.ok) {
