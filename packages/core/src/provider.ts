@@ -295,6 +295,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * Finishes an authorization request with the user's decision and returns the redirect to send
    * (`code`, `state` and `iss`, or `error=access_denied`). The request is validated again from its
    * parameters, so an `AuthorizationRequest` that went through a form or a session is safe to use.
+   * Passing back the very object `authorize()` returned (an automatic approval, or a consent held in
+   * an in-process session) reuses the client it looked up instead of fetching it again.
    * @param request what `authorize()` returned, or the original query string.
    * @param decision the user's answer; `userId` (or the registered `currentUser`) names the user.
    * @param httpRequest the request carrying the decision, passed to `currentUser`.

@@ -61,10 +61,18 @@ type Validation<C extends Client> =
 
 const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/;
 
-async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Params, query: string): Promise<Validation<C>> {
+/**
+ * The requests `authorize()` handed out, with the engine and client they were validated with.
+ * When the app passes the very same (frozen) object to `completeAuthorization` — an automatic
+ * approval, or a consent kept in an in-process session — the client is not looked up again.
+ * A copy, a deserialized object or a query string always gets a fresh lookup.
+ */
+const handedOut = new WeakMap<object, { engine: object; client: Client }>();
+
+async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Params, query: string, known?: C): Promise<Validation<C>> {
   const clientId = p.client_id;
   if (!clientId) return { kind: 'page', error: new InvalidRequestError('client_id is required'), clientId: null };
-  const client = await e.s.getClient!(clientId);
+  const client = known !== undefined && known.id === clientId ? known : await e.s.getClient!(clientId);
   if (!client) return { kind: 'page', error: new InvalidRequestError('Unknown client'), clientId };
   let redirectUri = p.redirect_uri;
   if (redirectUri === undefined) {
@@ -114,10 +122,17 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
       codeChallengeMethod = m;
     }
   }
-  return {
-    kind: 'ok',
-    request: { client, responseType: rt, redirectUri, scopes, state, codeChallenge, codeChallengeMethod, query },
-  };
+  const request: AuthorizationRequest<C> = Object.freeze({
+    client,
+    responseType: rt,
+    redirectUri,
+    scopes,
+    state,
+    codeChallenge,
+    codeChallengeMethod,
+    query,
+  });
+  return { kind: 'ok', request };
 }
 
 /** Builds the redirect back to the client (query for `code`, fragment for `token`), with `iss` (RFC 9207). */
@@ -184,7 +199,10 @@ export async function authorizeEndpoint<U extends User, C extends Client>(
     };
   }
   const v = await validate(e, p, new URLSearchParams(p).toString());
-  if (v.kind === 'ok') return { type: 'consent', request: v.request };
+  if (v.kind === 'ok') {
+    handedOut.set(v.request, { engine: e, client: v.request.client });
+    return { type: 'consent', request: v.request };
+  }
   return { type: 'response', result: failure(e, v) };
 }
 
@@ -199,7 +217,8 @@ export async function completeAuthorization<U extends User, C extends Client>(
   if (typeof query !== 'string') throw new TypeError('completeAuthorization needs the AuthorizationRequest or its query string');
   const p = parseParams(query);
   if (isOAuthError(p)) return { response: pageError(e, p), error: p, clientId: null, grantType: null, scopes: null, issuedGrantId: null };
-  const v = await validate(e, p, query);
+  const mine = typeof request === 'object' ? handedOut.get(request) : undefined;
+  const v = await validate(e, p, query, mine?.engine === e ? (mine.client as C) : undefined);
   if (v.kind !== 'ok') return failure(e, v);
   const r = v.request;
   const fragment = r.responseType === 'token';

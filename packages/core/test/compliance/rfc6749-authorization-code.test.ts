@@ -178,6 +178,42 @@ describe('authorization response (4.1.2)', () => {
     expect(r.headers.Location).toBeUndefined();
   });
 
+  it('reuses the client only for the very request object authorize() handed out; copies are looked up again', async () => {
+    const { provider, stores } = makeProvider();
+    let lookups = 0;
+    provider.clientGetter(async (id) => {
+      lookups++;
+      return stores.clients.getClient(id);
+    });
+    const url = authorizeUrl({
+      response_type: 'code',
+      client_id: 'conf',
+      redirect_uri: CB,
+      state: 's',
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+    });
+    const a = await provider.authorize(get(url));
+    if (a.type !== 'consent') throw new Error('expected consent');
+    expect(Object.isFrozen(a.request)).toBe(true);
+    expect(lookups).toBe(1);
+    const same = await provider.completeAuthorization(a.request, { approved: true, userId: 'u1' });
+    expect(location(same).searchParams.get('code')).toBeTruthy();
+    expect(lookups).toBe(1);
+    // A copy (as from a session store or a form) whose client was tampered with: fetched afresh,
+    // so the forged redirect URI list is not believed.
+    const forged = { ...a.request, client: { ...a.request.client, redirectUris: ['https://evil.example/cb'] } };
+    const viaCopy = await provider.completeAuthorization(forged, { approved: true, userId: 'u1' });
+    expect(lookups).toBe(2);
+    expect(location(viaCopy).origin).toBe('https://app.example');
+    await provider.completeAuthorization(a.request.query, { approved: true, userId: 'u1' });
+    expect(lookups).toBe(3);
+    // Another provider given this provider's request looks the client up itself.
+    const second = makeProvider().provider;
+    await second.completeAuthorization(a.request, { approved: true, userId: 'u1' });
+    expect(lookups).toBe(3);
+  });
+
   it('lets the user narrow the scopes', async () => {
     const { provider } = makeProvider();
     const { challenge, verifier } = pkce();
