@@ -781,7 +781,7 @@ function report(results) {
       `| then ${mm.codes.toLocaleString('en')} unredeemed codes on \`@portcullis/grant-cache-memory\` (default threshold; ${mm.cacheEntries} entries held) | ${mm.afterFlood.rssMiB.toFixed(0)} | ${mm.afterFlood.heapUsedMiB.toFixed(0)} |`,
     );
     lines.push(
-      `| for comparison, a fresh provider: ${mm.codesCore.toLocaleString('en')} unredeemed codes on the grant map of \`createMemoryStores\` | +${(mm.afterCoreFlood.rssMiB - mm.coreBefore.rssMiB).toFixed(0)} | +${(mm.afterCoreFlood.heapUsedMiB - mm.coreBefore.heapUsedMiB).toFixed(0)} |`,
+      `| for comparison, a fresh provider: ${mm.codesCore.toLocaleString('en')} unredeemed codes on the grant map of \`createMemoryStores\` (default \`maxCodes\` 100,000) | +${(mm.afterCoreFlood.rssMiB - mm.coreBefore.rssMiB).toFixed(0)} | +${(mm.afterCoreFlood.heapUsedMiB - mm.coreBefore.heapUsedMiB).toFixed(0)} |`,
     );
     lines.push('');
     lines.push(

@@ -24,9 +24,17 @@ export interface MemoryUserSeed<U extends User = User> {
   readonly passwordHash: string;
 }
 
+/** What `createMemoryStores` starts with, and its one limit. */
 export interface MemoryStoresSeed<U extends User = User, C extends Client = Client> {
   clients?: readonly C[];
   users?: readonly MemoryUserSeed<U>[];
+  /**
+   * Most authorization codes held at once, pending or kept as replay markers. Past it the oldest
+   * is dropped (codes all live `lifetimes.authorizationCode`, so the oldest is the nearest to
+   * expiry): a flood of codes nobody redeems cannot grow the process without bound. A dropped
+   * code is refused at the token endpoint like an expired one. Default 100,000.
+   */
+  maxCodes?: number;
 }
 
 /** The in-memory stores, with helpers to add clients and users at run time. */
@@ -60,6 +68,8 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   const users = new Map<string, MemoryUserSeed<U>>();
   for (const c of seed.clients ?? []) clients.set(c.id, c);
   for (const u of seed.users ?? []) users.set(u.username, u);
+  const maxCodes = seed.maxCodes ?? 100_000;
+  if (!Number.isInteger(maxCodes) || maxCodes < 1) throw new RangeError('maxCodes must be a positive integer');
 
   type Entry<T> = { record: T; consumed: boolean };
   const grants = new Map<string, Entry<GrantRecord>>();
@@ -116,6 +126,8 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     detectsReplay: true,
     async saveGrant(grant) {
       grants.set(grantKey(grant.clientId, grant.code), { record: { ...grant, scopes: [...grant.scopes] }, consumed: false });
+      // A Map iterates in insertion order: its first key is the oldest code.
+      if (grants.size > maxCodes) grants.delete(grants.keys().next().value!);
       inserted();
     },
     async consumeGrant(clientId, code): Promise<Consumed<GrantRecord> | null> {
