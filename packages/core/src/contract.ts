@@ -158,9 +158,12 @@ export interface TokenStore {
   saveTokens(access: AccessTokenRecord, refresh: RefreshTokenRecord | null): Promise<void>;
   /**
    * Called on every protected-resource request and on introspection and revocation.
+   * A store that has the answer at hand (in process memory, an in-process cache) may return it
+   * directly instead of a promise: `requireOAuth` then lets the request through without waiting
+   * a tick. Everything else should return a promise.
    * @returns the record, or `null` when the token is unknown, expired or revoked.
    */
-  getAccessToken(token: string): Promise<AccessTokenRecord | null>;
+  getAccessToken(token: string): Promise<AccessTokenRecord | null> | AccessTokenRecord | null;
   /**
    * Called by introspection and revocation, and by the `refresh_token` grant when rotation is off.
    * @returns the record, or `null` when the token is unknown, expired, rotated or revoked.

@@ -366,6 +366,34 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     } catch (err) {
       r = { ok: false, result: this.failure(ctx, err) };
     }
+    return this.afterResource(ctx, r);
+  }
+
+  /**
+   * `verifyAccessToken` for framework adapters: the same checks and answers, but given without a
+   * promise when nothing has to be waited for (no hooks registered, and a token store that answers
+   * directly, as the memory stores do). `requireOAuth` uses it so that such requests reach the
+   * route handler in the same tick. Never throws or rejects: store failures become 503/500.
+   */
+  checkAccessToken(req: OAuthRequest, scopes: readonly string[] = []): ResourceResult | Promise<ResourceResult> {
+    if (this.before.length !== 0 || this.after.length !== 0) return this.verifyAccessToken(req, scopes);
+    const ctx: HookContext = { endpoint: 'resource', request: req };
+    let r: ResourceInternal | Promise<ResourceInternal>;
+    try {
+      r = verifyAccessToken(this.engine(), req, scopes);
+    } catch (err) {
+      return { ok: false, response: this.failure(ctx, err).response };
+    }
+    if (r instanceof Promise) {
+      return r.then(
+        (done) => (done.ok ? done : { ok: false, response: done.result.response }),
+        (err: unknown) => ({ ok: false, response: this.failure(ctx, err).response }),
+      );
+    }
+    return r.ok ? r : { ok: false, response: r.result.response };
+  }
+
+  private async afterResource(ctx: HookContext, r: ResourceInternal): Promise<ResourceResult> {
     if (r.ok) {
       const after = this.runAfter(ctx, {
         valid: true,

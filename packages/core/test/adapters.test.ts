@@ -1,9 +1,18 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireOAuth, requireOAuthFetch, toFetchHandler, toNodeHandler, toOAuthRequest } from '../src/index.js';
-import { basic, makeProvider, SECRET } from './helpers.js';
+import {
+  type AccessTokenRecord,
+  type NodeRequest,
+  requireOAuth,
+  requireOAuthFetch,
+  StoreUnavailableError,
+  toFetchHandler,
+  toNodeHandler,
+  toOAuthRequest,
+} from '../src/index.js';
+import { basic, form, makeProvider, SECRET } from './helpers.js';
 
 const { provider } = makeProvider();
 const servers: Server[] = [];
@@ -117,5 +126,109 @@ describe('Fetch adapter', () => {
     const no = await guard(new Request('https://rs.example/me'));
     expect(!no.ok && no.response.status).toBe(401);
     expect(await handle(new Request('https://auth.example/other'))).toBeNull();
+  });
+});
+
+describe('requireOAuth without a server', () => {
+  type Captured = { status: number; headers: Record<string, string>; body: string };
+  function fakeResponse(): { res: ServerResponse; sent: Captured | null } {
+    const out: { res: ServerResponse; sent: Captured | null } = { res: null as unknown as ServerResponse, sent: null };
+    out.res = {
+      writeHead(status: number, headers: Record<string, string>) {
+        out.sent = { status, headers, body: '' };
+        return this;
+      },
+      end(body?: string) {
+        if (out.sent) out.sent.body = body ?? '';
+        return this;
+      },
+    } as unknown as ServerResponse;
+    return out;
+  }
+  function bearerRequest(token: string): NodeRequest {
+    return { method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${token}` }, socket: {} } as unknown as NodeRequest;
+  }
+  async function issue(p: typeof provider): Promise<string> {
+    const r = await p.token(form({ grant_type: 'client_credentials', scope: 'read' }, { authorization: basic('conf', SECRET) }));
+    return (JSON.parse(r.body) as { access_token: string }).access_token;
+  }
+
+  it('reaches the route handler in the same tick when the token store answers directly (memory stores, no hooks)', async () => {
+    const { provider: p } = makeProvider();
+    const token = await issue(p);
+    const req = bearerRequest(token);
+    const { res, sent } = fakeResponse();
+    let reached = false;
+    const returned = requireOAuth(p, 'read')(req, res, () => {
+      reached = true;
+    });
+    expect(returned).toBeUndefined();
+    expect(reached).toBe(true);
+    expect(sent).toBeNull();
+    expect(req.oauth?.clientId).toBe('conf');
+  });
+
+  it('waits for a store that answers with a promise or a thenable, with the same results', async () => {
+    for (const wrap of [
+      (r: AccessTokenRecord | null) => Promise.resolve(r),
+      (r: AccessTokenRecord | null) =>
+        // biome-ignore lint/suspicious/noThenProperty: a thenable that is not a native promise, on purpose
+        ({ then: (ok: (v: AccessTokenRecord | null) => void) => ok(r) }) as unknown as Promise<AccessTokenRecord | null>,
+    ]) {
+      const { provider: p, stores } = makeProvider();
+      p.tokenGetter((t) => wrap(stores.tokens.getAccessToken(t) as AccessTokenRecord | null));
+      const token = await issue(p);
+      const req = bearerRequest(token);
+      let reached = false;
+      const returned = requireOAuth(p, 'read')(req, fakeResponse().res, () => {
+        reached = true;
+      });
+      expect(returned).toBeInstanceOf(Promise);
+      expect(reached).toBe(false);
+      await returned;
+      expect(reached).toBe(true);
+      const denied = fakeResponse();
+      await requireOAuth(p, 'admin')(bearerRequest(token), denied.res, () => {
+        throw new Error('must not pass');
+      });
+      expect(denied.sent?.status).toBe(403);
+    }
+  });
+
+  it('answers 503 when the store throws or rejects, and never throws itself', async () => {
+    for (const failing of [
+      () => {
+        throw new StoreUnavailableError('down', { cause: new Error('ECONNREFUSED') });
+      },
+      () => Promise.reject(new StoreUnavailableError('down', { cause: new Error('ECONNREFUSED') })),
+    ]) {
+      const { provider: p } = makeProvider({ logger: { error() {}, warn() {} } });
+      p.tokenGetter(failing);
+      const out = fakeResponse();
+      await requireOAuth(p)(bearerRequest('some-token'), out.res, () => {
+        throw new Error('must not pass');
+      });
+      expect(out.sent?.status).toBe(503);
+      expect(JSON.parse(out.sent!.body).error).toBe('temporarily_unavailable');
+    }
+  });
+
+  it('still runs the hooks, and lets them veto', async () => {
+    const { provider: p } = makeProvider();
+    const token = await issue(p);
+    const seen: string[] = [];
+    p.beforeRequest((ctx) => {
+      seen.push(ctx.endpoint);
+      return undefined;
+    });
+    p.afterRequest(() => ({ status: 403, headers: { 'Content-Type': 'application/json' }, body: '{"error":"vetoed"}' }));
+    const out = fakeResponse();
+    let reached = false;
+    await requireOAuth(p, 'read')(bearerRequest(token), out.res, () => {
+      reached = true;
+    });
+    expect(seen).toEqual(['resource']);
+    expect(reached).toBe(false);
+    expect(out.sent?.status).toBe(403);
   });
 });

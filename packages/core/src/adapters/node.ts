@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Client, User } from '../contract.js';
+import type { ResourceResult } from '../endpoints/resource.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import type { OAuth2Provider, VerifiedToken } from '../provider.js';
 import { json } from '../responses.js';
@@ -133,15 +134,24 @@ export function toNodeHandler<U extends User, C extends Client>(
  */
 export function requireOAuth<U extends User, C extends Client>(provider: OAuth2Provider<U, C>, ...scopes: string[]): NodeMiddleware {
   provider.validate();
-  return async (req, res, next) => {
-    const oreq = withoutReading(req) ?? (await convert(req, res));
-    if (!oreq) return;
-    const r = await provider.verifyAccessToken(oreq, scopes);
+  const finish = (req: NodeRequest, res: ServerResponse, next: NextFunction | undefined, r: ResourceResult): void => {
     if (r.ok) {
       req.oauth = r.token;
       if (next) next();
-      return;
+    } else {
+      sendResponse(res, r.response);
     }
-    sendResponse(res, r.response);
+  };
+  const slow = async (req: NodeRequest, res: ServerResponse, next: NextFunction | undefined): Promise<void> => {
+    const oreq = await convert(req, res);
+    if (oreq) finish(req, res, next, await provider.checkAccessToken(oreq, scopes));
+  };
+  return (req, res, next) => {
+    const oreq = withoutReading(req);
+    if (!oreq) return slow(req, res, next);
+    const r = provider.checkAccessToken(oreq, scopes);
+    // Answered at once (memory stores, no hooks): on to the route handler in this very tick.
+    if (!(r instanceof Promise)) return void finish(req, res, next, r);
+    return r.then((done) => finish(req, res, next, done));
   };
 }

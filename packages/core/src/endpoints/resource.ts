@@ -1,3 +1,4 @@
+import type { AccessTokenRecord } from '../contract.js';
 import { digestToken } from '../crypto.js';
 import { InsufficientScopeError, InvalidRequestError, InvalidTokenError, isOAuthError, type OAuthError } from '../errors.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
@@ -71,13 +72,7 @@ function extract(e: Engine, req: OAuthRequest): string | null | OAuthError {
   return found[0] ?? null;
 }
 
-/** Checks a protected-resource request: a valid bearer token holding every listed scope. */
-export async function verifyAccessToken(e: Engine, req: OAuthRequest, scopes: readonly string[]): Promise<ResourceInternal> {
-  const token = extract(e, req);
-  if (token === null) return challenge(e, null, 401);
-  if (typeof token !== 'string') return challenge(e, token, 400);
-  if (token === '') return challenge(e, new InvalidTokenError(), 401);
-  const record = await e.s.getAccessToken!(digestToken(token));
+function decide(e: Engine, record: AccessTokenRecord | null, scopes: readonly string[]): ResourceInternal {
   if (!record || record.expiresAt.getTime() <= Date.now()) return challenge(e, new InvalidTokenError(), 401);
   for (const s of scopes) {
     if (!record.scopes.includes(s)) return challenge(e, new InsufficientScopeError(), 403, scopes);
@@ -92,4 +87,23 @@ export async function verifyAccessToken(e: Engine, req: OAuthRequest, scopes: re
       grantId: record.grantId,
     },
   };
+}
+
+/**
+ * Checks a protected-resource request: a valid bearer token holding every listed scope. Answers
+ * without a promise when the token store answers without one (see `TokenStore.getAccessToken`).
+ * May throw (or reject) with the store's error.
+ */
+export function verifyAccessToken(e: Engine, req: OAuthRequest, scopes: readonly string[]): ResourceInternal | Promise<ResourceInternal> {
+  const token = extract(e, req);
+  if (token === null) return challenge(e, null, 401);
+  if (typeof token !== 'string') return challenge(e, token, 400);
+  if (token === '') return challenge(e, new InvalidTokenError(), 401);
+  const found = e.s.getAccessToken!(digestToken(token));
+  if (found instanceof Promise) return found.then((record) => decide(e, record, scopes));
+  if (found !== null && typeof (found as { then?: unknown }).then === 'function') {
+    // A thenable that is not a native promise.
+    return Promise.resolve(found).then((record) => decide(e, record, scopes));
+  }
+  return decide(e, found, scopes);
 }
