@@ -167,6 +167,14 @@ export function tableOptionsFor(sequelize: Sequelize): { charset?: string; colla
   return {};
 }
 
+/** The getters this binding defines for array columns stored as JSON text. */
+const jsonGetters = new WeakSet<object>();
+
+/** Whether `getter` is one of this binding's JSON-text getters (which `toArray` can stand in for). */
+export function isJsonTextGetter(getter: unknown): boolean {
+  return typeof getter === 'function' && jsonGetters.has(getter);
+}
+
 function withJsonAccessors(columns: Columns, jsonColumns: readonly string[]): ExtraColumns {
   const out: ExtraColumns = {};
   for (const [name, column] of Object.entries(columns)) {
@@ -174,12 +182,14 @@ function withJsonAccessors(columns: Columns, jsonColumns: readonly string[]): Ex
       out[name] = column;
       continue;
     }
+    const get = function (this: Model) {
+      const raw: unknown = this.getDataValue(name);
+      return typeof raw === 'string' ? JSON.parse(raw) : raw;
+    };
+    jsonGetters.add(get);
     out[name] = {
       ...column,
-      get(this: Model) {
-        const raw: unknown = this.getDataValue(name);
-        return typeof raw === 'string' ? JSON.parse(raw) : raw;
-      },
+      get,
       set(this: Model, value: unknown) {
         this.setDataValue(name, value === null || value === undefined || typeof value === 'string' ? value : JSON.stringify(value));
       },

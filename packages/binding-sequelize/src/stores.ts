@@ -16,7 +16,7 @@ import {
   type UserStore,
 } from '@portcullis/core';
 import { ConnectionError, type Model, Op } from 'sequelize';
-import type { PortcullisModel, PortcullisModels } from './models.js';
+import { isJsonTextGetter, type PortcullisModel, type PortcullisModels } from './models.js';
 
 /**
  * The key a row is stored under in place of a code or token: SHA-256 hex of its UTF-8 bytes.
@@ -319,11 +319,25 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
     grantId: str(v.grantId),
   });
   const whereKey = (kind: Kind, token: string) => ({ tokenHash: keyHash(token), kind });
+  // Lookups read only the columns a record needs, as plain rows without model instances (the
+  // hot path of every resource check), unless a model defines its own getter for one of them:
+  // then the row goes through the model as usual. This binding's JSON accessors need no getter
+  // here, since `toArray` reads JSON text itself.
+  const readColumns = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt'];
+  const attrs = model.getAttributes() as Record<string, { get?: unknown } | undefined>;
+  const raw = readColumns.every((c) => typeof attrs[c]?.get !== 'function' || isJsonTextGetter(attrs[c]?.get));
   /** The live record (not expired, revoked or consumed) or `null`. */
   const get = async (kind: Kind, token: string): Promise<AccessTokenRecord | null> => {
-    const row = await model.findOne({ where: whereKey(kind, token) });
-    if (!row) return null;
-    const v = plain(row);
+    let v: Row;
+    if (raw) {
+      const found = (await model.findOne({ where: whereKey(kind, token), attributes: readColumns, raw: true })) as Row | null;
+      if (!found) return null;
+      v = found;
+    } else {
+      const row = await model.findOne({ where: whereKey(kind, token) });
+      if (!row) return null;
+      v = plain(row);
+    }
     const record = toRecord(v, token);
     return v.revokedAt || v.consumedAt || record.expiresAt.getTime() <= Date.now() ? null : record;
   };

@@ -263,6 +263,42 @@ for (const dialect of DIALECTS) {
         for (const table of [...Object.values(a), ...Object.values(b)]) await qi.dropTable(table);
       });
 
+      it('reads tokens through a model getter of your own (here scopes kept as space-separated text)', async () => {
+        const { sequelize } = db;
+        const options = {
+          tablePrefix: uniquePrefix(),
+          extend: {
+            token: {
+              scopes: {
+                type: DataTypes.STRING(500),
+                allowNull: false,
+                get(this: { getDataValue(k: string): unknown }) {
+                  return String(this.getDataValue('scopes')).split(' ').filter(Boolean);
+                },
+                set(this: { setDataValue(k: string, v: unknown): void }, value: readonly string[]) {
+                  this.setDataValue('scopes', value.join(' '));
+                },
+              },
+            },
+          },
+        };
+        const models = defineModels(sequelize, options);
+        await models.token.sync();
+        const tokens = createTokenStore(models.token);
+        const p = pair({ scopes: ['read', 'write'] });
+        await tokens.saveTokens(p.access, p.refresh);
+        const [row] = await sequelize.query<{ scopes: string }>(
+          `SELECT scopes FROM ${sequelize.getQueryInterface().quoteIdentifier(models.token.getTableName() as string)}`,
+          {
+            type: QueryTypes.SELECT,
+          },
+        );
+        expect(row?.scopes).toBe('read write');
+        expect((await tokens.getAccessToken(p.access.token))?.scopes).toEqual(['read', 'write']);
+        expect((await tokens.getRefreshToken(p.refresh.token))?.scopes).toEqual(['read', 'write']);
+        await sequelize.getQueryInterface().dropTable(models.token.getTableName());
+      });
+
       it('migrate() takes extra columns and a subset of tables; defineModels() the same extra columns', async () => {
         const { sequelize } = db;
         const options = {
