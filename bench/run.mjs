@@ -2,10 +2,11 @@
 // `pnpm bench`: Portcullis next to bare node:http, Express, oidc-provider and
 // @node-oauth/oauth2-server, in one run, with ratios. A script, not a test: it asserts nothing.
 //
-//   pnpm bench                      full run (about 10 minutes)
+//   pnpm bench                      full run (about 15 minutes)
 //   pnpm bench --quick              about 2 minutes: one round of 2 s runs, 100,000 rows for cost
 //                                   growth, 100,000 tokens/codes for memory (a smoke run)
 //   pnpm bench --only token,pg      groups: token resource introspection exchange pg memory secret
+//   pnpm bench --rounds 7           rounds per group (default 5; --quick: 1)
 //   pnpm bench --out report.md      also write the report to a file
 //   pnpm bench --no-pin             do not pin with taskset (machines with one core)
 //   pnpm bench --source             run Portcullis from its TypeScript sources through tsx instead
@@ -31,7 +32,7 @@ const ALL_GROUPS = ['token', 'resource', 'introspection', 'exchange', 'pg', 'mem
 // ------------------------------------------------------------------------------ options
 
 function parseArgs(argv) {
-  const o = { quick: false, only: null, out: null, pin: true, source: false };
+  const o = { quick: false, only: null, out: null, pin: true, source: false, rounds: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--') continue;
@@ -41,11 +42,14 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a.startsWith('--only=')) o.only = a.slice(7).split(',').filter(Boolean);
     else if (a === '--out') o.out = argv[++i];
-    else if (a === '--help' || a === '-h') {
+    else if (a === '--rounds') {
+      o.rounds = Number(argv[++i]);
+      if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error('--rounds needs a positive integer');
+    } else if (a === '--help' || a === '-h') {
       console.log(
         readFileSync(fileURLToPath(import.meta.url), 'utf8')
           .split('\n')
-          .slice(1, 12)
+          .slice(1, 13)
           .join('\n')
           .replace(/^\/\/ ?/gm, ''),
       );
@@ -59,7 +63,8 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 const CFG = opts.quick
   ? { warm: 1, seconds: 2, runs: 1, growthRows: 100_000, memTokens: 100_000, flood: 100_000 }
-  : { warm: 1, seconds: 4, runs: 3, growthRows: 1_000_000, memTokens: 1_000_000, flood: 1_000_000 };
+  : { warm: 1, seconds: 4, runs: 5, growthRows: 1_000_000, memTokens: 1_000_000, flood: 1_000_000 };
+if (opts.rounds) CFG.runs = opts.rounds;
 const CONNECTIONS = 50;
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
