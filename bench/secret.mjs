@@ -1,6 +1,6 @@
 /**
  * Secret verification cost, in this process (pinned to the server core by run.mjs): the time of
- * one `verifySecret` against a `hashSecret` (HMAC-SHA-256) hash and against a `hashPassword`
+ * one `verifySecret` against a `hashSecret` hash (salted SHA-256) and against a `hashPassword`
  * (scrypt) hash. Prints one line: SECRET_RESULT {json}. Loops are bounded in time and count.
  */
 import { hashPassword, hashSecret, verifySecret } from '@portcullis/core';
