@@ -106,6 +106,31 @@ describe('Express adapter', () => {
     expect(await me.json()).toEqual({ client: 'conf' });
     expect((await fetch(`${expressUrl}/api/me`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
   });
+
+  it('serves the endpoints when mounted under a path, and guards a router mounted elsewhere', async () => {
+    const app = express();
+    app.use('/oauth', toNodeHandler(provider));
+    const api = express.Router();
+    api.get('/me', requireOAuth(provider, 'read'), (req, res) => {
+      res.json({ client: (req as { oauth?: { clientId: string } }).oauth?.clientId });
+    });
+    app.use('/api', api);
+    app.use((_req: unknown, res: { status(n: number): { json(b: unknown): void } }) => res.status(404).json({ error: 'app 404' }));
+    const base = await listen(createServer(app));
+    const r = await clientCredentials(base);
+    expect(r.status).toBe(200);
+    const { access_token } = (await r.json()) as { access_token: string };
+    const intro = await fetch(`${base}/oauth/introspect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('conf', SECRET) },
+      body: `token=${access_token}`,
+    });
+    expect(((await intro.json()) as { active: boolean }).active).toBe(true);
+    const me = await fetch(`${base}/api/me`, { headers: { authorization: `Bearer ${access_token}` } });
+    expect(await me.json()).toEqual({ client: 'conf' });
+    // Paths under the mount that are not endpoints go on to the app.
+    expect(await (await fetch(`${base}/oauth/elsewhere`)).json()).toEqual({ error: 'app 404' });
+  });
 });
 
 describe('Fetch adapter', () => {

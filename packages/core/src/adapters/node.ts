@@ -5,8 +5,11 @@ import type { OAuthRequest, OAuthResponse } from '../http.js';
 import type { OAuth2Provider, VerifiedToken } from '../provider.js';
 import { json } from '../responses.js';
 
-/** A `node:http` request as Express or Connect may have extended it. */
-export type NodeRequest = IncomingMessage & { body?: unknown; oauth?: VerifiedToken };
+/**
+ * A `node:http` request as Express or Connect may have extended it: a parsed `body`, and
+ * `originalUrl` (the URL before a mount path was stripped), which is used when present.
+ */
+export type NodeRequest = IncomingMessage & { body?: unknown; originalUrl?: string; oauth?: VerifiedToken };
 /** `next` of Express/Connect middleware. */
 export type NextFunction = (err?: unknown) => void;
 /**
@@ -49,7 +52,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 /** The request as an `OAuthRequest` when no body has to be read for it; otherwise `undefined`. */
 function withoutReading(req: NodeRequest): OAuthRequest | undefined {
   const method = req.method ?? 'GET';
-  const url = req.url ?? '/';
+  const url = req.originalUrl ?? req.url ?? '/';
   const headers = req.headers;
   const remoteAddress = req.socket?.remoteAddress;
   const b = req.body;
@@ -70,7 +73,7 @@ export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOpti
   if (ready) return ready;
   return {
     method: req.method ?? 'POST',
-    url: req.url ?? '/',
+    url: req.originalUrl ?? req.url ?? '/',
     headers: req.headers,
     remoteAddress: req.socket?.remoteAddress,
     body: await readBody(req, options?.bodyLimit ?? 65536),
@@ -100,7 +103,9 @@ async function convert(req: NodeRequest, res: ServerResponse, options?: NodeAdap
 /**
  * A `node:http`/Express/Connect handler serving the token, revocation, introspection and metadata
  * endpoints at the paths in the provider's options. Other paths go to `next()`, or get 404
- * without one. Checks the provider's wiring when created.
+ * without one. Paths are matched in full, so it can be used at the root (`app.use(handler)`) or
+ * under a mount path (`app.use('/oauth', handler)` with the default `/oauth/...` endpoints).
+ * Checks the provider's wiring when created.
  */
 export function toNodeHandler<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,
@@ -116,7 +121,8 @@ export function toNodeHandler<U extends User, C extends Client>(
     sendResponse(res, r ?? json(404, { error: 'not_found' }));
   };
   return (req, res, next) => {
-    const url = req.url ?? '/';
+    // The full path, also when mounted (`app.use('/oauth', handler)` strips `/oauth` from `req.url`).
+    const url = req.originalUrl ?? req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (paths.has(path)) return serve(req, res);
