@@ -31,7 +31,11 @@ export function toFetchHandler<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,
 ): (request: Request) => Promise<Response | null> {
   provider.validate();
+  const e = provider.options.endpoints;
+  const paths = new Set([e.token, e.revocation, e.introspection, '/.well-known/oauth-authorization-server']);
   return async (request) => {
+    // Other paths are answered before any header is copied or body read.
+    if (!paths.has(new URL(request.url).pathname)) return null;
     const r = await provider.handle(await fromFetchRequest(request));
     return r ? toFetchResponse(r) : null;
   };
@@ -44,7 +48,7 @@ export function requireOAuthFetch<U extends User, C extends Client>(
 ): (request: Request) => Promise<{ ok: true; token: VerifiedToken } | { ok: false; response: Response }> {
   provider.validate();
   return async (request) => {
-    const r = await provider.verifyAccessToken(await fromFetchRequest(request), scopes);
+    const r = await provider.checkAccessToken(await fromFetchRequest(request), scopes);
     return r.ok ? r : { ok: false, response: toFetchResponse(r.response) };
   };
 }
