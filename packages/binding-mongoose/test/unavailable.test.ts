@@ -69,7 +69,7 @@ describe('a lost connection', () => {
       ],
       ['consumeGrant', () => grants.consumeGrant('c1', secret)],
       ['saveTokens', () => tokens.saveTokens({ ...record, token: `${secret}-2` }, null)],
-      ['getAccessToken', () => tokens.getAccessToken(secret)],
+      ['getAccessToken', async () => tokens.getAccessToken(secret)],
       ['getRefreshToken', () => tokens.getRefreshToken(secret)],
       ['consumeRefreshToken', () => tokens.consumeRefreshToken(secret)],
       ['revokeAccessToken', () => tokens.revokeAccessToken(secret)],
