@@ -267,6 +267,7 @@ const E = {
   pcFetchCc: entry('pc-fetch-cc', 'pc-fetch', S.cc, post('/oauth/token', CC_BODY, basic('c1'))),
   pcNodeCcScrypt: entry('pc-node-cc-scrypt', 'pc-node', `${S.cc}, scrypt-hashed secret`, post('/oauth/token', CC_BODY, basic('c-scrypt')), {
     timeoutS: 60,
+    whole: true,
   }),
   oauth2Res: entry('oauth2-res', 'node-oauth2', S.resource, bearer(), { tokens: true }),
   pcNodeRes: entry('pc-node-res', 'pc-node', S.resource, bearer(), { tokens: true }),
@@ -344,6 +345,25 @@ const median = (xs) => {
 };
 const value = (e, r) => (e.metric === 'exchanges' ? r.exchangesPerSec : r.rps);
 
+/** Seconds per slice of a measured run. */
+const SLICE_S = 1;
+
+/** One run's figures from its slices: totals over the summed duration, median p50. */
+function mergeSlices(parts) {
+  const sum = (f) => parts.reduce((n, p) => n + f(p), 0);
+  const secs = sum((p) => p.raw.duration_us) / 1e6;
+  const done = sum((p) => p.done);
+  return {
+    rps: sum((p) => p.requests) / secs,
+    exchangesPerSec: sum((p) => p.raw.exchanges) / secs,
+    requests: sum((p) => p.requests),
+    errors: sum((p) => p.errors),
+    p50Ms: median(parts.map((p) => p.p50Ms)),
+    cpuUs: done > 0 ? (sum((p) => p.serverTicks) * 1e6) / CLK_TCK / done : Number.NaN,
+    raw: { exchanges: sum((p) => p.raw.exchanges), duration_us: secs * 1e6 },
+  };
+}
+
 /**
  * Starts the servers of `entries` (one process per server key and instance), fetches bearer
  * tokens where needed, warms every entry up once, then runs `CFG.runs` rounds over all entries.
@@ -352,7 +372,7 @@ async function runGroup(name, entries, { instances = {}, prepare } = {}) {
   log(`group ${name}: ${entries.map((e) => e.id).join(', ')}`);
   const dir = tempDir('portcullis-bench-tokens-');
   const tokenFiles = new Map();
-  const go = async (e, seconds) => {
+  const go = async (e, seconds, measured) => {
     const cpu0 = cpuTicks(e.proc.child.pid);
     const core0 = coreTicks(SERVER_CORE);
     const r = await wrk({
@@ -370,7 +390,9 @@ async function runGroup(name, entries, { instances = {}, prepare } = {}) {
     const core1 = coreTicks(SERVER_CORE);
     await drain(e.proc.child.pid);
     r.cpuUs = done > 0 ? (serverTicks * 1e6) / CLK_TCK / done : Number.NaN;
-    if (pinning && seconds === CFG.seconds && core1.total > core0.total) {
+    r.done = done;
+    r.serverTicks = serverTicks;
+    if (pinning && measured && core1.total > core0.total) {
       foreignShares.push(Math.max(0, core1.busy - core0.busy - serverTicks) / (core1.total - core0.total));
     }
     return r;
@@ -399,13 +421,25 @@ async function runGroup(name, entries, { instances = {}, prepare } = {}) {
       }
       if (prepare && round === 0) await prepare(procs);
       for (const e of entries) {
-        const w = await go(e, CFG.warm);
+        const w = await go(e, CFG.warm, false);
         if (w.requests > 0 && w.errors === w.requests) throw new Error(`${e.id}: every request failed during warm-up`);
       }
-      // The order rotates from round to round, so no row is always measured first or last.
+      // The order rotates from round to round, so no row is always measured first or last, and
+      // each row's time is taken in slices of SLICE_S seconds in turn with the other rows: the
+      // load of a shared machine comes and goes within seconds, and slices spread it over every
+      // row alike. Rows marked `whole` (the scrypt row, which leaves seconds of work queued)
+      // run their time in one piece.
       const shift = round % entries.length;
-      for (const e of [...entries.slice(shift), ...entries.slice(0, shift)]) {
-        const r = await go(e, CFG.seconds);
+      const order = [...entries.slice(shift), ...entries.slice(0, shift)];
+      const parts = new Map(order.map((e) => [e, []]));
+      for (let slice = 0; slice < CFG.seconds / SLICE_S; slice++) {
+        for (const e of order) {
+          if (e.whole && slice > 0) continue;
+          parts.get(e).push(await go(e, e.whole ? CFG.seconds : SLICE_S, true));
+        }
+      }
+      for (const e of order) {
+        const r = mergeSlices(parts.get(e));
         e.runs.push(r);
         const other = pinning ? `  others on server core ${(100 * (foreignShares.at(-1) ?? 0)).toFixed(0)}%` : '';
         log(
@@ -686,7 +720,7 @@ function report(results) {
   lines.push(`Machine: ${nproc} cores, ${cpuModel}, Node ${process.version}, ${wrkVersion}  `);
   lines.push(
     `Setup: ${pinning ? `server pinned to core ${SERVER_CORE}, wrk (1 thread) and PostgreSQL/Redis pinned to core ${LOAD_CORE}` : 'no pinning'}; ${CONNECTIONS} connections over loopback; ` +
-      `${CFG.runs} rounds per group, each with fresh server processes, a ${CFG.warm} s warm-up and a ${CFG.seconds} s run per row, round-robin with the order rotated each round; medians${opts.quick ? ' (--quick)' : ''}; ` +
+      `${CFG.runs} rounds per group, each with fresh server processes, a ${CFG.warm} s warm-up and ${CFG.seconds} s per row taken in ${SLICE_S} s slices round-robin, the order rotated each round; medians${opts.quick ? ' (--quick)' : ''}; ` +
       `Portcullis ${opts.source ? 'from TypeScript sources through tsx (--source)' : 'from its built dist/'}; NODE_ENV=production  `,
   );
   const fMed = median(foreignShares);
