@@ -64,13 +64,8 @@ function withoutReading(req: NodeRequest): OAuthRequest | undefined {
   return { method, url, headers, remoteAddress };
 }
 
-/**
- * Converts a `node:http` request to an `OAuthRequest`, reading a form body unless a framework
- * already parsed it (`req.body`). Other bodies are not read.
- */
-export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOptions): Promise<OAuthRequest> {
-  const ready = withoutReading(req);
-  if (ready) return ready;
+/** The request with its form body read (the case `withoutReading` leaves out). */
+async function withFormBody(req: NodeRequest, options?: NodeAdapterOptions): Promise<OAuthRequest> {
   return {
     method: req.method ?? 'POST',
     url: req.originalUrl ?? req.url ?? '/',
@@ -80,15 +75,24 @@ export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOpti
   };
 }
 
+/**
+ * Converts a `node:http` request to an `OAuthRequest`, reading a form body unless a framework
+ * already parsed it (`req.body`). Other bodies are not read.
+ */
+export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOptions): Promise<OAuthRequest> {
+  return withoutReading(req) ?? withFormBody(req, options);
+}
+
 /** Writes an `OAuthResponse` to a `node:http` response. */
 export function sendResponse(res: ServerResponse, r: OAuthResponse): void {
   res.writeHead(r.status, r.headers);
   res.end(r.body);
 }
 
-async function convert(req: NodeRequest, res: ServerResponse, options?: NodeAdapterOptions): Promise<OAuthRequest | null> {
+/** Reads the form body of a request `withoutReading` could not convert; answers 413/400 itself. */
+async function readForm(req: NodeRequest, res: ServerResponse, options?: NodeAdapterOptions): Promise<OAuthRequest | null> {
   try {
-    return await toOAuthRequest(req, options);
+    return await withFormBody(req, options);
   } catch (err) {
     if (err instanceof BodyTooLargeError) {
       res.setHeader('Connection', 'close');
@@ -115,7 +119,7 @@ export function toNodeHandler<U extends User, C extends Client>(
   const e = provider.options.endpoints;
   const paths = new Set([e.token, e.revocation, e.introspection, '/.well-known/oauth-authorization-server']);
   const serve = async (req: NodeRequest, res: ServerResponse): Promise<void> => {
-    const oreq = withoutReading(req) ?? (await convert(req, res, options));
+    const oreq = withoutReading(req) ?? (await readForm(req, res, options));
     if (!oreq) return;
     const r = await provider.handle(oreq);
     sendResponse(res, r ?? json(404, { error: 'not_found' }));
@@ -149,7 +153,7 @@ export function requireOAuth<U extends User, C extends Client>(provider: OAuth2P
     }
   };
   const slow = async (req: NodeRequest, res: ServerResponse, next: NextFunction | undefined): Promise<void> => {
-    const oreq = await convert(req, res);
+    const oreq = await readForm(req, res);
     if (oreq) finish(req, res, next, await provider.checkAccessToken(oreq, scopes));
   };
   return (req, res, next) => {

@@ -100,10 +100,6 @@ export function verifyAccessToken(e: Engine, req: OAuthRequest, scopes: readonly
   if (typeof token !== 'string') return challenge(e, token, 400);
   if (token === '') return challenge(e, new InvalidTokenError(), 401);
   const found = e.s.getAccessToken!(digestToken(token));
-  if (found instanceof Promise) return found.then((record) => decide(e, record, scopes));
-  if (found !== null && typeof (found as { then?: unknown }).then === 'function') {
-    // A thenable that is not a native promise.
-    return Promise.resolve(found).then((record) => decide(e, record, scopes));
-  }
+  if (found !== null && 'then' in found) return Promise.resolve(found).then((record) => decide(e, record, scopes));
   return decide(e, found, scopes);
 }
