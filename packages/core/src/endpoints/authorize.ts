@@ -62,12 +62,12 @@ type Validation<C extends Client> =
 const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/;
 
 /**
- * The requests `authorize()` handed out, with the engine and client they were validated with.
- * When the app passes the very same (frozen) object to `completeAuthorization` — an automatic
- * approval, or a consent kept in an in-process session — the client is not looked up again.
- * A copy, a deserialized object or a query string always gets a fresh lookup.
+ * The requests `authorize()` handed out (frozen), each with the engine that validated it. When
+ * the app passes the very same object to `completeAuthorization` — an automatic approval, or a
+ * consent kept in an in-process session — its client is not looked up again. A copy, a
+ * deserialized object or a query string always gets a fresh lookup.
  */
-const handedOut = new WeakMap<object, { engine: object; client: Client }>();
+const handedOut = new WeakMap<object, object>();
 
 async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Params, query: string, known?: C): Promise<Validation<C>> {
   const clientId = p.client_id;
@@ -200,7 +200,7 @@ export async function authorizeEndpoint<U extends User, C extends Client>(
   }
   const v = await validate(e, p, new URLSearchParams(p).toString());
   if (v.kind === 'ok') {
-    handedOut.set(v.request, { engine: e, client: v.request.client });
+    handedOut.set(v.request, e);
     return { type: 'consent', request: v.request };
   }
   return { type: 'response', result: failure(e, v) };
@@ -217,8 +217,8 @@ export async function completeAuthorization<U extends User, C extends Client>(
   if (typeof query !== 'string') throw new TypeError('completeAuthorization needs the AuthorizationRequest or its query string');
   const p = parseParams(query);
   if (isOAuthError(p)) return { response: pageError(e, p), error: p, clientId: null, grantType: null, scopes: null, issuedGrantId: null };
-  const mine = typeof request === 'object' ? handedOut.get(request) : undefined;
-  const v = await validate(e, p, query, mine?.engine === e ? (mine.client as C) : undefined);
+  const ours = typeof request === 'object' && handedOut.get(request) === e;
+  const v = await validate(e, p, query, ours ? request.client : undefined);
   if (v.kind !== 'ok') return failure(e, v);
   const r = v.request;
   const fragment = r.responseType === 'token';
