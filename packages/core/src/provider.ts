@@ -353,7 +353,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * is required. On failure the response carries the RFC 6750 status and `WWW-Authenticate`.
    */
   async verifyAccessToken(req: OAuthRequest, scopes: readonly string[] = []): Promise<ResourceResult> {
-    // The hot path of every protected request: without hooks it awaits only the store.
+    // Without hooks this awaits only the store (and `checkAccessToken` not even that).
     const ctx: HookContext = { endpoint: 'resource', request: req };
     const before = this.runBefore(ctx);
     if (before) {
@@ -377,20 +377,18 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    */
   checkAccessToken(req: OAuthRequest, scopes: readonly string[] = []): ResourceResult | Promise<ResourceResult> {
     if (this.before.length !== 0 || this.after.length !== 0) return this.verifyAccessToken(req, scopes);
-    const ctx: HookContext = { endpoint: 'resource', request: req };
     let r: ResourceInternal | Promise<ResourceInternal>;
     try {
       r = verifyAccessToken(this.engine(), req, scopes);
     } catch (err) {
-      return { ok: false, response: this.failure(ctx, err).response };
+      return this.resourceFailure(req, err);
     }
-    if (r instanceof Promise) {
-      return r.then(
-        (done) => (done.ok ? done : { ok: false, response: done.result.response }),
-        (err: unknown) => ({ ok: false, response: this.failure(ctx, err).response }),
-      );
-    }
-    return r.ok ? r : { ok: false, response: r.result.response };
+    if (r instanceof Promise) return r.then(resourceResult, (err: unknown) => this.resourceFailure(req, err));
+    return resourceResult(r);
+  }
+
+  private resourceFailure(req: OAuthRequest, err: unknown): ResourceResult {
+    return { ok: false, response: this.failure({ endpoint: 'resource', request: req }, err).response };
   }
 
   private async afterResource(ctx: HookContext, r: ResourceInternal): Promise<ResourceResult> {
@@ -523,6 +521,11 @@ function emptySlots<U extends User, C extends Client>(): Slots<U, C> {
     revokeFamily: undefined,
     currentUser: undefined,
   };
+}
+
+/** A resource check's answer as handed to the app. */
+function resourceResult(r: ResourceInternal): ResourceResult {
+  return r.ok ? r : { ok: false, response: r.result.response };
 }
 
 function outcomeOf(r: EndpointResult): HookOutcome {
