@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
+import express, { type Response as ExpressResponse } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AccessTokenRecord,
@@ -11,6 +11,7 @@ import {
   toFetchHandler,
   toNodeHandler,
   toOAuthRequest,
+  withOAuth,
 } from '../src/index.js';
 import { basic, form, makeProvider, SECRET } from './helpers.js';
 
@@ -105,6 +106,36 @@ describe('Express adapter', () => {
     const me = await fetch(`${expressUrl}/api/me`, { headers: { authorization: `Bearer ${access_token}` } });
     expect(await me.json()).toEqual({ client: 'conf' });
     expect((await fetch(`${expressUrl}/api/me`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+  });
+
+  it('withOAuth guards a single-handler route; a rejecting async handler reaches the error handler', async () => {
+    const app = express();
+    app.use(toNodeHandler(provider));
+    app.get(
+      '/me',
+      withOAuth(provider, ['read'], (req, res: ExpressResponse) => {
+        res.json({ client: req.oauth.clientId, scopes: req.oauth.scopes });
+      }),
+    );
+    app.get(
+      '/fails',
+      withOAuth(provider, ['read'], async () => {
+        throw new Error('handler failed');
+      }),
+    );
+    app.use((_err: unknown, _req: unknown, res: { status(n: number): { json(b: unknown): void } }, _next: unknown) => {
+      res.status(500).json({ error: 'app error handler' });
+    });
+    const base = await listen(createServer(app));
+    const { access_token } = (await (await clientCredentials(base)).json()) as { access_token: string };
+    const me = await fetch(`${base}/me`, { headers: { authorization: `Bearer ${access_token}` } });
+    expect(await me.json()).toEqual({ client: 'conf', scopes: ['read'] });
+    const anonymous = await fetch(`${base}/me`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    const fails = await fetch(`${base}/fails`, { headers: { authorization: `Bearer ${access_token}` } });
+    expect(fails.status).toBe(500);
+    expect(await fails.json()).toEqual({ error: 'app error handler' });
   });
 
   it('serves the endpoints when mounted under a path, and guards a router mounted elsewhere', async () => {
@@ -236,6 +267,28 @@ describe('requireOAuth without a server', () => {
       expect(out.sent?.status).toBe(503);
       expect(JSON.parse(out.sent!.body).error).toBe('temporarily_unavailable');
     }
+  });
+
+  it('withOAuth calls the handler itself, in the same tick, and returns what it returns', async () => {
+    const { provider: p, stores } = makeProvider();
+    const token = await issue(p);
+    const seen: string[] = [];
+    const route = withOAuth(p, ['read'], (req) => {
+      seen.push(req.oauth.clientId);
+      return 'handled';
+    });
+    expect(route(bearerRequest(token), fakeResponse().res)).toBe('handled');
+    expect(seen).toEqual(['conf']);
+    const denied = fakeResponse();
+    expect(withOAuth(p, ['admin'], () => seen.push('must not run'))(bearerRequest(token), denied.res)).toBeUndefined();
+    expect(denied.sent?.status).toBe(403);
+    expect(seen).toEqual(['conf']);
+    // With a store that answers through a promise, the handler's value comes back through one.
+    p.tokenGetter(async (t) => stores.tokens.getAccessToken(t));
+    const later = route(bearerRequest(token), fakeResponse().res);
+    expect(later).toBeInstanceOf(Promise);
+    expect(await later).toBe('handled');
+    expect(seen).toEqual(['conf', 'conf']);
   });
 
   it('still runs the hooks, and lets them veto', async () => {
