@@ -271,7 +271,17 @@ const E = {
   }),
   oauth2Res: entry('oauth2-res', 'node-oauth2', S.resource, bearer(), { tokens: true }),
   pcNodeRes: entry('pc-node-res', 'pc-node', S.resource, bearer(), { tokens: true }),
-  pcExpressRes: entry('pc-express-res', 'pc-express', S.resource, bearer(), { tokens: true }),
+  pcExpressRes: entry('pc-express-res', 'pc-express', S.resource, bearer(), { tokens: true, note: ' — `requireOAuth` middleware' }),
+  pcExpressRoute: entry(
+    'pc-express-route',
+    'pc-express',
+    S.resource,
+    { ...bearer(), BENCH_PATH: '/resource-route' },
+    {
+      tokens: true,
+      note: ' — `withOAuth` route handler',
+    },
+  ),
   pcFetchRes: entry('pc-fetch-res', 'pc-fetch', S.resource, bearer(), { tokens: true }),
   oidcIntro: entry('oidc-intro', 'oidc', S.introspection, introspect('/token/introspection'), { tokens: true }),
   pcNodeIntro: entry('pc-node-intro', 'pc-node', S.introspection, introspect('/oauth/introspect'), { tokens: true }),
@@ -667,6 +677,10 @@ function targets(results) {
     const r = ratio(E.pcExpressRes, E.expressHello);
     t['pc-express-res'] = { text: `≥0.9× Express hello: ${both(r)}`, pass: r.rps >= 0.9 };
   }
+  if (Number.isFinite(E.pcExpressRoute.median)) {
+    const r = ratio(E.pcExpressRoute, E.expressHello);
+    t['pc-express-route'] = { text: `≥0.9× Express hello: ${both(r)}`, pass: r.rps >= 0.9 };
+  }
   if (results.growth) {
     const g = results.growth;
     t['pg-res-large'] = { text: `p50 latency within 1.2× of 1,000 tokens: ${x(g.latencyRatio)}`, pass: g.latencyRatio <= 1.2 };
@@ -698,6 +712,7 @@ function report(results) {
     E.oauth2Res,
     E.pcNodeRes,
     E.pcExpressRes,
+    E.pcExpressRoute,
     E.pcFetchRes,
     E.oidcIntro,
     E.pcNodeIntro,
@@ -760,7 +775,8 @@ function report(results) {
         ? ` — ${results.tables?.large.rows.toLocaleString('en')} tokens`
         : e.instance === 'small' && e.id.startsWith('pg-res')
           ? ' — 1,000 tokens'
-          : '');
+          : '') +
+      (e.note ?? '');
     const errs = e.errors ? ` (${e.errors} errors)` : '';
     lines.push(
       `| ${e.scenario} | ${e.stores} | ${label} | ${fmt(e.median)}${unit}${errs} | ${runs} | ${toHello} | ${issue} | ${e.p50.toFixed(2)} | ${e.cpu.toFixed(1)} | ${tg?.text ?? ''} | ${tg ? (tg.pass ? 'PASS' : 'FAIL') : ''} |`,
@@ -864,7 +880,7 @@ if (groups.has('token')) {
   await runGroup('token', [E.bareToken, E.oidcCc, E.oauth2Cc, E.pcNodeCc, E.pcExpressCc, E.pcFetchCc, E.pcNodeCcScrypt]);
 }
 if (groups.has('resource')) {
-  await runGroup('resource', [E.bareHello, E.expressHello, E.oauth2Res, E.pcNodeRes, E.pcExpressRes, E.pcFetchRes]);
+  await runGroup('resource', [E.bareHello, E.expressHello, E.oauth2Res, E.pcNodeRes, E.pcExpressRes, E.pcExpressRoute, E.pcFetchRes]);
 } else {
   await runGroup('reference', [E.bareHello]);
 }

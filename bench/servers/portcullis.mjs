@@ -2,8 +2,9 @@
  * Portcullis under test, through one of its adapters (`ADAPTER`):
  * - `node`: a bare `node:http` server; `toNodeHandler` serves the token and introspection
  *   endpoints, `requireOAuth` guards `GET /resource`.
- * - `express`: an Express 5 app with `app.use(toNodeHandler(provider))` and
- *   `app.get('/resource', requireOAuth(provider, 'read'), ...)`.
+ * - `express`: an Express 5 app with `app.use(toNodeHandler(provider))`,
+ *   `app.get('/resource', requireOAuth(provider, 'read'), ...)` and the same check as one route
+ *   handler, `app.get('/resource-route', withOAuth(provider, ['read'], ...))`.
  * - `fetch`: `toFetchHandler` and `requireOAuthFetch`, served by `node:http`: each request is
  *   turned into a WHATWG `Request` (body read into a Buffer first) and the `Response` written
  *   back, which is what Fetch-style frameworks (Hono's node server and the like) do on Node.
@@ -23,6 +24,7 @@ import {
   toFetchResponse,
   toNodeHandler,
   toOAuthRequest,
+  withOAuth,
 } from '@portcullis/core';
 import { counters, createBenchProvider, resetCounters } from './portcullis-provider.mjs';
 
@@ -81,6 +83,13 @@ if (adapter === 'node') {
   app.get('/resource', requireOAuth(provider, 'read'), (req, res) => {
     res.json({ ok: true, client: req.oauth.clientId });
   });
+  // The same check as a single route handler.
+  app.get(
+    '/resource-route',
+    withOAuth(provider, ['read'], (req, res) => {
+      res.json({ ok: true, client: req.oauth.clientId });
+    }),
+  );
   app.get('/oauth/authorize', async (req, res) => {
     sendResponse(res, await authorizeAndApprove(await toOAuthRequest(req)));
   });
