@@ -122,17 +122,10 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
       codeChallengeMethod = m;
     }
   }
-  const request: AuthorizationRequest<C> = Object.freeze({
-    client,
-    responseType: rt,
-    redirectUri,
-    scopes,
-    state,
-    codeChallenge,
-    codeChallengeMethod,
-    query,
-  });
-  return { kind: 'ok', request };
+  return {
+    kind: 'ok',
+    request: { client, responseType: rt, redirectUri, scopes, state, codeChallenge, codeChallengeMethod, query },
+  };
 }
 
 /** Builds the redirect back to the client (query for `code`, fragment for `token`), with `iss` (RFC 9207). */
@@ -200,8 +193,10 @@ export async function authorizeEndpoint<U extends User, C extends Client>(
   }
   const v = await validate(e, p, new URLSearchParams(p).toString());
   if (v.kind === 'ok') {
-    handedOut.set(v.request, e);
-    return { type: 'consent', request: v.request };
+    // Frozen, so the object that comes back to completeAuthorization is the one validated here.
+    const request = Object.freeze(v.request);
+    handedOut.set(request, e);
+    return { type: 'consent', request };
   }
   return { type: 'response', result: failure(e, v) };
 }
