@@ -25,8 +25,12 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
+import { pathOf } from './params.js';
 import type { CurrentUser, RegisterOptions, SlotName, SlotSource, SlotTypes, StoreRegistry } from './registry.js';
 import { errorResponse, json } from './responses.js';
+
+/** Where `handle()` serves the authorization server metadata (RFC 8414 section 3). */
+const METADATA_PATH = '/.well-known/oauth-authorization-server';
 
 /** The resolved store methods core calls. */
 export interface Slots<U extends User = User, C extends Client = Client> {
@@ -334,9 +338,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
 
   /** Authorization server metadata (RFC 8414), generated from what is enabled. */
-  async metadata(
-    req: OAuthRequest = { method: 'GET', url: '/.well-known/oauth-authorization-server', headers: {} },
-  ): Promise<OAuthResponse> {
+  async metadata(req: OAuthRequest = { method: 'GET', url: METADATA_PATH, headers: {} }): Promise<OAuthResponse> {
     return this.run('metadata', req, async () => {
       this.metadataCache ??= JSON.stringify(metadataDocument(this.engine()));
       return plain(json(200, this.metadataCache));
@@ -414,14 +416,22 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * @returns the response, or `null` when the path is not one of them.
    */
   async handle(req: OAuthRequest): Promise<OAuthResponse | null> {
-    const q = req.url.indexOf('?');
-    const path = q === -1 ? req.url : req.url.slice(0, q);
+    const path = pathOf(req.url);
     const e = this.options.endpoints;
     if (path === e.token) return this.token(req);
     if (path === e.revocation) return this.revoke(req);
     if (path === e.introspection) return this.introspect(req);
-    if (path === '/.well-known/oauth-authorization-server') return this.metadata(req);
+    if (path === METADATA_PATH) return this.metadata(req);
     return null;
+  }
+
+  /**
+   * Whether `handle()` answers `path` (without query string). Adapters ask it before converting a
+   * request, so requests for the app's own routes cost them nothing.
+   */
+  handles(path: string): boolean {
+    const e = this.options.endpoints;
+    return path === e.token || path === e.revocation || path === e.introspection || path === METADATA_PATH;
   }
 
   // ---------------------------------------------------------------- internals

@@ -31,11 +31,9 @@ export function toFetchHandler<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,
 ): (request: Request) => Promise<Response | null> {
   provider.validate();
-  const e = provider.options.endpoints;
-  const paths = new Set([e.token, e.revocation, e.introspection, '/.well-known/oauth-authorization-server']);
   return async (request) => {
     // Other paths are answered before any header is copied or body read.
-    if (!paths.has(new URL(request.url).pathname)) return null;
+    if (!provider.handles(new URL(request.url).pathname)) return null;
     const r = await provider.handle(await fromFetchRequest(request));
     return r ? toFetchResponse(r) : null;
   };

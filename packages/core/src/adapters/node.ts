@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Client, User } from '../contract.js';
 import type { ResourceResult } from '../endpoints/resource.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
+import { pathOf } from '../params.js';
 import type { OAuth2Provider, VerifiedToken } from '../provider.js';
 import { json } from '../responses.js';
 
@@ -49,10 +50,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
+/** The full URL, also under a mount path (`app.use('/oauth', handler)` strips `/oauth` from `req.url`). */
+function fullUrl(req: NodeRequest): string {
+  return req.originalUrl ?? req.url ?? '/';
+}
+
 /** The request as an `OAuthRequest` when no body has to be read for it; otherwise `undefined`. */
 function withoutReading(req: NodeRequest): OAuthRequest | undefined {
   const method = req.method ?? 'GET';
-  const url = req.originalUrl ?? req.url ?? '/';
+  const url = fullUrl(req);
   const headers = req.headers;
   const remoteAddress = req.socket?.remoteAddress;
   const b = req.body;
@@ -68,7 +74,7 @@ function withoutReading(req: NodeRequest): OAuthRequest | undefined {
 async function withFormBody(req: NodeRequest, options?: NodeAdapterOptions): Promise<OAuthRequest> {
   return {
     method: req.method ?? 'POST',
-    url: req.originalUrl ?? req.url ?? '/',
+    url: fullUrl(req),
     headers: req.headers,
     remoteAddress: req.socket?.remoteAddress,
     body: await readBody(req, options?.bodyLimit ?? 65536),
@@ -116,8 +122,6 @@ export function toNodeHandler<U extends User, C extends Client>(
   options?: NodeAdapterOptions,
 ): NodeMiddleware {
   provider.validate();
-  const e = provider.options.endpoints;
-  const paths = new Set([e.token, e.revocation, e.introspection, '/.well-known/oauth-authorization-server']);
   const serve = async (req: NodeRequest, res: ServerResponse): Promise<void> => {
     const oreq = withoutReading(req) ?? (await readForm(req, res, options));
     if (!oreq) return;
@@ -125,11 +129,7 @@ export function toNodeHandler<U extends User, C extends Client>(
     sendResponse(res, r ?? json(404, { error: 'not_found' }));
   };
   return (req, res, next) => {
-    // The full path, also when mounted (`app.use('/oauth', handler)` strips `/oauth` from `req.url`).
-    const url = req.originalUrl ?? req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    if (paths.has(path)) return serve(req, res);
+    if (provider.handles(pathOf(fullUrl(req)))) return serve(req, res);
     // Not ours: handed on at once, without a promise for Express or Connect to wait on.
     if (next) next();
     else sendResponse(res, json(404, { error: 'not_found' }));
@@ -138,13 +138,17 @@ export function toNodeHandler<U extends User, C extends Client>(
 }
 
 /** A request that passed the bearer check: `oauth` is set. */
-export type AuthorizedRequest = NodeRequest & { oauth: VerifiedToken };
+export type AuthorizedRequest<Req extends IncomingMessage = NodeRequest> = Req & { oauth: VerifiedToken };
 
 /**
  * A route handler behind `withOAuth`. It may return a promise; Express 5 and the like then route
- * its rejection to their error handling.
+ * its rejection to their error handling. `Req` and `Res` are the framework's own types.
  */
-export type OAuthRouteHandler = (req: AuthorizedRequest, res: ServerResponse, next?: NextFunction) => unknown;
+export type OAuthRouteHandler<Req extends IncomingMessage = NodeRequest, Res extends ServerResponse = ServerResponse> = (
+  req: AuthorizedRequest<Req>,
+  res: Res,
+  next?: NextFunction,
+) => unknown;
 
 /**
  * The bearer check both `requireOAuth` and `withOAuth` make; `pass` runs when it succeeds, with
@@ -185,11 +189,8 @@ const callNext: OAuthRouteHandler = (_req, _res, next) => {
  * `WWW-Authenticate`.
  */
 export function requireOAuth<U extends User, C extends Client>(provider: OAuth2Provider<U, C>, ...scopes: string[]): NodeMiddleware {
-  const guard = bearerGuard(provider, scopes, callNext);
-  return (req, res, next) => {
-    const r = guard(req, res, next);
-    return r instanceof Promise ? r.then(() => undefined) : undefined;
-  };
+  // With `callNext` the guard gives back nothing, or a promise of nothing: a NodeMiddleware.
+  return bearerGuard(provider, scopes, callNext) as NodeMiddleware;
 }
 
 /**
@@ -208,7 +209,7 @@ export function withOAuth<
 >(
   provider: OAuth2Provider<U, C>,
   scopes: readonly string[],
-  handler: (req: Req & { oauth: VerifiedToken }, res: Res, next?: NextFunction) => unknown,
+  handler: OAuthRouteHandler<Req, Res>,
 ): (req: Req, res: Res, next?: NextFunction) => unknown {
   return bearerGuard(provider, scopes, handler as unknown as OAuthRouteHandler) as (req: Req, res: Res, next?: NextFunction) => unknown;
 }
