@@ -71,8 +71,13 @@ export interface GrantRecord {
   readonly clientId: string;
   /** The user who consented (an id, never a serialized user). */
   readonly userId: string;
-  /** The redirect URI the code was issued to; the token request must repeat it. */
-  readonly redirectUri: string;
+  /**
+   * The `redirect_uri` the authorization request carried, which the token request must repeat
+   * exactly (RFC 6749 section 4.1.3); `null` when the authorization request left it out (the code
+   * went to the client's only registered URI, and the token request may leave it out too). Stores
+   * must give `null` back as `null`, not as an empty string.
+   */
+  readonly redirectUri: string | null;
   readonly scopes: readonly string[];
   readonly expiresAt: Date;
   /** Family id: shared by the code and every token minted from it, for family revocation. */

@@ -21,6 +21,8 @@ export interface AuthorizationRequest<C extends Client = Client> {
   readonly responseType: 'code' | 'token';
   /** The validated redirect URI (exactly one of the client's registered URIs). */
   readonly redirectUri: string;
+  /** `true` when the request named `redirect_uri`; the token request must then repeat it. */
+  readonly redirectUriSent: boolean;
   /** Scopes asked for (or the client's defaults), all allowed for the client. */
   readonly scopes: readonly string[];
   /** `state`, echoed verbatim in the redirect. */
@@ -75,6 +77,7 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
   const client = known !== undefined && known.id === clientId ? known : await e.s.getClient!(clientId);
   if (!client) return { kind: 'page', error: new InvalidRequestError('Unknown client'), clientId };
   let redirectUri = p.redirect_uri;
+  const redirectUriSent = redirectUri !== undefined;
   if (redirectUri === undefined) {
     if (client.redirectUris.length !== 1) {
       return { kind: 'page', error: new InvalidRequestError('redirect_uri is required'), clientId };
@@ -124,7 +127,7 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
   }
   return {
     kind: 'ok',
-    request: { client, responseType: rt, redirectUri, scopes, state, codeChallenge, codeChallengeMethod, query },
+    request: { client, responseType: rt, redirectUri, redirectUriSent, scopes, state, codeChallenge, codeChallengeMethod, query },
   };
 }
 
@@ -254,7 +257,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
     code: digestToken(code),
     clientId: r.client.id,
     userId,
-    redirectUri: r.redirectUri,
+    redirectUri: r.redirectUriSent ? r.redirectUri : null,
     scopes,
     expiresAt: new Date(Date.now() + e.o.codeLifetime * 1000),
     grantId,

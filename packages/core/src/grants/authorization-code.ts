@@ -22,10 +22,14 @@ export const authorizationCodeGrant: GrantHandler = async (e, client, p) => {
   const g = taken.record;
   if (g.expiresAt.getTime() <= Date.now()) return new InvalidGrantError('The authorization code has expired');
   if (g.clientId !== client.id) return new InvalidGrantError('The authorization code was issued to another client');
+  // RFC 6749 section 4.1.3: redirect_uri is required, and must be identical, when the
+  // authorization request included it. Left out there, it may be left out here too; if sent, it
+  // must name the client's only registered URI, where the code went.
   const redirectUri = p.redirect_uri;
-  if (
-    redirectUri === undefined ? client.redirectUris.length !== 1 || client.redirectUris[0] !== g.redirectUri : redirectUri !== g.redirectUri
-  ) {
+  if (g.redirectUri !== null) {
+    if (redirectUri === undefined) return new InvalidGrantError('redirect_uri is required: the authorization request included it');
+    if (redirectUri !== g.redirectUri) return new InvalidGrantError('redirect_uri does not match the authorization request');
+  } else if (redirectUri !== undefined && (client.redirectUris.length !== 1 || client.redirectUris[0] !== redirectUri)) {
     return new InvalidGrantError('redirect_uri does not match the authorization request');
   }
   const verifier = p.code_verifier;
