@@ -3,13 +3,15 @@
  * that keeps a string under a key). The store derives the key from `clientId` and `code`, so the
  * text holds the other fields only, as JSON with `expiresAt` in milliseconds since the epoch:
  * `{"userId","redirectUri","scopes","expiresAt","grantId","codeChallenge","codeChallengeMethod"}`.
+ * `redirectUri` is `null` when the authorization request left `redirect_uri` out; text written
+ * before it could be `null` (always a string) decodes as it always did.
  */
 import type { GrantRecord } from './contract.js';
 
 /** The JSON a cache keeps for one code. */
 interface StoredGrant {
   userId: string;
-  redirectUri: string;
+  redirectUri: string | null;
   scopes: string[];
   expiresAt: number;
   grantId: string;
@@ -44,7 +46,8 @@ const isString = (v: unknown): v is string => typeof v === 'string';
  * `consumeGrant` with the `clientId` and `code` the entry was found under. Does not check expiry
  * (the store does, and core again).
  * @returns the record, or `null` when the text is not a well-formed grant (not JSON, a field
- *   missing or of the wrong type). Never throws.
+ *   missing or of the wrong type; `redirectUri` must be a string or `null`, never absent).
+ *   Never throws.
  */
 export function decodeGrant(clientId: string, code: string, text: string): GrantRecord | null {
   let value: unknown;
@@ -56,7 +59,9 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const s = value as Partial<Record<keyof StoredGrant, unknown>>;
   const { userId, redirectUri, scopes, expiresAt, grantId, codeChallenge, codeChallengeMethod } = s;
-  if (!isString(userId) || !isString(redirectUri) || !isString(grantId)) return null;
+  if (!isString(userId) || !isString(grantId)) return null;
+  // Absent is not `null`: a record that lost the field must not pass as "redirect_uri not sent".
+  if (redirectUri !== null && !isString(redirectUri)) return null;
   if (!Array.isArray(scopes) || !scopes.every(isString)) return null;
   if (typeof expiresAt !== 'number' || Number.isNaN(new Date(expiresAt).getTime())) return null;
   if (codeChallenge !== null && !isString(codeChallenge)) return null;

@@ -30,6 +30,25 @@ describe('grant codec', () => {
     );
   });
 
+  it('round-trips a null redirectUri (the authorization request left redirect_uri out) as null', () => {
+    const omitted: GrantRecord = { ...grant, redirectUri: null };
+    const text = encodeGrant(omitted);
+    expect(JSON.parse(text)).toHaveProperty('redirectUri', null);
+    const back = decodeGrant('c1', 'code-digest', text);
+    expect(back).toEqual(omitted);
+    expect(back?.redirectUri).toBeNull();
+    // A string stays a string, the empty one included: never confused with null.
+    expect(decodeGrant('c1', 'code-digest', encodeGrant({ ...grant, redirectUri: '' }))?.redirectUri).toBe('');
+  });
+
+  it('decodes text written before redirectUri could be null, byte for byte as the caches hold it', () => {
+    const old =
+      '{"userId":"u1","redirectUri":"https://app.example/cb?x=1","scopes":["write","read"],"expiresAt":1700000000789,' +
+      '"grantId":"family-1","codeChallenge":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM","codeChallengeMethod":"S256"}';
+    expect(decodeGrant('c1', 'code-digest', old)).toEqual(grant);
+    expect(encodeGrant({ ...grant, redirectUri: null })).toBe(old.replace('"https://app.example/cb?x=1"', 'null'));
+  });
+
   it('takes clientId and code from the caller', () => {
     expect(decodeGrant('other', 'k', encodeGrant(grant))).toMatchObject({ clientId: 'other', code: 'k', userId: 'u1' });
   });
@@ -43,6 +62,10 @@ describe('grant codec', () => {
     const variants: unknown[] = [
       { ...good, userId: 1 },
       { ...good, redirectUri: undefined },
+      { ...good, redirectUri: 0 },
+      { ...good, redirectUri: false },
+      { ...good, redirectUri: ['https://app.example/cb'] },
+      { ...good, redirectUri: {} },
       { ...good, scopes: 'read' },
       { ...good, scopes: ['read', 2] },
       { ...good, expiresAt: '1700000000789' },
