@@ -1,7 +1,17 @@
-import { describe, expect, it } from 'vitest';
-import { bindCacheGrant, type CacheGrantConfig, createCacheGrant, type ModuleImporter, resolveCacheConfig } from '../src/cache-grant.js';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { connect, createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  bindCacheGrant,
+  type CacheGrantConfig,
+  createCacheGrant,
+  type ModuleImporter,
+  resolveCacheConfig,
+  unknownCacheKeys,
+} from '../src/cache-grant.js';
 import type { GrantRecord, GrantStore, Stores, User } from '../src/contract.js';
 import { digestToken } from '../src/crypto.js';
+import type { Logger } from '../src/options.js';
 import type { CurrentUser, RegisterOptions, StoreRegistry } from '../src/registry.js';
 import { authorizeUrl, body, CB, exchange, get, getCode, location, makeProvider, pkce } from './helpers.js';
 
@@ -52,7 +62,9 @@ describe('resolveCacheConfig', () => {
       const all = { [camel]: explicit, [`OAUTH2_CACHE_${key}`]: prefixed, [`CACHE_${key}`]: generic };
       expect(read(all)).toEqual(fromExplicit);
       expect(read({ ...all, [camel]: undefined })).toEqual(fromPrefixed);
-      expect(read({ ...all, [camel]: null, [`OAUTH2_CACHE_${key}`]: undefined })).toEqual(fromGeneric);
+      // null means unset, except for the type (a null type is refused, see below).
+      const unset = key === 'TYPE' ? undefined : null;
+      expect(read({ ...all, [camel]: unset, [`OAUTH2_CACHE_${key}`]: undefined })).toEqual(fromGeneric);
       expect(read({})).toEqual((DEFAULTS as Record<string, unknown>)[camel]);
     });
   }
@@ -75,12 +87,51 @@ describe('resolveCacheConfig', () => {
   });
 
   it('refuses the null cache: it cannot hold grants', () => {
-    for (const config of [{ type: 'null' }, { OAUTH2_CACHE_TYPE: 'null' }, { CACHE_TYPE: 'NULL' }]) {
+    const configs: CacheGrantConfig[] = [
+      { type: 'null' },
+      { OAUTH2_CACHE_TYPE: 'null' },
+      { CACHE_TYPE: 'NULL' },
+      // A JavaScript null is refused too, not taken for "unset" (that would be the memory cache).
+      { type: null },
+      { OAUTH2_CACHE_TYPE: null },
+      { CACHE_TYPE: null },
+      { type: undefined, OAUTH2_CACHE_TYPE: null, CACHE_TYPE: 'redis' },
+    ];
+    for (const config of configs) {
       const err = errorOf(() => resolveCacheConfig(config));
       expect(err.name).toBe('ConfigurationError');
       expect(err.message).toMatch(/cannot hold grants/);
       expect(err.message).toContain("'redis'");
     }
+  });
+
+  it('lets a specific Redis host or port beat a generic URL, and a URL beat host and port as specific as it', () => {
+    const url = 'redis://u.example:7000/1';
+    // More specific host or port than the URL: host and port are used, the URL is not.
+    expect(resolveCacheConfig({ OAUTH2_CACHE_REDIS_HOST: 'specific', CACHE_REDIS_URL: url })).toMatchObject({
+      redisHost: 'specific',
+      redisPort: 6379,
+      redisUrl: undefined,
+    });
+    expect(resolveCacheConfig({ OAUTH2_CACHE_REDIS_PORT: '7100', CACHE_REDIS_URL: url })).toMatchObject({
+      redisHost: 'localhost',
+      redisPort: 7100,
+      redisUrl: undefined,
+    });
+    expect(resolveCacheConfig({ redisHost: 'h', OAUTH2_CACHE_REDIS_URL: url }).redisUrl).toBeUndefined();
+    expect(resolveCacheConfig({ configPrefix: 'APP', APP_CACHE_REDIS_HOST: 'h', CACHE_REDIS_URL: url }).redisUrl).toBeUndefined();
+    // The URL as specific as, or more specific than, host and port: the URL wins.
+    for (const config of [
+      { OAUTH2_CACHE_REDIS_HOST: 'h', OAUTH2_CACHE_REDIS_URL: url },
+      { CACHE_REDIS_HOST: 'h', CACHE_REDIS_PORT: 1, CACHE_REDIS_URL: url },
+      { CACHE_REDIS_HOST: 'h', OAUTH2_CACHE_REDIS_URL: url },
+      { OAUTH2_CACHE_REDIS_PORT: 1, redisUrl: url },
+      { redisHost: 'h', redisUrl: url },
+    ]) {
+      expect(resolveCacheConfig(config).redisUrl).toBe(url);
+    }
+    // A beaten URL is still checked.
+    expect(() => resolveCacheConfig({ redisHost: 'h', CACHE_REDIS_URL: 5 })).toThrow(/CACHE_REDIS_URL must be a string/);
   });
 
   it('reads keys under a configurable prefix', () => {
@@ -136,6 +187,51 @@ describe('resolveCacheConfig', () => {
   });
 });
 
+describe('unknownCacheKeys', () => {
+  it('names cache-looking keys that are no setting, with the likely intended one', () => {
+    expect(
+      unknownCacheKeys({
+        OAUTH2_CACHE_TYP: 'redis',
+        CACHE_REDIS_PROT: '1',
+        OAUTH2_CACHE_REDISHOST: 'h',
+        CACHE_DIR: '/tmp',
+        OAUTH2_CACHE_TYPE: 'memory',
+        CACHE_REDIS_URL: 'redis://h',
+        OAUTH2_PROVIDER_TOKEN_EXPIRES_IN: 3600,
+        PATH: '/usr/bin',
+        redisHost: 'h',
+      }),
+    ).toEqual([
+      { key: 'OAUTH2_CACHE_TYP', suggestion: 'OAUTH2_CACHE_TYPE' },
+      { key: 'CACHE_REDIS_PROT', suggestion: 'CACHE_REDIS_PORT' },
+      { key: 'OAUTH2_CACHE_REDISHOST', suggestion: 'OAUTH2_CACHE_REDIS_HOST' },
+      { key: 'CACHE_DIR', suggestion: undefined },
+    ]);
+  });
+
+  it('follows configPrefix, and finds nothing in a clean config', () => {
+    expect(unknownCacheKeys({ configPrefix: 'APP', APP_CACHE_TYPE: 'redis', APP_CACHE_TIMEOUT: 1, OAUTH2_CACHE_TYPE: 'x' })).toEqual([
+      { key: 'APP_CACHE_TIMEOUT', suggestion: undefined },
+    ]);
+    expect(unknownCacheKeys({ type: 'memory', OAUTH2_CACHE_THRESHOLD: 3, CACHE_KEY_PREFIX: 'p' })).toEqual([]);
+    expect(unknownCacheKeys()).toEqual([]);
+  });
+});
+
+/** A logger that keeps what it is told. */
+function capturingLogger() {
+  const warnings: { message: string; meta: Record<string, unknown> | undefined }[] = [];
+  const logger: Logger = {
+    warn: (message, meta) => {
+      warnings.push({ message, meta });
+    },
+    error: (message) => {
+      throw new Error(`unexpected error log: ${message}`);
+    },
+  };
+  return { logger, warnings };
+}
+
 /** A registry that records what a binding registers. */
 function recordingRegistry() {
   const calls: { method: string; value: unknown; options: RegisterOptions | undefined }[] = [];
@@ -167,14 +263,95 @@ describe('bindCacheGrant', () => {
 
   it('uses a GrantStore instance as is', async () => {
     const { registry, calls } = recordingRegistry();
-    const mine: GrantStore = { saveGrant: async () => {}, consumeGrant: async () => null };
-    expect(await bindCacheGrant(registry, mine, nobody)).toBe(mine);
+    let closed = 0;
+    const mine = {
+      saveGrant: async () => {},
+      consumeGrant: async () => null,
+      disconnect: async () => {
+        closed++;
+      },
+    };
+    const bound = await bindCacheGrant(registry, mine, nobody);
+    expect(bound).toBe(mine);
     expect(calls[0]!.value).toEqual({ grants: mine });
+    await bound.disconnect();
+    expect(closed).toBe(1);
+  });
+
+  it('binds and returns a store without disconnect() with a no-op one, the store itself still working', async () => {
+    const { registry, calls } = recordingRegistry();
+    class Store implements GrantStore {
+      #saved: string[] = [];
+      async saveGrant(grant: GrantRecord): Promise<void> {
+        this.#saved.push(grant.code);
+      }
+      async consumeGrant() {
+        return null;
+      }
+      get saved(): readonly string[] {
+        return this.#saved;
+      }
+    }
+    const mine = new Store();
+    const bound = (await bindCacheGrant(registry, mine, nobody)) as GrantStore & { disconnect(): Promise<void>; saved: string[] };
+    // What is registered is what is returned.
+    expect((calls[0]!.value as { grants: unknown }).grants).toBe(bound);
+    await expect(bound.disconnect()).resolves.toBeUndefined();
+    expect('disconnect' in bound).toBe(true);
+    // Methods and getters run on the store itself (its private fields work through the view).
+    await bound.saveGrant({ code: 'k' } as GrantRecord);
+    expect(bound.saved).toEqual(['k']);
+    // A frozen store works as well.
+    const frozen = Object.freeze({ saveGrant: async () => {}, consumeGrant: async () => null });
+    const view = await bindCacheGrant(recordingRegistry().registry, frozen, nobody);
+    expect(view.saveGrant).toBe(frozen.saveGrant);
+    await expect(view.disconnect()).resolves.toBeUndefined();
+  });
+
+  it('reports unknown cache keys through the provider logger at bind time, in any NODE_ENV', async () => {
+    const previous = process.env.NODE_ENV;
+    try {
+      for (const env of ['test', 'development', 'production']) {
+        process.env.NODE_ENV = env;
+        const { logger, warnings } = capturingLogger();
+        const { provider } = makeProvider({ logger });
+        await bindCacheGrant(
+          provider,
+          { OAUTH2_CACHE_TYPE: 'memory', OAUTH2_CACHE_TYP: 'redis', CACHE_THRESHOLD: 5, PATH: '/bin' },
+          nobody,
+        );
+        const typo = warnings.filter((w) => w.message.includes('OAUTH2_CACHE_TYP '));
+        expect(typo).toHaveLength(1);
+        expect(typo[0]!.message).toMatch(/unknown cache key OAUTH2_CACHE_TYP is ignored; did you mean OAUTH2_CACHE_TYPE\?/);
+        expect(typo[0]!.meta).toEqual({ key: 'OAUTH2_CACHE_TYP', suggestion: 'OAUTH2_CACHE_TYPE' });
+        // The memory cache under NODE_ENV=production is reported the same way; nothing else is.
+        const others = warnings.filter((w) => w !== typo[0]);
+        expect(others.map((w) => w.message)).toEqual(env === 'production' ? [expect.stringMatching(/in-memory grant cache/)] : []);
+      }
+    } finally {
+      process.env.NODE_ENV = previous;
+    }
+  });
+
+  it('takes a logger from its options where the registry has none, and says nothing for a clean config', async () => {
+    const { logger, warnings } = capturingLogger();
+    await bindCacheGrant(recordingRegistry().registry, { CACHE_TYPE: 'memory', CACHE_REDIS_PROT: 1 }, nobody, { logger });
+    expect(warnings.map((w) => w.message)).toEqual([
+      expect.stringContaining('CACHE_REDIS_PROT is ignored; did you mean CACHE_REDIS_PORT?'),
+    ]);
+    const clean = capturingLogger();
+    await bindCacheGrant(makeProvider({ logger: clean.logger }).provider, { type: 'memory', OAUTH2_CACHE_THRESHOLD: 3 }, nobody);
+    await createCacheGrant({ CACHE_TYPE: 'simple' }, { logger: clean.logger });
+    expect(clean.warnings).toEqual([]);
+    const { warnings: direct, logger: directLogger } = capturingLogger();
+    await createCacheGrant({ OAUTH2_CACHE_TYPO: 'x' }, { logger: directLogger });
+    expect(direct).toHaveLength(1);
   });
 
   it('registers nothing when the config is refused', async () => {
     const { registry, calls } = recordingRegistry();
     await expect(bindCacheGrant(registry, { OAUTH2_CACHE_TYPE: 'null' }, nobody)).rejects.toThrow(/cannot hold grants/);
+    await expect(bindCacheGrant(registry, { type: null }, nobody)).rejects.toThrow(/type is null: a null cache cannot hold grants/);
     await expect(bindCacheGrant(registry, { type: 'redis' }, 'nope' as unknown as CurrentUser)).rejects.toThrow(/currentUser/);
     expect(calls).toEqual([]);
   });
@@ -203,11 +380,13 @@ describe('bindCacheGrant', () => {
   it('runs the authorization code flow end to end with the memory cache and currentUser', async () => {
     const { provider } = makeProvider();
     const currentUser: CurrentUser = () => ({ id: 'u-from-session' }) satisfies User;
-    const store = (await bindCacheGrant(provider, { OAUTH2_CACHE_TYPE: 'memory' }, currentUser)) as GrantStore & {
+    const store = (await bindCacheGrant(provider, { OAUTH2_CACHE_TYPE: 'memory' }, currentUser)) as unknown as GrantStore & {
       size: number;
+      disconnect(): Promise<void>;
       peek(clientId: string, code: string): { state: string; record?: GrantRecord } | null;
     };
     expect(store.size).toBe(0);
+    await expect(store.disconnect()).resolves.toBeUndefined();
 
     // The decision names no user: the bound currentUser does.
     const { verifier, challenge } = pkce();
@@ -256,10 +435,10 @@ describe('bindCacheGrant', () => {
     };
     const before = makeProvider().provider;
     before.useStores({ grants: explicit });
-    const first = (await bindCacheGrant(before, { type: 'memory' }, nobody)) as GrantStore & { size: number };
+    const first = (await bindCacheGrant(before, { type: 'memory' }, nobody)) as unknown as GrantStore & { size: number };
     await getCode(before);
     const after = makeProvider().provider;
-    const second = (await bindCacheGrant(after, { type: 'memory' }, nobody)) as GrantStore & { size: number };
+    const second = (await bindCacheGrant(after, { type: 'memory' }, nobody)) as unknown as GrantStore & { size: number };
     after.useStores({ grants: explicit });
     await getCode(after);
     expect(saved).toEqual(['conf', 'conf']);
@@ -359,6 +538,22 @@ describe('backend packages', () => {
     ]);
   });
 
+  it('hands createRedisGrantCache a specific host and port over a generic URL', async () => {
+    const { received, importModule } = recordingBackend('createRedisGrantCache');
+    await createCacheGrant(
+      {
+        OAUTH2_CACHE_TYPE: 'redis',
+        OAUTH2_CACHE_REDIS_HOST: 'r.specific',
+        OAUTH2_CACHE_REDIS_PORT: '6391',
+        CACHE_REDIS_URL: 'redis://generic:1/2',
+      },
+      { importModule },
+    );
+    expect(received.map((r) => (r as { options: unknown }).options)).toEqual([
+      { host: 'r.specific', port: 6391, db: 0, keyPrefix: '', defaultTimeout: 100 },
+    ]);
+  });
+
   it('hands createMemcachedGrantCache the server list, prefix and timeout', async () => {
     const { received, importModule } = recordingBackend('createMemcachedGrantCache');
     await createCacheGrant(
@@ -376,10 +571,153 @@ describe('backend packages', () => {
   it('binds whatever store the backend returns', async () => {
     const { importModule } = recordingBackend('createRedisGrantCache');
     const { provider } = makeProvider();
-    const store = (await bindCacheGrant(provider, { type: 'redis' }, nobody, { importModule })) as GrantStore & { size: number };
+    const store = (await bindCacheGrant(provider, { type: 'redis' }, nobody, { importModule })) as unknown as GrantStore & { size: number };
     const { code, verifier } = await getCode(provider);
     expect(store.size).toBe(1);
     expect((await exchange(provider, code, verifier)).status).toBe(200);
     expect(body(await exchange(provider, code, verifier)).error).toBe('invalid_grant');
+  });
+});
+
+/** A free loopback port (the OS picks it). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Resolves once something accepts connections on the port; rejects after `ms`. */
+async function listening(port: number, child: ChildProcess, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${String(child.spawnfile)} exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${String(child.spawnfile)} did not listen on ${port} within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * Starts a throwaway server (redis-server, memcached from scripts/apt-packages.txt) on a free
+ * port; a missing binary fails the suite, it is never skipped.
+ */
+async function startServer(command: string, args: (port: number) => string[]): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(command, args(port), { stdio: 'ignore' });
+  const failed = new Promise<never>((_, reject) => child.once('error', reject));
+  await Promise.race([listening(port, child, 15_000), failed]);
+  return {
+    port,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * bindCacheGrant loads the real backend packages (core declares no dependency on them) and the
+ * caches reach real servers: a code saved through one provider's cache is redeemed through
+ * another provider with its own cache on the same server, and only once. The servers come from
+ * REDIS_URL / MEMCACHED_URL when set, else are started here.
+ */
+describe('bindCacheGrant on real Redis and memcached', () => {
+  const stops: (() => Promise<void>)[] = [];
+  let redis: { host: string; port: number };
+  let memcached: string;
+  beforeAll(async () => {
+    if (process.env.REDIS_URL) {
+      const url = new URL(process.env.REDIS_URL);
+      redis = { host: url.hostname, port: Number(url.port || 6379) };
+    } else {
+      const server = await startServer('redis-server', (port) => [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'no',
+      ]);
+      stops.push(server.stop);
+      redis = { host: '127.0.0.1', port: server.port };
+    }
+    if (process.env.MEMCACHED_URL) {
+      memcached = process.env.MEMCACHED_URL.split(',')[0]!
+        .trim()
+        .replace(/^memcached:\/\//, '')
+        .replace(/\/$/, '');
+    } else {
+      const server = await startServer('memcached', (port) => [
+        ...(process.getuid?.() === 0 ? ['-u', 'root'] : []),
+        '-p',
+        String(port),
+        '-l',
+        '127.0.0.1',
+        '-U',
+        '0',
+      ]);
+      stops.push(server.stop);
+      memcached = `127.0.0.1:${server.port}`;
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(stops.map((stop) => stop()));
+  });
+
+  /** Two providers, each bound to its own cache built from `config`; a code crosses from one to the other. */
+  async function crossProviders(config: () => CacheGrantConfig): Promise<void> {
+    const a = makeProvider().provider;
+    const b = makeProvider().provider;
+    const cacheA = await bindCacheGrant(a, config(), nobody);
+    const cacheB = await bindCacheGrant(b, config(), nobody);
+    try {
+      const { code, verifier } = await getCode(a);
+      const res = await exchange(b, code, verifier);
+      expect(res.status).toBe(200);
+      expect(typeof body(res).access_token).toBe('string');
+      const again = await exchange(a, code, verifier);
+      expect(again.status).toBe(400);
+      expect(body(again).error).toBe('invalid_grant');
+    } finally {
+      await cacheA.disconnect();
+      await cacheB.disconnect();
+    }
+  }
+
+  it('redis: the specific OAUTH2_CACHE_REDIS_HOST/PORT win over a generic CACHE_REDIS_URL that points nowhere', async () => {
+    const prefix = `core-${process.pid}-${Date.now()}:`;
+    await crossProviders(() => ({
+      OAUTH2_CACHE_TYPE: 'redis',
+      OAUTH2_CACHE_REDIS_HOST: redis.host,
+      OAUTH2_CACHE_REDIS_PORT: String(redis.port),
+      CACHE_REDIS_URL: 'redis://127.0.0.1:1/0',
+      OAUTH2_CACHE_KEY_PREFIX: prefix,
+    }));
+  });
+
+  it('memcached: OAUTH2_CACHE_MEMCACHED_SERVERS', async () => {
+    const prefix = `core-${process.pid}-${Date.now()}:`;
+    await crossProviders(() => ({
+      OAUTH2_CACHE_TYPE: 'memcached',
+      OAUTH2_CACHE_MEMCACHED_SERVERS: memcached,
+      OAUTH2_CACHE_KEY_PREFIX: prefix,
+    }));
   });
 });
