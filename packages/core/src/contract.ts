@@ -46,10 +46,18 @@ export interface Client {
   /** Scopes granted when a request names none. Defaults to none (the request must name scopes). */
   readonly defaultScopes?: readonly string[];
   /**
-   * How the client authenticates. Defaults to `client_secret_basic` when `secretHash` is set
-   * (both `basic` and `post` are then accepted) and `none` when it is `null`.
+   * How the client authenticates at the token, revocation and introspection endpoints. When set,
+   * only that method is accepted (`client_secret_basic` registered and `client_secret_post` used
+   * is `invalid_client`, and the other way round). When unset, a client with a `secretHash` may use
+   * either secret method, and one without uses `none`.
    */
   readonly tokenEndpointAuthMethod?: ClientAuthMethod;
+  /**
+   * `true` for a resource server that may introspect tokens issued to any client (RFC 7662
+   * section 4). Unset or `false`: the client may introspect only tokens issued to itself, and
+   * every other token answers `{"active": false}`.
+   */
+  readonly resourceServer?: boolean;
 }
 
 /** A resource owner. Extend it with your own fields and pass your type as the `U` parameter. */

@@ -28,8 +28,12 @@ export class OAuthError extends Error {
   readonly status: number;
   /** Extra response headers (e.g. `WWW-Authenticate`). */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * @param description the `error_description`; it is cleaned to the characters RFC 6749 section
+   *   5.2 allows (see `cleanDescription`), so it is safe in a JSON body, a redirect and a header.
+   */
   constructor(error: OAuthErrorCode, description: string, status: number, options?: { cause?: unknown; headers?: Record<string, string> }) {
-    super(description, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(cleanDescription(description), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'OAuthError';
     this.error = error;
     this.status = status;
@@ -39,6 +43,27 @@ export class OAuthError extends Error {
   get description(): string {
     return this.message;
   }
+}
+
+/** Longest `error_description` sent; longer ones are cut. */
+const MAX_DESCRIPTION = 200;
+// RFC 6749 section 5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E )
+const DESCRIPTION_CHARS = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * An `error_description` (or any text bound for a header) in the closed character set RFC 6749
+ * section 5.2 allows: printable ASCII without `"` and `\`. A double quote becomes `'`, a
+ * backslash `/`, anything else outside the set `?`; the result is cut to 200 characters. The
+ * only place core builds description text, so every endpoint answers RFC-clean descriptions.
+ */
+export function cleanDescription(text: string): string {
+  let s = String(text);
+  if (s.length > MAX_DESCRIPTION) s = `${s.slice(0, MAX_DESCRIPTION - 3)}...`;
+  if (DESCRIPTION_CHARS.test(s)) return s;
+  return s
+    .replace(/"/g, "'")
+    .replace(/\\/g, '/')
+    .replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
 }
 
 type Opts = { cause?: unknown; headers?: Record<string, string> };

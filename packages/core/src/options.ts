@@ -124,6 +124,14 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   endpoints?: EndpointPaths;
   /** Realm in `WWW-Authenticate` challenges. Default `"oauth"`. */
   realm?: string;
+  /**
+   * Also accept HTTP Basic client credentials that were not form-url-encoded before Base64 (RFC
+   * 6749 section 2.3.1 requires the encoding; several popular clients skip it, which breaks secrets
+   * holding `+ % : /` or a space). When set, a presented secret is checked both decoded and as
+   * sent, in constant time, and an id that is unknown decoded is also looked up as sent. Default
+   * `false`: strict, as the RFC says. Secrets from `generateClientSecret()` never need it.
+   */
+  lenientBasicAuth?: boolean;
   logger?: Logger;
 }
 
@@ -144,6 +152,7 @@ export interface ResolvedOptions {
   bearerInQuery: boolean;
   endpoints: Required<EndpointPaths>;
   realm: string;
+  lenientBasicAuth: boolean;
   logger: Logger;
 }
 
@@ -208,6 +217,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
       introspection: o.endpoints?.introspection ?? '/oauth/introspect',
     },
     realm: o.realm ?? 'oauth',
+    lenientBasicAuth: o.lenientBasicAuth === true,
     logger: o.logger ?? consoleLogger,
   };
 }

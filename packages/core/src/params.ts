@@ -21,7 +21,7 @@ export function parseParams(text: string): Params | OAuthError {
       if (eq === -1 || eq > amp) eq = amp;
       const k = unescapeForm(text.slice(start, eq));
       const v = eq === amp ? '' : unescapeForm(text.slice(eq + 1, amp));
-      if (k in out) return new InvalidRequestError(`Parameter "${safeName(k)}" was given more than once`);
+      if (k in out) return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
       out[k] = v;
     }
     start = amp + 1;
@@ -50,8 +50,15 @@ function lenientUnescape(s: string): string {
   });
 }
 
-function safeName(name: string): string {
-  return name.length > 40 ? `${name.slice(0, 40)}...` : name.replace(/[^\x20-\x7e]/g, '?');
+/**
+ * A parameter name as quoted in an error description: at most 40 characters, each from a closed
+ * set (printable ASCII without quotes, backslash and space); anything else becomes `?`. The name
+ * comes from the request, so nothing of it reaches a header or a page unfiltered.
+ */
+export function safeName(name: string): string {
+  const cut = name.length > 40 ? name.slice(0, 40) : name;
+  const clean = cut.replace(/[^\x21\x23-\x26\x28-\x5b\x5d-\x7e]/g, '?');
+  return cut === name ? clean : `${clean}...`;
 }
 
 /** First value of a header, or undefined. */
@@ -92,8 +99,8 @@ export function formBody(req: OAuthRequest): Params | OAuthError {
   for (const k of Object.keys(parsed)) {
     const v = parsed[k];
     if (typeof v === 'string') out[k] = v;
-    else if (Array.isArray(v)) return new InvalidRequestError(`Parameter "${safeName(k)}" was given more than once`);
-    else return new InvalidRequestError(`Parameter "${safeName(k)}" is malformed`);
+    else if (Array.isArray(v)) return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
+    else return new InvalidRequestError(`Parameter '${safeName(k)}' is malformed`);
   }
   return out;
 }
@@ -108,25 +115,48 @@ function formDecode(s: string): string | null {
   }
 }
 
+/** Basic client credentials: as form-url-decoded (RFC 6749 2.3.1), and exactly as sent. */
+export interface BasicCredentials {
+  /** The client id, form-url-decoded; `null` when it is not valid form encoding. */
+  readonly id: string | null;
+  /** The secret, form-url-decoded; `null` when it is not valid form encoding. */
+  readonly secret: string | null;
+  /** The id as it stood in the header, for clients that skip the form encoding. */
+  readonly rawId: string;
+  /** The secret as it stood in the header. */
+  readonly rawSecret: string;
+}
+
+// token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 7235); Basic uses base64.
+const BASE64 = /^[A-Za-z0-9+/]+=*$/;
+// An auth-scheme is an HTTP token (RFC 7230 section 3.2.6).
+const SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+/;
+
 /**
  * Parses HTTP Basic client credentials. Per RFC 6749 section 2.3.1 the id and secret are each
- * form-url-encoded before being joined, so they are decoded here.
- * @returns `null` when there is no Basic header, the credentials, or an error.
+ * form-url-encoded before being joined, so they are decoded here (the raw forms are kept for the
+ * opt-in lenient mode). A header naming the Basic scheme must be well-formed: `Basic`, one or more
+ * spaces, Base64 of `id:secret` with a non-empty id; anything else (empty, tab separator, bad
+ * Base64, no colon) is 401 `invalid_client` with `WWW-Authenticate: Basic`.
+ * @returns `null` when there is no Basic header (none, or another scheme), the credentials, or an error.
  */
-export function basicCredentials(req: OAuthRequest): { id: string; secret: string } | null | OAuthError {
+export function basicCredentials(req: OAuthRequest): BasicCredentials | null | OAuthError {
   const auth = header(req, 'authorization');
-  if (!auth) return null;
-  const sp = auth.indexOf(' ');
-  if (sp === -1 || auth.slice(0, sp).toLowerCase() !== 'basic') return null;
-  const b64 = auth.slice(sp + 1).trim();
-  if (!/^[A-Za-z0-9+/]+=*$/.test(b64)) return basicError('Malformed Basic credentials');
+  if (auth === undefined) return null;
+  const scheme = SCHEME.exec(auth)?.[0];
+  if (scheme === undefined || scheme.toLowerCase() !== 'basic') return null;
+  const rest = auth.slice(scheme.length);
+  if (!rest.startsWith(' ')) return basicError('Malformed Basic credentials');
+  const b64 = rest.replace(/^ +| +$/g, '');
+  if (!BASE64.test(b64)) return basicError('Malformed Basic credentials');
   const raw = Buffer.from(b64, 'base64').toString('utf8');
   const colon = raw.indexOf(':');
-  if (colon === -1) return basicError('Malformed Basic credentials');
-  const id = formDecode(raw.slice(0, colon));
-  const secret = formDecode(raw.slice(colon + 1));
-  if (id === null || secret === null || id === '') return basicError('Malformed Basic credentials');
-  return { id, secret };
+  if (colon <= 0) return basicError('Malformed Basic credentials');
+  const rawId = raw.slice(0, colon);
+  const rawSecret = raw.slice(colon + 1);
+  const id = formDecode(rawId);
+  if (id === '') return basicError('Malformed Basic credentials');
+  return { id, secret: formDecode(rawSecret), rawId, rawSecret };
 }
 
 function basicError(msg: string): OAuthError {

@@ -18,14 +18,22 @@ export function errorResponse(e: OAuthError): OAuthResponse {
   return json(e.status, { error: e.error, error_description: e.message }, e.headers);
 }
 
+/** The 500 an adapter answers when something it called threw: nothing of the error is shown. */
+export function serverErrorResponse(): OAuthResponse {
+  return json(500, { error: 'server_error', error_description: 'The server could not complete the request' });
+}
+
 /** A 302 redirect. */
 export function redirect(location: string): OAuthResponse {
   return { status: 302, headers: { Location: location, 'Cache-Control': 'no-store', Pragma: 'no-cache' }, body: '' };
 }
 
-/** An empty 200 (revocation). */
+/**
+ * The 200 of revocation: RFC 7009 section 2.2 leaves the body open; an empty JSON object with a
+ * JSON content type is what widely used clients accept.
+ */
 export function emptyOk(): OAuthResponse {
-  return { status: 200, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' }, body: '' };
+  return json(200, '{}');
 }
 
 /** 405 with `Allow`. */

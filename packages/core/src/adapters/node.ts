@@ -4,7 +4,8 @@ import type { ResourceResult } from '../endpoints/resource.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import { pathOf } from '../params.js';
 import type { OAuth2Provider, VerifiedToken } from '../provider.js';
-import { json } from '../responses.js';
+import { describe } from '../provider.js';
+import { json, serverErrorResponse } from '../responses.js';
 
 /**
  * A `node:http` request as Express or Connect may have extended it: a parsed `body`, and
@@ -89,10 +90,50 @@ export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOpti
   return withoutReading(req) ?? withFormBody(req, options);
 }
 
-/** Writes an `OAuthResponse` to a `node:http` response. */
+/**
+ * Writes an `OAuthResponse` to a `node:http` response. Never throws: a header value Node refuses
+ * (a response built by app code with a control character in it) is answered 500 `server_error`
+ * instead, and a response whose headers were already sent is ended as it is.
+ */
 export function sendResponse(res: ServerResponse, r: OAuthResponse): void {
-  res.writeHead(r.status, r.headers);
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  try {
+    res.writeHead(r.status, r.headers);
+  } catch {
+    const fallback = serverErrorResponse();
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.writeHead(fallback.status, fallback.headers);
+    res.end(fallback.body);
+    return;
+  }
   res.end(r.body);
+}
+
+/**
+ * What an adapter does with anything thrown past it: logged (class and message only), then
+ * handed to the framework's `next(err)` when there is one, or answered 500 `server_error`.
+ * Nothing is left as an unhandled rejection, so no request can end the process.
+ */
+function answerFailure(
+  provider: { options: { logger: { error(m: string, meta?: Record<string, unknown>): void } } },
+  res: ServerResponse,
+  err: unknown,
+  next?: NextFunction,
+): void {
+  if (next) {
+    next(err);
+    return;
+  }
+  try {
+    provider.options.logger.error('adapter: a request failed', { cause: describe(err) });
+  } catch {
+    // A logger that throws must not take the answer down with it.
+  }
+  if (res.headersSent) res.destroy();
+  else sendResponse(res, serverErrorResponse());
 }
 
 /** Reads the form body of a request `withoutReading` could not convert; answers 413/400 itself. */
@@ -123,10 +164,15 @@ export function toNodeHandler<U extends User, C extends Client>(
 ): NodeMiddleware {
   provider.validate();
   const serve = async (req: NodeRequest, res: ServerResponse): Promise<void> => {
-    const oreq = withoutReading(req) ?? (await readForm(req, res, options));
-    if (!oreq) return;
-    const r = await provider.handle(oreq);
-    sendResponse(res, r ?? json(404, { error: 'not_found' }));
+    try {
+      const oreq = withoutReading(req) ?? (await readForm(req, res, options));
+      if (!oreq) return;
+      const r = await provider.handle(oreq);
+      sendResponse(res, r ?? json(404, { error: 'not_found' }));
+    } catch (err) {
+      // Our own failure: answered here (JSON), not handed to the framework's error page.
+      answerFailure(provider, res, err);
+    }
   };
   return (req, res, next) => {
     if (provider.handles(pathOf(fullUrl(req)))) return serve(req, res);
@@ -160,22 +206,42 @@ function bearerGuard<U extends User, C extends Client>(
   pass: OAuthRouteHandler,
 ): (req: NodeRequest, res: ServerResponse, next?: NextFunction) => unknown {
   provider.validate();
+  // The route handler's own failures go to the framework (`next(err)`), or become a 500.
+  const handOver = (req: NodeRequest, res: ServerResponse, next: NextFunction | undefined, token: VerifiedToken): unknown => {
+    req.oauth = token;
+    let out: unknown;
+    try {
+      out = pass(req as AuthorizedRequest, res, next);
+    } catch (err) {
+      answerFailure(provider, res, err, next);
+      return undefined;
+    }
+    if (out instanceof Promise) return out.catch((err: unknown) => answerFailure(provider, res, err, next));
+    return out;
+  };
   const finish = (req: NodeRequest, res: ServerResponse, next: NextFunction | undefined, r: ResourceResult): unknown => {
     if (!r.ok) return sendResponse(res, r.response);
-    req.oauth = r.token;
-    return pass(req as AuthorizedRequest, res, next);
+    return handOver(req, res, next, r.token);
   };
   const slow = async (req: NodeRequest, res: ServerResponse, next: NextFunction | undefined): Promise<unknown> => {
     const oreq = await readForm(req, res);
     return oreq ? finish(req, res, next, await provider.checkAccessToken(oreq, scopes)) : undefined;
   };
+  // The guard's own failures (none are expected: checkAccessToken never throws) are answered 500.
+  const ours = (res: ServerResponse) => (err: unknown) => answerFailure(provider, res, err);
   return (req, res, next) => {
-    const oreq = withoutReading(req);
-    if (!oreq) return slow(req, res, next);
-    const r = provider.checkAccessToken(oreq, scopes);
+    let r: ResourceResult | Promise<ResourceResult>;
+    try {
+      const oreq = withoutReading(req);
+      if (!oreq) return slow(req, res, next).catch(ours(res));
+      r = provider.checkAccessToken(oreq, scopes);
+    } catch (err) {
+      ours(res)(err);
+      return undefined;
+    }
     // Answered at once (memory stores, no hooks): on to the route handler in this very tick.
     if (!(r instanceof Promise)) return finish(req, res, next, r);
-    return r.then((done) => finish(req, res, next, done));
+    return r.then((done) => finish(req, res, next, done)).catch(ours(res));
   };
 }
 

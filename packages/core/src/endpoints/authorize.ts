@@ -92,11 +92,11 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
   const fail = (error: OAuthError): Validation<C> => ({ kind: 'redirect', error, client, redirectUri, state, fragment });
   if (rt === undefined || rt === '') return fail(new InvalidRequestError('response_type is required'));
   if (rt === 'code') {
-    if (!e.o.grants.has('authorization_code')) return fail(new UnsupportedResponseTypeError('response_type "code" is not enabled'));
+    if (!e.o.grants.has('authorization_code')) return fail(new UnsupportedResponseTypeError("response_type 'code' is not enabled"));
     if (!allows(e, client, 'authorization_code'))
       return fail(new UnauthorizedClientError('This client may not use the authorization code grant'));
   } else if (rt === 'token') {
-    if (!e.o.grants.has('implicit')) return fail(new UnsupportedResponseTypeError('response_type "token" is not enabled'));
+    if (!e.o.grants.has('implicit')) return fail(new UnsupportedResponseTypeError("response_type 'token' is not enabled"));
     if (!allows(e, client, 'implicit')) return fail(new UnauthorizedClientError('This client may not use the implicit grant'));
   } else {
     return fail(new UnsupportedResponseTypeError('Unsupported response_type'));

@@ -9,8 +9,9 @@ import { authenticatedForm, fail } from './token.js';
 const INACTIVE = '{"active":false}';
 
 /**
- * Token introspection (RFC 7662). Only confidential clients (typically resource servers) may ask.
- * Anything unknown, expired, revoked or malformed is `{"active": false}`.
+ * Token introspection (RFC 7662). Only confidential clients may ask; a client sees its own tokens,
+ * and a client with `resourceServer: true` sees every client's. Anything unknown, expired, revoked,
+ * malformed or not the caller's to see is `{"active": false}`.
  */
 export async function introspectionEndpoint<U extends User, C extends Client>(e: Engine<U, C>, req: OAuthRequest): Promise<EndpointResult> {
   const form = await authenticatedForm(e, req);
@@ -34,6 +35,9 @@ export async function introspectionEndpoint<U extends User, C extends Client>(e:
     }
   }
   if (!record || record.expiresAt.getTime() <= now) return ok;
+  // RFC 7662 section 4: a caller learns only what it may see. Its own tokens, or any token when
+  // it is registered as a resource server; everything else looks inactive.
+  if (record.clientId !== clientId && auth.client.resourceServer !== true) return ok;
   const body: Record<string, unknown> = {
     active: true,
     scope: record.scopes.join(' '),

@@ -16,14 +16,19 @@ export type ResourceInternal = { ok: true; token: VerifiedToken } | { ok: false;
 
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 
+/**
+ * A quoted-string value for `WWW-Authenticate`, from a closed character set: printable ASCII
+ * without `"` and `\` (RFC 6750 section 3 restricts error_description and scope to it), so no
+ * request data can put a control character, CR or LF into the header.
+ */
 function quote(s: string): string {
-  return s.replace(/[\\"]/g, '');
+  return s.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '');
 }
 
 /** An RFC 6750 section 3 error with its `WWW-Authenticate: Bearer` challenge. */
 function challenge(e: Engine, error: OAuthError | null, status: number, scopes?: readonly string[]): ResourceInternal {
   let h = `Bearer realm="${quote(e.o.realm)}"`;
-  if (error) h += `, error="${error.error}", error_description="${quote(error.message)}"`;
+  if (error) h += `, error="${quote(error.error)}", error_description="${quote(error.message)}"`;
   if (scopes && scopes.length > 0) h += `, scope="${quote(scopes.join(' '))}"`;
   const body = error
     ? { error: error.error, error_description: error.message }

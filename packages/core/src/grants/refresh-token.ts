@@ -1,14 +1,18 @@
+import type { RefreshTokenRecord } from '../contract.js';
 import { digestToken } from '../crypto.js';
 import { issueTokens } from '../endpoints/shared.js';
-import { InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../errors.js';
+import { InvalidGrantError, InvalidRequestError, InvalidScopeError, type OAuthError } from '../errors.js';
 import { splitScope } from '../params.js';
 import type { Engine } from '../provider.js';
 import type { GrantHandler } from './types.js';
 
 /**
- * RFC 6749 section 6. With rotation (the default) the refresh token is consumed atomically and
- * replaced; replaying a rotated token revokes the whole family (RFC 9700 section 4.14.2).
- * A new scope may only narrow the original one.
+ * RFC 6749 section 6. The request is checked (client, expiry, scope) before the refresh token is
+ * used up, so a client's mistake (say, `invalid_scope`) leaves its token usable. With rotation
+ * (the default) the token is then consumed atomically and replaced; replaying a rotated token
+ * revokes the whole family (RFC 9700 section 4.14.2). A narrower `scope` narrows the new access
+ * token only: the new refresh token keeps the scope of the original grant (section 6: "the
+ * requested scope MUST NOT include any scope not originally granted").
  */
 export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
   const token = p.refresh_token;
@@ -16,8 +20,22 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
   const asked = splitScope(p.scope);
   if (asked === null) return new InvalidScopeError('The scope parameter is malformed');
   const digest = digestToken(token);
-  let record: Awaited<ReturnType<NonNullable<typeof e.s.getRefreshToken>>>;
+  // Look first: a token that is live and this client's, for a scope it holds, is consumed below.
+  const seen = await e.s.getRefreshToken!(digest);
+  if (seen !== null) {
+    const refused = check(seen, client.id, asked);
+    if (refused === 'other-client') {
+      // Someone else holds this client's refresh token: treat it as stolen.
+      if (e.o.rotation) await e.s.revokeFamily!(seen.grantId);
+      return new InvalidGrantError('The refresh token was issued to another client');
+    }
+    if (refused) return refused;
+  } else if (!e.o.rotation) {
+    return new InvalidGrantError('The refresh token is invalid, expired or revoked');
+  }
+  let record: RefreshTokenRecord;
   if (e.o.rotation) {
+    // Not seen: unknown, or already rotated (a replay, which revokes the family).
     const taken = await e.s.consumeRefreshToken!(digest);
     if (taken === null) return new InvalidGrantError('The refresh token is invalid, expired or revoked');
     if (taken.outcome === 'replayed') {
@@ -25,31 +43,35 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
       return new InvalidGrantError('The refresh token was already used; its token family is revoked');
     }
     record = taken.record;
-    if (record.clientId !== client.id) {
-      // Someone else holds this client's refresh token: treat it as stolen.
+    // Checked again on what was consumed (it may differ from what was seen, or not have been seen).
+    const refused = check(record, client.id, asked);
+    if (refused === 'other-client') {
       await e.s.revokeFamily!(record.grantId);
       return new InvalidGrantError('The refresh token was issued to another client');
     }
+    if (refused) return refused;
   } else {
-    record = await e.s.getRefreshToken!(digest);
-    if (record === null) return new InvalidGrantError('The refresh token is invalid, expired or revoked');
-    if (record.clientId !== client.id) return new InvalidGrantError('The refresh token was issued to another client');
+    record = seen!;
   }
-  if (record.expiresAt.getTime() <= Date.now()) return new InvalidGrantError('The refresh token has expired');
-  let scopes = record.scopes;
-  if (asked.length > 0) {
-    for (const s of asked) {
-      if (!record.scopes.includes(s)) return new InvalidScopeError(`Scope "${s}" was not granted originally`);
-    }
-    scopes = asked;
-  }
+  const scopes = asked.length > 0 ? asked : record.scopes;
   const body = await issueTokens(e as unknown as Engine, {
     clientId: client.id,
     userId: record.userId,
     scopes,
+    refreshScopes: record.scopes,
     grantId: record.grantId,
     grantType: 'refresh_token',
     withRefresh: e.o.rotation,
   });
   return { body, grantId: record.grantId, scopes };
 };
+
+/** Why a refresh token cannot serve this request, or `null` when it can. */
+function check(record: RefreshTokenRecord, clientId: string, asked: readonly string[]): OAuthError | 'other-client' | null {
+  if (record.clientId !== clientId) return 'other-client';
+  if (record.expiresAt.getTime() <= Date.now()) return new InvalidGrantError('The refresh token has expired');
+  for (const s of asked) {
+    if (!record.scopes.includes(s)) return new InvalidScopeError(`Scope '${s}' was not granted originally`);
+  }
+  return null;
+}

@@ -13,10 +13,11 @@ describe('introspection', () => {
     const { provider } = makeProvider();
     const { code, verifier } = await getCode(provider, { userId: 'u-7' });
     const t = body(await exchange(provider, code, verifier)) as Record<string, string>;
-    const a = body(await introspect(provider, { token: t.access_token! }));
+    const own = { authorization: basic('conf', SECRET) };
+    const a = body(await introspect(provider, { token: t.access_token! }, own));
     expect(a).toMatchObject({ active: true, scope: 'read write', client_id: 'conf', sub: 'u-7', token_type: 'Bearer', iss: ISSUER });
     expect(a.exp).toBeGreaterThan(Date.now() / 1000);
-    const r = body(await introspect(provider, { token: t.refresh_token!, token_type_hint: 'refresh_token' }));
+    const r = body(await introspect(provider, { token: t.refresh_token!, token_type_hint: 'refresh_token' }, own));
     expect(r).toMatchObject({ active: true, token_type: 'refresh_token' });
   });
 
