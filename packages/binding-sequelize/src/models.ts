@@ -109,7 +109,9 @@ export function columnsFor(table: TableKey): Columns {
         codeHash: hashColumn(),
         clientId: { ...id(), primaryKey: true },
         userId: id(),
-        redirectUri: { type: DataTypes.TEXT, allowNull: false },
+        // NULL: the authorization request left redirect_uri out. `migrate()` relaxes the NOT NULL
+        // that tables made by 0.1 have (see upgrade.ts).
+        redirectUri: { type: DataTypes.TEXT, allowNull: true },
         scopes: jsonText(),
         expiresAt: date(),
         grantId: id(),

@@ -11,6 +11,7 @@ import {
   tableOptionsFor,
 } from './models.js';
 import { guardStoreCall } from './stores.js';
+import { allowNull } from './upgrade.js';
 
 /** Options of `migrate`. */
 export interface MigrateOptions extends SchemaOptions {
@@ -28,6 +29,9 @@ export interface MigrateOptions extends SchemaOptions {
  * of `withMigrationLock` throughout (its statements run on the lock's connection, in its
  * transaction on PostgreSQL), waiting at most `lockTimeoutMs` for another process, then
  * throwing `MigrationLockTimeoutError`; called inside `withMigrationLock`, it uses that lock.
+ * Also upgrades tables an older version created: a grant table whose `redirectUri` is
+ * `NOT NULL` (0.1) is made to accept NULL, keeping its rows (on SQLite by rebuilding the table
+ * in one transaction; see the README).
  */
 export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}): Promise<void> {
   const qi = sequelize.getQueryInterface();
@@ -35,7 +39,12 @@ export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}
   await holdMigrationLock(sequelize, { timeoutMs: options.lockTimeoutMs }, async (transaction) => {
     for (const table of options.tables ?? (['client', 'user', 'grant', 'token'] as const)) {
       const name = names[table];
-      await qi.createTable(name, { ...columnsFor(table), ...options.extend?.[table] }, { ...tableOptionsFor(sequelize), transaction });
+      const columns = { ...columnsFor(table), ...options.extend?.[table] };
+      await qi.createTable(name, columns, { ...tableOptionsFor(sequelize), transaction });
+      // Tables made by 0.1 have `redirectUri` NOT NULL; it now holds NULL when the authorization
+      // request left redirect_uri out. (Unless `extend` keeps it NOT NULL on purpose.)
+      const redirectUri = table === 'grant' ? (columns.redirectUri as { allowNull?: boolean; field?: string } | undefined) : undefined;
+      if (redirectUri && redirectUri.allowNull !== false) await allowNull(sequelize, name, redirectUri.field ?? 'redirectUri', transaction);
       const existing = new Set(((await qi.showIndex(name, { transaction })) as { name?: string }[]).map((i) => i.name));
       for (const index of indexesFor(table, name)) {
         if (!existing.has(index.name)) await qi.addIndex(name, { ...index, transaction });

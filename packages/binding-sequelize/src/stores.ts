@@ -219,7 +219,8 @@ export function createGrantStore(model: PortcullisModel): GrantStore {
     code,
     clientId: str(v.clientId),
     userId: str(v.userId),
-    redirectUri: str(v.redirectUri),
+    // NULL stays null ("redirect_uri not sent"), never the text "null".
+    redirectUri: optStr(v.redirectUri),
     scopes: toArray(v.scopes),
     expiresAt: toDate(v.expiresAt),
     grantId: str(v.grantId),
