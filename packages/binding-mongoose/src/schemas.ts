@@ -33,7 +33,8 @@ export interface GrantDocument {
   key: string;
   clientId: string;
   userId: string;
-  redirectUri: string;
+  /** `null` when the authorization request left `redirect_uri` out. */
+  redirectUri: string | null;
   scopes: string[];
   expiresAt: Date;
   grantId: string;
@@ -88,7 +89,13 @@ export const grantSchema = new Schema<GrantDocument>({
   key: { type: String, required: true },
   clientId: { type: String, required: true },
   userId: { type: String, required: true },
-  redirectUri: { type: String, required: true },
+  // `null` (the authorization request left redirect_uri out) is a value; a missing field is not.
+  redirectUri: {
+    type: String,
+    required(this: { redirectUri?: unknown }) {
+      return this.redirectUri !== null;
+    },
+  },
   scopes: { type: [String], default: [] },
   expiresAt,
   grantId: { type: String, required: true },

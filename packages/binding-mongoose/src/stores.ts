@@ -112,7 +112,7 @@ function toGrant(code: string, doc: GrantDocument): GrantRecord {
     code,
     clientId: doc.clientId,
     userId: doc.userId,
-    redirectUri: doc.redirectUri,
+    redirectUri: doc.redirectUri ?? null,
     scopes: [...doc.scopes],
     expiresAt: doc.expiresAt,
     grantId: doc.grantId,

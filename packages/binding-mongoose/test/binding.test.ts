@@ -176,6 +176,39 @@ describe('schemas and indexes', () => {
     }
   });
 
+  it('keeps a null redirectUri (redirect_uri not sent) as BSON null and refuses a grant without the field', async () => {
+    const grants = createGrantStore(db.models.grant);
+    const omitted = grant({ redirectUri: null });
+    await grants.saveGrant(omitted);
+    const raw = await db.models.grant.collection.findOne({ key: lookupKey(omitted.code), clientId: omitted.clientId });
+    expect(raw, 'the field is there, holding null').toHaveProperty('redirectUri', null);
+    expect(await grants.consumeGrant(omitted.clientId, omitted.code)).toEqual({ outcome: 'consumed', record: omitted });
+
+    // A grant that lost the field is not one whose authorization request left redirect_uri out.
+    const { redirectUri: _, ...missing } = grant();
+    await expect(grants.saveGrant(missing as GrantRecord)).rejects.toThrow(/redirectUri/);
+    expect(await db.models.grant.collection.countDocuments({ key: lookupKey(missing.code) })).toBe(0);
+  });
+
+  it('reads grants stored before redirectUri could be null, as 0.1.0 wrote them', async () => {
+    const g = grant({ redirectUri: 'https://app.example/cb?x=1' });
+    // The document exactly as 0.1.0 inserted it, bypassing the current schema.
+    await db.models.grant.collection.insertOne({
+      key: lookupKey(g.code),
+      clientId: g.clientId,
+      userId: g.userId,
+      redirectUri: g.redirectUri,
+      scopes: [...g.scopes],
+      expiresAt: g.expiresAt,
+      grantId: g.grantId,
+      codeChallenge: null,
+      codeChallengeMethod: null,
+      consumedAt: null,
+      __v: 0,
+    });
+    expect(await createGrantStore(db.models.grant).consumeGrant(g.clientId, g.code)).toEqual({ outcome: 'consumed', record: g });
+  });
+
   it('marks consumed codes and rotated refresh tokens instead of deleting them', async () => {
     const grants = createGrantStore(db.models.grant);
     const g = grant();
