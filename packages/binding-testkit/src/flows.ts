@@ -105,6 +105,12 @@ export interface FlowClient {
   /** Sent with HTTP Basic at the token endpoint. Without it the client is public: `client_id` goes in the body. */
   readonly clientSecret?: string;
   readonly redirectUri: string;
+  /**
+   * Leave `redirect_uri` out of the authorization and token requests: the code then goes to the
+   * client's only registered URI, which must be `redirectUri` (the grant records
+   * `redirectUri: null`). Default `false`.
+   */
+  readonly omitRedirectUri?: boolean;
   /** Space-delimited scopes to ask for. Default `read`. */
   readonly scope?: string;
   /** Default `/authorize`. */
@@ -139,7 +145,7 @@ export async function approveAuthorization(
   const query = new URLSearchParams({
     response_type: 'code',
     client_id: options.clientId,
-    redirect_uri: options.redirectUri,
+    ...(options.omitRedirectUri ? {} : { redirect_uri: options.redirectUri }),
     scope: options.scope ?? 'read',
     state: options.state ?? 'xyz',
     code_challenge: challenge,
@@ -179,9 +185,17 @@ export async function authorizationCodeFlow(provider: FlowProvider, options: Aut
   return { code, verifier, location };
 }
 
-/** POST /token for the `authorization_code` grant as `client` (Basic when it has a secret). */
+/**
+ * POST /token for the `authorization_code` grant as `client` (Basic when it has a secret), with
+ * `redirect_uri` unless `client.omitRedirectUri`.
+ */
 export function redeemCode(provider: FlowProvider, client: FlowClient, code: string, verifier: string): Promise<OAuthResponse> {
-  const params = { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier };
+  const params = {
+    grant_type: 'authorization_code',
+    code,
+    ...(client.omitRedirectUri ? {} : { redirect_uri: client.redirectUri }),
+    code_verifier: verifier,
+  };
   return provider.token(
     client.clientSecret === undefined
       ? formRequest(client.tokenUrl ?? '/token', { ...params, client_id: client.clientId })
@@ -251,7 +265,9 @@ export interface GrantCacheProviderSuiteOptions {
 /**
  * Registers the end-to-end checks every grant cache shares, on a provider built by
  * `grantCacheProvider`: the authorization-code flow with PKCE (and, with a probe, what the cache
- * holds); a replayed code is refused, and revokes what it minted when the cache detects replay
+ * holds); the flow without `redirect_uri` in either request (the grant's `null` `redirectUri`
+ * through the cache); a code asked for with `redirect_uri` refused at the token endpoint without
+ * it; a replayed code is refused, and revokes what it minted when the cache detects replay
  * (otherwise those tokens stay valid: the documented limit of such caches); a wrong PKCE
  * verifier is refused and still burns the code. No code ever appears in the logs.
  */
@@ -267,11 +283,11 @@ export function grantCacheProviderSuite(t: TestApi, options: GrantCacheProviderS
     });
 
     /** A provider on the cache, a user of this test alone, and the code flow up to the redirect. */
-    async function issue() {
+    async function issue(asked: Pick<AuthorizationCodeFlowOptions, 'omitRedirectUri'> = {}) {
       assert.ok(store, 'create() did not run or failed');
       const logger = captureLogger();
       const provider = await grantCacheProvider(store, logger);
-      const client = { ...GRANT_CACHE_CLIENT, userId: rid('user') };
+      const client = { ...GRANT_CACHE_CLIENT, ...asked, userId: rid('user') };
       const flow = await authorizationCodeFlow(provider, client);
       return { logger, provider, client, ...flow };
     }
@@ -313,6 +329,23 @@ export function grantCacheProviderSuite(t: TestApi, options: GrantCacheProviderS
           detectsReplay ? 'the replay revoked the family' : 'a cache without replay detection cannot revoke the family',
         );
         assert.ok(!logger.lines.join('\n').includes(code), 'the code is not logged');
+      },
+    );
+
+    t.it('a code asked for without redirect_uri (the grant holds a null redirectUri) is redeemed without it', async () => {
+      const { provider, client, code, verifier } = await issue({ omitRedirectUri: true });
+      const res = await redeemCode(provider, client, code, verifier);
+      assert.equal(res.status, 200, res.body);
+      assert.ok(await tokenAccepted(provider, String(jsonBody(res).access_token)));
+    });
+
+    t.it(
+      'a code asked for with redirect_uri is refused without it (RFC 6749 section 4.1.3), even for a single registered URI',
+      async () => {
+        const { provider, client, code, verifier } = await issue();
+        const res = await redeemCode(provider, { ...client, omitRedirectUri: true }, code, verifier);
+        assert.equal(res.status, 400, 'the cache must give the redirect URI back, not null');
+        assert.equal(jsonBody(res).error, 'invalid_grant');
       },
     );
 

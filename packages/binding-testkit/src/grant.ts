@@ -108,6 +108,26 @@ export const grantChecks = {
     }
   }),
 
+  nullRedirectUri: check<GrantCheckContext>(
+    'a null redirectUri (the authorization request left redirect_uri out) comes back as null',
+    async ({ store, capabilities }) => {
+      // Saved side by side with a string one: neither may turn into the other, nor into '' or 'null'.
+      const omitted = await save(store, makeGrant({ redirectUri: null }));
+      const sent = await save(store, makeGrant({ clientId: omitted.clientId }));
+      const result = await store.consumeGrant(omitted.clientId, omitted.code);
+      assertConsumed(result, omitted, 'grant with a null redirectUri');
+      if (result?.outcome === 'consumed') {
+        assert.strictEqual(
+          result.record.redirectUri,
+          null,
+          `redirectUri must come back as null, got ${JSON.stringify(result.record.redirectUri)}`,
+        );
+      }
+      assertSpent(await store.consumeGrant(omitted.clientId, omitted.code), omitted, capabilities, 'second consume of the null one');
+      assertConsumed(await store.consumeGrant(sent.clientId, sent.code), sent, 'grant with a redirectUri, same client');
+    },
+  ),
+
   expiresAtIsDate: check<GrantCheckContext>('expiresAt comes back as the same Date', async ({ store }) => {
     const exact = await save(store, makeGrant({ expiresAt: new Date(Date.now() + 90_000 + 1) }));
     const far = await save(store, makeGrant({ expiresAt: new Date('2099-12-31T23:59:58.999Z') }));
@@ -231,8 +251,9 @@ export const grantProbeChecks = {
 } satisfies Record<string, Check<GrantCheckContext>>;
 
 /**
- * Registers the grant-store contract tests: one-time consume, N-way concurrency, Date
- * round-trip, expiry, client isolation, odd codes, and (with a probe) what the raw store holds.
+ * Registers the grant-store contract tests: one-time consume, N-way concurrency, field and Date
+ * round-trips (a `null` `redirectUri` included), expiry, client isolation, odd codes, and (with a
+ * probe) what the raw store holds.
  */
 export function grantStoreSuite(t: TestApi, options: GrantSuiteOptions): void {
   const checks: Check<GrantCheckContext>[] = [...Object.values(grantChecks), ...(options.probe ? Object.values(grantProbeChecks) : [])];

@@ -167,3 +167,33 @@ export function racyTokenStore(): TokenStore {
     },
   };
 }
+
+/** Keeps `redirectUri` in a text column that cannot hold NULL: `null` comes back as `''`. */
+export function nullAsEmptyGrantStore(): GrantStore {
+  const inner = mapGrantStore(false);
+  return {
+    saveGrant: (g) => inner.saveGrant({ ...g, redirectUri: g.redirectUri ?? '' }),
+    consumeGrant: (clientId, code) => inner.consumeGrant(clientId, code),
+  };
+}
+
+/** Reads `redirectUri` with `String(value)`: SQL NULL comes back as the text `'null'`. */
+export function nullAsTextGrantStore(): GrantStore {
+  const inner = mapGrantStore(false);
+  return {
+    saveGrant: (g) => inner.saveGrant(g),
+    async consumeGrant(clientId, code) {
+      const r = await inner.consumeGrant(clientId, code);
+      return r?.outcome === 'consumed' ? { outcome: 'consumed', record: { ...r.record, redirectUri: String(r.record.redirectUri) } } : r;
+    },
+  };
+}
+
+/** Forgets the redirect URI: every code comes back as if the authorization request had none. */
+export function forgetfulRedirectGrantStore(): GrantStore {
+  const inner = mapGrantStore(false);
+  return {
+    saveGrant: (g) => inner.saveGrant({ ...g, redirectUri: null }),
+    consumeGrant: (clientId, code) => inner.consumeGrant(clientId, code),
+  };
+}

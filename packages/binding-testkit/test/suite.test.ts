@@ -17,9 +17,12 @@ import type { Client, ClientStore, UserStore } from '@portcullis/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   concatKeyGrantStore,
+  forgetfulRedirectGrantStore,
   mapGrantStore,
   mapTokenStore,
   noExpiryCheckGrantStore,
+  nullAsEmptyGrantStore,
+  nullAsTextGrantStore,
   onePairPerUserTokenStore,
   racyGrantStore,
   racyTokenStore,
@@ -76,6 +79,21 @@ for (const detectsReplay of [false, true]) {
   });
 }
 
+// The end-to-end suite on a cache that forgets the redirect URI: only its redirect_uri check must
+// fail (registered as an expected failure; the suite's other tests are left out here).
+describe('the end-to-end suite catches a cache that forgets the redirect URI', () => {
+  const only = 'a code asked for with redirect_uri is refused without it';
+  grantCacheProviderSuite(
+    {
+      describe,
+      beforeAll,
+      afterAll,
+      it: (name, fn) => (name.startsWith(only) ? it.fails(name, fn) : undefined),
+    },
+    { name: 'forgetful', create: async () => forgetfulRedirectGrantStore(), capabilities: { detectsReplay: false } },
+  );
+});
+
 // The checks must fail on broken stores: a suite that cannot fail proves nothing.
 describe('the suite catches broken stores', () => {
   const ms: StoreCapabilities = { detectsReplay: false, ttlGranularity: 'ms' };
@@ -99,6 +117,13 @@ describe('the suite catches broken stores', () => {
 
   it('catches expiresAt coming back as a string', async () => {
     await assert.rejects(grantChecks.expiresAtIsDate.run({ store: stringDateGrantStore(), capabilities: ms }), /as a Date/);
+  });
+
+  it("catches a null redirectUri coming back as '' or as the text 'null', or a string one coming back as null", async () => {
+    await assert.rejects(grantChecks.nullRedirectUri.run({ store: nullAsEmptyGrantStore(), capabilities: ms }), /redirectUri|round-trip/);
+    await assert.rejects(grantChecks.nullRedirectUri.run({ store: nullAsTextGrantStore(), capabilities: ms }), /redirectUri|round-trip/);
+    await assert.rejects(grantChecks.nullRedirectUri.run({ store: forgetfulRedirectGrantStore(), capabilities: ms }), /round-trip/);
+    await assert.rejects(grantChecks.fieldsRoundTrip.run({ store: forgetfulRedirectGrantStore(), capabilities: ms }), /round-trip/);
   });
 
   it('catches a store that claims replay detection it does not have', async () => {
