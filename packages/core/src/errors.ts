@@ -145,6 +145,14 @@ export function isOAuthError(value: unknown): value is OAuthError {
   );
 }
 
+/** Thrown when the wiring or the options cannot serve what is enabled. Names what is missing and how to fix it. */
+export class ConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationError';
+  }
+}
+
 /**
  * Thrown by a store when its server cannot be reached (connection refused, lost, timed out).
  * Core answers 503 `temporarily_unavailable`; any other store error becomes 500 `server_error`.

@@ -11,12 +11,23 @@ export {
   verifySecret,
 } from './crypto.js';
 export type { AuthorizationDecision, AuthorizationRequest, AuthorizeResult } from './endpoints/authorize.js';
-export type { ResourceResult } from './endpoints/resource.js';
-export type { TokenResponseBody } from './endpoints/shared.js';
+export type { ResourceResult, VerifiedToken } from './endpoints/resource.js';
 export * from './errors.js';
 export * from './grant-codec.js';
+export type { TokenResponseBody } from './grants/issue.js';
+export * from './hooks.js';
 export * from './http.js';
+export { consoleLogger, type Logger } from './log.js';
 export { createMemoryStores, type MemoryStores, type MemoryStoresSeed, type MemoryUserSeed } from './memory.js';
 export * from './options.js';
-export { ConfigurationError, OAuth2Provider, type VerifiedToken } from './provider.js';
-export * from './registry.js';
+export { OAuth2Provider } from './provider.js';
+export {
+  BINDING_STORES,
+  type CurrentUser,
+  type RegisterOptions,
+  type SlotName,
+  type SlotSource,
+  type SlotTypes,
+  type StoreRegistry,
+} from './registry.js';
+export { errorResponse } from './responses.js';

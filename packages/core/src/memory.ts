@@ -12,9 +12,7 @@ import type {
   UserCredentials,
   UserStore,
 } from './contract.js';
-
-/** Marks a stores object as coming from a binding, so `useStores` ranks it below explicit slots. */
-export const BINDING_STORES: unique symbol = Symbol.for('portcullis.bindingStores');
+import { BINDING_STORES } from './registry.js';
 
 /** A user for the in-memory user store. */
 export interface MemoryUserSeed<U extends User = User> {

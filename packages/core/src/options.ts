@@ -1,6 +1,8 @@
 import type { Client, GrantType, Stores, User } from './contract.js';
-import type { OAuthErrorCode } from './errors.js';
-import type { OAuthRequest, OAuthResponse } from './http.js';
+import type { AfterRequestHook, BeforeRequestHook } from './hooks.js';
+import { consoleLogger, type Logger } from './log.js';
+
+export type { Logger } from './log.js';
 
 /** Lifetimes in seconds. */
 export interface Lifetimes {
@@ -22,50 +24,6 @@ export interface TokenContext {
 
 /** Returns a new token value. It must be unguessable (at least 128 random bits). */
 export type TokenGenerator = (ctx: TokenContext) => string;
-
-/** Names of the endpoints, used in hook contexts. A closed union. */
-export type EndpointName = 'authorize' | 'authorize_decision' | 'token' | 'revocation' | 'introspection' | 'metadata' | 'resource';
-
-/** What every hook is told about the request. */
-export interface HookContext {
-  readonly endpoint: EndpointName;
-  readonly request: OAuthRequest;
-}
-
-/** What `afterRequest` is told about the outcome. */
-export interface HookOutcome {
-  /** `true` when the endpoint accepted the request (tokens issued, token valid, consent to show). */
-  readonly valid: boolean;
-  /** The OAuth error code when `valid` is false. */
-  readonly error: OAuthErrorCode | null;
-  /** The client id the request named (claimed: also set when client authentication failed). */
-  readonly clientId: string | null;
-  /** `grant_type` at the token endpoint. */
-  readonly grantType: string | null;
-  /** Scopes granted or held (token issued, resource checked). */
-  readonly scopes: readonly string[] | null;
-  /** The response about to be sent, or `null` when the authorization endpoint hands over to consent. */
-  readonly response: OAuthResponse | null;
-}
-
-/**
- * Runs before an endpoint does anything. Return a response (e.g. 403 or 429) to answer early;
- * return nothing to go on.
- */
-export type BeforeRequestHook = (ctx: HookContext) => OAuthResponse | undefined | Promise<OAuthResponse | undefined>;
-
-/**
- * Runs after an endpoint decided. Return a response to replace the one about to be sent: for a
- * valid request this vetoes it (tokens it issued are revoked); for an invalid one only another
- * error response (status 400 or more) is taken, so a hook can never make an invalid request valid.
- */
-export type AfterRequestHook = (ctx: HookContext, outcome: HookOutcome) => OAuthResponse | undefined | Promise<OAuthResponse | undefined>;
-
-/** Where core logs. Messages never contain secrets or tokens. */
-export interface Logger {
-  warn(message: string, meta?: Record<string, unknown>): void;
-  error(message: string, meta?: Record<string, unknown>): void;
-}
 
 /** Flask-OAuthlib configuration keys accepted for people porting an app. Typed options win. */
 export interface FlaskConfig {
@@ -135,26 +93,80 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   logger?: Logger;
 }
 
-/** Options with every default applied. */
+/** Options with every default applied. Each field has the name of the option it comes from. */
 export interface ResolvedOptions {
-  issuer: string;
-  grants: ReadonlySet<GrantType>;
-  codeLifetime: number;
-  accessLifetime: number;
-  refreshLifetime: number;
-  accessTokenGenerator: TokenGenerator | null;
-  refreshTokenGenerator: TokenGenerator | null;
-  errorUri: string | null;
-  pkceRequired: 'public' | 'all' | 'none';
-  pkcePlain: boolean;
-  rotation: boolean;
-  scopes: ReadonlySet<string> | null;
-  bearerInQuery: boolean;
-  endpoints: Required<EndpointPaths>;
-  realm: string;
-  lenientBasicAuth: boolean;
-  logger: Logger;
+  readonly issuer: string;
+  readonly grants: ReadonlySet<GrantType>;
+  readonly lifetimes: Readonly<Required<Lifetimes>>;
+  readonly accessTokenGenerator: TokenGenerator | null;
+  readonly refreshTokenGenerator: TokenGenerator | null;
+  readonly errorUri: string | null;
+  readonly pkce: { readonly required: 'public' | 'all' | 'none'; readonly allowPlain: boolean };
+  readonly refreshTokenRotation: boolean;
+  readonly scopes: ReadonlySet<string> | null;
+  readonly allowBearerInQuery: boolean;
+  readonly endpoints: Readonly<Required<EndpointPaths>>;
+  readonly realm: string;
+  readonly lenientBasicAuth: boolean;
+  readonly logger: Logger;
 }
+
+/** One option's default, with what it means: the source of the options table in the README. */
+export interface OptionDefault {
+  /** The default as written in the README (`required` for options without one). */
+  readonly shown: string;
+  readonly meaning: string;
+}
+
+/**
+ * Every option's default and meaning, in one place. `resolveOptions` takes its values from here,
+ * and the options table of the core README is generated from it (`pnpm docs:options`); a test keeps
+ * the two in step.
+ */
+export const OPTION_DEFAULTS = {
+  issuer: { shown: 'required', meaning: 'issuer URL; sent as `iss` (RFC 9207) and in metadata' },
+  grants: {
+    shown: '`authorization_code`, `refresh_token`, `client_credentials`',
+    meaning: 'also `password`, `implicit` (off by default, RFC 9700)',
+  },
+  lifetimes: {
+    shown: 'code 100 s, access 3600 s, refresh 14 days',
+    meaning: 'seconds: `authorizationCode`, `accessToken`, `refreshToken`',
+  },
+  accessTokenGenerator: { shown: '32 random bytes, base64url', meaning: '`(ctx) => string`; at least 128 random bits' },
+  refreshTokenGenerator: { shown: '32 random bytes, base64url', meaning: '`(ctx) => string`; at least 128 random bits' },
+  errorUri: { shown: 'none (400 JSON)', meaning: 'page for authorization errors that must not be redirected' },
+  pkce: { shown: "`{ required: 'public', allowPlain: false }`", meaning: '`required`: `public`, `all`, `none`' },
+  refreshTokenRotation: { shown: '`true`', meaning: 'rotate on use; replay of a rotated token revokes the family' },
+  scopes: { shown: 'none', meaning: 'server-wide list of known scopes' },
+  allowBearerInQuery: { shown: '`false`', meaning: 'accept `access_token` in the query string (RFC 6750 section 2.3)' },
+  stores: { shown: 'none', meaning: 'stores, checked at once against the enabled grants' },
+  config: {
+    shown: 'none',
+    meaning:
+      'Flask-OAuthlib keys: `OAUTH2_PROVIDER_TOKEN_EXPIRES_IN`, `OAUTH2_PROVIDER_TOKEN_GENERATOR`, `OAUTH2_PROVIDER_REFRESH_TOKEN_GENERATOR`, `OAUTH2_PROVIDER_ERROR_URI` (typed options win)',
+  },
+  hooks: { shown: 'none', meaning: '`beforeRequest`, `afterRequest`' },
+  endpoints: {
+    shown: '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`',
+    meaning: 'paths for metadata and `handle()`',
+  },
+  realm: { shown: '`oauth`', meaning: 'realm of `WWW-Authenticate` challenges' },
+  lenientBasicAuth: { shown: '`false`', meaning: 'also accept Basic credentials that were not form-encoded (see below)' },
+  logger: { shown: 'console', meaning: '`warn`/`error`; never given secrets or tokens' },
+} as const satisfies Record<keyof ProviderOptions, OptionDefault>;
+
+/** The default values themselves (what `OPTION_DEFAULTS` describes). */
+const DEFAULT = {
+  grants: ['authorization_code', 'refresh_token', 'client_credentials'] as readonly GrantType[],
+  lifetimes: { authorizationCode: 100, accessToken: 3600, refreshToken: 14 * 24 * 3600 },
+  pkce: { required: 'public', allowPlain: false } as const,
+  refreshTokenRotation: true,
+  allowBearerInQuery: false,
+  endpoints: { authorization: '/oauth/authorize', token: '/oauth/token', revocation: '/oauth/revoke', introspection: '/oauth/introspect' },
+  realm: 'oauth',
+  lenientBasicAuth: false,
+};
 
 const ALL_GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'];
 
@@ -172,11 +184,6 @@ function generator(name: string, value: unknown): TokenGenerator | null {
   return value as TokenGenerator;
 }
 
-const consoleLogger: Logger = {
-  warn: (m, meta) => console.warn(`[portcullis] ${m}`, meta ?? ''),
-  error: (m, meta) => console.error(`[portcullis] ${m}`, meta ?? ''),
-};
-
 /** Applies defaults and the Flask-OAuthlib keys (typed options first). Throws on invalid options. */
 export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOptions {
   if (!o || typeof o.issuer !== 'string') throw new TypeError('Portcullis: options.issuer is required');
@@ -188,36 +195,38 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
   }
   if (issuer.search || issuer.hash) throw new TypeError('Portcullis: options.issuer must not have a query or fragment');
   const cfg = o.config ?? {};
-  const grants = new Set<GrantType>(o.grants ?? ['authorization_code', 'refresh_token', 'client_credentials']);
+  const grants = new Set<GrantType>(o.grants ?? DEFAULT.grants);
   for (const g of grants) {
-    if (!ALL_GRANTS.includes(g)) throw new TypeError(`Portcullis: unknown grant "${String(g)}"; valid: ${ALL_GRANTS.join(', ')}`);
+    if (!ALL_GRANTS.includes(g)) throw new TypeError(`Portcullis: unknown grant '${String(g)}'; valid: ${ALL_GRANTS.join(', ')}`);
   }
   const errorUri = o.errorUri ?? cfg.OAUTH2_PROVIDER_ERROR_URI ?? null;
   if (errorUri !== null && typeof errorUri !== 'string') throw new TypeError('Portcullis: errorUri must be a string');
-  const pkceRequired = o.pkce?.required ?? 'public';
-  if (!['public', 'all', 'none'].includes(pkceRequired)) throw new TypeError('Portcullis: pkce.required must be public, all or none');
+  const required = o.pkce?.required ?? DEFAULT.pkce.required;
+  if (!['public', 'all', 'none'].includes(required)) throw new TypeError('Portcullis: pkce.required must be public, all or none');
+  const d = DEFAULT.lifetimes;
   return {
     issuer: o.issuer.replace(/\/$/, ''),
     grants,
-    codeLifetime: seconds('lifetimes.authorizationCode', o.lifetimes?.authorizationCode, 100),
-    accessLifetime: seconds('lifetimes.accessToken', o.lifetimes?.accessToken ?? cfg.OAUTH2_PROVIDER_TOKEN_EXPIRES_IN, 3600),
-    refreshLifetime: seconds('lifetimes.refreshToken', o.lifetimes?.refreshToken, 14 * 24 * 3600),
+    lifetimes: {
+      authorizationCode: seconds('lifetimes.authorizationCode', o.lifetimes?.authorizationCode, d.authorizationCode),
+      accessToken: seconds('lifetimes.accessToken', o.lifetimes?.accessToken ?? cfg.OAUTH2_PROVIDER_TOKEN_EXPIRES_IN, d.accessToken),
+      refreshToken: seconds('lifetimes.refreshToken', o.lifetimes?.refreshToken, d.refreshToken),
+    },
     accessTokenGenerator: generator('accessTokenGenerator', o.accessTokenGenerator ?? cfg.OAUTH2_PROVIDER_TOKEN_GENERATOR),
     refreshTokenGenerator: generator('refreshTokenGenerator', o.refreshTokenGenerator ?? cfg.OAUTH2_PROVIDER_REFRESH_TOKEN_GENERATOR),
     errorUri,
-    pkceRequired,
-    pkcePlain: o.pkce?.allowPlain ?? false,
-    rotation: o.refreshTokenRotation ?? true,
+    pkce: { required, allowPlain: o.pkce?.allowPlain ?? DEFAULT.pkce.allowPlain },
+    refreshTokenRotation: o.refreshTokenRotation ?? DEFAULT.refreshTokenRotation,
     scopes: o.scopes ? new Set(o.scopes) : null,
-    bearerInQuery: o.allowBearerInQuery ?? false,
+    allowBearerInQuery: o.allowBearerInQuery ?? DEFAULT.allowBearerInQuery,
     endpoints: {
-      authorization: o.endpoints?.authorization ?? '/oauth/authorize',
-      token: o.endpoints?.token ?? '/oauth/token',
-      revocation: o.endpoints?.revocation ?? '/oauth/revoke',
-      introspection: o.endpoints?.introspection ?? '/oauth/introspect',
+      authorization: o.endpoints?.authorization ?? DEFAULT.endpoints.authorization,
+      token: o.endpoints?.token ?? DEFAULT.endpoints.token,
+      revocation: o.endpoints?.revocation ?? DEFAULT.endpoints.revocation,
+      introspection: o.endpoints?.introspection ?? DEFAULT.endpoints.introspection,
     },
-    realm: o.realm ?? 'oauth',
-    lenientBasicAuth: o.lenientBasicAuth === true,
+    realm: o.realm ?? DEFAULT.realm,
+    lenientBasicAuth: o.lenientBasicAuth ?? DEFAULT.lenientBasicAuth,
     logger: o.logger ?? consoleLogger,
   };
 }

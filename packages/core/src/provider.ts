@@ -1,4 +1,5 @@
-import type { Client, ClientStore, GrantStore, Stores, TokenStore, User, UserCredentials, UserStore } from './contract.js';
+import { requestedClientId } from './client-auth.js';
+import type { Client, ClientStore, GrantStore, Stores, TokenStore, User, UserCredentials } from './contract.js';
 import {
   type AuthorizationDecision,
   type AuthorizationRequest,
@@ -12,100 +13,20 @@ import { metadataDocument } from './endpoints/metadata.js';
 import { type ResourceInternal, type ResourceResult, verifyAccessToken } from './endpoints/resource.js';
 import { revocationEndpoint } from './endpoints/revocation.js';
 import { tokenEndpoint } from './endpoints/token.js';
-import { type OAuthError, toOAuthError } from './errors.js';
+import { type EndpointResult, type Engine, plain } from './engine.js';
+import { ConfigurationError, toOAuthError } from './errors.js';
+import { type AfterRequestHook, type BeforeRequestHook, type EndpointName, type HookContext, type HookOutcome, Hooks } from './hooks.js';
 import type { OAuthRequest, OAuthResponse } from './http.js';
-import { BINDING_STORES } from './memory.js';
-import {
-  type AfterRequestHook,
-  type BeforeRequestHook,
-  type EndpointName,
-  type HookContext,
-  type HookOutcome,
-  type ProviderOptions,
-  type ResolvedOptions,
-  resolveOptions,
-} from './options.js';
+import { describe } from './log.js';
+import { type ProviderOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { pathOf } from './params.js';
-import type { CurrentUser, RegisterOptions, SlotName, SlotSource, SlotTypes, StoreRegistry } from './registry.js';
+import { type CurrentUser, type RegisterOptions, type SlotName, SlotTable, type SlotTypes, type StoreRegistry } from './registry.js';
 import { errorResponse, json } from './responses.js';
+
+export { ConfigurationError } from './errors.js';
 
 /** Where `handle()` serves the authorization server metadata (RFC 8414 section 3). */
 const METADATA_PATH = '/.well-known/oauth-authorization-server';
-
-/** The resolved store methods core calls. */
-export interface Slots<U extends User = User, C extends Client = Client> {
-  getClient: ClientStore<C>['getClient'] | undefined;
-  getUserByUsername: UserStore<U>['getUserByUsername'] | undefined;
-  saveGrant: GrantStore['saveGrant'] | undefined;
-  consumeGrant: GrantStore['consumeGrant'] | undefined;
-  saveTokens: TokenStore['saveTokens'] | undefined;
-  getAccessToken: TokenStore['getAccessToken'] | undefined;
-  getRefreshToken: TokenStore['getRefreshToken'] | undefined;
-  consumeRefreshToken: TokenStore['consumeRefreshToken'] | undefined;
-  revokeAccessToken: TokenStore['revokeAccessToken'] | undefined;
-  revokeFamily: TokenStore['revokeFamily'] | undefined;
-  currentUser: CurrentUser<U> | undefined;
-}
-
-const SLOT_KEYS: Record<SlotName, keyof Slots> = {
-  'clients.getClient': 'getClient',
-  'users.getUserByUsername': 'getUserByUsername',
-  'grants.saveGrant': 'saveGrant',
-  'grants.consumeGrant': 'consumeGrant',
-  'tokens.saveTokens': 'saveTokens',
-  'tokens.getAccessToken': 'getAccessToken',
-  'tokens.getRefreshToken': 'getRefreshToken',
-  'tokens.consumeRefreshToken': 'consumeRefreshToken',
-  'tokens.revokeAccessToken': 'revokeAccessToken',
-  'tokens.revokeFamily': 'revokeFamily',
-};
-
-const HOW_TO_REGISTER: Record<SlotName, string> = {
-  'clients.getClient': 'provider.clientGetter(fn)',
-  'users.getUserByUsername': 'provider.userGetter(fn)',
-  'grants.saveGrant': 'provider.grantSetter(fn)',
-  'grants.consumeGrant': 'provider.grantGetter(fn)',
-  'tokens.saveTokens': 'provider.tokenSetter(fn)',
-  'tokens.getAccessToken': 'provider.tokenGetter(fn)',
-  'tokens.getRefreshToken': "provider.register('tokens.getRefreshToken', fn)",
-  'tokens.consumeRefreshToken': "provider.register('tokens.consumeRefreshToken', fn)",
-  'tokens.revokeAccessToken': "provider.register('tokens.revokeAccessToken', fn)",
-  'tokens.revokeFamily': "provider.register('tokens.revokeFamily', fn)",
-};
-
-/** Thrown when the wiring cannot serve the enabled grants. Names the slot and who needs it. */
-export class ConfigurationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigurationError';
-  }
-}
-
-/** The state endpoints work with. Internal: not part of the public API. */
-export interface Engine<U extends User = User, C extends Client = Client> {
-  readonly o: ResolvedOptions;
-  readonly s: Slots<U, C>;
-}
-
-/** A validated bearer token, as `verifyAccessToken` and `requireOAuth` hand it to the app. */
-export interface VerifiedToken {
-  readonly clientId: string;
-  readonly userId: string | null;
-  readonly scopes: readonly string[];
-  readonly expiresAt: Date;
-  readonly grantId: string;
-}
-
-/** Internal result of an endpoint run, before the hooks see it. */
-export interface EndpointResult {
-  response: OAuthResponse;
-  error: OAuthError | null;
-  clientId: string | null;
-  grantType: string | null;
-  scopes: readonly string[] | null;
-  /** Family of tokens issued by this request, revoked if `afterRequest` vetoes it. */
-  issuedGrantId: string | null;
-}
 
 /**
  * The OAuth 2 authorization server. Framework-neutral: each endpoint takes a plain
@@ -119,23 +40,23 @@ export interface EndpointResult {
 export class OAuth2Provider<U extends User = User, C extends Client = Client> implements StoreRegistry<U, C> {
   /** Resolved options (read-only). */
   readonly options: ResolvedOptions;
-  /** @internal the same options, under the name endpoints use. */
-  readonly o: ResolvedOptions;
-  /** @internal resolved slots, rebuilt on every registration. */
-  readonly s: Slots<U, C>;
-  private readonly layers: Record<SlotSource, Partial<Slots<U, C>>> = { binding: {}, explicit: {} };
-  private readonly before: BeforeRequestHook[] = [];
-  private readonly after: AfterRequestHook[] = [];
-  private validated = false;
+  private readonly table = new SlotTable<U, C>();
+  private readonly hooks: Hooks;
+  /** What endpoints and grants are handed: the options and the live slots. */
+  private readonly e: Engine<U, C>;
+  /** The slot table's version when `validate()` last passed; -1 before. */
+  private validatedAt = -1;
   private metadataCache: string | null = null;
+  private metadataAt = -1;
 
   constructor(options: ProviderOptions<U, C>) {
     this.options = resolveOptions(options as ProviderOptions);
-    this.o = this.options;
-    this.s = emptySlots();
+    this.e = { o: this.options, s: this.table.slots };
+    this.hooks = new Hooks(() => this.options.logger);
     const h = options.hooks;
-    if (h?.beforeRequest) this.before.push(...(Array.isArray(h.beforeRequest) ? h.beforeRequest : [h.beforeRequest as BeforeRequestHook]));
-    if (h?.afterRequest) this.after.push(...(Array.isArray(h.afterRequest) ? h.afterRequest : [h.afterRequest as AfterRequestHook]));
+    if (h?.beforeRequest)
+      this.hooks.before.push(...(Array.isArray(h.beforeRequest) ? h.beforeRequest : [h.beforeRequest as BeforeRequestHook]));
+    if (h?.afterRequest) this.hooks.after.push(...(Array.isArray(h.afterRequest) ? h.afterRequest : [h.afterRequest as AfterRequestHook]));
     if (options.stores) {
       this.useStores(options.stores);
       this.validate();
@@ -149,34 +70,14 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * `createMemoryStores`) registers as `binding` unless `options.source` says otherwise.
    */
   useStores(stores: Stores<U, C>, options?: RegisterOptions): this {
-    const marked = (stores as { [BINDING_STORES]?: boolean })[BINDING_STORES] === true;
-    const source: SlotSource = options?.source ?? (marked ? 'binding' : 'explicit');
-    const layer = this.layers[source];
-    const { clients, users, grants, tokens } = stores;
-    if (clients) layer.getClient = clients.getClient.bind(clients);
-    if (users) layer.getUserByUsername = users.getUserByUsername.bind(users);
-    if (grants) {
-      layer.saveGrant = grants.saveGrant.bind(grants);
-      layer.consumeGrant = grants.consumeGrant.bind(grants);
-    }
-    if (tokens) {
-      layer.saveTokens = tokens.saveTokens.bind(tokens);
-      layer.getAccessToken = tokens.getAccessToken.bind(tokens);
-      layer.getRefreshToken = tokens.getRefreshToken.bind(tokens);
-      layer.consumeRefreshToken = tokens.consumeRefreshToken.bind(tokens);
-      layer.revokeAccessToken = tokens.revokeAccessToken.bind(tokens);
-      layer.revokeFamily = tokens.revokeFamily.bind(tokens);
-    }
-    return this.resolve();
+    this.table.useStores(stores, options);
+    return this;
   }
 
   /** Registers one slot. */
   register<K extends SlotName>(slot: K, fn: SlotTypes<U, C>[K], options?: RegisterOptions): this {
-    const key = SLOT_KEYS[slot];
-    if (!key) throw new TypeError(`Portcullis: unknown slot "${String(slot)}"; valid: ${Object.keys(SLOT_KEYS).join(', ')}`);
-    if (typeof fn !== 'function') throw new TypeError(`Portcullis: slot "${slot}" needs a function`);
-    (this.layers[options?.source ?? 'explicit'] as Record<string, unknown>)[key] = fn;
-    return this.resolve();
+    this.table.register(slot, fn, options);
+    return this;
   }
 
   /** Flask-OAuthlib `clientgetter`: `(clientId) => Client | null`. */
@@ -205,28 +106,17 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
   /** Registers how to find the signed-in user (Flask-OAuthlib's `current_user`). */
   setCurrentUser(fn: CurrentUser<U>, options?: RegisterOptions): this {
-    if (typeof fn !== 'function') throw new TypeError('Portcullis: currentUser must be a function');
-    this.layers[options?.source ?? 'explicit'].currentUser = fn;
-    return this.resolve();
+    this.table.setCurrentUser(fn, options);
+    return this;
   }
   /** Adds a hook run before every endpoint (see `BeforeRequestHook`). */
   beforeRequest(fn: BeforeRequestHook): this {
-    this.before.push(fn);
+    this.hooks.before.push(fn);
     return this;
   }
   /** Adds a hook run after every endpoint (see `AfterRequestHook`). */
   afterRequest(fn: AfterRequestHook): this {
-    this.after.push(fn);
-    return this;
-  }
-
-  private resolve(): this {
-    const s = this.s as unknown as Record<string, unknown>;
-    for (const key of Object.keys(s)) {
-      s[key] = (this.layers.explicit as Record<string, unknown>)[key] ?? (this.layers.binding as Record<string, unknown>)[key];
-    }
-    this.validated = false;
-    this.metadataCache = null;
+    this.hooks.after.push(fn);
     return this;
   }
 
@@ -249,18 +139,28 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (g.has('authorization_code')) {
       need.push(['grants.saveGrant', 'the authorization_code grant'], ['grants.consumeGrant', 'the authorization_code grant']);
     }
-    if (g.has('refresh_token') && this.options.rotation) {
+    if (g.has('refresh_token') && this.options.refreshTokenRotation) {
       need.push(['tokens.consumeRefreshToken', 'the refresh_token grant (with rotation)']);
     }
     if (g.has('password')) need.push(['users.getUserByUsername', 'the password grant']);
-    for (const [slot, who] of need) {
-      if (!this.s[SLOT_KEYS[slot]]) {
-        throw new ConfigurationError(
-          `Portcullis: no "${slot}" is registered, and ${who} needs it. Register it with ${HOW_TO_REGISTER[slot]}, provider.useStores({ ${slot.split('.')[0]} }) or a binding.`,
+    for (const { slot, how } of this.table.missing(need.map(([slot]) => slot))) {
+      const who = need.find(([n]) => n === slot)![1];
+      throw new ConfigurationError(
+        `Portcullis: no '${slot}' is registered, and ${who} needs it. Register it with ${how}, provider.useStores({ ${slot.split('.')[0]} }) or a binding.`,
+      );
+    }
+    // Codes saved by one store must be read by the same one: a grant getter registered by the app
+    // beside a binding's grant setter (or the other way round) is almost always a mistake.
+    if (g.has('authorization_code')) {
+      const save = this.table.sourceOf('grants.saveGrant');
+      const consume = this.table.sourceOf('grants.consumeGrant');
+      if (save !== consume) {
+        this.options.logger.warn(
+          `grants.saveGrant comes from ${describeSource(save)} but grants.consumeGrant from ${describeSource(consume)}: codes saved by one store must be read by the same one. Register both (provider.grantSetter and provider.grantGetter), or neither.`,
         );
       }
     }
-    this.validated = true;
+    this.validatedAt = this.table.version;
     return this;
   }
 
@@ -272,8 +172,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * (a redirect with the error, or an error page for requests that must not be redirected).
    */
   async authorize(req: OAuthRequest): Promise<AuthorizeResult<C>> {
-    const ctx: HookContext = { endpoint: 'authorize', request: req };
-    const early = await this.runBefore(ctx);
+    const ctx = this.context('authorize', req);
+    const early = await this.hooks.runBefore(ctx);
     if (early) return { type: 'response', response: early };
     const r = await this.guard<AuthorizeInternal<C>>(
       ctx,
@@ -281,17 +181,18 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
       (result) => ({ type: 'response', result }),
     );
     if (r.type === 'consent') {
-      const out = await this.runAfter(ctx, {
+      const out = await this.hooks.runAfter(ctx, {
         valid: true,
         error: null,
         clientId: r.request.client.id,
+        userId: null,
         grantType: null,
         scopes: r.request.scopes,
         response: null,
       });
       return out ? { type: 'response', response: out } : r;
     }
-    const final = (await this.runAfter(ctx, outcomeOf(r.result))) ?? r.result.response;
+    const final = (await this.hooks.runAfter(ctx, outcomeOf(r.result))) ?? r.result.response;
     return { type: 'response', response: final, ...(r.result.error ? { error: r.result.error } : {}) };
   }
 
@@ -310,9 +211,14 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     decision: AuthorizationDecision,
     httpRequest?: OAuthRequest,
   ): Promise<OAuthResponse> {
+    if (decision?.approved && decision.userId === undefined && !this.e.s.currentUser) {
+      throw new ConfigurationError(
+        'Portcullis: completeAuthorization was told the user approved, but names no user: pass { approved: true, userId } or register provider.setCurrentUser(fn).',
+      );
+    }
     const req: OAuthRequest = httpRequest ?? { method: 'POST', url: '/', headers: {} };
-    const ctx: HookContext = { endpoint: 'authorize_decision', request: req };
-    const early = await this.runBefore(ctx);
+    const ctx = this.context('authorize_decision', req);
+    const early = await this.hooks.runBefore(ctx);
     if (early) return early;
     const result = await this.guard(
       ctx,
@@ -340,7 +246,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   /** Authorization server metadata (RFC 8414), generated from what is enabled. */
   async metadata(req: OAuthRequest = { method: 'GET', url: METADATA_PATH, headers: {} }): Promise<OAuthResponse> {
     return this.run('metadata', req, async () => {
-      this.metadataCache ??= JSON.stringify(metadataDocument(this.engine()));
+      const e = this.engine();
+      if (this.metadataAt !== this.table.version || this.metadataCache === null) {
+        this.metadataCache = JSON.stringify(metadataDocument(e));
+        this.metadataAt = this.table.version;
+      }
       return plain(json(200, this.metadataCache));
     });
   }
@@ -356,8 +266,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    */
   async verifyAccessToken(req: OAuthRequest, scopes: readonly string[] = []): Promise<ResourceResult> {
     // Without hooks this awaits only the store (and `checkAccessToken` not even that).
-    const ctx: HookContext = { endpoint: 'resource', request: req };
-    const before = this.runBefore(ctx);
+    const ctx = this.context('resource', req);
+    const before = this.hooks.runBefore(ctx);
     if (before) {
       const early = await before;
       if (early) return { ok: false, response: early };
@@ -378,7 +288,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * route handler in the same tick. Never throws or rejects: store failures become 503/500.
    */
   checkAccessToken(req: OAuthRequest, scopes: readonly string[] = []): ResourceResult | Promise<ResourceResult> {
-    if (this.before.length !== 0 || this.after.length !== 0) return this.verifyAccessToken(req, scopes);
+    if (!this.hooks.none) return this.verifyAccessToken(req, scopes);
     let r: ResourceInternal | Promise<ResourceInternal>;
     try {
       r = verifyAccessToken(this.engine(), req, scopes);
@@ -390,15 +300,16 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
 
   private resourceFailure(req: OAuthRequest, err: unknown): ResourceResult {
-    return { ok: false, response: this.failure({ endpoint: 'resource', request: req }, err).response };
+    return { ok: false, response: this.failure(this.context('resource', req), err).response };
   }
 
   private async afterResource(ctx: HookContext, r: ResourceInternal): Promise<ResourceResult> {
     if (r.ok) {
-      const after = this.runAfter(ctx, {
+      const after = this.hooks.runAfter(ctx, {
         valid: true,
         error: null,
         clientId: r.token.clientId,
+        userId: r.token.userId,
         grantType: null,
         scopes: r.token.scopes,
         response: null,
@@ -406,7 +317,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
       const veto = after && (await after);
       return veto ? { ok: false, response: veto } : r;
     }
-    const after = this.runAfter(ctx, outcomeOf(r.result));
+    const after = this.hooks.runAfter(ctx, outcomeOf(r.result));
     const response = (after && (await after)) ?? r.result.response;
     return { ok: false, response };
   }
@@ -436,25 +347,38 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
 
   // ---------------------------------------------------------------- internals
 
-  /** @internal */
-  engine(): Engine<U, C> {
-    if (!this.validated) this.validate();
-    return this as unknown as Engine<U, C>;
+  /** The engine, after checking the wiring once per change of registrations. */
+  private engine(): Engine<U, C> {
+    if (this.validatedAt !== this.table.version) this.validate();
+    return this.e;
+  }
+
+  private context(endpoint: EndpointName, request: OAuthRequest): HookContext {
+    let claimed: string | null | undefined;
+    return {
+      endpoint,
+      request,
+      claimedClientId: () => {
+        if (claimed === undefined) claimed = requestedClientId(request);
+        return claimed;
+      },
+    };
   }
 
   private async run(endpoint: EndpointName, req: OAuthRequest, fn: () => Promise<EndpointResult>): Promise<OAuthResponse> {
-    const ctx: HookContext = { endpoint, request: req };
-    const early = await this.runBefore(ctx);
+    const ctx = this.context(endpoint, req);
+    const early = await this.hooks.runBefore(ctx);
     if (early) return early;
     return this.finish(ctx, await this.guard(ctx, fn, (r) => r));
   }
 
   private async finish(ctx: HookContext, result: EndpointResult): Promise<OAuthResponse> {
-    const replaced = await this.runAfter(ctx, outcomeOf(result));
+    const replaced = await this.hooks.runAfter(ctx, outcomeOf(result));
     if (!replaced) return result.response;
-    if (result.error === null && result.issuedGrantId && this.s.revokeFamily) {
+    const revokeFamily = this.e.s.revokeFamily;
+    if (result.error === null && result.issuedGrantId && revokeFamily) {
       try {
-        await this.s.revokeFamily(result.issuedGrantId);
+        await revokeFamily(result.issuedGrantId);
       } catch (err) {
         this.options.logger.error('could not revoke tokens of a vetoed request', { cause: describe(err) });
       }
@@ -475,62 +399,13 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   private failure(ctx: HookContext, err: unknown): EndpointResult {
     const e = toOAuthError(err);
     this.options.logger.error(`${ctx.endpoint}: ${e.error}`, { cause: describe(err) });
-    return { response: errorResponse(e), error: e, clientId: null, grantType: null, scopes: null, issuedGrantId: null };
-  }
-
-  /** Runs the `beforeRequest` hooks; without hooks it costs no promise (hot paths). */
-  private runBefore(ctx: HookContext): Promise<OAuthResponse | undefined> | undefined {
-    return this.before.length === 0 ? undefined : this.callBefore(ctx);
-  }
-
-  /** Runs the `afterRequest` hooks; without hooks it costs no promise (hot paths). */
-  private runAfter(ctx: HookContext, outcome: HookOutcome): Promise<OAuthResponse | undefined> | undefined {
-    return this.after.length === 0 ? undefined : this.callAfter(ctx, outcome);
-  }
-
-  private async callBefore(ctx: HookContext): Promise<OAuthResponse | undefined> {
-    for (const hook of this.before) {
-      try {
-        const r = await hook(ctx);
-        if (r) return r;
-      } catch (err) {
-        this.options.logger.error(`beforeRequest hook failed at ${ctx.endpoint}`, { cause: describe(err) });
-        return errorResponse(toOAuthError(new Error('hook failed')));
-      }
-    }
-    return undefined;
-  }
-
-  private async callAfter(ctx: HookContext, outcome: HookOutcome): Promise<OAuthResponse | undefined> {
-    let replaced: OAuthResponse | undefined;
-    for (const hook of this.after) {
-      try {
-        const r = await hook(ctx, replaced ? { ...outcome, response: replaced } : outcome);
-        // A hook may veto a valid request; it can never turn an invalid one into a success.
-        if (r && (outcome.valid || r.status >= 400)) replaced = r;
-      } catch (err) {
-        this.options.logger.error(`afterRequest hook failed at ${ctx.endpoint}`, { cause: describe(err) });
-        replaced = errorResponse(toOAuthError(new Error('hook failed')));
-      }
-    }
-    return replaced;
+    return { response: errorResponse(e), error: e, clientId: null, userId: null, grantType: null, scopes: null, issuedGrantId: null };
   }
 }
 
-function emptySlots<U extends User, C extends Client>(): Slots<U, C> {
-  return {
-    getClient: undefined,
-    getUserByUsername: undefined,
-    saveGrant: undefined,
-    consumeGrant: undefined,
-    saveTokens: undefined,
-    getAccessToken: undefined,
-    getRefreshToken: undefined,
-    consumeRefreshToken: undefined,
-    revokeAccessToken: undefined,
-    revokeFamily: undefined,
-    currentUser: undefined,
-  };
+function describeSource(source: 'binding' | 'explicit' | null): string {
+  if (source === 'explicit') return 'an explicit registration';
+  return source === 'binding' ? 'a binding' : 'nothing';
 }
 
 /** A resource check's answer as handed to the app. */
@@ -543,22 +418,9 @@ function outcomeOf(r: EndpointResult): HookOutcome {
     valid: r.error === null,
     error: r.error?.error ?? null,
     clientId: r.clientId,
+    userId: r.userId,
     grantType: r.grantType,
     scopes: r.scopes,
     response: r.response,
   };
-}
-
-/** An `EndpointResult` for a response that carries no error. */
-export function plain(response: OAuthResponse): EndpointResult {
-  return { response, error: null, clientId: null, grantType: null, scopes: null, issuedGrantId: null };
-}
-
-/** Error text for logs: the class and message of the cause chain, nothing from request data. */
-export function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = err.cause instanceof Error ? ` <- ${err.cause.name}: ${err.cause.message}` : '';
-    return `${err.name}: ${err.message}${cause}`;
-  }
-  return String(err);
 }

@@ -7,11 +7,9 @@ const cc = () => form({ grant_type: 'client_credentials' }, { authorization: bas
 describe('options', () => {
   it('defaults: code 100 s, access token 3600 s, rotation on, S256 only, password and implicit off', () => {
     const p = new OAuth2Provider({ issuer: ISSUER, stores: createMemoryStores() });
-    expect(p.options.codeLifetime).toBe(100);
-    expect(p.options.accessLifetime).toBe(3600);
-    expect(p.options.refreshLifetime).toBe(14 * 24 * 3600);
-    expect(p.options.rotation).toBe(true);
-    expect(p.options.pkcePlain).toBe(false);
+    expect(p.options.lifetimes).toEqual({ authorizationCode: 100, accessToken: 3600, refreshToken: 14 * 24 * 3600 });
+    expect(p.options.refreshTokenRotation).toBe(true);
+    expect(p.options.pkce).toEqual({ required: 'public', allowPlain: false });
     expect([...p.options.grants]).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
   });
 

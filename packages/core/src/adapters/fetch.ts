@@ -1,6 +1,8 @@
 import type { Client, User } from '../contract.js';
+import type { VerifiedToken } from '../endpoints/resource.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
-import { describe, type OAuth2Provider, type VerifiedToken } from '../provider.js';
+import { describe } from '../log.js';
+import type { OAuth2Provider } from '../provider.js';
 import { json, serverErrorResponse } from '../responses.js';
 
 /** Options of the Fetch adapter. */

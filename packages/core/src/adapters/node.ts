@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Client, User } from '../contract.js';
-import type { ResourceResult } from '../endpoints/resource.js';
+import type { ResourceResult, VerifiedToken } from '../endpoints/resource.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
+import { describe } from '../log.js';
 import { pathOf } from '../params.js';
-import type { OAuth2Provider, VerifiedToken } from '../provider.js';
-import { describe } from '../provider.js';
+import type { OAuth2Provider } from '../provider.js';
 import { json, serverErrorResponse } from '../responses.js';
 
 /**

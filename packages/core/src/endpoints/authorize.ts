@@ -1,5 +1,6 @@
 import type { Client, User } from '../contract.js';
 import { digestToken, randomToken } from '../crypto.js';
+import { type EndpointResult, type Engine, fail as failResult } from '../engine.js';
 import {
   AccessDeniedError,
   InvalidRequestError,
@@ -8,11 +9,11 @@ import {
   UnauthorizedClientError,
   UnsupportedResponseTypeError,
 } from '../errors.js';
+import { issueTokens, newGrantId } from '../grants/issue.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import { formBody, isForm, type Params, parseParams, queryOf } from '../params.js';
-import type { EndpointResult, Engine } from '../provider.js';
+import { allows, resolveScopes } from '../policy.js';
 import { errorResponse, methodNotAllowed, redirect } from '../responses.js';
-import { allows, issueTokens, newGrantId, resolveScopes } from './shared.js';
 
 /** A validated authorization request, handed to the app to render consent. */
 export interface AuthorizationRequest<C extends Client = Client> {
@@ -112,14 +113,14 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
     if (challenge === undefined) {
       if (method !== undefined) return fail(new InvalidRequestError('code_challenge_method without code_challenge'));
       const pub = client.secretHash === null || client.secretHash === undefined;
-      if (e.o.pkceRequired === 'all' || (e.o.pkceRequired === 'public' && pub)) {
+      if (e.o.pkce.required === 'all' || (e.o.pkce.required === 'public' && pub)) {
         return fail(new InvalidRequestError('code_challenge is required (PKCE, S256)'));
       }
     } else {
       // RFC 7636 section 4.3: an absent method means "plain".
       const m = method ?? 'plain';
       if (m !== 'S256' && m !== 'plain') return fail(new InvalidRequestError('code_challenge_method must be S256'));
-      if (m === 'plain' && !e.o.pkcePlain) return fail(new InvalidRequestError('code_challenge_method must be S256'));
+      if (m === 'plain' && !e.o.pkce.allowPlain) return fail(new InvalidRequestError('code_challenge_method must be S256'));
       if (!PKCE_VALUE.test(challenge)) return fail(new InvalidRequestError('code_challenge is malformed'));
       codeChallenge = challenge;
       codeChallengeMethod = m;
@@ -153,14 +154,14 @@ function pageError(e: Engine, error: OAuthError): OAuthResponse {
 
 function failure<C extends Client>(e: Engine, v: Exclude<Validation<C>, { kind: 'ok' }>): EndpointResult {
   if (v.kind === 'page') {
-    return { response: pageError(e, v.error), error: v.error, clientId: v.clientId, grantType: null, scopes: null, issuedGrantId: null };
+    return failResult(v.error, pageError(e, v.error), v.clientId);
   }
   const response = redirectTo(e, v.redirectUri, v.fragment, {
     error: v.error.error,
     error_description: v.error.message,
     state: v.state,
   });
-  return { response, error: v.error, clientId: v.client.id, grantType: null, scopes: null, issuedGrantId: null };
+  return failResult(v.error, response, v.client.id);
 }
 
 function requestParams(req: OAuthRequest): Params | OAuthError | 'method' {
@@ -176,22 +177,12 @@ export async function authorizeEndpoint<U extends User, C extends Client>(
 ): Promise<AuthorizeInternal<C>> {
   const p = requestParams(req);
   if (p === 'method') {
-    return {
-      type: 'response',
-      result: {
-        response: methodNotAllowed('GET, POST'),
-        error: new InvalidRequestError('Method not allowed'),
-        clientId: null,
-        grantType: null,
-        scopes: null,
-        issuedGrantId: null,
-      },
-    };
+    return { type: 'response', result: failResult(new InvalidRequestError('Method not allowed'), methodNotAllowed('GET, POST')) };
   }
   if (isOAuthError(p)) {
     return {
       type: 'response',
-      result: { response: pageError(e, p), error: p, clientId: null, grantType: null, scopes: null, issuedGrantId: null },
+      result: failResult(p, pageError(e, p)),
     };
   }
   const v = await validate(e, p, new URLSearchParams(p).toString());
@@ -214,13 +205,13 @@ export async function completeAuthorization<U extends User, C extends Client>(
   const query = typeof request === 'string' ? request.replace(/^\?/, '') : request?.query;
   if (typeof query !== 'string') throw new TypeError('completeAuthorization needs the AuthorizationRequest or its query string');
   const p = parseParams(query);
-  if (isOAuthError(p)) return { response: pageError(e, p), error: p, clientId: null, grantType: null, scopes: null, issuedGrantId: null };
+  if (isOAuthError(p)) return failResult(p, pageError(e, p));
   const ours = typeof request === 'object' && handedOut.get(request) === e;
   const v = await validate(e, p, query, ours ? request.client : undefined);
   if (v.kind !== 'ok') return failure(e, v);
   const r = v.request;
   const fragment = r.responseType === 'token';
-  const base = { clientId: r.client.id, grantType: null, issuedGrantId: null } as const;
+  const base = { clientId: r.client.id, userId: null, grantType: null, issuedGrantId: null } as const;
 
   let userId = decision?.approved ? decision.userId : undefined;
   if (decision?.approved && userId === undefined && e.s.currentUser) {
@@ -235,7 +226,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
   const scopes = decision.scopes ? r.scopes.filter((s) => decision.scopes!.includes(s)) : r.scopes;
   const grantId = newGrantId();
   if (r.responseType === 'token') {
-    const body = await issueTokens(e as unknown as Engine, {
+    const body = await issueTokens(e, {
       clientId: r.client.id,
       userId,
       scopes,
@@ -250,7 +241,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
       scope: body.scope ?? null,
       state: r.state,
     });
-    return { ...base, response, error: null, scopes, issuedGrantId: grantId };
+    return { ...base, userId, response, error: null, scopes, issuedGrantId: grantId };
   }
   const code = randomToken();
   await e.s.saveGrant!({
@@ -259,11 +250,11 @@ export async function completeAuthorization<U extends User, C extends Client>(
     userId,
     redirectUri: r.redirectUriSent ? r.redirectUri : null,
     scopes,
-    expiresAt: new Date(Date.now() + e.o.codeLifetime * 1000),
+    expiresAt: new Date(Date.now() + e.o.lifetimes.authorizationCode * 1000),
     grantId,
     codeChallenge: r.codeChallenge,
     codeChallengeMethod: r.codeChallengeMethod,
   });
   const response = redirectTo(e, r.redirectUri, false, { code, state: r.state });
-  return { ...base, response, error: null, scopes, issuedGrantId: grantId };
+  return { ...base, userId, response, error: null, scopes, issuedGrantId: grantId };
 }

@@ -1,10 +1,11 @@
+import { authenticatedForm } from '../client-auth.js';
 import type { AccessTokenRecord, Client, RefreshTokenRecord, User } from '../contract.js';
 import { digestToken } from '../crypto.js';
+import type { EndpointResult, Engine } from '../engine.js';
+import { fail } from '../engine.js';
 import { InvalidClientError, InvalidRequestError } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
-import type { EndpointResult, Engine } from '../provider.js';
 import { json } from '../responses.js';
-import { authenticatedForm, fail } from './token.js';
 
 const INACTIVE = '{"active":false}';
 
@@ -23,7 +24,15 @@ export async function introspectionEndpoint<U extends User, C extends Client>(e:
   if (token === undefined) return fail(new InvalidRequestError('token is required'), undefined, clientId);
   const digest = digestToken(token);
   const now = Date.now();
-  const ok = { response: json(200, INACTIVE), error: null, clientId, grantType: null, scopes: null, issuedGrantId: null };
+  const ok: EndpointResult = {
+    response: json(200, INACTIVE),
+    error: null,
+    clientId,
+    userId: null,
+    grantType: null,
+    scopes: null,
+    issuedGrantId: null,
+  };
   const order = p.token_type_hint === 'refresh_token' ? (['refresh', 'access'] as const) : (['access', 'refresh'] as const);
   let record: AccessTokenRecord | RefreshTokenRecord | null = null;
   let kind: 'access' | 'refresh' = 'access';
@@ -47,5 +56,5 @@ export async function introspectionEndpoint<U extends User, C extends Client>(e:
     iss: e.o.issuer,
   };
   if (record.userId !== null) body.sub = record.userId;
-  return { ...ok, response: json(200, body), scopes: record.scopes };
+  return { ...ok, response: json(200, body), userId: record.userId, scopes: record.scopes };
 }

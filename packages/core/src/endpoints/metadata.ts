@@ -1,4 +1,4 @@
-import type { Engine } from '../provider.js';
+import type { Engine } from '../engine.js';
 
 /** Authorization server metadata (RFC 8414), from what is enabled. */
 export function metadataDocument(e: Engine): Record<string, unknown> {
@@ -25,7 +25,7 @@ export function metadataDocument(e: Engine): Record<string, unknown> {
     doc.authorization_endpoint = url(o.endpoints.authorization);
     doc.response_modes_supported = g.has('implicit') ? ['query', 'fragment'] : ['query'];
   }
-  if (g.has('authorization_code')) doc.code_challenge_methods_supported = o.pkcePlain ? ['S256', 'plain'] : ['S256'];
+  if (g.has('authorization_code')) doc.code_challenge_methods_supported = o.pkce.allowPlain ? ['S256', 'plain'] : ['S256'];
   if (o.scopes) doc.scopes_supported = [...o.scopes];
   return doc;
 }

@@ -1,10 +1,19 @@
 import type { AccessTokenRecord } from '../contract.js';
 import { digestToken } from '../crypto.js';
+import type { EndpointResult, Engine } from '../engine.js';
 import { InsufficientScopeError, InvalidRequestError, InvalidTokenError, isOAuthError, type OAuthError } from '../errors.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import { formBody, header, isForm, parseParams, queryOf } from '../params.js';
-import type { EndpointResult, Engine, VerifiedToken } from '../provider.js';
 import { json } from '../responses.js';
+
+/** A validated bearer token, as `verifyAccessToken` and `requireOAuth` hand it to the app. */
+export interface VerifiedToken {
+  readonly clientId: string;
+  readonly userId: string | null;
+  readonly scopes: readonly string[];
+  readonly expiresAt: Date;
+  readonly grantId: string;
+}
 
 /** What `verifyAccessToken` returns. */
 export type ResourceResult =
@@ -40,6 +49,7 @@ function challenge(e: Engine, error: OAuthError | null, status: number, scopes?:
       response: json(status, body, { 'WWW-Authenticate': h }),
       error: err,
       clientId: null,
+      userId: null,
       grantType: null,
       scopes: null,
       issuedGrantId: null,
@@ -55,7 +65,8 @@ function extract(e: Engine, req: OAuthRequest): string | null | OAuthError {
     const sp = auth.indexOf(' ');
     if (sp > 0 && auth.slice(0, sp).toLowerCase() === 'bearer') {
       const t = auth.slice(sp + 1).trim();
-      if (!TOKEN68.test(t)) return new InvalidRequestError('The Authorization header is malformed');
+      // An empty token is an invalid token (401); a header that is not token68 is a malformed request.
+      if (t !== '' && !TOKEN68.test(t)) return new InvalidRequestError('The Authorization header is malformed');
       found.push(t);
     }
   }
@@ -69,7 +80,7 @@ function extract(e: Engine, req: OAuthRequest): string | null | OAuthError {
     const p = parseParams(q);
     if (isOAuthError(p)) return p;
     if (p.access_token !== undefined) {
-      if (!e.o.bearerInQuery) return new InvalidRequestError('Bearer tokens are not accepted in the query string');
+      if (!e.o.allowBearerInQuery) return new InvalidRequestError('Bearer tokens are not accepted in the query string');
       found.push(p.access_token);
     }
   }

@@ -1,10 +1,10 @@
+import { authenticatedForm } from '../client-auth.js';
 import type { Client, User } from '../contract.js';
 import { digestToken } from '../crypto.js';
+import { type EndpointResult, type Engine, fail } from '../engine.js';
 import { InvalidRequestError } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
-import type { EndpointResult, Engine } from '../provider.js';
 import { emptyOk } from '../responses.js';
-import { authenticatedForm, fail } from './token.js';
 
 /**
  * Token revocation (RFC 7009). The client must authenticate and may revoke only its own tokens;
@@ -36,5 +36,5 @@ export async function revocationEndpoint<U extends User, C extends Client>(e: En
       }
     }
   }
-  return { response: emptyOk(), error: null, clientId, grantType: null, scopes: null, issuedGrantId: null };
+  return { response: emptyOk(), error: null, clientId, userId: null, grantType: null, scopes: null, issuedGrantId: null };
 }

@@ -1,7 +1,7 @@
 import { digestToken, s256, safeEqual } from '../crypto.js';
-import { allows, issueTokens } from '../endpoints/shared.js';
 import { InvalidGrantError, InvalidRequestError } from '../errors.js';
-import type { Engine } from '../provider.js';
+import { allows } from '../policy.js';
+import { issueTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
@@ -42,13 +42,13 @@ export const authorizationCodeGrant: GrantHandler = async (e, client, p) => {
     const computed = g.codeChallengeMethod === 'S256' ? s256(verifier) : verifier;
     if (!safeEqual(computed, g.codeChallenge)) return new InvalidGrantError('code_verifier does not match the code_challenge');
   }
-  const body = await issueTokens(e as unknown as Engine, {
+  const body = await issueTokens(e, {
     clientId: client.id,
     userId: g.userId,
     scopes: g.scopes,
     grantId: g.grantId,
     grantType: 'authorization_code',
-    withRefresh: allows(e as unknown as Engine, client, 'refresh_token'),
+    withRefresh: allows(e, client, 'refresh_token'),
   });
-  return { body, grantId: g.grantId, scopes: g.scopes };
+  return { body, grantId: g.grantId, scopes: g.scopes, userId: g.userId };
 };

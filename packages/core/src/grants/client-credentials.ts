@@ -1,6 +1,6 @@
-import { issueTokens, newGrantId, resolveScopes } from '../endpoints/shared.js';
 import { isOAuthError, UnauthorizedClientError } from '../errors.js';
-import type { Engine } from '../provider.js';
+import { resolveScopes } from '../policy.js';
+import { issueTokens, newGrantId } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /** RFC 6749 section 4.4: confidential clients only; no refresh token (section 4.4.3). */
@@ -11,7 +11,7 @@ export const clientCredentialsGrant: GrantHandler = async (e, client, p) => {
   const scopes = resolveScopes(e, client, p.scope);
   if (isOAuthError(scopes)) return scopes;
   const grantId = newGrantId();
-  const body = await issueTokens(e as unknown as Engine, {
+  const body = await issueTokens(e, {
     clientId: client.id,
     userId: null,
     scopes,
@@ -19,5 +19,5 @@ export const clientCredentialsGrant: GrantHandler = async (e, client, p) => {
     grantType: 'client_credentials',
     withRefresh: false,
   });
-  return { body, grantId, scopes };
+  return { body, grantId, scopes, userId: null };
 };

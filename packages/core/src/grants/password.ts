@@ -1,7 +1,7 @@
 import { dummyPasswordHash, verifySecret } from '../crypto.js';
-import { allows, issueTokens, newGrantId, resolveScopes } from '../endpoints/shared.js';
 import { InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.js';
-import type { Engine } from '../provider.js';
+import { allows, resolveScopes } from '../policy.js';
+import { issueTokens, newGrantId } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -17,13 +17,13 @@ export const passwordGrant: GrantHandler = async (e, client, p) => {
   const ok = await verifySecret(password, found ? found.passwordHash : await dummyPasswordHash());
   if (!found || !ok) return new InvalidGrantError('Invalid username or password');
   const grantId = newGrantId();
-  const body = await issueTokens(e as unknown as Engine, {
+  const body = await issueTokens(e, {
     clientId: client.id,
     userId: found.user.id,
     scopes,
     grantId,
     grantType: 'password',
-    withRefresh: allows(e as unknown as Engine, client, 'refresh_token'),
+    withRefresh: allows(e, client, 'refresh_token'),
   });
-  return { body, grantId, scopes };
+  return { body, grantId, scopes, userId: found.user.id };
 };

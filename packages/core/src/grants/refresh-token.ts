@@ -1,9 +1,8 @@
 import type { RefreshTokenRecord } from '../contract.js';
 import { digestToken } from '../crypto.js';
-import { issueTokens } from '../endpoints/shared.js';
 import { InvalidGrantError, InvalidRequestError, InvalidScopeError, type OAuthError } from '../errors.js';
 import { splitScope } from '../params.js';
-import type { Engine } from '../provider.js';
+import { issueTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -26,15 +25,15 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
     const refused = check(seen, client.id, asked);
     if (refused === 'other-client') {
       // Someone else holds this client's refresh token: treat it as stolen.
-      if (e.o.rotation) await e.s.revokeFamily!(seen.grantId);
+      if (e.o.refreshTokenRotation) await e.s.revokeFamily!(seen.grantId);
       return new InvalidGrantError('The refresh token was issued to another client');
     }
     if (refused) return refused;
-  } else if (!e.o.rotation) {
+  } else if (!e.o.refreshTokenRotation) {
     return new InvalidGrantError('The refresh token is invalid, expired or revoked');
   }
   let record: RefreshTokenRecord;
-  if (e.o.rotation) {
+  if (e.o.refreshTokenRotation) {
     // Not seen: unknown, or already rotated (a replay, which revokes the family).
     const taken = await e.s.consumeRefreshToken!(digest);
     if (taken === null) return new InvalidGrantError('The refresh token is invalid, expired or revoked');
@@ -54,16 +53,16 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
     record = seen!;
   }
   const scopes = asked.length > 0 ? asked : record.scopes;
-  const body = await issueTokens(e as unknown as Engine, {
+  const body = await issueTokens(e, {
     clientId: client.id,
     userId: record.userId,
     scopes,
     refreshScopes: record.scopes,
     grantId: record.grantId,
     grantType: 'refresh_token',
-    withRefresh: e.o.rotation,
+    withRefresh: e.o.refreshTokenRotation,
   });
-  return { body, grantId: record.grantId, scopes };
+  return { body, grantId: record.grantId, scopes, userId: record.userId };
 };
 
 /** Why a refresh token cannot serve this request, or `null` when it can. */

@@ -1,14 +1,16 @@
 import type { Client, User } from '../contract.js';
-import type { TokenResponseBody } from '../endpoints/shared.js';
+import type { Engine } from '../engine.js';
 import type { OAuthError } from '../errors.js';
 import type { Params } from '../params.js';
-import type { Engine } from '../provider.js';
+import type { TokenResponseBody } from './issue.js';
 
 /** What a grant hands back to the token endpoint. */
 export interface Granted {
   body: TokenResponseBody;
   grantId: string;
   scopes: readonly string[];
+  /** The user the tokens were issued for; `null` for client_credentials. */
+  userId: string | null;
 }
 
 /** A grant type handler: checks the grant-specific parameters and issues tokens. */

@@ -1,9 +1,14 @@
-import type { Client, ClientAuthMethod, GrantType, User } from '../contract.js';
-import { digestToken, randomToken, verifySecret } from '../crypto.js';
-import { InvalidClientError, InvalidRequestError, InvalidScopeError, isOAuthError, type OAuthError } from '../errors.js';
-import type { OAuthRequest } from '../http.js';
-import { basicCredentials, type Params, splitScope } from '../params.js';
-import type { Engine } from '../provider.js';
+/**
+ * Client authentication (RFC 6749 section 2.3) and the steps the token, revocation and
+ * introspection endpoints share before their own work: POST, a form body, an authenticated client.
+ */
+import type { Client, ClientAuthMethod, User } from './contract.js';
+import { verifySecret } from './crypto.js';
+import { type EndpointResult, type Engine, fail } from './engine.js';
+import { InvalidClientError, InvalidRequestError, isOAuthError, type OAuthError } from './errors.js';
+import type { OAuthRequest } from './http.js';
+import { basicCredentials, formBody, isForm, type Params, parseParams, queryOf } from './params.js';
+import { methodNotAllowed } from './responses.js';
 
 /** A client that proved who it is at the token, revocation or introspection endpoint. */
 export interface AuthenticatedClient<C extends Client> {
@@ -77,82 +82,46 @@ export function claimedClientId(req: OAuthRequest, params: Params): string | nul
   return params.client_id ?? null;
 }
 
-/**
- * The scopes to grant: the requested ones (each allowed for the client and known to the server),
- * or the client's defaults when none are requested.
- */
-export function resolveScopes<C extends Client>(e: Engine<User, C>, client: C, scopeParam: string | undefined): string[] | OAuthError {
-  const requested = splitScope(scopeParam);
-  if (requested === null) return new InvalidScopeError('The scope parameter is malformed');
-  if (requested.length === 0) return [...(client.defaultScopes ?? [])];
-  const known = e.o.scopes;
-  for (const s of requested) {
-    if (!client.scopes.includes(s) || (known && !known.has(s))) {
-      return new InvalidScopeError(`Scope '${s}' is not allowed for this client`);
-    }
+/** The parts of a token, revocation or introspection request every such endpoint checks first. */
+export function postFormOnly(req: OAuthRequest): EndpointResult | null {
+  if (req.method !== 'POST') {
+    return fail(new InvalidRequestError('Use POST'), methodNotAllowed('POST'));
   }
-  return requested;
+  if (!isForm(req)) return fail(new InvalidRequestError('The body must be application/x-www-form-urlencoded'));
+  return null;
 }
 
-export interface IssueInput {
-  clientId: string;
-  userId: string | null;
-  scopes: readonly string[];
-  /** Scopes of the new refresh token, when they differ from the access token's (a narrowed refresh). */
-  refreshScopes?: readonly string[];
-  grantId: string;
-  grantType: GrantType;
-  withRefresh: boolean;
+/**
+ * What the token, revocation and introspection endpoints all start with: POST, a form body
+ * without repeated parameters, and an authenticated client.
+ * @returns the parameters and the client, or the error result to answer with.
+ */
+export async function authenticatedForm<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  req: OAuthRequest,
+): Promise<{ p: Params; auth: AuthenticatedClient<C> } | EndpointResult> {
+  const bad = postFormOnly(req);
+  if (bad) return bad;
+  const p = formBody(req);
+  if (isOAuthError(p)) return fail(p);
+  const auth = await authenticateClient(e, req, p);
+  if (isOAuthError(auth)) return fail(auth, undefined, claimedClientId(req, p), p.grant_type ?? null);
+  return { p, auth };
 }
 
-/** The token response body (RFC 6749 section 5.1). */
-export interface TokenResponseBody {
-  access_token: string;
-  token_type: 'Bearer';
-  expires_in: number;
-  /** Space-delimited granted scopes; left out when no scope was granted. */
-  scope?: string;
-  refresh_token?: string;
-}
-
-/** Mints an access token (and a refresh token when asked), saves their digests, returns the body. */
-export async function issueTokens(e: Engine, input: IssueInput): Promise<TokenResponseBody> {
-  const o = e.o;
-  const now = Date.now();
-  const access = o.accessTokenGenerator ? o.accessTokenGenerator(input) : randomToken();
-  const refresh = input.withRefresh ? (o.refreshTokenGenerator ? o.refreshTokenGenerator(input) : randomToken()) : null;
-  await e.s.saveTokens!(
-    {
-      token: digestToken(access),
-      clientId: input.clientId,
-      userId: input.userId,
-      scopes: input.scopes,
-      expiresAt: new Date(now + o.accessLifetime * 1000),
-      grantId: input.grantId,
-    },
-    refresh === null
-      ? null
-      : {
-          token: digestToken(refresh),
-          clientId: input.clientId,
-          userId: input.userId,
-          scopes: input.refreshScopes ?? input.scopes,
-          expiresAt: new Date(now + o.refreshLifetime * 1000),
-          grantId: input.grantId,
-        },
-  );
-  const body: TokenResponseBody = { access_token: access, token_type: 'Bearer', expires_in: o.accessLifetime };
-  if (input.scopes.length > 0) body.scope = input.scopes.join(' ');
-  if (refresh !== null) body.refresh_token = refresh;
-  return body;
-}
-
-/** A new family id. */
-export function newGrantId(): string {
-  return randomToken(16);
-}
-
-/** `true` when the client may use the grant type (and the server has it enabled). */
-export function allows(e: Engine, client: Client, grant: GrantType): boolean {
-  return e.o.grants.has(grant) && client.grantTypes.includes(grant);
+/**
+ * The client id a request names before anything is checked (for `beforeRequest` hooks): the Basic
+ * user name, else `client_id` from a form body, else from the query string.
+ */
+export function requestedClientId(req: OAuthRequest): string | null {
+  const basic = basicCredentials(req);
+  if (basic && !isOAuthError(basic)) return basic.id ?? basic.rawId;
+  if (req.method !== 'GET' && req.method !== 'HEAD' && isForm(req)) {
+    const p = formBody(req);
+    if (!isOAuthError(p) && p.client_id !== undefined) return p.client_id;
+  }
+  const q = queryOf(req.url);
+  if (!q.includes('client_id')) return null;
+  const p = parseParams(q);
+  return isOAuthError(p) ? null : (p.client_id ?? null);
 }

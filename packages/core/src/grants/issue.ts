@@ -1,0 +1,62 @@
+/** Issuing tokens: minting, saving their digests, and the token response body. */
+import type { Client, GrantType, User } from '../contract.js';
+import { digestToken, randomToken } from '../crypto.js';
+import type { Engine } from '../engine.js';
+
+export interface IssueInput {
+  clientId: string;
+  userId: string | null;
+  scopes: readonly string[];
+  /** Scopes of the new refresh token, when they differ from the access token's (a narrowed refresh). */
+  refreshScopes?: readonly string[];
+  grantId: string;
+  grantType: GrantType;
+  withRefresh: boolean;
+}
+
+/** The token response body (RFC 6749 section 5.1). */
+export interface TokenResponseBody {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  /** Space-delimited granted scopes; left out when no scope was granted. */
+  scope?: string;
+  refresh_token?: string;
+}
+
+/** Mints an access token (and a refresh token when asked), saves their digests, returns the body. */
+export async function issueTokens<U extends User, C extends Client>(e: Engine<U, C>, input: IssueInput): Promise<TokenResponseBody> {
+  const o = e.o;
+  const now = Date.now();
+  const access = o.accessTokenGenerator ? o.accessTokenGenerator(input) : randomToken();
+  const refresh = input.withRefresh ? (o.refreshTokenGenerator ? o.refreshTokenGenerator(input) : randomToken()) : null;
+  await e.s.saveTokens!(
+    {
+      token: digestToken(access),
+      clientId: input.clientId,
+      userId: input.userId,
+      scopes: input.scopes,
+      expiresAt: new Date(now + o.lifetimes.accessToken * 1000),
+      grantId: input.grantId,
+    },
+    refresh === null
+      ? null
+      : {
+          token: digestToken(refresh),
+          clientId: input.clientId,
+          userId: input.userId,
+          scopes: input.refreshScopes ?? input.scopes,
+          expiresAt: new Date(now + o.lifetimes.refreshToken * 1000),
+          grantId: input.grantId,
+        },
+  );
+  const body: TokenResponseBody = { access_token: access, token_type: 'Bearer', expires_in: o.lifetimes.accessToken };
+  if (input.scopes.length > 0) body.scope = input.scopes.join(' ');
+  if (refresh !== null) body.refresh_token = refresh;
+  return body;
+}
+
+/** A new family id. */
+export function newGrantId(): string {
+  return randomToken(16);
+}
