@@ -176,26 +176,18 @@ const UNAVAILABLE_CODES = new Set([
   'ENOTCONN',
   'ENOTFOUND',
 ]);
-const UNAVAILABLE_NAMES = new Set([
-  'ClientClosedError',
-  'ConnectionTimeoutError',
-  'SocketClosedUnexpectedlyError',
-  'SequelizeConnectionError',
-  'SequelizeConnectionRefusedError',
-  'SequelizeConnectionAcquireTimeoutError',
-  'SequelizeHostNotReachableError',
-  'MongoNetworkError',
-  'MongoServerSelectionError',
-  'MongoNotConnectedError',
-  'MongoTopologyClosedError',
-]);
 
-/** `true` when an error from a store means "the store cannot be reached right now". */
+/**
+ * `true` when an error from a store means "the store cannot be reached right now": a
+ * `StoreUnavailableError`, or a Node socket error (`ECONNREFUSED`, `ETIMEDOUT`, ...) anywhere in
+ * its cause chain. Core knows no driver: each binding turns its driver's own failures (Sequelize's
+ * `ConnectionError`, the MongoDB driver's network errors, node-redis's closed client) into a
+ * `StoreUnavailableError` itself.
+ */
 export function isStoreUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    const { code, name } = e as { code?: unknown; name?: unknown };
+    const { code } = e as { code?: unknown };
     if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
-    if (typeof name === 'string' && UNAVAILABLE_NAMES.has(name)) return true;
     e = (e as { cause?: unknown }).cause ?? (e as { original?: unknown }).original;
   }
   return false;
