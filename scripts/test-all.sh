@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 . scripts/env.sh
 pnpm turbo run typecheck lint
+# Builds and packs every publishable package; publint and attw check each tarball.
+bash scripts/check-packages.sh
 report="$(mktemp -d)/vitest.json"
 status=0
 pnpm vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
