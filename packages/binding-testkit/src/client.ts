@@ -52,6 +52,14 @@ export function assertClient(actual: Client | null, expected: Client, what: stri
   if (expected.tokenEndpointAuthMethod !== undefined && actual.tokenEndpointAuthMethod !== undefined) {
     assert.equal(actual.tokenEndpointAuthMethod, expected.tokenEndpointAuthMethod, `${what}: tokenEndpointAuthMethod`);
   }
+  // Core lets a resource server introspect every client's tokens (RFC 7662 section 4): `true`
+  // must come back as `true`, and anything else as absent or `false`, never as a truthy value.
+  if (expected.resourceServer === true) {
+    assert.equal(actual.resourceServer, true, `${what}: resourceServer must come back true`);
+  } else {
+    const r = actual.resourceServer;
+    assert.ok(r === undefined || r === false, `${what}: resourceServer must stay absent or false, got ${JSON.stringify(r)}`);
+  }
 }
 
 /** Every check of the client suite, by key. */
@@ -79,6 +87,19 @@ export const clientChecks = {
     const store = await create([client]);
     assertClient(await store.getClient(client.id), client, 'public client');
   }),
+
+  resourceServer: check<ClientCheckContext>(
+    'resourceServer: true comes back true; false or unset comes back absent or false',
+    async ({ create }) => {
+      const rs = makeClient({ resourceServer: true });
+      const plain = makeClient();
+      const notRs = makeClient({ resourceServer: false, secretHash: null, tokenEndpointAuthMethod: 'none' });
+      const store = await create([rs, plain, notRs]);
+      assertClient(await store.getClient(rs.id), rs, 'resource server');
+      assertClient(await store.getClient(plain.id), plain, 'client without resourceServer');
+      assertClient(await store.getClient(notRs.id), notRs, 'client with resourceServer: false');
+    },
+  ),
 
   manyClients: check<ClientCheckContext>('each id finds its own client, case-sensitively', async ({ create }) => {
     const base = rid('app');

@@ -157,6 +157,33 @@ describe('the suite catches broken stores', () => {
     await assert.rejects(clientChecks.manyClients.run({ create }));
   });
 
+  it('catches a client store that loses resourceServer, or hands it to every client', async () => {
+    const dropping = async (seed: Client[]): Promise<ClientStore> => ({
+      getClient: async (id) => {
+        const c = seed.find((s) => s.id === id);
+        if (!c) return null;
+        const { resourceServer: _, ...rest } = c;
+        return rest;
+      },
+    });
+    await assert.rejects(clientChecks.resourceServer.run({ create: dropping }), /resourceServer must come back true/);
+    const everyone = async (seed: Client[]): Promise<ClientStore> => ({
+      getClient: async (id) => {
+        const c = seed.find((s) => s.id === id);
+        return c ? { ...c, resourceServer: true } : null;
+      },
+    });
+    await assert.rejects(clientChecks.resourceServer.run({ create: everyone }), /resourceServer must stay absent or false/);
+    // A SQL NULL or a raw 0 handed through as is is not a boolean either.
+    const raw = async (seed: Client[]): Promise<ClientStore> => ({
+      getClient: async (id) => {
+        const c = seed.find((s) => s.id === id);
+        return c ? ({ ...c, resourceServer: c.resourceServer ? 1 : null } as unknown as Client) : null;
+      },
+    });
+    await assert.rejects(clientChecks.resourceServer.run({ create: raw }), /resourceServer/);
+  });
+
   it('catches a user store that loses the password hash', async () => {
     const create = async (seed: UserSeed[]): Promise<UserStore> => ({
       getUserByUsername: async (name) => {
