@@ -43,6 +43,13 @@ export {
   grantStoreSuite,
   makeGrant,
 } from './grant.js';
+export {
+  createPermissiveStores,
+  type PermissiveProviderSuiteOptions,
+  type PermissiveStores,
+  type PermissiveUserSeed,
+  permissiveProviderSuite,
+} from './permissive.js';
 export { assertGrant, assertToken, type Check, type StoreCapabilities, type TestApi } from './shared.js';
 export {
   makePair,

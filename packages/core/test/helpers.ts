@@ -4,22 +4,33 @@ import { basicAuth, formRequest, pkcePair } from '../../binding-testkit/src/flow
 import {
   type Client,
   createMemoryStores,
-  hashPassword,
-  hashSecret,
   OAuth2Provider,
   type OAuthRequest,
   type OAuthResponse,
   type ProviderOptions,
+  type Stores,
 } from '../src/index.js';
+import { createPermissiveStores, type PermissiveStores } from './permissive-store.js';
 
 export const ISSUER = 'https://auth.example';
 export const CB = 'https://app.example/cb';
 /** A secret with every character strict clients must form-encode in Basic credentials. */
 export const SECRET = 'se:cr+et/%&= x';
+/** The secret of the client `other`. */
+export const OTHER_SECRET = 'other-secret';
+
+// The hashes below were made once with `hashSecret` and `hashPassword` and are kept as text: this
+// module does no work at import time, so a mutant of crypto.ts cannot break the import of every
+// test file (StrykerJS 9.6.1 counts a test file that fails to import as a surviving mutant).
+// `verifySecret` accepts them whatever the length rules of `hashSecret` become.
+/** `hashSecret(SECRET)`. */
+export const SECRET_HASH = 'sha256$r5svv7GrI-9EezBGXSYPog$EMIK3M-wlIoCnm6RBlAL2Dvsb55taaNehcSYdiJzwKs';
+/** `hashSecret(OTHER_SECRET)`. */
+export const OTHER_SECRET_HASH = 'sha256$IYhV62kuaeLfNfIK8bEG6A$61w-vZJ7jiab8lKRxgatMjIqo-GeurSTynYxjnH2VVg';
 
 export const confidential: Client = {
   id: 'conf',
-  secretHash: hashSecret(SECRET),
+  secretHash: SECRET_HASH,
   redirectUris: [CB, 'https://app.example/other'],
   grantTypes: ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'],
   scopes: ['read', 'write', 'admin'],
@@ -34,19 +45,39 @@ export const publicClient: Client = {
 };
 export const other: Client = {
   id: 'other',
-  secretHash: hashSecret('other-secret'),
+  secretHash: OTHER_SECRET_HASH,
   redirectUris: ['https://other.example/cb'],
   grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
   scopes: ['read'],
 };
 
-export const passwordHash = await hashPassword('correct horse');
+/** `hashPassword('correct horse')`, the password of the user `alice`. */
+export const passwordHash = 'scrypt$16384$8$1$3a5aHiFhpavsiwJ4RoiDOA$iXuTg4BlPn9K2eHET7FM-tuBHIPrGhKtd1yMiFHkMHg';
 
-export function makeProvider(options: Partial<ProviderOptions> = {}) {
-  const stores = createMemoryStores({
+/**
+ * Which stores `makeProvider` builds: the memory stores (which filter expired records and codes of
+ * other clients themselves) or the permissive reference (which returns them, so only core's own
+ * checks refuse them). A test file that sets `permissive` before importing the suites runs them
+ * again on it (see test/pinned/permissive-suites.test.ts).
+ */
+export type StoreKind = 'memory' | 'permissive';
+let storeKind: StoreKind = 'memory';
+export function useStoreKind(kind: StoreKind): void {
+  storeKind = kind;
+}
+export function currentStoreKind(): StoreKind {
+  return storeKind;
+}
+
+/** The stores `makeProvider` hands out: either kind can add clients and users at run time. */
+export type TestStores = Pick<PermissiveStores, 'addClient' | 'addUser'> & Required<Stores>;
+
+export function makeProvider(options: Partial<ProviderOptions> = {}, kind: StoreKind = storeKind) {
+  const seed = {
     clients: [confidential, publicClient, other],
     users: [{ username: 'alice', user: { id: 'u-alice' }, passwordHash }],
-  });
+  };
+  const stores: TestStores = kind === 'permissive' ? createPermissiveStores(seed) : createMemoryStores(seed);
   const provider = new OAuth2Provider({
     issuer: ISSUER,
     grants: ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'],
