@@ -74,10 +74,17 @@ describe('refresh_token grant', () => {
   it('without rotation keeps the refresh token and issues access tokens', async () => {
     const { provider } = makeProvider({ refreshTokenRotation: false });
     const t = await tokens(provider);
-    const a = body(await refresh(provider, t.refresh_token));
-    const b = body(await refresh(provider, t.refresh_token));
+    const first = await refresh(provider, t.refresh_token);
+    const second = await refresh(provider, t.refresh_token);
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    const a = body(first);
+    const b = body(second);
+    expect(a).toMatchObject({ token_type: 'Bearer', scope: 'read write' });
     expect(a.refresh_token).toBeUndefined();
-    expect(b.access_token).toBeDefined();
+    expect(typeof b.access_token).toBe('string');
+    expect(b.access_token).not.toBe(a.access_token);
+    expect((await provider.verifyAccessToken(get('/api', { authorization: `Bearer ${b.access_token}` }), ['read'])).ok).toBe(true);
   });
 
   it('requires refresh_token and refuses unknown ones', async () => {

@@ -13,14 +13,25 @@ describe('token endpoint', () => {
   });
   it('accepts only a form body', async () => {
     const { provider } = makeProvider();
-    const r = await provider.token({
-      method: 'POST',
-      url: '/oauth/token',
-      headers: { 'content-type': 'application/json', authorization: basic('conf', SECRET) },
-      body: '{"grant_type":"client_credentials"}',
-    });
-    expect(r.status).toBe(400);
-    expect(body(r).error).toBe('invalid_request');
+    // A body that would be a valid request if read as a form: only the content type refuses it.
+    for (const type of ['application/json', 'text/plain', 'application/x-www-form-urlencoded-x', undefined]) {
+      const headers: Record<string, string> = { authorization: basic('conf', SECRET) };
+      if (type !== undefined) headers['content-type'] = type;
+      const r = await provider.token({ method: 'POST', url: '/oauth/token', headers, body: 'grant_type=client_credentials' });
+      expect(r.status, type).toBe(400);
+      expect(body(r)).toEqual({ error: 'invalid_request', error_description: 'The body must be application/x-www-form-urlencoded' });
+      expect(r.headers['Cache-Control']).toBe('no-store');
+    }
+    // Media type parameters and case do not matter (RFC 9110 8.3.1).
+    for (const type of ['application/x-www-form-urlencoded;charset=UTF-8', 'Application/X-WWW-Form-URLEncoded ; charset=utf-8']) {
+      const r = await provider.token({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': type, authorization: basic('conf', SECRET) },
+        body: 'grant_type=client_credentials',
+      });
+      expect(r.status, type).toBe(200);
+    }
   });
   it('refuses repeated parameters', async () => {
     const { provider } = makeProvider();
@@ -30,7 +41,33 @@ describe('token endpoint', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('conf', SECRET) },
       body: 'grant_type=client_credentials&scope=read&scope=write',
     });
+    expect(r.status).toBe(400);
     expect(body(r).error).toBe('invalid_request');
+    expect(body(r).error_description).toMatch(/^Parameter .scope. was given more than once$/);
+    // The same value twice, and a repeat of a parameter that would succeed either way.
+    for (const text of [
+      'grant_type=client_credentials&scope=read&scope=read',
+      'grant_type=client_credentials&grant_type=client_credentials',
+    ]) {
+      const again = await provider.token({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('conf', SECRET) },
+        body: text,
+      });
+      expect(again.status, text).toBe(400);
+      expect(body(again).error, text).toBe('invalid_request');
+    }
+    // A body a framework already parsed: repeats arrive as arrays.
+    const parsed = await provider.token({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('conf', SECRET) },
+      parsedBody: { grant_type: 'client_credentials', scope: ['read', 'read'] },
+    });
+    expect(parsed.status).toBe(400);
+    expect(body(parsed).error).toBe('invalid_request');
+    expect(body(parsed).error_description).toMatch(/^Parameter .scope. was given more than once$/);
   });
   it('answers unsupported_grant_type, unauthorized_client and invalid_request with 400 JSON and no-store', async () => {
     const { provider, stores } = makeProvider({ grants: ['authorization_code', 'client_credentials', 'refresh_token'] });
@@ -99,6 +136,9 @@ describe('client authentication (2.3)', () => {
   it('never echoes secrets or internal error text', async () => {
     const { provider } = makeProvider();
     const r = await provider.token(form({ ...cc, client_id: 'conf', client_secret: 'hunter2-secret-value' }));
+    expect(r.status).toBe(401);
+    expect(body(r)).toEqual({ error: 'invalid_client', error_description: 'Client authentication failed' });
     expect(r.body).not.toContain('hunter2');
+    expect(JSON.stringify(r.headers)).not.toContain('hunter2');
   });
 });

@@ -55,12 +55,22 @@ describe('bearer tokens', () => {
     const expired = body(await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic('conf', SECRET) })))
       .access_token as string;
     await new Promise((r) => setTimeout(r, 80));
-    for (const h of [`Bearer ${token}` /* other provider's */, 'Bearer not a token', `Bearer ${expired}`, 'Bearer ']) {
+    for (const h of [`Bearer ${token}` /* other provider's */, `Bearer ${expired}`, 'Bearer ', 'Bearer unknown-token']) {
       const r = await provider.verifyAccessToken(get('/api', { authorization: h }));
       expect(r.ok).toBe(false);
       if (r.ok) continue;
-      expect([400, 401]).toContain(r.response.status);
-      expect(r.response.headers['WWW-Authenticate']).toMatch(/^Bearer realm="oauth"/);
+      expect(r.response.status, h).toBe(401);
+      expect(body(r.response).error, h).toBe('invalid_token');
+      expect(r.response.headers['WWW-Authenticate'], h).toMatch(/^Bearer realm="oauth", error="invalid_token", error_description="/);
+    }
+    // A header that is not token68 is a malformed request: 400 invalid_request.
+    for (const h of ['Bearer not a token', 'Bearer tok"en', 'Bearer a,b']) {
+      const r = await provider.verifyAccessToken(get('/api', { authorization: h }));
+      expect(r.ok).toBe(false);
+      if (r.ok) continue;
+      expect(r.response.status, h).toBe(400);
+      expect(body(r.response), h).toEqual({ error: 'invalid_request', error_description: 'The Authorization header is malformed' });
+      expect(r.response.headers['WWW-Authenticate'], h).toMatch(/^Bearer realm="oauth", error="invalid_request"/);
     }
     const r = await provider.verifyAccessToken(get('/api', { authorization: `Bearer ${expired}` }));
     expect(r.ok).toBe(false);

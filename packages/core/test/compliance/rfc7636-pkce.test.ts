@@ -1,6 +1,6 @@
 /** RFC 7636 (PKCE) with the RFC 9700 policy: S256, required for public clients, plain only if enabled. */
 import { describe, expect, it } from 'vitest';
-import { authorizeUrl, body, exchange, form, get, getCode, location, makeProvider, pkce, publicClient } from '../helpers.js';
+import { authorizeUrl, body, CB, exchange, form, get, getCode, location, makeProvider, pkce, publicClient } from '../helpers.js';
 
 const PUB_CB = publicClient.redirectUris[0]!;
 
@@ -22,6 +22,22 @@ describe('PKCE', () => {
   it('requires it from every client with required: "all", and from none with "none"', async () => {
     const all = makeProvider({ pkce: { required: 'all' } }).provider;
     await expect(getCode(all, { withPkce: false })).rejects.toThrow(/expected consent/);
+    // The refusal is the PKCE one, by redirect: not any other way of not reaching consent.
+    const a = await all.authorize(
+      get(authorizeUrl({ response_type: 'code', client_id: 'conf', redirect_uri: CB, scope: 'read', state: 's' })),
+    );
+    expect(a.type).toBe('response');
+    if (a.type !== 'response') return;
+    const loc = location(a.response);
+    expect(loc.origin + loc.pathname).toBe(CB);
+    expect(loc.searchParams.get('error')).toBe('invalid_request');
+    expect(loc.searchParams.get('error_description')).toBe('code_challenge is required (PKCE, S256)');
+    expect(loc.searchParams.get('state')).toBe('s');
+    // The same request from a confidential client reaches consent under the default policy.
+    const byDefault = await makeProvider().provider.authorize(
+      get(authorizeUrl({ response_type: 'code', client_id: 'conf', redirect_uri: CB, scope: 'read', state: 's' })),
+    );
+    expect(byDefault.type).toBe('consent');
     const none = makeProvider({ pkce: { required: 'none' } }).provider;
     const { code } = await getCode(none, { client: publicClient, scope: 'read', withPkce: false });
     expect((await publicExchange(none, code)).status).toBe(200);
