@@ -234,11 +234,12 @@ export function permissiveProviderSuite(t: TestApi, options: PermissiveProviderS
       return { access: String(body.access_token), refresh: String(body.refresh_token) };
     }
 
-    t.it('a code redeemed by another client is invalid_grant (400), and the code is spent', async () => {
+    t.it('a code redeemed by another client is invalid_grant (400)', async () => {
       const p = provider();
       const flow = await authorizationCodeFlow(p, as(CLIENT_A));
+      // Same redirect URI and the right verifier: only the client check stands in the way. (Whether
+      // the attempt spends the code depends on the store: both answers are legal.)
       refused(await redeemCode(p, as(CLIENT_B), flow.code, flow.verifier), 400, 'invalid_grant', 'the code of another client');
-      refused(await redeemCode(p, as(CLIENT_A), flow.code, flow.verifier), 400, 'invalid_grant', 'the code after a theft attempt');
     });
 
     t.it('an expired code is invalid_grant (400)', async () => {
