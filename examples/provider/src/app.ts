@@ -10,20 +10,21 @@ import {
   type NodeRequest,
   OAuth2Provider,
   type OAuthRequest,
+  type OAuthResponse,
   requireOAuth,
   sendResponse,
-  toOAuthRequest,
   verifySecret,
 } from '@portcullis/core';
+import { clientAddress } from './client-address.js';
 import type { AppConfig } from './config.js';
 import { createDemoClient, DEMO_CLIENT_ID, DEMO_SCOPES } from './demo.js';
 import { openGrantCache } from './grant-cache.js';
-import { consentPage, errorPage, homePage, loginPage, STYLESHEET } from './html.js';
-import { addCookie, redirect, SECURITY_HEADERS, sendHtml, sendJson, splitUrl } from './http-util.js';
+import { consentPage, ERROR_TEXT, errorPage, homePage, knownErrorCode, loginPage, STYLESHEET } from './html.js';
+import { addCookie, PAGE_FORM_LIMIT, readRequest, redirect, SECURITY_HEADERS, sendHtml, sendJson, splitUrl } from './http-util.js';
 import { type AppLogger, createLogger, describeError, type LogSink, pathOnly } from './log.js';
-import { type ClientAuthRateLimit, createClientAuthRateLimit, FailureCounter } from './rate-limit.js';
+import { type ClientAuthRateLimit, createClientAuthRateLimit, createPasswordGrantLimit, SignInLimit } from './rate-limit.js';
 import { applySeed, loadSeedFile } from './seed.js';
-import { addPending, parseCookies, randomId, type Session, SessionStore, serializeCookie, tokensMatch } from './session.js';
+import { addPending, LoginCsrf, parseCookies, randomId, type Session, SessionStore, serializeCookie, tokensMatch } from './session.js';
 import { openStorage, type Storage } from './storage.js';
 
 export interface AppOptions {
@@ -49,6 +50,8 @@ export interface App {
   readonly storage: Storage;
   readonly demoUser: DemoUser | null;
   readonly rateLimit: ClientAuthRateLimit;
+  /** The limit on failed sign-ins (login page and `password` grant). */
+  readonly signInLimit: SignInLimit;
   readonly logger: AppLogger;
   /** Stops accepting requests and closes the database and grant cache. */
   close(): Promise<void>;
@@ -56,11 +59,15 @@ export interface App {
 
 /** What the app knows about a request beyond `OAuthRequest` (the hooks read it). */
 interface RequestInfo {
+  /** The client's address (see `clientAddress`): a well-formed IP address or `null`. */
   readonly ip: string | null;
+  /** The client id to log: only one that authenticated or is known to exist (see `noteClient`). */
   clientId: string | null;
 }
 
 const SESSION_COOKIE = 'pc_session';
+/** The login form's CSRF cookie (a nonce; see `LoginCsrf`), sent back to `/login` only. */
+const LOGIN_COOKIE = 'pc_login';
 export const DEMO_USERNAME = 'demo';
 export const DEMO_SUBJECT = 'u-demo';
 
@@ -88,13 +95,16 @@ class ConsentMemory {
   }
 }
 
-/** A local path to go back to after sign-in; anything else becomes `/`. */
+/**
+ * A local path to go back to after sign-in; anything else becomes `/`. It ends up in a `Location`
+ * header, so only printable ASCII is kept (the app's own return paths are percent-encoded).
+ */
 export function safeReturnTo(v: string | null): string {
   if (!v?.startsWith('/') || v.startsWith('//')) return '/';
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
-    // Control characters, spaces and backslashes (browsers read `/\\host` as `//host`).
-    if (c <= 0x20 || c === 0x7f || c === 0x5c) return '/';
+    // Control characters, spaces, backslashes (browsers read `/\\host` as `//host`), non-ASCII.
+    if (c <= 0x20 || c >= 0x7f || c === 0x5c) return '/';
   }
   return v;
 }
@@ -187,6 +197,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
       storage,
       demoUser: app.demoUser,
       rateLimit: app.rateLimit,
+      signInLimit: app.signInLimit,
       logger,
       close: async () => {
         clearInterval(purge);
@@ -212,13 +223,11 @@ async function build(config: AppConfig, p: Parts) {
   const secure = issuer.startsWith('https:');
   const issuerOrigin = new URL(issuer).origin;
   const localOrigin = new URL(p.url).origin;
-  const sessions = new SessionStore(config.sessionTtl * 1000);
+  // Only signing in creates a session (see session.ts); anonymous visitors hold none.
+  const sessions = new SessionStore(config.sessionTtl * 1000, config.sessionMaxEntries);
+  const loginCsrf = new LoginCsrf();
   const consents = new ConsentMemory();
-  const loginFailures = new FailureCounter(
-    config.rateLimit.maxFailures || Number.POSITIVE_INFINITY,
-    config.rateLimit.windowSeconds * 1000,
-    config.rateLimit.maxEntries,
-  );
+  const signInLimit = new SignInLimit(config.rateLimit);
   const dummyHash = await hashPassword(randomId());
   const infos = new WeakMap<OAuthRequest, RequestInfo>();
   const track = (oreq: OAuthRequest, info: RequestInfo) => {
@@ -226,10 +235,27 @@ async function build(config: AppConfig, p: Parts) {
     return oreq;
   };
 
-  const rateLimit = createClientAuthRateLimit(config.rateLimit, (req) => infos.get(req)?.ip ?? null);
-  const noteClient: AfterRequestHook = (ctx, outcome) => {
+  const ipOfRequest = (req: OAuthRequest) => infos.get(req)?.ip ?? null;
+  const rateLimit = createClientAuthRateLimit(config.rateLimit, ipOfRequest);
+  const passwordGrantLimit = createPasswordGrantLimit(signInLimit, ipOfRequest);
+  const clientExists = async (id: string): Promise<boolean> => {
+    try {
+      return (await storage.clients.getClient(id)) !== null;
+    } catch {
+      return false;
+    }
+  };
+  /**
+   * The client id for the request log. Core reports the id a request claimed, also when client
+   * authentication failed or no such client exists; an unknown value may be a secret pasted into
+   * the wrong field, so it is logged only when the request succeeded (the client authenticated,
+   * or the authorization request was valid) or a client with this id exists.
+   */
+  const noteClient: AfterRequestHook = async (ctx, outcome) => {
     const info = infos.get(ctx.request);
-    if (info && outcome.clientId !== null) info.clientId = outcome.clientId;
+    const id = outcome.clientId;
+    if (!info || id === null || info.clientId === id) return undefined;
+    if (outcome.valid || (await clientExists(id))) info.clientId = id;
     return undefined;
   };
   const provider = new OAuth2Provider({
@@ -239,7 +265,10 @@ async function build(config: AppConfig, p: Parts) {
     refreshTokenRotation: config.refreshTokenRotation,
     errorUri: '/error',
     logger: logger.core,
-    hooks: { beforeRequest: rateLimit.beforeRequest, afterRequest: [rateLimit.afterRequest, noteClient] },
+    hooks: {
+      beforeRequest: [rateLimit.beforeRequest, passwordGrantLimit.beforeRequest],
+      afterRequest: [rateLimit.afterRequest, passwordGrantLimit.afterRequest, noteClient],
+    },
   });
   const sessionOf = (cookieHeader: string | string[] | undefined): Session | null =>
     sessions.get(parseCookies(cookieHeader)[SESSION_COOKIE]);
@@ -277,13 +306,9 @@ async function build(config: AppConfig, p: Parts) {
     : null;
   const oauthPaths = new Set([paths.token, paths.revocation, paths.introspection, '/.well-known/oauth-authorization-server']);
 
+  /** The client's address: the socket peer, or the trusted proxies' `X-Forwarded-For` entry. */
   function ipOf(req: IncomingMessage): string | null {
-    if (config.trustProxy) {
-      const xff = req.headers['x-forwarded-for'];
-      const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-      if (first) return first;
-    }
-    return req.socket.remoteAddress ?? null;
+    return clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy);
   }
 
   /**
@@ -297,15 +322,16 @@ async function build(config: AppConfig, p: Parts) {
     return origin === undefined || origin === 'null' || origin === issuerOrigin || origin === localOrigin;
   }
 
-  function ensureSession(req: IncomingMessage, res: ServerResponse): Session {
-    const existing = sessionOf(req.headers.cookie);
-    if (existing) return existing;
-    return startSession(res, sessions.create());
-  }
-
   function startSession(res: ServerResponse, s: Session): Session {
     addCookie(res, serializeCookie(SESSION_COOKIE, s.id, { path: '/', secure }));
     return s;
+  }
+
+  /** The login form's CSRF token, setting the nonce cookie it is derived from when missing. */
+  function loginToken(req: IncomingMessage, res: ServerResponse): string {
+    const { nonce, fresh } = loginCsrf.nonce(parseCookies(req.headers.cookie)[LOGIN_COOKIE]);
+    if (fresh) addCookie(res, serializeCookie(LOGIN_COOKIE, nonce, { path: '/login', secure, maxAge: config.sessionTtl }));
+    return loginCsrf.token(nonce);
   }
 
   function forbidden(res: ServerResponse): void {
@@ -320,11 +346,11 @@ async function build(config: AppConfig, p: Parts) {
     );
   }
 
-  /** Reads a form posted by one of our pages and checks its CSRF token and origin. */
+  /** Reads a form posted by a signed-in user's page and checks the session's CSRF token and origin. */
   async function verifiedForm(req: IncomingMessage, res: ServerResponse, info: RequestInfo) {
-    const oreq = await oauthRequest(req, res, info);
+    const oreq = await oauthRequest(req, res, info, 'page', PAGE_FORM_LIMIT);
     if (!oreq) return null;
-    const form = new URLSearchParams(typeof oreq.body === 'string' ? oreq.body : '');
+    const form = formOf(oreq);
     const s = sessionOf(req.headers.cookie);
     if (!s || !sameOrigin(req) || !tokensMatch(form.get('csrf'), s.csrf)) {
       forbidden(res);
@@ -333,36 +359,58 @@ async function build(config: AppConfig, p: Parts) {
     return { oreq, form, session: s };
   }
 
+  function formOf(oreq: OAuthRequest): URLSearchParams {
+    return new URLSearchParams(typeof oreq.body === 'string' ? oreq.body : '');
+  }
+
   /**
-   * Converts a request with core's node adapter (which reads a form body up to its size limit).
-   * `null` when the body could not be read; the error answer (400/413) is sent.
+   * Converts a request with core's node adapter, which reads a form body up to `bodyLimit` (core's
+   * default when omitted). `null` when the body could not be read: the answer (413 when too large,
+   * else 400) has been sent, as a page or as JSON.
    */
-  async function oauthRequest(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<OAuthRequest | null> {
+  async function oauthRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: RequestInfo,
+    as: 'page' | 'json',
+    bodyLimit?: number,
+  ): Promise<OAuthRequest | null> {
+    const oreq = await readRequest(req, res, as, bodyLimit);
+    return oreq && track(oreq, info);
+  }
+
+  /** `true` when core answers by sending the browser to this app's `/error` page. */
+  function toErrorPage(r: OAuthResponse): boolean {
+    const location = r.headers.Location ?? r.headers.location;
+    if (r.status < 300 || r.status > 399 || typeof location !== 'string') return false;
     try {
-      return track(await toOAuthRequest(req), info);
-    } catch (err) {
-      const tooLarge = err instanceof Error && err.constructor.name === 'BodyTooLarge';
-      res.setHeader('Connection', 'close');
-      sendJson(res, tooLarge ? 413 : 400, {
-        error: 'invalid_request',
-        error_description: tooLarge ? 'The request body is too large' : 'The request body could not be read',
-      });
-      return null;
+      const u = new URL(location, issuer);
+      return u.origin === issuerOrigin && u.pathname === '/error';
+    } catch {
+      return false;
     }
   }
 
   async function authorize(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
-    const oreq = await oauthRequest(req, res, info);
+    const oreq = await oauthRequest(req, res, info, 'page');
     if (!oreq) return;
     const a = await provider.authorize(oreq);
     if (a.type === 'response') {
+      if (a.error && toErrorPage(a.response)) {
+        // An error that must not go back to the client (unknown client, unregistered redirect
+        // URI): shown here, with core's description of this very request, rather than through
+        // `/error`, whose query string anyone can write.
+        const code = knownErrorCode(a.error.error);
+        sendHtml(res, 400, errorPage({ title: 'Authorization error', error: code, description: a.error.message }));
+        return;
+      }
       sendResponse(res, a.response);
       return;
     }
     const r = a.request;
     info.clientId = r.client.id;
-    const s = ensureSession(req, res);
-    if (!s.userId) {
+    const s = sessionOf(req.headers.cookie);
+    if (!s?.userId) {
       redirect(res, `/login?return_to=${encodeURIComponent(`${paths.authorization}?${r.query}`)}`, 302);
       return;
     }
@@ -416,36 +464,38 @@ async function build(config: AppConfig, p: Parts) {
     sendResponse(res, out);
   }
 
+  /**
+   * The login form's answer. Its CSRF token comes from the `pc_login` cookie (no session exists
+   * before sign-in). Failed sign-ins are limited per (address, username), per address and per
+   * username; a throttled attempt gets 429 with `Retry-After` and its password is not checked.
+   */
   async function login(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
-    const v = await verifiedForm(req, res, info);
-    if (!v) return;
-    const { form, session: s } = v;
+    const oreq = await oauthRequest(req, res, info, 'page', PAGE_FORM_LIMIT);
+    if (!oreq) return;
+    const form = formOf(oreq);
+    const nonce = parseCookies(req.headers.cookie)[LOGIN_COOKIE];
+    if (!sameOrigin(req) || !loginCsrf.verify(nonce, form.get('csrf'))) {
+      forbidden(res);
+      return;
+    }
+    const csrf = loginCsrf.token(nonce!);
     const returnTo = safeReturnTo(form.get('return_to'));
     const username = (form.get('username') ?? '').slice(0, 200);
     const password = (form.get('password') ?? '').slice(0, 1024);
-    const key = `login ${info.ip ?? ''}`;
-    const wait = loginFailures.retryAfter(key);
+    const wait = signInLimit.retryAfter(info.ip, username);
     if (wait > 0) {
-      sendHtml(
-        res,
-        429,
-        loginPage({ csrf: s.csrf, returnTo, username, error: `Too many failed sign-ins. Try again in ${wait} seconds.` }),
-        {
-          'Retry-After': String(wait),
-        },
-      );
+      const error = `Too many failed sign-ins. Try again in ${wait} seconds.`;
+      sendHtml(res, 429, loginPage({ csrf, returnTo, username, error }), { 'Retry-After': String(wait) });
       return;
     }
     const creds = username ? await storage.users.getUserByUsername(username) : null;
     const ok = await verifySecret(password, creds?.passwordHash ?? dummyHash);
     if (!creds || !ok) {
-      loginFailures.fail(key);
-      sendHtml(res, 401, loginPage({ csrf: s.csrf, returnTo, username, error: 'Invalid username or password.' }));
+      signInLimit.fail(info.ip, username);
+      sendHtml(res, 401, loginPage({ csrf, returnTo, username, error: 'Invalid username or password.' }));
       return;
     }
-    const fresh = startSession(res, sessions.rotate(s));
-    fresh.userId = creds.user.id;
-    fresh.username = username;
+    startSession(res, sessions.signIn(sessionOf(req.headers.cookie), creds.user.id, username));
     redirect(res, returnTo);
   }
 
@@ -472,7 +522,7 @@ async function build(config: AppConfig, p: Parts) {
   }
 
   async function oauthEndpoint(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
-    const oreq = await oauthRequest(req, res, info);
+    const oreq = await oauthRequest(req, res, info, 'json');
     if (!oreq) return;
     const r = await provider.handle(oreq);
     if (r) sendResponse(res, r);
@@ -491,28 +541,32 @@ async function build(config: AppConfig, p: Parts) {
     if (method === 'GET' || method === 'HEAD') {
       switch (path) {
         case '/': {
-          const s = ensureSession(req, res);
-          sendHtml(res, 200, homePage({ issuer, username: s.username, csrf: s.csrf, demo: demo !== null }));
+          const s = sessionOf(req.headers.cookie);
+          sendHtml(res, 200, homePage({ issuer, username: s?.username ?? null, csrf: s?.csrf ?? '', demo: demo !== null }));
           return;
         }
         case '/login': {
-          const s = ensureSession(req, res);
+          const s = sessionOf(req.headers.cookie);
           const returnTo = safeReturnTo(query.get('return_to'));
-          if (s.userId && query.has('return_to')) return redirect(res, returnTo, 302);
-          sendHtml(res, 200, loginPage({ csrf: s.csrf, returnTo, username: '', error: null }));
+          if (s?.userId && query.has('return_to')) return redirect(res, returnTo, 302);
+          sendHtml(res, 200, loginPage({ csrf: loginToken(req, res), returnTo, username: '', error: null }));
           return;
         }
-        case '/error':
+        case '/error': {
+          // Anyone can link here with any query string: only a known error code is shown, with
+          // this app's text for it; `error_description` and unknown codes are never shown.
+          const code = knownErrorCode(query.get('error'));
           sendHtml(
             res,
             400,
             errorPage({
               title: 'Authorization error',
-              error: (query.get('error') ?? 'invalid_request').slice(0, 100),
-              description: query.get('error_description')?.slice(0, 500) ?? null,
+              error: code,
+              description: code ? ERROR_TEXT[code] : 'The request could not be completed. Start again from the application.',
             }),
           );
           return;
+        }
         case '/favicon.ico':
           res.writeHead(204, { 'Cache-Control': 'public, max-age=86400' });
           res.end();
@@ -554,5 +608,5 @@ async function build(config: AppConfig, p: Parts) {
     }
   }
 
-  return { provider, handler, demoUser, rateLimit };
+  return { provider, handler, demoUser, rateLimit, signInLimit };
 }

@@ -92,7 +92,8 @@ async function clientsAdd(storage: Storage, args: string[]): Promise<void> {
     grantTypes: grants as GrantType[],
     scopes,
     ...(defaultScopes ? { defaultScopes } : {}),
-    tokenEndpointAuthMethod: isPublic ? 'none' : ((method ?? 'client_secret_basic') as ClientAuthMethod),
+    // Named only when asked for: core then holds the client to it; unnamed, either secret method works.
+    ...(isPublic ? { tokenEndpointAuthMethod: 'none' as const } : method ? { tokenEndpointAuthMethod: method as ClientAuthMethod } : {}),
   };
   const result = await storage.putClient(client);
   process.stdout.write(`Client "${id}" ${result} (${isPublic ? 'public' : 'confidential'}).\n`);

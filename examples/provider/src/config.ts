@@ -18,13 +18,23 @@ export type GrantCacheConfig =
   | { readonly type: 'memcached'; readonly servers: readonly string[] }
   | { readonly type: 'database' };
 
-/** The rate limit on failed client authentications (see `rate-limit.ts`). */
+/**
+ * The limits on failed client authentications and failed sign-ins (see `rate-limit.ts`). Every
+ * count is per window; 0 turns that one count off.
+ */
 export interface RateLimitConfig {
-  /** Failed client authentications allowed per IP and per client id within the window; 0 turns the limit off. */
+  /**
+   * Failures allowed for one client id, or one username, from one IP address (an IPv6 /64): the
+   * lockout a guesser meets first. It never locks a client or user out for other addresses.
+   */
   readonly maxFailures: number;
+  /** Failures allowed from one IP address (IPv6: one /64), whatever client ids or usernames it names. */
+  readonly maxFailuresPerIp: number;
+  /** Failed sign-ins allowed for one username from all addresses together (login page and `password` grant). */
+  readonly maxSignInFailuresPerUser: number;
   /** The window, in seconds. */
   readonly windowSeconds: number;
-  /** Most keys (IPs and client ids) tracked at once; the oldest are dropped first. */
+  /** Most keys each counter tracks at once; the least recently failing are dropped first. */
   readonly maxEntries: number;
 }
 
@@ -46,12 +56,21 @@ export interface AppConfig {
   readonly rateLimit: RateLimitConfig;
   /** Skip the consent page when the user already approved these scopes for this client. */
   readonly rememberConsent: boolean;
-  /** Take the client IP from the first `X-Forwarded-For` entry (only behind a proxy you trust). */
-  readonly trustProxy: boolean;
+  /**
+   * How many reverse proxies in front of the app append to `X-Forwarded-For`: the client address
+   * is the entry that many hops from the right (with 1, the right-most one, which the proxy the app
+   * talks to added). 0: the header is ignored and the socket's peer address is the client's.
+   */
+  readonly trustProxy: number;
   /** Create the demo client and demo user, and serve the demo client under `/demo`. */
   readonly demo: boolean;
   /** Idle lifetime of a browser session, in seconds. */
   readonly sessionTtl: number;
+  /**
+   * Most sign-in sessions kept (the least recently used go first when full). Only signing in
+   * creates one: anonymous visitors have none, so they cannot push signed-in users out.
+   */
+  readonly sessionMaxEntries: number;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -103,6 +122,21 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(`${name} must be 1 or 0 (true/false), got "${v}"`);
+}
+
+/**
+ * Parses `TRUST_PROXY`: `0`/`false`/`no`/`off` (no proxy: `X-Forwarded-For` is ignored),
+ * `1`/`true`/`yes`/`on` (one proxy), or the number of proxies in front of the app (up to 10).
+ */
+export function parseTrustProxy(text: string | undefined): number {
+  if (text === undefined) return 0;
+  const v = text.toLowerCase();
+  if (['0', 'false', 'no', 'off'].includes(v)) return 0;
+  if (['1', 'true', 'yes', 'on'].includes(v)) return 1;
+  if (/^\d{1,2}$/.test(v) && Number(v) <= 10) return Number(v);
+  throw new ConfigError(
+    `TRUST_PROXY must be 0 (no proxy), 1 (one proxy) or the number of proxies in front of the app (up to 10), got "${text}"`,
+  );
 }
 
 /**
@@ -243,12 +277,15 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     seedFile: seed === undefined ? null : resolve(cwd, seed),
     rateLimit: {
       maxFailures,
+      maxFailuresPerIp: integer(env, 'RATE_LIMIT_MAX_FAILURES_PER_IP', 100, 0, 1_000_000),
+      maxSignInFailuresPerUser: integer(env, 'LOGIN_MAX_FAILURES_PER_USER', 20, 0, 1_000_000),
       windowSeconds: duration(env, 'RATE_LIMIT_WINDOW', 300),
       maxEntries: integer(env, 'RATE_LIMIT_MAX_ENTRIES', 10_000, 1, 10_000_000),
     },
     rememberConsent: flag(env, 'REMEMBER_CONSENT', false),
-    trustProxy: flag(env, 'TRUST_PROXY', false),
+    trustProxy: parseTrustProxy(value(env, 'TRUST_PROXY')),
     demo: flag(env, 'DEMO', true),
     sessionTtl: duration(env, 'SESSION_TTL', 3600),
+    sessionMaxEntries: integer(env, 'SESSION_MAX_ENTRIES', 10_000, 1, 10_000_000),
   };
 }

@@ -145,7 +145,8 @@ ${
       return true;
     }
     if ((path === '/demo/start' || path === '/demo/reset') && req.method === 'POST') {
-      const form = await readForm(req);
+      const form = await readForm(req, res);
+      if (!form) return true; // 413 or 400 page sent
       if (!o.sameOrigin(req) || !tokensMatch(form.get('csrf'), s.csrf)) {
         sendHtml(res, 403, layout('Forbidden', html`<h1>Forbidden</h1><p class="error">The form could not be verified (CSRF).</p>`));
         return true;

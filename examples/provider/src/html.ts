@@ -2,6 +2,7 @@
  * Server-rendered HTML. Every value interpolated with the `html` tag is escaped unless it is
  * itself `Html` made by the tag, so markup can only come from the templates in this file.
  */
+import type { OAuthErrorCode } from '@portcullis/core';
 
 /** A piece of trusted, already-escaped markup. */
 export class Html {
@@ -150,12 +151,40 @@ ${csrfField(o.csrf)}
   );
 }
 
-/** An error page (requests that must not be redirected, bad forms, unknown pages). */
-export function errorPage(o: { title: string; error: string; description: string | null }): string {
+/**
+ * What the `/error` page says for each error code (RFC 6749, 6750, 7009, 7662): the page shows a
+ * code from this closed list and this app's text for it, never text taken from its query string.
+ */
+export const ERROR_TEXT: Readonly<Record<OAuthErrorCode, string>> = {
+  invalid_request:
+    'The application sent an invalid authorization request: a parameter is missing, repeated or malformed, the client is unknown, or the redirect URI is not registered.',
+  invalid_client: 'The client could not be authenticated.',
+  invalid_grant: 'The authorization grant or refresh token is invalid, expired or revoked.',
+  unauthorized_client: 'This client is not allowed to make this request.',
+  unsupported_grant_type: 'This grant type is not supported.',
+  invalid_scope: 'The requested scope is invalid, unknown or not allowed for this client.',
+  access_denied: 'The request was denied.',
+  unsupported_response_type: 'This response type is not supported.',
+  server_error: 'The server could not complete the request.',
+  temporarily_unavailable: 'The server is temporarily unavailable. Try again later.',
+  invalid_token: 'The access token is invalid or has expired.',
+  insufficient_scope: 'The access token lacks a required scope.',
+  unsupported_token_type: 'This token type is not supported.',
+};
+
+/** `value` when it is one of the error codes of `ERROR_TEXT`, else `null`. */
+export function knownErrorCode(value: string | null | undefined): OAuthErrorCode | null {
+  return typeof value === 'string' && Object.hasOwn(ERROR_TEXT, value) ? (value as OAuthErrorCode) : null;
+}
+
+/** An error page (requests that must not be redirected, bad forms, unknown pages); `error: null` shows no code. */
+export function errorPage(o: { title: string; error: string | null; description: string | null }): string {
+  const code = o.error === null ? '' : html`<code class="error-code">${o.error}</code>`;
+  const sep = o.error !== null && o.description ? ': ' : '';
   return layout(
     o.title,
     html`<h1>${o.title}</h1>
-<p class="error" role="alert"><code class="error-code">${o.error}</code>${o.description ? html`: <span class="error-description">${o.description}</span>` : ''}</p>
+<p class="error" role="alert">${code}${sep}${o.description ? html`<span class="error-description">${o.description}</span>` : ''}</p>
 <nav><a href="/">Home</a></nav>`,
   );
 }

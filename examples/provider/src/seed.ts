@@ -208,7 +208,12 @@ export async function clientFromSeed(c: SeedClient): Promise<Client> {
     grantTypes: c.grantTypes,
     scopes: c.scopes,
     ...(c.defaultScopes ? { defaultScopes: c.defaultScopes } : {}),
-    tokenEndpointAuthMethod: c.tokenEndpointAuthMethod ?? (c.public ? 'none' : 'client_secret_basic'),
+    // Named only when the seed names it (core then holds the client to it), or `none` for a public client.
+    ...(c.tokenEndpointAuthMethod
+      ? { tokenEndpointAuthMethod: c.tokenEndpointAuthMethod }
+      : c.public
+        ? { tokenEndpointAuthMethod: 'none' as const }
+        : {}),
   };
 }
 

@@ -1,10 +1,15 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Browser sessions, kept in process memory and keyed by a random id in an HttpOnly cookie.
  * Fine for one process and for the example: sessions are lost on restart and not shared between
  * processes. A deployment with several processes would keep them in Redis or the database (or
  * use a signed cookie) instead.
+ *
+ * The provider creates a session only when a user signs in; the login form of an anonymous
+ * visitor is protected by `LoginCsrf` (a cookie and a token derived from it), which keeps nothing
+ * on the server. So a flood of anonymous requests cannot fill the store and push signed-in users
+ * out of it.
  */
 
 /** An authorization request waiting for the user's decision. */
@@ -30,6 +35,8 @@ export interface Session {
 }
 
 const MAX_PENDING = 10;
+/** Most sessions one user keeps (signing in once more drops that user's least recently used). */
+export const MAX_SESSIONS_PER_USER = 20;
 
 /** A bounded map of sessions: the least recently used go first when full. */
 export class SessionStore {
@@ -37,6 +44,7 @@ export class SessionStore {
   constructor(
     private readonly ttlMs: number,
     private readonly max = 10_000,
+    private readonly maxPerUser = MAX_SESSIONS_PER_USER,
   ) {}
 
   /** The live session with this id (refreshing its deadline), or `null`. */
@@ -55,7 +63,7 @@ export class SessionStore {
     return s;
   }
 
-  /** A new, empty session. */
+  /** A new, empty session (the demo client's; the provider's sessions come from `signIn`). */
   create(): Session {
     if (this.sessions.size >= this.max) {
       const now = Date.now();
@@ -78,10 +86,20 @@ export class SessionStore {
     return s;
   }
 
-  /** Replaces a session by a fresh one with a new id and CSRF token (on sign-in: no fixation). */
-  rotate(old: Session): Session {
-    this.sessions.delete(old.id);
-    return this.create();
+  /**
+   * A new signed-in session with a new id and CSRF token (no fixation); the browser's previous
+   * session, if any, ends. A user holding `maxPerUser` sessions loses the least recently used, so
+   * one account signing in over and over cannot push other users out either.
+   */
+  signIn(previous: Session | null, userId: string, username: string): Session {
+    if (previous) this.sessions.delete(previous.id);
+    const mine: string[] = [];
+    for (const [id, s] of this.sessions) if (s.userId === userId) mine.push(id); // oldest first
+    for (let i = 0; i <= mine.length - this.maxPerUser; i++) this.sessions.delete(mine[i]!);
+    const s = this.create();
+    s.userId = userId;
+    s.username = username;
+    return s;
   }
 
   destroy(id: string): void {
@@ -107,6 +125,33 @@ export function addPending(session: Session, consent: PendingConsent): string {
 /** 32 random bytes, base64url. */
 export function randomId(): string {
   return randomBytes(32).toString('base64url');
+}
+
+const NONCE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * CSRF protection for the login form without a server-side session: the browser holds a random
+ * nonce in an HttpOnly cookie, and the form carries HMAC(key, nonce) under a key only this process
+ * knows. Another site can neither read the cookie nor compute the token for it, so it cannot post
+ * the form (login CSRF); and nothing is stored per visitor.
+ */
+export class LoginCsrf {
+  private readonly key = randomBytes(32);
+
+  /** The cookie's nonce when it has the right shape, else a new one (and `fresh`: set the cookie). */
+  nonce(cookie: string | undefined): { nonce: string; fresh: boolean } {
+    return cookie !== undefined && NONCE.test(cookie) ? { nonce: cookie, fresh: false } : { nonce: randomId(), fresh: true };
+  }
+
+  /** The form token for a nonce. */
+  token(nonce: string): string {
+    return createHmac('sha256', this.key).update(`login-csrf:${nonce}`).digest('base64url');
+  }
+
+  /** `true` when `presented` is the token for the cookie's nonce (constant-time comparison). */
+  verify(cookie: string | undefined, presented: unknown): boolean {
+    return cookie !== undefined && NONCE.test(cookie) && tokensMatch(presented, this.token(cookie));
+  }
 }
 
 /** Constant-time comparison of a presented CSRF token (or state) with the expected one. */

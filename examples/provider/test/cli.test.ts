@@ -167,11 +167,16 @@ describe('cli', () => {
   it('removes a client and revokes its tokens', async () => {
     const app = await createApp(parseConfig({ PORT: '0', DATABASE_URL: databaseUrl, DEMO: '0' }, [], dir), { log: () => {} });
     try {
+      // Basic credentials (form-encoded per RFC 6749 2.3.1; a generated secret needs no escaping).
       const r = await fetch(`${app.url}/oauth/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'reports', client_secret: secret }).toString(),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`reports:${secret}`).toString('base64')}`,
+        },
+        body: 'grant_type=client_credentials',
       });
+      expect(r.status).toBe(200);
       const token = ((await r.json()) as { access_token: string }).access_token;
       expect((await fetch(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
       const removed = await cli(['clients', 'remove', 'reports']);

@@ -32,7 +32,7 @@ it('logs one JSON line per request and none of the secrets, tokens, codes or pas
   // Browser part: a failed sign-in, then the code flow through the pages.
   const b = new CookieClient(s.app.url);
   const loginPage = await (await b.get('/login')).text();
-  secrets.push(field(loginPage, 'csrf'), b.cookies.get('pc_session')!);
+  secrets.push(field(loginPage, 'csrf'), b.cookies.get('pc_login')!);
   await b.post('/login', { csrf: field(loginPage, 'csrf'), username: ALICE.username, password: 'wrong-password-7Hq', return_to: '/' });
   secrets.push('wrong-password-7Hq');
   const { verifier, challenge } = pkce();
@@ -92,7 +92,7 @@ it('logs one JSON line per request and none of the secrets, tokens, codes or pas
     [200, 'interop-app'],
     [200, 'interop-app'],
     [400, 'interop-app'],
-    [401, 'interop-app'], // failed client authentication: the id the request claimed
+    [401, 'interop-app'], // failed client authentication of a client that exists: its id
   ]);
   const authorizeLines = entries.filter((e) => e.path === '/oauth/authorize');
   expect(authorizeLines.length).toBeGreaterThan(0);
@@ -103,4 +103,45 @@ it('logs paths without query strings or fragments, capped in length', () => {
   expect(pathOnly('/demo/callback?code=abc&state=x')).toBe('/demo/callback');
   expect(pathOnly('/a#frag')).toBe('/a');
   expect(pathOnly(`/${'x'.repeat(500)}`)).toHaveLength(203);
+});
+
+it('never logs a client id that names no client (it may be a secret pasted into the wrong field)', async () => {
+  const pasted = {
+    basic: 'pasted-secret-Basic-4fQx9',
+    post: 'pasted-secret-Post-Lm27a',
+    revoke: 'pasted-secret-Revoke-Pz81',
+    authorize: 'pasted-secret-Authorize-Kd03',
+    body: 'pasted-secret-Body-Wq55z',
+  };
+  const before = s.logs.length;
+  const post = (path: string, body: Record<string, string>, headers: Record<string, string> = {}) =>
+    fetch(`${s.app.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams(body).toString(),
+    });
+  expect((await token({ grant_type: 'client_credentials' }, basic(pasted.basic, 'x'))).status).toBe(401);
+  expect((await post('/oauth/token', { grant_type: 'client_credentials', client_id: pasted.post, client_secret: 'x' })).status).toBe(401);
+  expect((await post('/oauth/revoke', { token: 'abc' }, { authorization: basic(pasted.revoke, 'x') })).status).toBe(401);
+  expect((await post('/oauth/introspect', { token: 'abc', client_id: pasted.body })).status).toBe(401);
+  const authz = await fetch(
+    `${s.app.url}/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: pasted.authorize, redirect_uri: CB })}`,
+    { redirect: 'manual' },
+  );
+  expect(authz.status).toBe(400);
+  // A client that exists but may not introspect (a public client): refused, and its id is logged.
+  expect((await post('/oauth/introspect', { token: 'abc', client_id: 'interop-public' })).status).toBeGreaterThanOrEqual(400);
+
+  const lines = s.logs.slice(before);
+  const text = lines.join('\n');
+  for (const v of Object.values(pasted)) expect(text).not.toContain(v);
+  const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.msg === 'request');
+  expect(entries.map((e) => [e.path, e.clientId])).toEqual([
+    ['/oauth/token', undefined],
+    ['/oauth/token', undefined],
+    ['/oauth/revoke', undefined],
+    ['/oauth/introspect', undefined],
+    ['/oauth/authorize', undefined],
+    ['/oauth/introspect', 'interop-public'],
+  ]);
 });

@@ -58,16 +58,41 @@ describe('security headers and cookies', () => {
   it('sets HttpOnly SameSite cookies, not Secure on an http issuer', async () => {
     const r = await fetch(`${s.app.url}/login`);
     const [cookie] = r.headers.getSetCookie();
-    expect(cookie).toMatch(/^pc_session=[\w-]+; Path=\/; HttpOnly; SameSite=Lax$/);
+    expect(cookie).toMatch(/^pc_login=[\w-]{43}; Path=\/login; HttpOnly; SameSite=Lax; Max-Age=3600$/);
+    const b = new CookieClient(s.app.url);
+    const page = await (await b.get('/login')).text();
+    const signedIn = await b.post('/login', {
+      csrf: field(page, 'csrf'),
+      username: ALICE.username,
+      password: ALICE.password,
+      return_to: '/',
+    });
+    expect(signedIn.headers.getSetCookie()).toEqual([expect.stringMatching(/^pc_session=[\w-]{43}; Path=\/; HttpOnly; SameSite=Lax$/)]);
   });
 
   it('marks cookies Secure when the issuer is https', async () => {
     const t = await startApp({ ISSUER: 'https://auth.example', DEMO: '0' });
     try {
-      const r = await fetch(`${t.app.url}/`);
-      expect(r.headers.getSetCookie()[0]).toMatch(/; HttpOnly; SameSite=Lax; Secure$/);
+      const b = new CookieClient(t.app.url);
+      const r = await b.get('/login');
+      expect(r.headers.getSetCookie()[0]).toMatch(/; HttpOnly; SameSite=Lax; Max-Age=3600; Secure$/);
+      const page = await r.text();
+      const signedIn = await b.post('/login', {
+        csrf: field(page, 'csrf'),
+        username: ALICE.username,
+        password: ALICE.password,
+        return_to: '/',
+      });
+      expect(signedIn.headers.getSetCookie()[0]).toMatch(/^pc_session=.*; HttpOnly; SameSite=Lax; Secure$/);
     } finally {
       await t.close();
+    }
+  });
+
+  it('sets no session cookie for anonymous visitors', async () => {
+    for (const path of ['/', '/login', authorizeUrl(), '/error', '/nope']) {
+      const r = await fetch(`${s.app.url}${path}`, { redirect: 'manual' });
+      expect(r.headers.getSetCookie().filter((c) => c.startsWith('pc_session='))).toEqual([]);
     }
   });
 });
@@ -125,15 +150,31 @@ describe('escaping', () => {
     expect(page).toContain('<code>&lt;script&gt;alert(2)&lt;/script&gt;</code>');
   });
 
-  it('renders the error page parameters escaped', async () => {
+  it('shows neither an unknown error code nor any error_description from the /error query string', async () => {
     const r = await fetch(
-      `${s.app.url}/error?${new URLSearchParams({ error: '<script>x</script>', error_description: '"><img src=x onerror=alert(1)>' })}`,
+      `${s.app.url}/error?${new URLSearchParams({ error: '<script>alert(1)</script>', error_description: 'anything INJECTED-7f3 "><img src=x>' })}`,
     );
     expect(r.status).toBe(400);
     const page = await r.text();
-    expect(page).not.toContain('<script');
-    expect(page).not.toContain('<img');
-    expect(page).toContain('&quot;&gt;&lt;img src=x onerror=alert(1)&gt;');
+    expect(page).not.toMatch(/<script|&lt;script/);
+    expect(page).not.toContain('alert(1)');
+    expect(page).not.toContain('INJECTED-7f3');
+    expect(page).not.toContain('img');
+    expect(page).not.toContain('class="error-code"');
+  });
+
+  it('shows a known error code from /error with its own text, never the description sent with it', async () => {
+    for (const code of ['invalid_request', 'access_denied', 'invalid_token', 'unsupported_token_type']) {
+      const page = await (
+        await fetch(`${s.app.url}/error?${new URLSearchParams({ error: code, error_description: 'Call +1 555 0100 INJECTED-9q2' })}`)
+      ).text();
+      expect(page).toContain(`<code class="error-code">${code}</code>`);
+      expect(page).not.toContain('INJECTED-9q2');
+    }
+    for (const code of ['invalid_request ', 'INVALID_REQUEST', 'not_a_code', 'toString', '__proto__']) {
+      const page = await (await fetch(`${s.app.url}/error?${new URLSearchParams({ error: code })}`)).text();
+      expect(page).not.toContain('class="error-code"');
+    }
   });
 
   it('escapes every interpolated value, keeps nested templates', () => {
@@ -144,15 +185,18 @@ describe('escaping', () => {
 });
 
 describe('authorization pages', () => {
-  it('sends requests that must not be redirected to the error page (unknown client, unregistered redirect URI)', async () => {
+  it('answers requests that must not be redirected with an error page (unknown client, unregistered redirect URI)', async () => {
     const cases: Record<string, string>[] = [{ client_id: 'nobody' }, { redirect_uri: 'https://evil.example/cb' }];
     for (const params of cases) {
       const r = await fetch(`${s.app.url}${authorizeUrl(params)}`, { redirect: 'manual' });
-      const to = new URL(location(r), s.app.url);
-      expect(to.origin).toBe(s.app.issuer);
-      expect(to.pathname).toBe('/error');
-      const page = await (await fetch(to)).text();
-      expect(page).toContain('invalid_request');
+      expect(r.status).toBe(400);
+      expect(r.headers.get('location')).toBeNull();
+      expect(r.headers.get('content-type')).toContain('text/html');
+      const page = await r.text();
+      expect(page).toContain('<code class="error-code">invalid_request</code>');
+      // Core's own description of this request (its wording is core's to choose).
+      expect(page).toMatch(/<span class="error-description">[^<]+<\/span>/);
+      expect(page).not.toContain('evil.example');
     }
   });
 
@@ -189,7 +233,15 @@ describe('authorization pages', () => {
       return_to: '//evil.example/x',
     });
     expect(location(ok)).toBe('/');
-    for (const bad of ['https://evil.example', '//evil.example', '/\\evil.example', 'javascript:alert(1)', '/ok\nx']) {
+    for (const bad of [
+      'https://evil.example',
+      '//evil.example',
+      '/\\evil.example',
+      'javascript:alert(1)',
+      '/ok\nx',
+      '/caf\u00e9',
+      '/\u0100',
+    ]) {
       expect(safeReturnTo(bad)).toBe('/');
     }
     expect(safeReturnTo('/oauth/authorize?a=1')).toBe('/oauth/authorize?a=1');
@@ -225,5 +277,48 @@ describe('authorization pages', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('bodies larger than the limit', () => {
+  // Core's default limit (64 KiB) for the OAuth endpoints and the authorization endpoint; 16 KiB
+  // for the forms of the app's own pages.
+  const big = (bytes: number) => `csrf=x&pad=${'a'.repeat(bytes)}`;
+  const post = (b: CookieClient, path: string, bytes: number) =>
+    b.fetch(path, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: big(bytes) });
+
+  it('answers 413 JSON at the token, revocation and introspection endpoints', async () => {
+    const b = new CookieClient(s.app.url);
+    for (const path of ['/oauth/token', '/oauth/revoke', '/oauth/introspect']) {
+      const r = await post(b, path, 70_000);
+      expect(r.status).toBe(413);
+      expect(r.headers.get('content-type')).toContain('application/json');
+      expect(r.headers.get('connection')).toBe('close');
+      expect(await r.json()).toMatchObject({ error: 'invalid_request' });
+    }
+  });
+
+  it('answers a 413 page on the login, consent, logout, authorization and demo forms, never 500', async () => {
+    const b = new CookieClient(s.app.url);
+    await signIn(b);
+    await b.get('/demo');
+    const cases: [string, number][] = [
+      ['/login', 20_000],
+      ['/logout', 20_000],
+      ['/oauth/authorize/decision', 20_000],
+      ['/oauth/authorize', 70_000],
+      ['/demo/start', 20_000],
+      ['/demo/reset', 20_000],
+    ];
+    for (const [path, bytes] of cases) {
+      const r = await post(b, path, bytes);
+      expect([path, r.status]).toEqual([path, 413]);
+      expect(r.headers.get('content-type')).toContain('text/html');
+      expectSecurityHeaders(r);
+      expect(await r.text()).toContain('too large');
+    }
+    // Still signed in, and a form under the limit is read (and refused for its CSRF token).
+    expect(await (await b.get('/')).text()).toContain(ALICE.username);
+    expect((await post(b, '/login', 10_000)).status).toBe(403);
   });
 });
