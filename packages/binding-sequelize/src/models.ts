@@ -97,6 +97,9 @@ export function columnsFor(table: TableKey): Columns {
         scopes: jsonText(),
         defaultScopes: jsonText(true),
         tokenEndpointAuthMethod: { type: DataTypes.STRING(32), allowNull: true },
+        // TRUE: a resource server, which may introspect every client's tokens. NULL or FALSE: only
+        // its own. `migrate()` adds the column to client tables made before it existed.
+        resourceServer: { type: DataTypes.BOOLEAN, allowNull: true },
       };
     case 'user':
       return {

@@ -1,4 +1,4 @@
-import { Op, type Sequelize, type WhereOptions } from 'sequelize';
+import { type ModelAttributeColumnOptions, Op, type Sequelize, type WhereOptions } from 'sequelize';
 import { holdMigrationLock } from './lock.js';
 import {
   columnsFor,
@@ -11,7 +11,7 @@ import {
   tableOptionsFor,
 } from './models.js';
 import { guardStoreCall } from './stores.js';
-import { allowNull } from './upgrade.js';
+import { addNullableColumn, allowNull } from './upgrade.js';
 
 /** Options of `migrate`. */
 export interface MigrateOptions extends SchemaOptions {
@@ -31,7 +31,8 @@ export interface MigrateOptions extends SchemaOptions {
  * throwing `MigrationLockTimeoutError`; called inside `withMigrationLock`, it uses that lock.
  * Also upgrades tables an older version created: a grant table whose `redirectUri` is
  * `NOT NULL` (0.1) is made to accept NULL, keeping its rows (on SQLite by rebuilding the table
- * in one transaction; see the README).
+ * in one transaction; see the README), and a client table without the `resourceServer` column
+ * gets it (nullable: existing clients stay ordinary clients).
  */
 export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}): Promise<void> {
   const qi = sequelize.getQueryInterface();
@@ -45,6 +46,12 @@ export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}
       // request left redirect_uri out. (Unless `extend` keeps it NOT NULL on purpose.)
       const redirectUri = table === 'grant' ? (columns.redirectUri as { allowNull?: boolean; field?: string } | undefined) : undefined;
       if (redirectUri && redirectUri.allowNull !== false) await allowNull(sequelize, name, redirectUri.field ?? 'redirectUri', transaction);
+      // Client tables made before `resourceServer` existed lack the column.
+      const resourceServer = table === 'client' ? columns.resourceServer : undefined;
+      if (resourceServer && typeof resourceServer === 'object' && 'type' in resourceServer) {
+        const definition = resourceServer as ModelAttributeColumnOptions;
+        await addNullableColumn(sequelize, name, definition.field ?? 'resourceServer', definition, transaction);
+      }
       const existing = new Set(((await qi.showIndex(name, { transaction })) as { name?: string }[]).map((i) => i.name));
       for (const index of indexesFor(table, name)) {
         if (!existing.has(index.name)) await qi.addIndex(name, { ...index, transaction });

@@ -136,14 +136,20 @@ function plain(row: Model): Row {
 
 const str = (value: unknown): string => String(value);
 const optStr = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+/**
+ * A flag column read strictly: `true` only for a true boolean, or the `1`/`'1'`/`'true'` a model
+ * of your own may hand back for an integer or text column. NULL and anything else is `false`.
+ */
+const flag = (value: unknown): boolean => value === true || value === 1 || value === '1' || value === 'true';
 
 // ---------------------------------------------------------------------------------------------
 // Clients and users
 
 /**
  * A `ClientStore` over a client model (attributes: `id`, `secretHash`, `redirectUris`,
- * `grantTypes`, `scopes`, `defaultScopes?`, `tokenEndpointAuthMethod?`). Extra attributes of
- * your model come back on the client.
+ * `grantTypes`, `scopes`, `defaultScopes?`, `tokenEndpointAuthMethod?`, `resourceServer?`). Extra
+ * attributes of your model come back on the client. `resourceServer` comes back as `true` when
+ * the column holds true and is left out otherwise (NULL, false, or no such attribute).
  */
 export function createClientStore<C extends Client = Client>(model: PortcullisModel): ClientStore<C> {
   requireAttributes(model, 'createClientStore', ['id', 'secretHash', 'redirectUris', 'grantTypes', 'scopes']);
@@ -154,7 +160,7 @@ export function createClientStore<C extends Client = Client>(model: PortcullisMo
         if (!fits(clientId, limits.id)) return null;
         const row = await model.findOne({ where: { id: clientId } });
         if (!row) return null;
-        const { defaultScopes, tokenEndpointAuthMethod, ...v } = plain(row);
+        const { defaultScopes, tokenEndpointAuthMethod, resourceServer, ...v } = plain(row);
         if (str(v.id) !== clientId) return null; // exact match whatever the column collation
         const client: Row = {
           ...v,
@@ -166,6 +172,7 @@ export function createClientStore<C extends Client = Client>(model: PortcullisMo
         };
         if (defaultScopes !== null && defaultScopes !== undefined) client.defaultScopes = toArray(defaultScopes);
         if (tokenEndpointAuthMethod) client.tokenEndpointAuthMethod = str(tokenEndpointAuthMethod);
+        if (flag(resourceServer)) client.resourceServer = true;
         return client as unknown as C;
       }),
   };

@@ -1,10 +1,39 @@
 /**
- * Schema upgrades `migrate()` applies to tables an older version created. So far one: the grant
+ * Schema upgrades `migrate()` applies to tables an older version created. So far two: the grant
  * table's `redirectUri` became nullable (`null`: the authorization request left `redirect_uri`
- * out), and tables made by 0.1 have it `NOT NULL`.
+ * out), and tables made by 0.1 have it `NOT NULL`; and the client table gained the nullable
+ * `resourceServer` column, which older client tables lack.
  */
 import { randomBytes } from 'node:crypto';
-import { QueryTypes, type Sequelize, Transaction } from 'sequelize';
+import { type ModelAttributeColumnOptions, QueryTypes, type Sequelize, Transaction } from 'sequelize';
+
+/**
+ * Adds `column` to `table` when the table exists without it; a no-op otherwise. The column must
+ * be nullable without a default, so adding it rewrites no row (PostgreSQL and SQLite change the
+ * catalog only; MariaDB adds it instantly). Runs in `transaction` when given (the migration
+ * lock's). Two SQLite processes may race here (SQLite has no migration lock): the loser's
+ * "duplicate column" is ignored once the column is seen to exist.
+ */
+export async function addNullableColumn(
+  sequelize: Sequelize,
+  table: string,
+  column: string,
+  definition: ModelAttributeColumnOptions,
+  transaction?: Transaction,
+): Promise<void> {
+  if (definition.allowNull === false || definition.defaultValue !== undefined) {
+    throw new Error(`migrate: ${table}.${column} must be nullable without a default to be added to an existing table; add it yourself`);
+  }
+  const qi = sequelize.getQueryInterface();
+  const has = async () => column in (await qi.describeTable(table, { transaction } as never));
+  if (await has()) return;
+  const { primaryKey: _, unique: __, references: ___, ...plain } = definition;
+  try {
+    await qi.addColumn(table, column, { ...plain, allowNull: true }, { transaction });
+  } catch (err) {
+    if (!(await has().catch(() => false))) throw err;
+  }
+}
 
 /**
  * Makes `column` of `table` accept NULL when it does not yet; a no-op otherwise (and when the

@@ -346,6 +346,8 @@ for (const dialect of DIALECTS) {
             grantTypes: { type: DataTypes.TEXT, field: 'grant_types' },
             scopes: { type: DataTypes.TEXT },
             owner: { type: DataTypes.STRING },
+            // A flag kept as an integer in a column of another name.
+            resourceServer: { type: DataTypes.INTEGER, field: 'is_resource_server' },
           },
           { tableName: `${prefix}my_clients`, timestamps: true },
         );
@@ -384,7 +386,9 @@ for (const dialect of DIALECTS) {
             grantTypes: '["password"]',
             scopes: '["a","b"]',
             owner: 'me',
+            resourceServer: 1,
           });
+          await MyClient.create({ id: 'mine-0', secretHash: 'h', redirectUris: '[]', grantTypes: '[]', scopes: '[]', resourceServer: 0 });
           const user = await MyUser.create({ username: 'zoë', passwordHash: 'scrypt$x', email: 'z@example.com' });
           const client = await createClientStore(MyClient).getClient('mine');
           expect(client).toMatchObject({
@@ -393,8 +397,10 @@ for (const dialect of DIALECTS) {
             grantTypes: ['password'],
             scopes: ['a', 'b'],
             owner: 'me',
+            resourceServer: true,
           });
           expect(client).not.toHaveProperty('defaultScopes');
+          expect(await createClientStore(MyClient).getClient('mine-0')).not.toHaveProperty('resourceServer');
           expect(await createClientStore(MyClient).getClient('x'.repeat(65))).toBeNull();
           const found = await createUserStore(MyUser).getUserByUsername('zoë');
           expect(found).toMatchObject({

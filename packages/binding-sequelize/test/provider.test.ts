@@ -45,6 +45,10 @@ async function seed(models: PortcullisModels): Promise<void> {
       grantTypes: ['client_credentials'],
       scopes: ['read'],
     },
+    // May introspect every client's tokens (RFC 7662 section 4).
+    { id: 'rs', secretHash: hashSecret(SECRET), redirectUris: [], grantTypes: ['client_credentials'], scopes: [], resourceServer: true },
+    // An ordinary client, column NULL: only its own tokens.
+    { id: 'plain', secretHash: hashSecret(SECRET), redirectUris: [], grantTypes: ['client_credentials'], scopes: ['read'] },
   ]);
   await models.user.create({ id: 'u-alice', username: 'alice', passwordHash: await hashPassword('correct horse') });
 }
@@ -178,6 +182,21 @@ for (const dialect of DIALECTS) {
       expect(json(hugeCode).error).toBe('invalid_grant');
       const hugeRefresh = await provider.token(form({ grant_type: 'refresh_token', refresh_token: '🔑'.repeat(5000) }));
       expect(json(hugeRefresh).error).toBe('invalid_grant');
+    });
+
+    it("introspection: a resource server sees another client's token, a plain client does not", async () => {
+      const { code, verifier } = await codeFlow(provider);
+      const t = json(await exchange(provider, code, verifier));
+      const ask = (clientId: string, token: string) => provider.introspect(form({ token }, clientId, '/oauth/introspect'));
+      for (const token of [t.access_token ?? '', t.refresh_token ?? '']) {
+        const byRs = await ask('rs', token);
+        expect(byRs.status).toBe(200);
+        expect(jsonBody(byRs)).toMatchObject({ active: true, client_id: 'conf', sub: 'u-alice', scope: 'read write' });
+        const byPlain = await ask('plain', token);
+        expect(byPlain.status).toBe(200);
+        expect(byPlain.body).toBe('{"active":false}');
+        expect(jsonBody(await ask('conf', token)), 'the owner sees its own token').toMatchObject({ active: true, client_id: 'conf' });
+      }
     });
 
     it('revocation of a refresh token ends its family', async () => {

@@ -1,12 +1,14 @@
 /**
  * Upgrading tables made by 0.1, whose grant table has `redirectUri TEXT NOT NULL`: `migrate()`
- * makes the column accept NULL (a code issued without redirect_uri) and keeps every row.
+ * makes the column accept NULL (a code issued without redirect_uri) and keeps every row. And
+ * client tables made before `resourceServer` existed: `migrate()` adds the nullable column.
  */
 import { randomBytes } from 'node:crypto';
 import type { GrantRecord } from '@portcullis/core';
 import { DataTypes, QueryTypes, type Sequelize } from 'sequelize';
 import { describe, expect, it } from 'vitest';
-import { createGrantStore, defineModels, keyHash, migrate, type SchemaOptions, tableNamesFor } from '../src/index.js';
+import { createClientStore, createGrantStore, defineModels, keyHash, migrate, type SchemaOptions, tableNamesFor } from '../src/index.js';
+import { columnsFor, tableOptionsFor } from '../src/models.js';
 import { withoutNotNull } from '../src/upgrade.js';
 import { connect, DIALECTS, freshDatabase, uniquePrefix } from './databases.js';
 
@@ -333,3 +335,116 @@ describe('withoutNotNull', () => {
     );
   });
 });
+
+/** The client columns before `resourceServer` existed (0.1 and 0.2). */
+function clientColumnsBefore() {
+  const { resourceServer: _, ...columns } = columnsFor('client');
+  return columns;
+}
+
+/**
+ * A client table as versions before `resourceServer` created it, under a fresh prefix, with two
+ * clients written by plain SQL (no model of this version touches it).
+ */
+async function clientTableBefore(sequelize: Sequelize) {
+  const tablePrefix = uniquePrefix();
+  const table = tableNamesFor({ tablePrefix }).client;
+  const qi = sequelize.getQueryInterface();
+  await qi.createTable(table, clientColumnsBefore(), tableOptionsFor(sequelize));
+  const row = (id: string, secretHash: string | null) => ({
+    id,
+    secretHash,
+    redirectUris: JSON.stringify(['https://app.example/cb']),
+    grantTypes: JSON.stringify(['authorization_code']),
+    scopes: JSON.stringify(['read']),
+    defaultScopes: null,
+    tokenEndpointAuthMethod: null,
+  });
+  const rows = [row(rid('client-a'), 'hmac-sha256$salt$digest'), row(rid('client-ü-🔑'), null)];
+  await qi.bulkInsert(table, rows);
+  return { tablePrefix, table, rows };
+}
+
+async function clientRows(sequelize: Sequelize, table: string): Promise<Record<string, unknown>[]> {
+  const qi = sequelize.getQueryInterface();
+  return sequelize.query(`SELECT * FROM ${qi.quoteIdentifier(table)} ORDER BY ${qi.quoteIdentifier('id')}`, { type: QueryTypes.SELECT });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`${dialect}: a client table made before resourceServer`, () => {
+    it('gets a nullable resourceServer column from migrate(), keeping its rows; old clients are no resource servers', async () => {
+      const { sequelize, cleanup } = await connect(dialect);
+      try {
+        const { tablePrefix, table, rows } = await clientTableBefore(sequelize);
+        const qi = sequelize.getQueryInterface();
+        const before = await qi.describeTable(table);
+        expect(before).not.toHaveProperty('resourceServer');
+        const rowsBefore = await clientRows(sequelize, table);
+        expect(rowsBefore).toHaveLength(2);
+        // The reason for the upgrade: this version's model cannot read the old table.
+        const models = defineModels(sequelize, { tablePrefix });
+        await expect(createClientStore(models.client).getClient(rows[0]!.id)).rejects.toThrow();
+
+        await migrate(sequelize, { tablePrefix, tables: ['client'] });
+
+        const after = await qi.describeTable(table);
+        expect(after.resourceServer?.allowNull).toBe(true);
+        expect(after.resourceServer?.defaultValue ?? null).toBeNull();
+        const { resourceServer: _, ...rest } = after;
+        expect(rest, 'every other column as it was').toEqual(before);
+        expect(await clientRows(sequelize, table), 'every row as it was, the new column NULL').toEqual(
+          rowsBefore.map((r) => ({ ...r, resourceServer: null })),
+        );
+
+        const clients = createClientStore(models.client);
+        for (const r of rows) {
+          const client = await clients.getClient(r.id);
+          expect(client).toMatchObject({ id: r.id, secretHash: r.secretHash, scopes: ['read'] });
+          expect(client, 'NULL reads as an ordinary client').not.toHaveProperty('resourceServer');
+        }
+        await models.client.update({ resourceServer: true }, { where: { id: rows[0]!.id } });
+        expect((await clients.getClient(rows[0]!.id))?.resourceServer).toBe(true);
+        await models.client.update({ resourceServer: false }, { where: { id: rows[1]!.id } });
+        expect(await clients.getClient(rows[1]!.id)).not.toHaveProperty('resourceServer');
+
+        // Idempotent: a second run changes nothing.
+        const settled = await clientRows(sequelize, table);
+        await migrate(sequelize, { tablePrefix, tables: ['client'] });
+        expect(await qi.describeTable(table)).toEqual(after);
+        expect(await clientRows(sequelize, table)).toEqual(settled);
+        await qi.dropTable(table);
+      } finally {
+        await sequelize.close();
+        await cleanup();
+      }
+    });
+  });
+}
+
+for (const dialect of ['postgres', 'mariadb', 'sqlite-file'] as const) {
+  describe(`${dialect}: adding resourceServer from several processes at once`, () => {
+    it('four instances migrating one old client table at the same moment all succeed', async () => {
+      const db = dialect === 'sqlite-file' ? null : await freshDatabase(dialect);
+      const instances: Sequelize[] = [];
+      const cleanups: (() => Promise<void>)[] = [];
+      try {
+        const first = await connect(dialect, db?.url);
+        instances.push(first.sequelize);
+        cleanups.push(first.cleanup);
+        for (let i = 1; i < 4; i++) instances.push((await connect(dialect, db?.url ?? first.location)).sequelize);
+        const { tablePrefix, table, rows } = await clientTableBefore(first.sequelize);
+        await Promise.all(instances.map((s) => s.authenticate()));
+        const results = await Promise.allSettled(instances.map((s) => migrate(s, { tablePrefix, tables: ['client'] })));
+        expect(results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []))).toEqual([]);
+        expect((await first.sequelize.getQueryInterface().describeTable(table)).resourceServer?.allowNull).toBe(true);
+        const client = await createClientStore(defineModels(first.sequelize, { tablePrefix }).client).getClient(rows[0]!.id);
+        expect(client).toMatchObject({ id: rows[0]!.id });
+        expect(client).not.toHaveProperty('resourceServer');
+      } finally {
+        for (const s of instances) await s.close();
+        for (const c of cleanups) await c();
+        await db?.drop();
+      }
+    });
+  });
+}
