@@ -19,6 +19,11 @@ export interface ClientDocument {
   scopes: string[];
   defaultScopes?: string[];
   tokenEndpointAuthMethod?: string;
+  /**
+   * `true` for a resource server, which may introspect tokens issued to any client (RFC 7662
+   * section 4). Absent, `null` or `false`: only its own tokens.
+   */
+  resourceServer?: boolean | null;
 }
 
 /** A user document (default schema). `userId` becomes `User.id`; `username` is the login name. */
@@ -72,6 +77,8 @@ export const clientSchema = new Schema<ClientDocument>({
   scopes: { type: [String], default: [] },
   defaultScopes: { type: [String], default: undefined },
   tokenEndpointAuthMethod: { type: String, enum: ['client_secret_basic', 'client_secret_post', 'none'] },
+  // No default: documents written before the field existed, and ordinary clients, go without it.
+  resourceServer: { type: Boolean },
 });
 
 /** Users: unique indexes on `username` and `userId`. */
@@ -130,6 +137,7 @@ export interface PortcullisModels {
   token: Model<TokenDocument>;
 }
 
+/** Options of `defineModels`. */
 export interface DefineModelsOptions {
   /** Prefix of the collection (and model) names. Default `oauth_`: `oauth_clients`, ... */
   collectionPrefix?: string;

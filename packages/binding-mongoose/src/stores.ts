@@ -73,7 +73,8 @@ const eq = <T extends string>(value: T) => ({ $eq: value });
 
 /**
  * Client store over a model with the fields of `clientSchema`. Any extra fields of the document
- * are returned on the client, so `C` can carry them.
+ * are returned on the client, so `C` can carry them. `resourceServer` comes back only when the
+ * document holds `true`.
  */
 export function createClientStore<C extends Client = Client, D extends ClientDocument = ClientDocument>(model: Model<D>): ClientStore<C> {
   const clients = model as unknown as Model<ClientDocument>;
@@ -83,8 +84,10 @@ export function createClientStore<C extends Client = Client, D extends ClientDoc
         if (!isString(clientId)) return null;
         const doc = await clients.findOne({ clientId: eq(clientId) }, { _id: 0, __v: 0 }).lean<ClientDocument>();
         if (!doc) return null;
-        const { clientId: id, ...rest } = doc;
-        return { ...rest, id } as unknown as C;
+        const { clientId: id, resourceServer, ...rest } = doc;
+        // Only a stored `true` makes a resource server; `false`, `null` or a missing field (documents
+        // written before it existed) leave it out, and so does anything written past the schema.
+        return (resourceServer === true ? { ...rest, id, resourceServer } : { ...rest, id }) as unknown as C;
       }),
   };
 }

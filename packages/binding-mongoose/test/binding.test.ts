@@ -241,6 +241,23 @@ describe('schemas and indexes', () => {
     expect(Object.getPrototypeOf(client?.redirectUris)).toBe(Array.prototype);
   });
 
+  it('resourceServer: only a stored true comes back; documents without it read as ordinary clients', async () => {
+    const clients = createClientStore(db.models.client);
+    const base = { secretHash: null, redirectUris: [], grantTypes: ['client_credentials'], scopes: [] };
+    const rs = id('rs');
+    await db.models.client.create({ ...base, clientId: rs, resourceServer: true });
+    expect((await db.models.client.collection.findOne({ clientId: rs }))?.resourceServer, 'a BSON boolean').toBe(true);
+    expect(await clients.getClient(rs)).toEqual({ ...base, id: rs, resourceServer: true });
+    // Written as older versions did (no field), or past the schema with values that are not `true`.
+    for (const raw of [{}, { resourceServer: null }, { resourceServer: false }, { resourceServer: 'true' }, { resourceServer: 1 }]) {
+      const clientId = id('plain');
+      await db.models.client.collection.insertOne({ ...base, clientId, ...raw, __v: 0 });
+      const client = await clients.getClient(clientId);
+      expect(client, JSON.stringify(raw)).toEqual({ ...base, id: clientId });
+      expect(client, JSON.stringify(raw)).not.toHaveProperty('resourceServer');
+    }
+  });
+
   it('accepts an extended schema and returns the extra fields on the client', async () => {
     interface NamedClientDocument extends ClientDocument {
       name: string;

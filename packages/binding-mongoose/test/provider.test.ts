@@ -45,6 +45,10 @@ beforeAll(async () => {
     grantTypes: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
     scopes: ['read', 'write'],
   });
+  const other = { secretHash: hashSecret(SECRET), redirectUris: [], grantTypes: ['client_credentials'], scopes: [] };
+  // May introspect every client's tokens (RFC 7662 section 4); and an ordinary client.
+  await db.models.client.create({ ...other, clientId: 'rs', resourceServer: true });
+  await db.models.client.create({ ...other, clientId: 'plain' });
   await db.models.user.create({ userId: 'u1', username: 'alice', passwordHash: await hashPassword('correct horse') });
   provider = new OAuth2Provider({
     issuer: 'http://127.0.0.1',
@@ -126,6 +130,22 @@ describe('a provider wired with bindMongoose', () => {
     const revoked = await provider.revoke({ ...form({ token: String(access_token) }, asClient), url: '/oauth/revoke' });
     expect(revoked.status).toBe(200);
     expect(body(await introspect(access_token))).toEqual({ active: false });
+  });
+
+  it("introspection: a resource server sees another client's token, a plain client does not", async () => {
+    const { code, verifier } = await authorizationCode();
+    const t = body(await exchange(code, verifier));
+    const ask = (clientId: string, token: unknown) =>
+      provider.introspect({ ...form({ token: String(token) }, { authorization: basicAuth(clientId, SECRET) }), url: '/oauth/introspect' });
+    for (const token of [t.access_token, t.refresh_token]) {
+      const byRs = await ask('rs', token);
+      expect(byRs.status).toBe(200);
+      expect(body(byRs)).toMatchObject({ active: true, client_id: 'c1', sub: 'u1', scope: 'read write' });
+      const byPlain = await ask('plain', token);
+      expect(byPlain.status).toBe(200);
+      expect(byPlain.body).toBe('{"active":false}');
+      expect(body(await ask('c1', token)), 'the owner sees its own token').toMatchObject({ active: true, client_id: 'c1' });
+    }
   });
 
   it('password checks the user from the user collection', async () => {
