@@ -21,6 +21,7 @@ export type OAuthErrorCode =
   | 'insufficient_scope'
   | 'unsupported_token_type';
 
+/** The base of every OAuth error core answers: the RFC `error` code, its HTTP status and extra headers. */
 export class OAuthError extends Error {
   /** The RFC `error` value. */
   readonly error: OAuthErrorCode;
@@ -68,66 +69,79 @@ export function cleanDescription(text: string): string {
 
 type Opts = { cause?: unknown; headers?: Record<string, string> };
 
+/** `invalid_request` (400): a parameter is missing, repeated, malformed or not allowed (RFC 6749 5.2). */
 export class InvalidRequestError extends OAuthError {
   constructor(description: string, opts?: Opts) {
     super('invalid_request', description, 400, opts);
   }
 }
+/** `invalid_client` (401): client authentication failed (RFC 6749 5.2); carries `WWW-Authenticate: Basic` when Basic was tried. */
 export class InvalidClientError extends OAuthError {
   constructor(description = 'Client authentication failed', opts?: Opts) {
     super('invalid_client', description, 401, opts);
   }
 }
+/** `invalid_grant` (400): the code, refresh token or password is invalid, expired, revoked or another client's. */
 export class InvalidGrantError extends OAuthError {
   constructor(description: string, opts?: Opts) {
     super('invalid_grant', description, 400, opts);
   }
 }
+/** `unauthorized_client` (400): the client may not use this grant or response type. */
 export class UnauthorizedClientError extends OAuthError {
   constructor(description: string, opts?: Opts) {
     super('unauthorized_client', description, 400, opts);
   }
 }
+/** `unsupported_grant_type` (400): the grant type is unknown or not enabled. */
 export class UnsupportedGrantTypeError extends OAuthError {
   constructor(description: string, opts?: Opts) {
     super('unsupported_grant_type', description, 400, opts);
   }
 }
+/** `invalid_scope` (400): a scope is malformed, unknown, or not allowed for the client. */
 export class InvalidScopeError extends OAuthError {
   constructor(description: string, opts?: Opts) {
     super('invalid_scope', description, 400, opts);
   }
 }
+/** `access_denied` (403): the user (or a hook) refused. */
 export class AccessDeniedError extends OAuthError {
   constructor(description = 'The resource owner denied the request', opts?: Opts) {
     super('access_denied', description, 403, opts);
   }
 }
+/** `unsupported_response_type` (400): the response type is unknown or not enabled. */
 export class UnsupportedResponseTypeError extends OAuthError {
   constructor(description: string, opts?: Opts) {
     super('unsupported_response_type', description, 400, opts);
   }
 }
+/** `server_error` (500): something failed inside; the description never carries internal text. */
 export class ServerError extends OAuthError {
   constructor(description = 'The server could not complete the request', opts?: Opts) {
     super('server_error', description, 500, opts);
   }
 }
+/** `temporarily_unavailable` (503, `Retry-After: 1`): a store cannot be reached right now. */
 export class TemporarilyUnavailableError extends OAuthError {
   constructor(description = 'The service is temporarily unavailable; try again later', opts?: Opts) {
     super('temporarily_unavailable', description, 503, { ...opts, headers: { 'Retry-After': '1', ...opts?.headers } });
   }
 }
+/** `invalid_token` (401): the bearer token is unknown, expired, revoked or malformed (RFC 6750 3.1). */
 export class InvalidTokenError extends OAuthError {
   constructor(description = 'The access token is invalid or has expired', opts?: Opts) {
     super('invalid_token', description, 401, opts);
   }
 }
+/** `insufficient_scope` (403): the bearer token lacks a required scope (RFC 6750 3.1). */
 export class InsufficientScopeError extends OAuthError {
   constructor(description = 'The access token lacks a required scope', opts?: Opts) {
     super('insufficient_scope', description, 403, opts);
   }
 }
+/** `unsupported_token_type` (400): RFC 7009 2.2.1; core never answers it (unknown hints are ignored). */
 export class UnsupportedTokenTypeError extends OAuthError {
   constructor(description: string, opts?: Opts) {
     super('unsupported_token_type', description, 400, opts);

@@ -15,7 +15,7 @@ export type { ResourceResult, VerifiedToken } from './endpoints/resource.js';
 export * from './errors.js';
 export * from './grant-codec.js';
 export type { TokenResponseBody } from './grants/issue.js';
-export * from './hooks.js';
+export type { AfterRequestHook, BeforeRequestHook, EndpointName, HookContext, HookOutcome } from './hooks.js';
 export * from './http.js';
 export { consoleLogger, type Logger } from './log.js';
 export { createMemoryStores, type MemoryStores, type MemoryStoresSeed, type MemoryUserSeed } from './memory.js';

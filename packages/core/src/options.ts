@@ -42,6 +42,10 @@ export interface EndpointPaths {
   introspection?: string;
 }
 
+/**
+ * What `new OAuth2Provider(options)` takes. Only `issuer` is required; every default is in
+ * `OPTION_DEFAULTS` (and the README's options table generated from it).
+ */
 export interface ProviderOptions<U extends User = User, C extends Client = Client> {
   /** The issuer identifier: an `https` URL (or `http` on loopback) without query or fragment. */
   issuer: string;

@@ -4,6 +4,7 @@ import type { OAuthRequest } from './http.js';
 /** Who registered a slot. An `explicit` registration always beats a `binding` one, in any order. */
 export type SlotSource = 'binding' | 'explicit';
 
+/** How a registration ranks: a binding's, or the application's own (which always wins). */
 export interface RegisterOptions {
   /** Bindings pass `'binding'`; applications leave it out (`'explicit'`). */
   source?: SlotSource;

@@ -20,6 +20,7 @@ export type NextFunction = (err?: unknown) => void;
  */
 export type NodeMiddleware = (req: NodeRequest, res: ServerResponse, next?: NextFunction) => Promise<void> | undefined;
 
+/** Options of the `node:http`/Express adapter. */
 export interface NodeAdapterOptions {
   /** Largest request body read, in bytes. Default 64 KiB; larger bodies get 413. */
   bodyLimit?: number;
