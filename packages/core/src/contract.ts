@@ -206,3 +206,40 @@ export interface Stores<U extends User = User, C extends Client = Client> {
   grants?: GrantStore;
   tokens?: TokenStore;
 }
+
+/**
+ * What a grant or token store can do, declared by the store itself (`GrantStore.capabilities`,
+ * `TokenStore.capabilities`) so that tools hold it to exactly that: the contract suite of
+ * `@portcullis/binding-testkit` reads it to decide what each check expects. Core does not read
+ * it: it acts on what each call returns and re-checks every `expiresAt` itself.
+ */
+export interface StoreCapabilities {
+  /**
+   * `true` when consuming an already consumed code (`consumeGrant`) or rotated refresh token
+   * (`consumeRefreshToken`) answers `{ outcome: 'replayed', grantId }` (the store keeps a
+   * consumed marker until the record would have expired); `false` when it answers `null`. Core
+   * revokes the family on every `replayed` outcome, so with `false` the tokens minted from a
+   * replayed code or refresh token stay valid until they expire. Agrees with the store's
+   * top-level `detectsReplay` when both are set.
+   */
+  readonly detectsReplay: boolean;
+  /**
+   * The resolution of the store's native expiry: `'ms'` (SQL, MongoDB, Redis `PXAT`, process
+   * memory) or `'s'` (memcached). Either way the store gives `expiresAt` back to the millisecond
+   * and never returns a record past it; a coarser clock only means the native TTL removes the
+   * record up to a second later. Core does not read it; the contract suite waits longer for
+   * expiry with `'s'`.
+   */
+  readonly ttlGranularity: 'ms' | 's';
+}
+
+// Declared here, after the stores, so the additions stay in one place (interfaces merge).
+export interface GrantStore {
+  /** What this store can do (see `StoreCapabilities`). Stores should declare it. */
+  readonly capabilities?: StoreCapabilities;
+}
+
+export interface TokenStore {
+  /** What this store can do (see `StoreCapabilities`). Stores should declare it. */
+  readonly capabilities?: StoreCapabilities;
+}

@@ -122,6 +122,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   };
   const grantStore: GrantStore = {
     detectsReplay: true,
+    capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
     async saveGrant(grant) {
       grants.set(grantKey(grant.clientId, grant.code), { record: { ...grant, scopes: [...grant.scopes] }, consumed: false });
       // A Map iterates in insertion order: its first key is the oldest code.
@@ -143,6 +144,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   };
   const tokenStore: TokenStore = {
     detectsReplay: true,
+    capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
     async saveTokens(a, r) {
       access.set(a.token, { ...a, scopes: [...a.scopes] });
       join(a.grantId, a.token);
