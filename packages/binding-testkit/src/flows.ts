@@ -21,7 +21,7 @@ import {
   type Stores,
 } from '@portcullis/core';
 import type { GrantProbe } from './grant.js';
-import { isAbsent, rid, type StoreCapabilities, type TestApi } from './shared.js';
+import { isAbsent, resolveCapabilities, rid, type StoreCapabilities, type TestApi } from './shared.js';
 
 /** A PKCE code verifier and its S256 challenge (RFC 7636). */
 export interface PkcePair {
@@ -258,8 +258,13 @@ export interface GrantCacheProviderSuiteOptions {
    * the code that core hands the cache, holding the user's id and never the code itself.
    */
   probe?: GrantProbe;
-  /** `detectsReplay` decides what a replayed code must do to the tokens minted from it. */
-  capabilities: Pick<StoreCapabilities, 'detectsReplay'>;
+  /**
+   * @deprecated Declare `capabilities` on the store instead (core's `StoreCapabilities`); the
+   * suite reads `detectsReplay` from the store `create()` returns, which decides what a replayed
+   * code must do to the tokens minted from it. When given, this overrides what the store
+   * declares. The suite fails when neither says.
+   */
+  capabilities?: Pick<StoreCapabilities, 'detectsReplay'>;
 }
 
 /**
@@ -272,11 +277,14 @@ export interface GrantCacheProviderSuiteOptions {
  * verifier is refused and still burns the code. No code ever appears in the logs.
  */
 export function grantCacheProviderSuite(t: TestApi, options: GrantCacheProviderSuiteOptions): void {
-  const { detectsReplay } = options.capabilities;
-  t.describe(`provider with the grant cache: ${options.name}`, () => {
+  const title = `provider with the grant cache: ${options.name}`;
+  t.describe(title, () => {
     let store: GrantStore | undefined;
+    let detectsReplay = false;
     t.beforeAll(async () => {
-      store = await options.create();
+      const created = await options.create();
+      ({ detectsReplay } = resolveCapabilities(title, created, options.capabilities, ['detectsReplay']));
+      store = created;
     });
     t.afterAll(async () => {
       await options.destroy?.();
@@ -312,9 +320,7 @@ export function grantCacheProviderSuite(t: TestApi, options: GrantCacheProviderS
     });
 
     t.it(
-      detectsReplay
-        ? 'a replayed code is refused and revokes what it minted'
-        : 'a replayed code is refused (no replay detection: the tokens minted from it stay valid)',
+      'a replayed code is refused, and revokes what it minted when the cache detects replay (without, those tokens stay valid)',
       async () => {
         const { logger, provider, client, code, verifier } = await issue();
         const res = await redeemCode(provider, client, code, verifier);

@@ -13,6 +13,7 @@ import {
   label,
   oddKeys,
   registerSuite,
+  resolveCapabilities,
   rid,
   type StoreCapabilities,
   shortExpiry,
@@ -39,7 +40,12 @@ export interface GrantSuiteOptions {
   destroy?: () => Promise<void>;
   /** When given, the suite also checks what the raw store holds. */
   probe?: GrantProbe;
-  capabilities: StoreCapabilities;
+  /**
+   * @deprecated Declare `capabilities` on the store instead (core's `StoreCapabilities`); the
+   * suite reads them from the store this returns. When given, this overrides what the store
+   * declares. The suite fails when neither says.
+   */
+  capabilities?: StoreCapabilities;
 }
 
 /** What each grant check runs against. */
@@ -257,10 +263,14 @@ export const grantProbeChecks = {
  */
 export function grantStoreSuite(t: TestApi, options: GrantSuiteOptions): void {
   const checks: Check<GrantCheckContext>[] = [...Object.values(grantChecks), ...(options.probe ? Object.values(grantProbeChecks) : [])];
-  const context = async (): Promise<GrantCheckContext> => ({
-    store: await options.create(),
-    capabilities: options.capabilities,
-    ...(options.probe ? { probe: options.probe } : {}),
-  });
-  registerSuite(t, label('GrantStore', options.name), checks, context, options.destroy);
+  const title = label('GrantStore', options.name);
+  const context = async (): Promise<GrantCheckContext> => {
+    const store = await options.create();
+    return {
+      store,
+      capabilities: resolveCapabilities(title, store, options.capabilities, ['detectsReplay', 'ttlGranularity']),
+      ...(options.probe ? { probe: options.probe } : {}),
+    };
+  };
+  registerSuite(t, title, checks, context, options.destroy);
 }

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { AccessTokenRecord, Consumed, GrantRecord, RefreshTokenRecord } from '@portcullis/core';
+import type {
+  AccessTokenRecord,
+  Consumed,
+  StoreCapabilities as CoreStoreCapabilities,
+  GrantRecord,
+  RefreshTokenRecord,
+} from '@portcullis/core';
 
 /**
  * The few functions of a test runner the suites need. Pass vitest's
@@ -19,18 +25,58 @@ export interface TestApi {
 }
 
 /**
- * What a store can do, so the suite holds it to exactly that. Capabilities are options, never
- * `if`s a binding author has to read inside the tests.
+ * What a store can do, so the suite holds it to exactly that: core's `StoreCapabilities`, which
+ * each store declares as its `capabilities` property (`ttlGranularity`, `detectsReplay`).
+ * Capabilities are data, never `if`s a binding author has to read inside the tests.
  */
-export interface StoreCapabilities {
-  /**
-   * The resolution of the store's native expiry: `'ms'` (Redis `PXAT`, SQL, Mongo, memory) or
-   * `'s'` (memcached). Only changes how long the expiry tests wait; `expiresAt` must still come
-   * back equal to the millisecond.
-   */
-  readonly ttlGranularity: 'ms' | 's';
-  /** `true` when a second consume answers `replayed` with the family id instead of `null`. */
-  readonly detectsReplay: boolean;
+export type StoreCapabilities = CoreStoreCapabilities;
+
+/** What a store may carry: its declared `capabilities` and core's older top-level `detectsReplay`. */
+interface Declaring {
+  readonly capabilities?: unknown;
+  readonly detectsReplay?: unknown;
+}
+
+/**
+ * The capabilities a suite holds `store` to: the deprecated `override` option when given, else
+ * what the store declares in `capabilities`. Throws, naming the suite, when neither says, when
+ * the declaration is malformed (only the fields in `need` are read), or when the store's own
+ * `capabilities.detectsReplay` and top-level `detectsReplay` disagree.
+ */
+export function resolveCapabilities<K extends keyof StoreCapabilities>(
+  suite: string,
+  store: Declaring,
+  override: Pick<StoreCapabilities, K> | undefined,
+  need: readonly K[],
+): Pick<StoreCapabilities, K> {
+  const declared = store.capabilities;
+  if (declared !== undefined && store.detectsReplay !== undefined) {
+    const own = (declared as { detectsReplay?: unknown } | null)?.detectsReplay;
+    assert.equal(
+      own,
+      store.detectsReplay,
+      `${suite}: the store declares capabilities.detectsReplay ${String(own)} but detectsReplay ${String(store.detectsReplay)}; they must agree`,
+    );
+  }
+  const source = override ?? declared;
+  const from = override ? 'the capabilities option' : "the store's capabilities";
+  assert.ok(
+    source !== undefined && source !== null && typeof source === 'object',
+    `${suite}: the store declares no capabilities and no capabilities option was given. Declare them on the store: ` +
+      `\`capabilities: { detectsReplay: boolean, ttlGranularity: 'ms' | 's' }\` (StoreCapabilities in @portcullis/core)`,
+  );
+  const caps = source as Partial<Record<keyof StoreCapabilities, unknown>>;
+  const out: Partial<Record<keyof StoreCapabilities, unknown>> = {};
+  for (const key of need) {
+    const value = caps[key];
+    const valid = key === 'detectsReplay' ? typeof value === 'boolean' : value === 'ms' || value === 's';
+    assert.ok(
+      valid,
+      `${suite}: ${from} must give ${key} as ${key === 'detectsReplay' ? 'a boolean' : "'ms' or 's'"}, got ${JSON.stringify(value)}`,
+    );
+    out[key] = value;
+  }
+  return out as Pick<StoreCapabilities, K>;
 }
 
 /** One check of a suite, exported so a test can run it on its own (e.g. against a broken store). */

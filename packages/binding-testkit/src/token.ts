@@ -13,6 +13,7 @@ import {
   label,
   oddKeys,
   registerSuite,
+  resolveCapabilities,
   rid,
   type StoreCapabilities,
   shortExpiry,
@@ -38,7 +39,12 @@ export interface TokenSuiteOptions {
   destroy?: () => Promise<void>;
   /** When given, the suite also checks what the raw store holds. */
   probe?: TokenProbe;
-  capabilities: StoreCapabilities;
+  /**
+   * @deprecated Declare `capabilities` on the store instead (core's `StoreCapabilities`); the
+   * suite reads them from the store this returns. When given, this overrides what the store
+   * declares. The suite fails when neither says.
+   */
+  capabilities?: StoreCapabilities;
 }
 
 /** What each token check runs against. */
@@ -289,10 +295,14 @@ export const tokenProbeChecks = {
  */
 export function tokenStoreSuite(t: TestApi, options: TokenSuiteOptions): void {
   const checks: Check<TokenCheckContext>[] = [...Object.values(tokenChecks), ...(options.probe ? Object.values(tokenProbeChecks) : [])];
-  const context = async (): Promise<TokenCheckContext> => ({
-    store: await options.create(),
-    capabilities: options.capabilities,
-    ...(options.probe ? { probe: options.probe } : {}),
-  });
-  registerSuite(t, label('TokenStore', options.name), checks, context, options.destroy);
+  const title = label('TokenStore', options.name);
+  const context = async (): Promise<TokenCheckContext> => {
+    const store = await options.create();
+    return {
+      store,
+      capabilities: resolveCapabilities(title, store, options.capabilities, ['detectsReplay', 'ttlGranularity']),
+      ...(options.probe ? { probe: options.probe } : {}),
+    };
+  };
+  registerSuite(t, title, checks, context, options.destroy);
 }

@@ -1,4 +1,12 @@
-import type { AccessTokenRecord, Consumed, GrantRecord, GrantStore, RefreshTokenRecord, TokenStore } from '@portcullis/core';
+import type {
+  AccessTokenRecord,
+  Consumed,
+  GrantRecord,
+  GrantStore,
+  RefreshTokenRecord,
+  StoreCapabilities,
+  TokenStore,
+} from '@portcullis/core';
 
 /** Correct in-test reference stores, and deliberately broken variants the suite must catch. */
 
@@ -13,13 +21,17 @@ export interface MapGrantStore extends GrantStore {
   readonly entries: Map<string, GrantRecord | { consumed: string }>;
 }
 
-/** A correct grant store. The key is a JSON pair, so no separator can collide. */
-export function mapGrantStore(detectsReplay: boolean): MapGrantStore {
+/**
+ * A correct grant store, declaring its capabilities. The key is a JSON pair, so no separator can
+ * collide. It checks `expiresAt` itself, so it may declare either TTL granularity.
+ */
+export function mapGrantStore(detectsReplay: boolean, ttlGranularity: StoreCapabilities['ttlGranularity'] = 'ms'): MapGrantStore {
   const entries = new Map<string, GrantRecord | { consumed: string }>();
   const key = (clientId: string, code: string) => JSON.stringify([clientId, code]);
   return {
     entries,
     detectsReplay,
+    capabilities: { detectsReplay, ttlGranularity },
     async saveGrant(grant) {
       entries.set(key(grant.clientId, grant.code), copy(grant));
     },
@@ -40,14 +52,15 @@ export interface MapTokenStore extends TokenStore {
   readonly refresh: Map<string, RefreshTokenRecord & { consumed?: boolean }>;
 }
 
-/** A correct token store. */
-export function mapTokenStore(detectsReplay: boolean): MapTokenStore {
+/** A correct token store, declaring its capabilities. */
+export function mapTokenStore(detectsReplay: boolean, ttlGranularity: StoreCapabilities['ttlGranularity'] = 'ms'): MapTokenStore {
   const access = new Map<string, AccessTokenRecord>();
   const refresh = new Map<string, RefreshTokenRecord & { consumed?: boolean }>();
   return {
     access,
     refresh,
     detectsReplay,
+    capabilities: { detectsReplay, ttlGranularity },
     async saveTokens(a, r) {
       access.set(a.token, copy(a));
       if (r) refresh.set(r.token, copy(r));
@@ -193,6 +206,7 @@ export function nullAsTextGrantStore(): GrantStore {
 export function forgetfulRedirectGrantStore(): GrantStore {
   const inner = mapGrantStore(false);
   return {
+    capabilities: inner.capabilities,
     saveGrant: (g) => inner.saveGrant({ ...g, redirectUri: null }),
     consumeGrant: (clientId, code) => inner.consumeGrant(clientId, code),
   };

@@ -7,13 +7,14 @@ import {
   grantProbeChecks,
   grantStoreSuite,
   type StoreCapabilities,
+  type TestApi,
   tokenChecks,
   tokenStoreSuite,
   type UserSeed,
   userChecks,
   userStoreSuite,
 } from '@portcullis/binding-testkit';
-import type { Client, ClientStore, UserStore } from '@portcullis/core';
+import type { Client, ClientStore, GrantStore, TokenStore, UserStore } from '@portcullis/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   concatKeyGrantStore,
@@ -31,19 +32,18 @@ import {
 
 const t = { describe, it, beforeAll, afterAll };
 
-// The suites against correct reference stores, in every capability combination.
+// The suites against correct reference stores, in every capability combination, each store
+// declaring its own (no capabilities option).
 for (const detectsReplay of [false, true]) {
   for (const ttlGranularity of ['ms', 's'] as const) {
-    const capabilities: StoreCapabilities = { detectsReplay, ttlGranularity };
     const name = `reference (replay ${detectsReplay}, ttl ${ttlGranularity})`;
-    const grants = mapGrantStore(detectsReplay);
+    const grants = mapGrantStore(detectsReplay, ttlGranularity);
     grantStoreSuite(t, {
       name,
       create: async () => grants,
       probe: { read: async (clientId, code) => grants.entries.get(JSON.stringify([clientId, code])) ?? null },
-      capabilities,
     });
-    const tokens = mapTokenStore(detectsReplay);
+    const tokens = mapTokenStore(detectsReplay, ttlGranularity);
     tokenStoreSuite(t, {
       name,
       create: async () => tokens,
@@ -51,7 +51,6 @@ for (const detectsReplay of [false, true]) {
         readAccess: async (token) => tokens.access.get(token) ?? null,
         readRefresh: async (token) => tokens.refresh.get(token) ?? null,
       },
-      capabilities,
     });
   }
 }
@@ -75,7 +74,6 @@ for (const detectsReplay of [false, true]) {
     name: `reference (replay ${detectsReplay})`,
     create: async () => grants,
     probe: { read: async (clientId, code) => grants.entries.get(JSON.stringify([clientId, code])) ?? null },
-    capabilities: { detectsReplay },
   });
 }
 
@@ -90,8 +88,113 @@ describe('the end-to-end suite catches a cache that forgets the redirect URI', (
       afterAll,
       it: (name, fn) => (name.startsWith(only) ? it.fails(name, fn) : undefined),
     },
-    { name: 'forgetful', create: async () => forgetfulRedirectGrantStore(), capabilities: { detectsReplay: false } },
+    { name: 'forgetful', create: async () => forgetfulRedirectGrantStore() },
   );
+});
+
+/**
+ * Registers a suite on a test API that only records it, and runs it by hand: `setup()` runs its
+ * `beforeAll` hooks (where the suite creates the store and reads its capabilities), `run(title)`
+ * one of its tests.
+ */
+function recorded(register: (api: TestApi) => void) {
+  const tests = new Map<string, () => Promise<void>>();
+  const before: (() => Promise<void>)[] = [];
+  register({
+    describe: (_name, fn) => fn(),
+    it: (name, fn) => tests.set(name, fn),
+    beforeAll: (fn) => before.push(fn),
+    afterAll: () => undefined,
+  });
+  return {
+    setup: async () => {
+      for (const fn of before) await fn();
+    },
+    run: async (prefix: string) => {
+      const found = [...tests].find(([name]) => name.startsWith(prefix));
+      assert.ok(found, `no test titled ${prefix}`);
+      await found[1]();
+    },
+  };
+}
+
+describe('capabilities come from the store', () => {
+  const undeclared = (): GrantStore => {
+    const { capabilities: _, detectsReplay: __, ...store } = mapGrantStore(true);
+    return store;
+  };
+  const undeclaredTokens = (): TokenStore => {
+    const { capabilities: _, detectsReplay: __, ...store } = mapTokenStore(true);
+    return store;
+  };
+  const noCapabilities = /declares no capabilities and no capabilities option was given/;
+
+  it('every suite fails clearly when the store declares none and no option is given', async () => {
+    await assert.rejects(recorded((api) => grantStoreSuite(api, { name: 'x', create: async () => undeclared() })).setup(), noCapabilities);
+    await assert.rejects(
+      recorded((api) => tokenStoreSuite(api, { name: 'x', create: async () => undeclaredTokens() })).setup(),
+      noCapabilities,
+    );
+    await assert.rejects(
+      recorded((api) => grantCacheProviderSuite(api, { name: 'x', create: async () => undeclared() })).setup(),
+      noCapabilities,
+    );
+  });
+
+  it('the suite holds a store to what it declares (a store claiming replay detection it lacks fails)', async () => {
+    const claims = (): GrantStore => ({
+      ...mapGrantStore(false),
+      detectsReplay: true,
+      capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
+    });
+    const suite = recorded((api) => grantStoreSuite(api, { name: 'x', create: async () => claims() }));
+    await suite.setup();
+    await assert.rejects(suite.run('save then consume returns the record once'), /replayed/);
+    const honest = recorded((api) => grantStoreSuite(api, { name: 'x', create: async () => mapGrantStore(false) }));
+    await honest.setup();
+    await honest.run('save then consume returns the record once');
+    const e2e = recorded((api) => grantCacheProviderSuite(api, { name: 'x', create: async () => claims() }));
+    await e2e.setup();
+    await assert.rejects(e2e.run('a replayed code is refused'), /revoked the family/);
+  });
+
+  it('the deprecated option overrides what the store declares', async () => {
+    const suite = recorded((api) =>
+      grantStoreSuite(api, {
+        name: 'x',
+        create: async () => mapGrantStore(true),
+        capabilities: { detectsReplay: false, ttlGranularity: 'ms' },
+      }),
+    );
+    await suite.setup();
+    await assert.rejects(suite.run('save then consume returns the record once'), /detectsReplay is false/);
+    const store = undeclared();
+    const withOption = recorded((api) =>
+      grantStoreSuite(api, { name: 'x', create: async () => store, capabilities: { detectsReplay: true, ttlGranularity: 'ms' } }),
+    );
+    await withOption.setup();
+    await withOption.run('save then consume returns the record once');
+  });
+
+  it('a malformed or self-contradicting declaration fails, naming the field', async () => {
+    const malformed = { ...mapGrantStore(true), detectsReplay: undefined, capabilities: { detectsReplay: 'yes' } } as unknown as GrantStore;
+    await assert.rejects(
+      recorded((api) => grantStoreSuite(api, { name: 'x', create: async () => malformed })).setup(),
+      /detectsReplay as a boolean, got "yes"/,
+    );
+    const noTtl = { ...mapGrantStore(true), capabilities: { detectsReplay: true } } as unknown as GrantStore;
+    await assert.rejects(
+      recorded((api) => grantStoreSuite(api, { name: 'x', create: async () => noTtl })).setup(),
+      /ttlGranularity as 'ms' or 's', got undefined/,
+    );
+    // The end-to-end suite needs only detectsReplay.
+    await recorded((api) => grantCacheProviderSuite(api, { name: 'x', create: async () => noTtl })).setup();
+    const contradicting: TokenStore = { ...mapTokenStore(true), detectsReplay: false };
+    await assert.rejects(
+      recorded((api) => tokenStoreSuite(api, { name: 'x', create: async () => contradicting })).setup(),
+      /capabilities.detectsReplay true but detectsReplay false; they must agree/,
+    );
+  });
 });
 
 // The checks must fail on broken stores: a suite that cannot fail proves nothing.
