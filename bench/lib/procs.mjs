@@ -1,8 +1,9 @@
-// Child processes of the benchmark: servers under test (pinned to the server core), the load
-// generator (pinned to the load core), PostgreSQL and Redis. Every child is tracked and killed
-// when the benchmark ends, however it ends.
+// Child processes of the benchmark: servers under test (pinned to the server core) and the load
+// generator (pinned to the load core), tracked and killed when the benchmark ends, however it
+// ends. The database servers come from the testkit's launchers (see stores.mjs); this module pins
+// them to the load core once they run.
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,11 @@ export function tempDir(prefix) {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.add(dir);
   return dir;
+}
+
+/** Removes `dir` too when the benchmark ends (a directory a testkit launcher made). */
+export function trackDir(dir) {
+  tempDirs.add(dir);
 }
 
 export function removeTempDir(dir) {
@@ -129,120 +135,77 @@ export async function startServer(cmd, args, { env, cwd, timeoutMs = 30_000 }) {
   throw new Error(`server ${args.join(' ')} did not start:\n${child.output}`);
 }
 
-// ------------------------------------------------------------------------------ PostgreSQL, Redis
+// ------------------------------------------------------------------------------ pinning servers
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
-
-function requireBinary(path, debianPackage) {
-  if (!existsSync(path)) throw new Error(`${path} not found: install the Debian package \`${debianPackage}\` (scripts/apt-packages.txt)`);
+/** The pid of the process listening on 127.0.0.1:port (from /proc/net/tcp and /proc/<pid>/fd), or null. */
+export function pidListening(port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is f[1] (ADDR:PORT), st is f[3] (0A = LISTEN), inode is f[9]
+      if (f.length > 9 && f[1].endsWith(`:${hex}`) && f[3] === '0A') inodes.add(`socket:[${f[9]}]`);
+    }
+  }
+  if (inodes.size === 0) return null;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let fds = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`))) return Number(pid);
+      } catch {
+        // fd closed meanwhile
+      }
+    }
+  }
+  return null;
 }
 
-function account(name) {
-  return {
-    uid: Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim()),
-    gid: Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim()),
-  };
+/** `pid` and every process descended from it. */
+function processTree(pid) {
+  const parent = new Map();
+  for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const [child, p] of parent) if (p === out[i]) out.push(child);
+  return out;
 }
 
 /**
- * A throwaway PostgreSQL 15 on a free loopback port, data under os.tmpdir(), run as the
- * `postgres` user when we are root, pinned to `core`. Statements are logged (with the database
- * name) only while `logStatements(true)` is on, for counting round trips on the server side.
+ * Pins a running server (the process listening on `port`, all its threads and its children; the
+ * children it forks later inherit the mask) to `core`. The database servers come from the
+ * testkit's launchers, which start them unpinned. Returns the pid, or null when pinning is off.
  */
-export async function startPostgres({ core, pinning, pgModule }) {
-  requireBinary(join(PG_BIN, 'postgres'), 'postgresql');
-  const dir = tempDir('portcullis-bench-pg-');
-  const ids = process.getuid?.() === 0 ? account('postgres') : {};
-  if (ids.uid !== undefined) chownSync(dir, ids.uid, ids.gid);
-  const data = join(dir, 'data');
-  await runToEnd(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], {
-    ...ids,
-    timeoutMs: 120_000,
-  });
-  const port = await freePort();
-  // biome-ignore format: flag pairs
-  const args = [
-    join(PG_BIN, 'postgres'), '-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir,
-    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-    '-c', 'max_connections=100', '-c', 'shared_buffers=512MB',
-    '-c', 'log_line_prefix=[%d] ', '-c', 'log_destination=stderr',
-  ];
-  const [cmd, ...rest] = [...pin(core, pinning), ...args];
-  const child = start(cmd, rest, ids);
-  const url = `postgres://postgres@127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const c = new pgModule.Client({ connectionString: `${url}/postgres` });
+export function pinListener(port, core, pinning) {
+  if (!pinning) return null;
+  const pid = pidListening(port);
+  if (!pid) throw new Error(`no process listens on 127.0.0.1:${port}`);
+  for (const p of processTree(pid)) {
     try {
-      await c.connect();
-      await c.query('SELECT 1');
-      await c.end();
-      break;
+      execFileSync('taskset', ['-a', '-p', '-c', String(core), String(p)], { stdio: 'ignore' });
     } catch {
-      await c.end().catch(() => {});
-      if (child.exitCode !== null || Date.now() > deadline) {
-        await stop(child);
-        throw new Error(`postgres did not start:\n${child.output}`);
-      }
-      await sleep(100);
+      // a short-lived child that ended meanwhile
     }
   }
-  return {
-    url,
-    child,
-    async stop() {
-      await stop(child, 10_000);
-      removeTempDir(dir);
-    },
-  };
-}
-
-/** A throwaway redis-server on a free loopback port, no persistence, pinned to `core`. */
-export async function startRedis({ core, pinning }) {
-  requireBinary('/usr/bin/redis-server', 'redis-server');
-  const dir = tempDir('portcullis-bench-redis-');
-  const port = await freePort();
-  // biome-ignore format: flag pairs
-  const args = ['/usr/bin/redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-    '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no'];
-  const [cmd, ...rest] = [...pin(core, pinning), ...args];
-  const child = start(cmd, rest, { cwd: dir });
-  const deadline = Date.now() + 15_000;
-  while (!(await redisCommand(port, 'PING'))?.startsWith('+PONG')) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop(child);
-      throw new Error(`redis-server did not start:\n${child.output}`);
-    }
-    await sleep(50);
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    child,
-    async stop() {
-      await stop(child);
-      removeTempDir(dir);
-    },
-  };
-}
-
-/** One inline command over a raw socket; the first reply line, or null. */
-export function redisCommand(port, command) {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let reply = '';
-    const done = (v) => {
-      socket.destroy();
-      resolve(v);
-    };
-    socket.setTimeout(1000, () => done(null));
-    socket.once('connect', () => socket.write(`${command}\r\n`));
-    socket.on('data', (b) => {
-      reply += b.toString();
-      if (reply.endsWith('\r\n')) done(reply);
-    });
-    socket.once('error', () => done(null));
-  });
+  return pid;
 }
 
 /**

@@ -1,9 +1,12 @@
 /**
  * Builds the Portcullis provider every Portcullis benchmark server uses, from the environment:
  * - `STORES=memory` (default): `createMemoryStores` (the memory binding: clients, codes, tokens).
- * - `STORES=pg`: clients and tokens in PostgreSQL through `bindSequelize` (`DATABASE_URL`), codes
- *   in Redis through `createRedisGrantCache` (`REDIS_URL`). Every SQL statement sent on the wire
- *   and every Redis command is counted (see `counters`), so the benchmark can report round trips.
+ * - `STORES=pg`, `mariadb` or `sqlite`: clients and tokens in SQL through `bindSequelize`
+ *   (`DATABASE_URL`; for SQLite a file path), codes in Redis through `createRedisGrantCache`
+ *   (`REDIS_URL`). On PostgreSQL every SQL statement the `pg` driver sends is counted (see
+ *   `counters`), and on every store every Redis command, so the benchmark can report round trips.
+ * - `STORES=mongo`: clients and tokens in MongoDB through `bindMongoose` (`DATABASE_URL`,
+ *   database `MONGO_DB`), codes in Redis.
  */
 import { createMemoryStores, hashPassword, hashSecret, OAuth2Provider } from '@portcullis/core';
 
@@ -63,39 +66,62 @@ export async function createBenchProvider() {
     provider.validate();
     return { provider, close: async () => {} };
   }
-  if (stores !== 'pg') throw new Error(`STORES must be memory or pg, not ${stores}`);
+  if (!['pg', 'mariadb', 'sqlite', 'mongo'].includes(stores))
+    throw new Error(`STORES must be memory, pg, mariadb, sqlite or mongo, not ${stores}`);
 
-  // Loaded only here: a memory-store server does not carry Sequelize, pg and redis in its heap
-  // (a bigger heap makes every garbage collection, and so every request, a little slower).
-  const { bindSequelize, defineModels } = await import('@portcullis/binding-sequelize');
+  // Loaded only here: a memory-store server does not carry Sequelize, the drivers and redis in
+  // its heap (a bigger heap makes every garbage collection, and so every request, a little slower).
   const { createRedisGrantCache } = await import('@portcullis/grant-cache-redis');
-  const { default: pg } = await import('pg');
   const { createClient } = await import('redis');
-  const { Sequelize } = await import('sequelize');
-
-  // Count every statement the pg driver sends (whatever Sequelize does around it).
-  const query = pg.Client.prototype.query;
-  pg.Client.prototype.query = function (...args) {
-    countSql(args[0]);
-    return query.apply(this, args);
-  };
-
-  const sequelize = new Sequelize(process.env.DATABASE_URL, {
-    logging: false,
-    pool: { max: Number(process.env.PG_POOL ?? 10), min: 0 },
-  });
-  const models = defineModels(sequelize);
-  await sequelize.sync();
-  for (const c of seed) {
-    await models.client.upsert({
-      id: c.id,
-      secretHash: c.secretHash,
-      redirectUris: c.redirectUris,
-      grantTypes: c.grantTypes,
-      scopes: c.scopes,
+  let closeDb;
+  if (stores === 'mongo') {
+    const { bindMongoose, defineModels } = await import('@portcullis/binding-mongoose');
+    const { default: mongoose } = await import('mongoose');
+    const connection = mongoose.createConnection(process.env.DATABASE_URL, {
+      dbName: process.env.MONGO_DB ?? 'bench_portcullis',
+      maxPoolSize: Number(process.env.DB_POOL ?? 10),
     });
+    await connection.asPromise();
+    const models = defineModels(connection);
+    await Promise.all([models.client.createIndexes(), models.token.createIndexes()]);
+    for (const c of seed) {
+      const { id, ...rest } = c;
+      await models.client.replaceOne({ clientId: id }, { clientId: id, ...rest }, { upsert: true });
+    }
+    bindMongoose(provider, { client: models.client, token: models.token });
+    closeDb = () => connection.close();
+  } else {
+    const { bindSequelize, defineModels } = await import('@portcullis/binding-sequelize');
+    const { Sequelize } = await import('sequelize');
+    if (stores === 'pg') {
+      // Count every statement the pg driver sends (whatever Sequelize does around it).
+      const { default: pg } = await import('pg');
+      const query = pg.Client.prototype.query;
+      pg.Client.prototype.query = function (...args) {
+        countSql(args[0]);
+        return query.apply(this, args);
+      };
+    }
+    const pool = { max: Number(process.env.DB_POOL ?? process.env.PG_POOL ?? 10), min: 0 };
+    const sequelize =
+      stores === 'sqlite'
+        ? new Sequelize({ dialect: 'sqlite', storage: process.env.DATABASE_URL, logging: false, pool })
+        : new Sequelize(process.env.DATABASE_URL, { logging: false, pool });
+    if (stores === 'sqlite') await sequelize.query('PRAGMA journal_mode = WAL');
+    const models = defineModels(sequelize);
+    await sequelize.sync();
+    for (const c of seed) {
+      await models.client.upsert({
+        id: c.id,
+        secretHash: c.secretHash,
+        redirectUris: c.redirectUris,
+        grantTypes: c.grantTypes,
+        scopes: c.scopes,
+      });
+    }
+    bindSequelize(provider, { sequelize, client: models.client, token: models.token });
+    closeDb = () => sequelize.close();
   }
-  bindSequelize(provider, { sequelize, client: models.client, token: models.token });
 
   const redis = createClient({ url: process.env.REDIS_URL });
   redis.on('error', (err) => console.error('redis:', err.message));
@@ -120,7 +146,7 @@ export async function createBenchProvider() {
     provider,
     close: async () => {
       redis.destroy();
-      await sequelize.close();
+      await closeDb();
     },
   };
 }
