@@ -163,7 +163,8 @@ export async function runGroup(ctx, name, entries, { instances = {}, prepare } =
       best = Math.max(best, rate);
       if (e.whole || steady || steps >= maxSteps) break;
     }
-    (e.warmSteps ??= []).push(e.whole ? CFG.warmMax : steps * SLICE_S);
+    if (!e.warmSteps) e.warmSteps = [];
+    e.warmSteps.push(e.whole ? CFG.warmMax : steps * SLICE_S);
   };
   // Every round starts fresh server processes: one process can be luckier than another (heap
   // layout, JIT and GC timing differ by several per cent), and medians over several processes
