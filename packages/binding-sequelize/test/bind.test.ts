@@ -79,6 +79,8 @@ describe('bindSequelize wiring', () => {
     expect(Object.keys(stores).sort()).toEqual(['grants', 'tokens']);
     expect(stores.grants?.detectsReplay).toBe(true);
     expect(stores.tokens?.detectsReplay).toBe(true);
+    expect(stores.grants?.capabilities).toEqual({ detectsReplay: true, ttlGranularity: 'ms' });
+    expect(stores.tokens?.capabilities).toEqual({ detectsReplay: true, ttlGranularity: 'ms' });
   });
 });
 

@@ -4,7 +4,6 @@ import { createClientStore, createGrantStore, createTokenStore, createUserStore 
 import { DIALECTS, openDatabase, probes, type TestDatabase } from './databases.js';
 
 const t = { describe, it, beforeAll, afterAll };
-const capabilities = { ttlGranularity: 'ms', detectsReplay: true } as const;
 
 for (const dialect of DIALECTS) {
   describe(dialect, () => {
@@ -27,7 +26,6 @@ for (const dialect of DIALECTS) {
         return createGrantStore(grantDb.models.grant);
       },
       probe: { read: (clientId, code) => probes(grantDb!).grant.read(clientId, code) },
-      capabilities,
     });
 
     let tokenDb: TestDatabase | undefined;
@@ -41,7 +39,6 @@ for (const dialect of DIALECTS) {
         readAccess: (token) => probes(tokenDb!).token.readAccess(token),
         readRefresh: (token) => probes(tokenDb!).token.readRefresh(token),
       },
-      capabilities,
     });
 
     let clientDb: Promise<TestDatabase> | undefined;
