@@ -132,6 +132,7 @@ export function createGrantStore<D extends GrantDocument = GrantDocument>(model:
   const grants = model as unknown as Model<GrantDocument>;
   return {
     detectsReplay: true,
+    capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
     saveGrant: (grant) =>
       run('saveGrant', async () => {
         await grants.create({
@@ -215,6 +216,7 @@ export function createTokenStore<D extends TokenDocument = TokenDocument>(model:
   };
   return {
     detectsReplay: true,
+    capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
     saveTokens: (access, refresh) =>
       run('saveTokens', async () => {
         const docs = [tokenDocument('access', access)];

@@ -71,6 +71,7 @@ describe('bindMongoose wiring', () => {
     expect(Object.keys(registered?.stores ?? {}).sort()).toEqual(['clients', 'tokens']);
     expect(typeof registered?.stores.clients?.getClient).toBe('function');
     expect(Object.keys(registered?.stores.tokens ?? {}).sort()).toEqual([
+      'capabilities',
       'consumeRefreshToken',
       'detectsReplay',
       'getAccessToken',
@@ -80,6 +81,7 @@ describe('bindMongoose wiring', () => {
       'saveTokens',
     ]);
     expect(registered?.stores.tokens?.detectsReplay).toBe(true);
+    expect(registered?.stores.tokens?.capabilities).toEqual({ detectsReplay: true, ttlGranularity: 'ms' });
     expect(stores).toBe(registered?.stores);
     expect(registry.currentUsers).toHaveLength(0);
   });

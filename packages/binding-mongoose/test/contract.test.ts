@@ -5,7 +5,6 @@ import { createClientStore, createGrantStore, createTokenStore, createUserStore,
 import { openTestDatabase, type TestDatabase } from './connect.js';
 
 const t = { describe, it, beforeAll, afterAll };
-const capabilities = { ttlGranularity: 'ms', detectsReplay: true } as const;
 
 // Each suite gets its own database; the probes read raw documents through the driver.
 let grants: TestDatabase;
@@ -19,7 +18,6 @@ grantStoreSuite(t, {
   probe: {
     read: (clientId, code) => grants.models.grant.collection.findOne({ key: lookupKey(code), clientId }),
   },
-  capabilities,
 });
 
 let tokens: TestDatabase;
@@ -35,7 +33,6 @@ tokenStoreSuite(t, {
     readAccess: (token) => readToken('access', token),
     readRefresh: (token) => readToken('refresh', token),
   },
-  capabilities,
 });
 
 let clients: TestDatabase | undefined;
