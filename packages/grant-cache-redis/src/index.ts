@@ -47,6 +47,8 @@ export interface RedisGrantCacheOptions {
 /** A `GrantStore` on Redis. `disconnect()` closes the client if the cache created it. */
 export interface RedisGrantCache extends GrantStore {
   readonly detectsReplay: true;
+  /** Consumed markers report replays; `PXAT` expiry to the millisecond. */
+  readonly capabilities: { readonly detectsReplay: true; readonly ttlGranularity: 'ms' };
   /** The Redis key of a (clientId, code) pair (see README: key scheme). */
   keyFor(clientId: string, code: string): string;
   /** Closes the client the cache created; a client you passed in is left alone. */
@@ -160,6 +162,7 @@ export function createRedisGrantCache(options: RedisGrantCacheOptions): RedisGra
 
   return {
     detectsReplay: true,
+    capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
     keyFor,
 
     /** Called when the user approves: stores the record as JSON until `min(expiresAt, now + defaultTimeout)`. */

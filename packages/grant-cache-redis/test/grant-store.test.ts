@@ -22,7 +22,6 @@ const t = { describe, it, beforeAll, afterAll };
       raw.destroy();
     },
     probe: { read: (clientId, code) => raw.get(store.keyFor(clientId, code)) },
-    capabilities: { ttlGranularity: 'ms', detectsReplay: true },
   });
 }
 
@@ -44,6 +43,5 @@ const t = { describe, it, beforeAll, afterAll };
       cluster.destroy();
     },
     probe: { read: (clientId, code) => cluster.get(store.keyFor(clientId, code)) },
-    capabilities: { ttlGranularity: 'ms', detectsReplay: true },
   });
 }

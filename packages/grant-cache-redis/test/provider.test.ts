@@ -31,7 +31,6 @@ const t = { describe, it, beforeAll, afterAll };
       raw.destroy();
     },
     probe: { read: (clientId, code) => raw.get(cache.keyFor(clientId, code)) },
-    capabilities: { detectsReplay: true },
   });
 }
 
