@@ -22,6 +22,8 @@ export type MemoryGrantEntry =
 export interface MemoryGrantCache extends GrantStore {
   /** Consumed codes leave a marker until their deadline, so replays are reported. */
   readonly detectsReplay: true;
+  /** Consumed markers report replays; deadlines to the millisecond. */
+  readonly capabilities: { readonly detectsReplay: true; readonly ttlGranularity: 'ms' };
   /** Entries held now (codes and consumed markers); never more than `threshold`. */
   readonly size: number;
   /**
@@ -89,6 +91,7 @@ export function createMemoryGrantCache(options: MemoryGrantCacheOptions = {}): M
 
   return {
     detectsReplay: true,
+    capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
     get size() {
       return entries.size;
     },

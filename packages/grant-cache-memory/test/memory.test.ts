@@ -13,7 +13,6 @@ grantStoreSuite(
       return cache;
     },
     probe: { read: async (clientId, code) => cache?.peek(clientId, code) ?? null },
-    capabilities: { ttlGranularity: 'ms', detectsReplay: true },
   },
 );
 
@@ -25,7 +24,6 @@ grantCacheProviderSuite(
     name: 'memory',
     create: async () => e2e,
     probe: { read: async (clientId, code) => e2e.peek(clientId, code) },
-    capabilities: { detectsReplay: true },
   },
 );
 
