@@ -34,6 +34,8 @@ export interface MemcachedGrantCacheOptions {
 /** A `GrantStore` on memcached. `disconnect()` closes the client if the cache created it. */
 export interface MemcachedGrantCache extends GrantStore {
   readonly detectsReplay: false;
+  /** No replay detection; memcached expires in whole seconds. */
+  readonly capabilities: { readonly detectsReplay: false; readonly ttlGranularity: 's' };
   /** The memcached key of a (clientId, code) pair (see README: key scheme). */
   keyFor(clientId: string, code: string): string;
   /** Closes the client the cache created; a client you passed in is left alone. */
@@ -126,6 +128,7 @@ export function createMemcachedGrantCache(options: MemcachedGrantCacheOptions): 
 
   return {
     detectsReplay: false,
+    capabilities: { detectsReplay: false, ttlGranularity: 's' },
     keyFor,
 
     /** Called when the user approves: stores the record as JSON until `min(expiresAt, now + defaultTimeout)`. */

@@ -23,5 +23,4 @@ grantStoreSuite(t, {
   probe: {
     read: async (clientId, code) => (await raw.get(store.keyFor(clientId, code))).value?.toString('utf8') ?? null,
   },
-  capabilities: { ttlGranularity: 's', detectsReplay: false },
 });

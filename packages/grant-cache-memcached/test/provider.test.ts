@@ -31,7 +31,6 @@ afterAll(() => {
     },
     destroy: () => cache.disconnect(),
     probe: { read: async (clientId, code) => (await raw.get(cache.keyFor(clientId, code))).value?.toString('utf8') ?? null },
-    capabilities: { detectsReplay: false },
   });
 }
 
