@@ -5,9 +5,8 @@ import { clientStoreSuite, grantStoreSuite, tokenStoreSuite, userStoreSuite } fr
 import { createMemoryStores } from '../src/index.js';
 
 const t = { describe, it, beforeAll, afterAll };
-const caps = { ttlGranularity: 'ms', detectsReplay: true } as const;
 
-grantStoreSuite(t, { name: 'core memory', create: async () => createMemoryStores().grants, capabilities: caps });
-tokenStoreSuite(t, { name: 'core memory', create: async () => createMemoryStores().tokens, capabilities: caps });
+grantStoreSuite(t, { name: 'core memory', create: async () => createMemoryStores().grants });
+tokenStoreSuite(t, { name: 'core memory', create: async () => createMemoryStores().tokens });
 clientStoreSuite(t, { name: 'core memory', create: async (clients) => createMemoryStores({ clients }).clients });
 userStoreSuite(t, { name: 'core memory', create: async (users) => createMemoryStores({ users }).users });
