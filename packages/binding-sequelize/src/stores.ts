@@ -17,6 +17,7 @@ import {
 } from '@portcullis/core';
 import { ConnectionError, type Model, Op } from 'sequelize';
 import { isJsonTextGetter, type PortcullisModel, type PortcullisModels } from './models.js';
+import { type ColumnKind, columnsOf, type RawAccess, rawAccess } from './raw.js';
 
 /**
  * The key a row is stored under in place of a code or token: SHA-256 hex of its UTF-8 bytes.
@@ -335,10 +336,15 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
   const readColumns = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt'];
   const attrs = model.getAttributes() as Record<string, { get?: unknown } | undefined>;
   const raw = readColumns.every((c) => typeof attrs[c]?.get !== 'function' || isJsonTextGetter(attrs[c]?.get));
+  const direct = directTokenStatements(model);
   /** The live record (not expired, revoked or consumed) or `null`. */
   const get = async (kind: Kind, token: string): Promise<AccessTokenRecord | null> => {
     let v: Row;
-    if (raw) {
+    if (direct) {
+      const found = (await direct.select(direct.lookup, [keyHash(token), kind]))[0];
+      if (!found) return null;
+      v = found;
+    } else if (raw) {
       const found = (await model.findOne({ where: whereKey(kind, token), attributes: readColumns, raw: true })) as Row | null;
       if (!found) return null;
       v = found;
@@ -357,6 +363,15 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
       guard(async () => {
         const rows = [toRow('access', access)];
         if (refresh) rows.push(toRow('refresh', refresh));
+        if (direct?.insert) {
+          const values: unknown[] = [];
+          for (const r of rows) {
+            const scopes = typeof r.scopes === 'string' ? r.scopes : JSON.stringify(r.scopes);
+            values.push(r.tokenHash, r.kind, r.clientId, r.userId, scopes, direct.date(r.expiresAt as Date), r.grantId);
+          }
+          await direct.write(direct.insert[rows.length - 1] as string, values);
+          return;
+        }
         await model.bulkCreate(rows);
       }),
     getAccessToken: (token) => guard(() => get('access', token)),
@@ -364,6 +379,20 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
     consumeRefreshToken: (token) =>
       guard(async (): Promise<Consumed<RefreshTokenRecord> | null> => {
         const where = whereKey('refresh', token);
+        if (direct) {
+          const v = (await direct.select(direct.lookup, [where.tokenHash, 'refresh']))[0];
+          if (!v) return null;
+          const record = toRecord(v, token);
+          const now = new Date();
+          if (v.revokedAt || record.expiresAt <= now) return null;
+          if (v.consumedAt) return { outcome: 'replayed', grantId: record.grantId };
+          // The atomic step: of N concurrent callers, exactly one changes the row.
+          const stamp = direct.date(now);
+          const changed = await direct.write(direct.consume, [stamp, where.tokenHash, 'refresh', stamp]);
+          if (changed === 1) return { outcome: 'consumed', record };
+          const after = (await direct.select(direct.lookup, [where.tokenHash, 'refresh']))[0];
+          return after?.consumedAt && !after.revokedAt ? { outcome: 'replayed', grantId: record.grantId } : null;
+        }
         const row = await model.findOne({ where });
         if (!row) return null;
         const v = plain(row);
@@ -389,6 +418,49 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
         await model.update({ revokedAt: new Date() }, { where: { grantId, revokedAt: null } });
       }),
   };
+}
+
+const TOKEN_COLUMNS: Record<string, ColumnKind> = {
+  tokenHash: 'text',
+  kind: 'text',
+  clientId: 'text',
+  userId: 'text',
+  scopes: 'json',
+  expiresAt: 'date',
+  grantId: 'text',
+  consumedAt: 'date',
+  revokedAt: 'date',
+};
+
+/**
+ * The token store's statements, written once, for `rawAccess` (see raw.ts): the lookup by key,
+ * the conditional consume, and the one- and two-row inserts (only when the model has no other
+ * attributes, so an insert leaves nothing of Sequelize's out). `null` when the model must be
+ * used as is.
+ */
+function directTokenStatements(model: PortcullisModel): (RawAccess & { lookup: string; consume: string; insert: string[] | null }) | null {
+  const access = rawAccess(model, 'expiresAt');
+  const fields = access && columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter);
+  if (!access || !fields) return null;
+  const c = (attribute: string) => access.column(fields[attribute] as string);
+  const p = access.param;
+  const read = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt']
+    .map((a) => (fields[a] === a ? c(a) : `${c(a)} AS ${access.column(a)}`))
+    .join(', ');
+  const lookup = `SELECT ${read} FROM ${access.table} WHERE ${c('tokenHash')} = ${p(1)} AND ${c('kind')} = ${p(2)}`;
+  const consume =
+    `UPDATE ${access.table} SET ${c('consumedAt')} = ${p(1)} WHERE ${c('tokenHash')} = ${p(2)} AND ${c('kind')} = ${p(3)}` +
+    ` AND ${c('consumedAt')} IS NULL AND ${c('revokedAt')} IS NULL AND ${c('expiresAt')} > ${p(4)}`;
+  let insert: string[] | null = null;
+  if (columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter, { exact: true })) {
+    const names = Object.keys(TOKEN_COLUMNS).map(c).join(', ');
+    const row = (first: number) => `(${[0, 1, 2, 3, 4, 5, 6].map((i) => p(first + i)).join(', ')}, NULL, NULL)`;
+    insert = [
+      `INSERT INTO ${access.table} (${names}) VALUES ${row(1)}`,
+      `INSERT INTO ${access.table} (${names}) VALUES ${row(1)}, ${row(8)}`,
+    ];
+  }
+  return { ...access, lookup, consume, insert };
 }
 
 /** The models `createSequelizeStores` and `bindSequelize` take; each one left out gives no store. */
