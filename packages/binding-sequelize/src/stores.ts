@@ -155,13 +155,19 @@ const flag = (value: unknown): boolean => value === true || value === 1 || value
 export function createClientStore<C extends Client = Client>(model: PortcullisModel): ClientStore<C> {
   requireAttributes(model, 'createClientStore', ['id', 'secretHash', 'redirectUris', 'grantTypes', 'scopes']);
   const limits = limitsOf(model, ['id']);
+  const direct = directClientLookup(model);
   return {
     getClient: (clientId) =>
       guard(async () => {
         if (!fits(clientId, limits.id)) return null;
-        const row = await model.findOne({ where: { id: clientId } });
-        if (!row) return null;
-        const { defaultScopes, tokenEndpointAuthMethod, resourceServer, ...v } = plain(row);
+        let found: Row | undefined;
+        if (direct) found = (await direct.select(direct.lookup, [clientId]))[0];
+        else {
+          const row = await model.findOne({ where: { id: clientId } });
+          found = row ? plain(row) : undefined;
+        }
+        if (!found) return null;
+        const { defaultScopes, tokenEndpointAuthMethod, resourceServer, ...v } = found;
         if (str(v.id) !== clientId) return null; // exact match whatever the column collation
         const client: Row = {
           ...v,
@@ -178,6 +184,28 @@ export function createClientStore<C extends Client = Client>(model: PortcullisMo
       }),
   };
 }
+
+/**
+ * The client lookup, written once, for `rawAccess` (see raw.ts): every attribute of the model,
+ * when each is text (this binding's JSON text included) or the `resourceServer` flag, so the row
+ * reads the same as through the model. `null` when the model must be used as is.
+ */
+function directClientLookup(model: PortcullisModel): (RawAccess & { lookup: string }) | null {
+  const access = rawAccess(model);
+  if (!access) return null;
+  const attrs = model.getAttributes() as Record<string, unknown>;
+  const kinds: Record<string, ColumnKind> = {};
+  for (const name of Object.keys(attrs)) {
+    kinds[name] = name === 'resourceServer' ? 'flag' : JSON_CLIENT_COLUMNS.has(name) ? 'json' : 'text';
+  }
+  const fields = columnsOf(model, kinds, isJsonTextGetter);
+  if (!fields) return null;
+  const read = Object.entries(fields)
+    .map(([a, f]) => (f === a ? access.column(a) : `${access.column(f)} AS ${access.column(a)}`))
+    .join(', ');
+  return { ...access, lookup: `SELECT ${read} FROM ${access.table} WHERE ${access.column(fields.id as string)} = ${access.param(1)}` };
+}
+const JSON_CLIENT_COLUMNS = new Set(['redirectUris', 'grantTypes', 'scopes', 'defaultScopes']);
 
 /**
  * A `UserStore` over a user model (attributes: `id`, `username` (unique), `passwordHash` from
