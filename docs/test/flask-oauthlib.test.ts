@@ -114,7 +114,11 @@ for (const [name, make] of variants) {
 
     it('runs the code flow: consent form, token with OAUTH2_PROVIDER_TOKEN_EXPIRES_IN, require_oauth, refresh, replay, revoke', async () => {
       const { code: c, verifier } = await code('s-alice');
-      const res = await post('/oauth/token', { grant_type: 'authorization_code', code: c, redirect_uri: CB, code_verifier: verifier }, asWeb);
+      const res = await post(
+        '/oauth/token',
+        { grant_type: 'authorization_code', code: c, redirect_uri: CB, code_verifier: verifier },
+        asWeb,
+      );
       assert.equal(res.status, 200);
       const tokens = (await res.json()) as Record<string, string | number>;
       assert.equal(tokens.expires_in, 600);
@@ -152,11 +156,15 @@ for (const [name, make] of variants) {
       assert.ok(unknown.headers.get('location')?.startsWith('https://auth.example/oauth/errors?'));
     });
 
-    it('the after_request hook refuses a suspended user's token request', async () => {
+    it('the after_request hook refuses the token request of a suspended user', async () => {
       suspendedUsers.add('u-mallory');
       try {
         const { code: c, verifier } = await code('s-mallory');
-        const res = await post('/oauth/token', { grant_type: 'authorization_code', code: c, redirect_uri: CB, code_verifier: verifier }, asWeb);
+        const res = await post(
+          '/oauth/token',
+          { grant_type: 'authorization_code', code: c, redirect_uri: CB, code_verifier: verifier },
+          asWeb,
+        );
         assert.equal(res.status, 400);
         assert.equal(((await res.json()) as { error: string }).error, 'invalid_grant');
       } finally {

@@ -64,7 +64,7 @@ describe('mixing stores guide', () => {
 
     assert.equal((await redis.keys('auth:*')).length, 1, 'the code is in Redis under the configured prefix');
     const tables = await sequelize.getQueryInterface().showAllTables();
-    assert.ok(!tables.some((t) => String(t).includes('grant')), 'no grant table: codes never touch SQL');
+    assert.ok(!tables.some((table: unknown) => String(table).includes('grant')), 'no grant table: codes never touch SQL');
 
     const res = await provider.token(
       formRequest('/oauth/token', {
