@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { type Consumed, decodeGrant, encodeGrant, type GrantRecord, type GrantStore, StoreUnavailableError } from '@portcullis/core';
 import { Client } from 'memjs';
 
-/** The three memjs calls the cache makes; a `memjs.Client` has them. */
+/** The four memjs calls the cache makes; a `memjs.Client` has them. */
 export interface MemcachedClientLike {
   get(key: string): Promise<{ value: Buffer | null }>;
   set(key: string, value: string, options: { expires: number }): Promise<boolean>;
+  /** Stores only when the key is absent: `true` when stored, `false` when it already existed. */
+  add(key: string, value: string, options: { expires: number }): Promise<boolean>;
   delete(key: string): Promise<boolean>;
 }
 
@@ -19,7 +21,8 @@ export interface MemcachedGrantCacheOptions {
   keyPrefix?: string;
   /**
    * Upper bound, in seconds, on how long a code stays in memcached: the item expires at
-   * `min(expiresAt, now + defaultTimeout)`. Default 100 (Flask-OAuthlib's `OAUTH2_CACHE_DEFAULT_TIMEOUT`).
+   * `min(expiresAt, now + defaultTimeout)`, and so does the consumed marker a consume leaves.
+   * Default 100 (Flask-OAuthlib's `OAUTH2_CACHE_DEFAULT_TIMEOUT`).
    */
   defaultTimeout?: number;
   /**
@@ -33,11 +36,14 @@ export interface MemcachedGrantCacheOptions {
 
 /** A `GrantStore` on memcached. `disconnect()` closes the client if the cache created it. */
 export interface MemcachedGrantCache extends GrantStore {
-  readonly detectsReplay: false;
-  /** No replay detection; memcached expires in whole seconds. */
-  readonly capabilities: { readonly detectsReplay: false; readonly ttlGranularity: 's' };
+  /** Consumed codes leave a marker until they would have expired, so replays are reported. */
+  readonly detectsReplay: true;
+  /** Replays are reported; memcached expires in whole seconds. */
+  readonly capabilities: { readonly detectsReplay: true; readonly ttlGranularity: 's' };
   /** The memcached key of a (clientId, code) pair (see README: key scheme). */
   keyFor(clientId: string, code: string): string;
+  /** The memcached key of the consumed marker of a (clientId, code) pair, holding its `grantId`. */
+  markerKeyFor(clientId: string, code: string): string;
   /** Closes the client the cache created; a client you passed in is left alone. */
   disconnect(): Promise<void>;
 }
@@ -79,11 +85,18 @@ async function call<T>(ms: number, fn: () => Promise<T>): Promise<T> {
 
 const quiet = { log: () => {} };
 
+/** What a consumed marker read gives: `replayed` with the family id it holds, or `null` when absent. */
+function replayed({ value }: { value: Buffer | null }): Consumed<GrantRecord> | null {
+  return value ? { outcome: 'replayed', grantId: value.toString('utf8') } : null;
+}
+
 /**
- * Creates the grant cache over `servers` (or your memjs `client`). Consume is get-then-delete:
- * only the caller whose delete removes the item gets the record, so a replayed code looks like
- * an unknown one (`detectsReplay: false`). Connection problems surface as `StoreUnavailableError`
- * within `2 × (connectTimeout + commandTimeout)` at most, and memjs reconnects on the next request.
+ * Creates the grant cache over `servers` (or your memjs `client`). Consume claims a consumed
+ * marker with memcached's atomic `add` before deleting the record: only the caller whose `add`
+ * stored the marker gets the record, and every other caller, concurrent or later, gets `replayed`
+ * with the family id (`detectsReplay: true`) until the code would have expired. Connection
+ * problems surface as `StoreUnavailableError` within `2 × (connectTimeout + commandTimeout)` at
+ * most, and memjs reconnects on the next request.
  */
 export function createMemcachedGrantCache(options: MemcachedGrantCacheOptions): MemcachedGrantCache {
   const prefix = options.keyPrefix ?? '';
@@ -117,19 +130,23 @@ export function createMemcachedGrantCache(options: MemcachedGrantCacheOptions): 
     client = own as MemcachedClientLike;
   }
 
-  /** `<prefix>grant:` + SHA-256 over the UTF-16 length of clientId, clientId, code (base64url). */
-  const keyFor = (clientId: string, code: string): string => {
+  /** SHA-256 over the UTF-16 length of clientId, clientId, code (base64url, 43 characters). */
+  const digestOf = (clientId: string, code: string): string => {
     const id = Buffer.from(clientId, 'utf16le');
     const len = Buffer.alloc(4);
     len.writeUInt32BE(id.length);
-    const digest = createHash('sha256').update(len).update(id).update(Buffer.from(code, 'utf16le')).digest('base64url');
-    return `${prefix}grant:${digest}`;
+    return createHash('sha256').update(len).update(id).update(Buffer.from(code, 'utf16le')).digest('base64url');
   };
+  /** `<prefix>grant:<digest>`: the record. */
+  const keyFor = (clientId: string, code: string): string => `${prefix}grant:${digestOf(clientId, code)}`;
+  /** `<prefix>used:<digest>`: the consumed marker (at most 248 bytes with the longest prefix). */
+  const markerKeyFor = (clientId: string, code: string): string => `${prefix}used:${digestOf(clientId, code)}`;
 
   return {
-    detectsReplay: false,
-    capabilities: { detectsReplay: false, ttlGranularity: 's' },
+    detectsReplay: true,
+    capabilities: { detectsReplay: true, ttlGranularity: 's' },
     keyFor,
+    markerKeyFor,
 
     /** Called when the user approves: stores the record as JSON until `min(expiresAt, now + defaultTimeout)`. */
     async saveGrant(grant: GrantRecord): Promise<void> {
@@ -143,18 +160,29 @@ export function createMemcachedGrantCache(options: MemcachedGrantCacheOptions): 
     },
 
     /**
-     * Called by the token endpoint: reads the item, then deletes it; only the caller whose delete
-     * removed it gets the record.
-     * @returns `consumed` to that one caller; `null` when unknown, expired, stored for another
-     *   client, or already consumed (memcached keeps no marker).
+     * Called by the token endpoint: reads the record, claims the consumed marker with `add`
+     * (atomic: of N concurrent callers exactly one stores it), and only then deletes the record.
+     * The marker holds the family id and expires when the code would have.
+     * @returns `consumed` to the caller whose `add` stored the marker; `replayed` with the family
+     *   id to every other caller while the marker lives; `null` when unknown, expired or stored
+     *   for another client.
      */
     async consumeGrant(clientId: string, code: string): Promise<Consumed<GrantRecord> | null> {
       const key = keyFor(clientId, code);
+      const marker = markerKeyFor(clientId, code);
       const { value } = await call(limit, () => client.get(key));
-      if (!value) return null;
-      if (!(await call(limit, () => client.delete(key)))) return null; // another caller won
+      if (!value) return replayed(await call(limit, () => client.get(marker)));
       const record = decodeGrant(clientId, code, value.toString('utf8'));
-      if (record === null || record.expiresAt.getTime() <= Date.now()) return null;
+      const now = Date.now();
+      if (record === null || record.expiresAt.getTime() <= now) return null;
+      // Marker and record leave together: the marker lives as long as the record could have.
+      const expires = exptime(Math.min(record.expiresAt.getTime(), now + timeoutMs), now);
+      if (expires <= 0) return null;
+      if (!(await call(limit, () => client.add(marker, record.grantId, { expires })))) {
+        return { outcome: 'replayed', grantId: record.grantId }; // another caller claimed it first
+      }
+      // The code is ours. A failed delete throws: the code stays burned (the marker is there).
+      await call(limit, () => client.delete(key));
       return { outcome: 'consumed', record };
     },
 

@@ -19,8 +19,8 @@ afterAll(() => {
   raw.close();
 });
 
-// The end-to-end checks every grant cache shares. memcached keeps no consumed marker, so a
-// replayed code looks like an unknown one and the tokens minted from it are not revoked.
+// The end-to-end checks every grant cache shares. A consumed code leaves a marker, so a replayed
+// code is reported and core revokes the tokens minted from it (the cache declares detectsReplay).
 {
   let cache: MemcachedGrantCache;
   grantCacheProviderSuite(t, {
