@@ -146,7 +146,7 @@ export async function createProviderWithBindings(sequelize: Sequelize): Promise<
   return provider;
 }
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** @oauth.authorize_handler: GET shows the consent form, POST carries the user's answer. */
 async function authorizeHandler(provider: OAuth2Provider<AppUser>, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -164,8 +164,8 @@ async function authorizeHandler(provider: OAuth2Provider<AppUser>, req: Incoming
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     // Add your CSRF token to this form, as Flask-WTF did.
     res.end(
-      `<form method="post"><p>${escape(client.id)} asks for: ${escape(scopes.join(', '))}</p>` +
-        `<input type="hidden" name="query" value="${escape(query)}">` +
+      `<form method="post"><p>${escapeHtml(client.id)} asks for: ${escapeHtml(scopes.join(', '))}</p>` +
+        `<input type="hidden" name="query" value="${escapeHtml(query)}">` +
         `<button name="confirm" value="yes">Allow</button><button name="confirm" value="no">Deny</button></form>`,
     );
     return;

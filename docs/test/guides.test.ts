@@ -18,7 +18,7 @@ const read = (path: string) => readFileSync(`${docs}${path}`, 'utf8');
 const MARKER = /^\/\/ file: docs\/((?:examples|test)\/[\w.-]+\.ts)\n/;
 
 /** The fenced blocks of a markdown text, with their language. */
-export function blocks(markdown: string): { lang: string; body: string }[] {
+function blocks(markdown: string): { lang: string; body: string }[] {
   return [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1] ?? '', body: m[2] ?? '' }));
 }
 
