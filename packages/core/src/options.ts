@@ -172,6 +172,14 @@ const DEFAULT = {
   lenientBasicAuth: false,
 };
 
+/** The Flask-OAuthlib configuration keys `config` reads. */
+const FLASK_KEYS: ReadonlySet<string> = new Set([
+  'OAUTH2_PROVIDER_TOKEN_EXPIRES_IN',
+  'OAUTH2_PROVIDER_TOKEN_GENERATOR',
+  'OAUTH2_PROVIDER_REFRESH_TOKEN_GENERATOR',
+  'OAUTH2_PROVIDER_ERROR_URI',
+]);
+
 const ALL_GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'];
 
 function seconds(name: string, value: unknown, fallback: number): number {
@@ -199,6 +207,13 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
   }
   if (issuer.search || issuer.hash) throw new TypeError('Portcullis: options.issuer must not have a query or fragment');
   const cfg = o.config ?? {};
+  const logger = o.logger ?? consoleLogger;
+  for (const key of Object.keys(cfg)) {
+    // A misspelled or unsupported Flask-OAuthlib key would otherwise be ignored in silence.
+    if (key.startsWith('OAUTH2_PROVIDER_') && !FLASK_KEYS.has(key)) {
+      logger.warn(`config.${key} is not a Flask-OAuthlib key Portcullis reads; it is ignored (read: ${[...FLASK_KEYS].join(', ')})`);
+    }
+  }
   const grants = new Set<GrantType>(o.grants ?? DEFAULT.grants);
   for (const g of grants) {
     if (!ALL_GRANTS.includes(g)) throw new TypeError(`Portcullis: unknown grant '${String(g)}'; valid: ${ALL_GRANTS.join(', ')}`);
@@ -231,6 +246,6 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
     },
     realm: o.realm ?? DEFAULT.realm,
     lenientBasicAuth: o.lenientBasicAuth ?? DEFAULT.lenientBasicAuth,
-    logger: o.logger ?? consoleLogger,
+    logger,
   };
 }

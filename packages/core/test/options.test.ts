@@ -110,4 +110,19 @@ describe('form parsing', () => {
     }
     expect((parseParams('a=1&a=2') as { error?: string }).error).toBe('invalid_request');
   });
+
+  it('reports an OAUTH2_PROVIDER_* key it does not read (a typo), through the logger', () => {
+    const warnings: string[] = [];
+    const logger = { warn: (m: string) => warnings.push(m), error: () => undefined };
+    new OAuth2Provider({ issuer: ISSUER, stores: createMemoryStores(), logger, config: { OAUTH2_PROVIDER_TOKEN_EXPIRES_IN: 60 } });
+    expect(warnings).toEqual([]);
+    new OAuth2Provider({
+      issuer: ISSUER,
+      stores: createMemoryStores(),
+      logger,
+      config: { OAUTH2_PROVIDER_TOKEN_EXPIRES: 60, OTHER_KEY: 1 },
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^config\.OAUTH2_PROVIDER_TOKEN_EXPIRES is not a Flask-OAuthlib key Portcullis reads/);
+  });
 });
