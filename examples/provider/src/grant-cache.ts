@@ -1,4 +1,4 @@
-import type { GrantStore } from '@portcullis/core';
+import { type CacheGrantConfig, createCacheGrant, type GrantStore, type Logger } from '@portcullis/core';
 import type { GrantCacheConfig } from './config.js';
 
 /** A grant store the app opened, and how to close it. */
@@ -10,30 +10,31 @@ export interface OpenGrantCache {
 }
 
 /**
- * Opens the grant cache `GRANT_CACHE` names. Codes are kept at most `defaultTimeout` seconds
- * (the authorization code lifetime). `database` returns `null`: the database binding keeps them.
+ * Opens the grant cache `GRANT_CACHE` names, through core's `createCacheGrant` (which loads the
+ * backend package). Codes are kept at most `defaultTimeout` seconds (the authorization code
+ * lifetime). `database` returns `null`: the database binding keeps them.
  */
-export async function openGrantCache(config: GrantCacheConfig, defaultTimeout: number): Promise<OpenGrantCache | null> {
+export async function openGrantCache(config: GrantCacheConfig, defaultTimeout: number, logger: Logger): Promise<OpenGrantCache | null> {
+  let settings: CacheGrantConfig;
+  let description: string;
   switch (config.type) {
     case 'database':
       return null;
-    case 'memory': {
-      const { createMemoryGrantCache } = await import('@portcullis/grant-cache-memory');
-      return {
-        store: createMemoryGrantCache({ threshold: config.threshold, defaultTimeout }),
-        description: `memory (at most ${config.threshold} codes)`,
-        close: async () => {},
-      };
-    }
-    case 'redis': {
-      const { createRedisGrantCache } = await import('@portcullis/grant-cache-redis');
-      const cache = createRedisGrantCache({ url: config.url, defaultTimeout });
-      return { store: cache, description: 'redis', close: () => cache.disconnect() };
-    }
-    case 'memcached': {
-      const { createMemcachedGrantCache } = await import('@portcullis/grant-cache-memcached');
-      const cache = createMemcachedGrantCache({ servers: [...config.servers], defaultTimeout: Math.max(1, defaultTimeout) });
-      return { store: cache, description: `memcached (${config.servers.length} servers)`, close: () => cache.disconnect() };
-    }
+    case 'memory':
+      settings = { type: 'memory', threshold: config.threshold, defaultTimeout };
+      description = `memory (at most ${config.threshold} codes)`;
+      break;
+    case 'redis':
+      settings = { type: 'redis', redisUrl: config.url, defaultTimeout };
+      description = 'redis';
+      break;
+    case 'memcached':
+      // memcached counts expiry in whole seconds.
+      settings = { type: 'memcached', memcachedServers: config.servers, defaultTimeout: Math.max(1, defaultTimeout) };
+      description = `memcached (${config.servers.length} servers)`;
+      break;
   }
+  const store = await createCacheGrant(settings, { importModule: (s) => import(s), logger });
+  const disconnect = (store as GrantStore & { disconnect?: () => Promise<void> }).disconnect;
+  return { store, description, close: async () => disconnect?.call(store) };
 }

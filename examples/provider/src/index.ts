@@ -16,6 +16,6 @@ export {
 export { DEMO_CLIENT_ID, DEMO_SCOPES } from './demo.js';
 export { escapeHtml, Html, html } from './html.js';
 export { type AppLogger, createLogger, type LogSink } from './log.js';
-export { type ClientAuthRateLimit, claimedClientId, createClientAuthRateLimit, FailureCounter } from './rate-limit.js';
+export { type ClientAuthRateLimit, createClientAuthRateLimit, FailureCounter } from './rate-limit.js';
 export { applySeed, loadSeedFile, parseSeed, type SeedClient, SeedError, type SeedFile, type SeedUser } from './seed.js';
 export { openStorage, type Storage, type UserInput } from './storage.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AfterRequestHook, BeforeRequestHook, EndpointName, OAuthRequest, OAuthResponse } from '@portcullis/core';
+import type { AfterRequestHook, BeforeRequestHook, EndpointName, HookContext, OAuthRequest, OAuthResponse } from '@portcullis/core';
 import { addressBucket } from './client-address.js';
 import type { RateLimitConfig } from './config.js';
 
@@ -74,25 +74,6 @@ function formParam(req: OAuthRequest, name: string): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-/** The client id a request names (Basic credentials or `client_id` in the form body), or `null`. */
-export function claimedClientId(req: OAuthRequest): string | null {
-  const auth = req.headers.authorization;
-  const h = typeof auth === 'string' ? auth : auth?.[0];
-  if (h && /^basic\s/i.test(h)) {
-    const raw = Buffer.from(h.slice(6).trim(), 'base64').toString('utf8');
-    const colon = raw.indexOf(':');
-    if (colon > 0) {
-      try {
-        return decodeURIComponent(raw.slice(0, colon).replace(/\+/g, ' '));
-      } catch {
-        return null;
-      }
-    }
-    return null;
-  }
-  return formParam(req, 'client_id');
-}
-
 /** A 429 answer in the token endpoint's JSON error format, with `Retry-After` in whole seconds. */
 export function tooManyResponse(seconds: number, description: string): OAuthResponse {
   const wait = String(Math.max(1, Math.ceil(seconds)));
@@ -136,9 +117,10 @@ export function createClientAuthRateLimit(config: RateLimitConfig, clientIp: (re
   const windowMs = config.windowSeconds * 1000;
   const pairs = new FailureCounter(config.maxFailures, windowMs, config.maxEntries);
   const addresses = new FailureCounter(config.maxFailuresPerIp, windowMs, config.maxEntries);
-  const keys = (req: OAuthRequest) => {
-    const address = addressKey(clientIp(req));
-    const id = claimedClientId(req);
+  // The client id the request names, as core reads it (Basic user name, else `client_id`).
+  const keys = (ctx: HookContext) => {
+    const address = addressKey(clientIp(ctx.request));
+    const id = ctx.claimedClientId();
     return { address, pair: id === null ? null : `${address} ${idKey(id)}` };
   };
   return {
@@ -146,13 +128,13 @@ export function createClientAuthRateLimit(config: RateLimitConfig, clientIp: (re
     addresses,
     beforeRequest(ctx) {
       if (!CLIENT_AUTH_ENDPOINTS.has(ctx.endpoint)) return undefined;
-      const k = keys(ctx.request);
+      const k = keys(ctx);
       const wait = Math.max(addresses.retryAfter(k.address), k.pair === null ? 0 : pairs.retryAfter(k.pair));
       return wait > 0 ? tooManyResponse(wait, 'Too many failed client authentications') : undefined;
     },
     afterRequest(ctx, outcome) {
       if (!CLIENT_AUTH_ENDPOINTS.has(ctx.endpoint) || outcome.error !== 'invalid_client') return undefined;
-      const k = keys(ctx.request);
+      const k = keys(ctx);
       addresses.fail(k.address);
       if (k.pair !== null) pairs.fail(k.pair);
       return undefined;

@@ -1,7 +1,7 @@
 /** The limits on failed client authentication and failed sign-ins, and the client address they count by. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressBucket, clientAddress, parseAddress } from '../src/client-address.js';
-import { claimedClientId, FailureCounter } from '../src/rate-limit.js';
+import { createClientAuthRateLimit, FailureCounter } from '../src/rate-limit.js';
 import { ALICE, CookieClient, field, type Started, startApp, TRICKY_SECRET } from './helpers.js';
 
 const OTHER = { id: 'other-svc', secret: 'other secret value 123' };
@@ -289,10 +289,26 @@ describe('FailureCounter', () => {
     expect(c.size).toBe(0);
   });
 
-  it('reads the claimed client id from Basic credentials or the form body', () => {
-    const req = (headers: Record<string, string>, body?: string) => ({ method: 'POST', url: '/oauth/token', headers, body });
-    expect(claimedClientId(req({ authorization: basic('a b+c', 'x') }))).toBe('a b+c');
-    expect(claimedClientId(req({}, 'grant_type=x&client_id=z%20y'))).toBe('z y');
-    expect(claimedClientId(req({}, 'grant_type=x'))).toBeNull();
+  it('keys the client lockout on the client id core says the request claims (HookContext.claimedClientId)', async () => {
+    const limit = createClientAuthRateLimit(
+      { maxFailures: 2, maxFailuresPerIp: 100, maxSignInFailuresPerUser: 0, windowSeconds: 60, maxEntries: 100 },
+      () => '192.0.2.1',
+    );
+    // The request names no client itself: only what core reports can key the count.
+    const request = { method: 'POST', url: '/oauth/token', headers: {}, body: 'grant_type=client_credentials' };
+    const ctx = (id: string | null) => ({ endpoint: 'token' as const, request, claimedClientId: () => id });
+    const failed = {
+      valid: false,
+      error: 'invalid_client' as const,
+      clientId: null,
+      userId: null,
+      grantType: 'client_credentials',
+      scopes: null,
+      response: null,
+    };
+    for (let i = 0; i < 2; i++) await limit.afterRequest(ctx('a b+c'), failed);
+    expect((await limit.beforeRequest(ctx('a b+c')))?.status).toBe(429);
+    expect(await limit.beforeRequest(ctx('another'))).toBeUndefined();
+    expect(await limit.beforeRequest(ctx(null))).toBeUndefined();
   });
 });

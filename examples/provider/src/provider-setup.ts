@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type AfterRequestHook,
+  type CurrentUser,
+  type GrantStore,
+  hashPassword,
+  OAuth2Provider,
+  type OAuthRequest,
+} from '@portcullis/core';
+import type { AppConfig } from './config.js';
+import { type AppContext, createContext, type RequestInfo } from './context.js';
+import { DEMO_CLIENT_ID, DEMO_SCOPES } from './demo.js';
+import type { AppLogger } from './log.js';
+import { type ClientAuthRateLimit, createClientAuthRateLimit, createPasswordGrantLimit, SignInLimit } from './rate-limit.js';
+import { applySeed, loadSeedFile } from './seed.js';
+import { SessionStore } from './session.js';
+import type { Storage } from './storage.js';
+
+export const DEMO_USERNAME = 'demo';
+export const DEMO_SUBJECT = 'u-demo';
+
+/** The demo user, as created (or found) at start. */
+export interface DemoUser {
+  readonly username: string;
+  readonly subject: string;
+  /** The generated password when the user was created by this start, else `null` (it was shown before). */
+  readonly password: string | null;
+}
+
+export interface ProviderParts {
+  logger: AppLogger;
+  storage: Storage;
+  /** The grant cache to register, or `null` when the database binding keeps the codes. */
+  grantCache: GrantStore | null;
+  /** Where the app listens (loopback URL). */
+  url: string;
+  issuer: string;
+}
+
+export interface ProviderSetup {
+  readonly provider: OAuth2Provider;
+  readonly context: AppContext;
+  readonly demoUser: DemoUser | null;
+  readonly rateLimit: ClientAuthRateLimit;
+  readonly signInLimit: SignInLimit;
+}
+
+/** Creates the demo client (always, so its redirect URI follows the issuer) and the demo user (once). */
+async function ensureDemo(storage: Storage, issuer: string): Promise<DemoUser> {
+  await storage.putClient({
+    id: DEMO_CLIENT_ID,
+    secretHash: null,
+    redirectUris: [`${issuer}/demo/callback`],
+    grantTypes: ['authorization_code', 'refresh_token'],
+    scopes: [...DEMO_SCOPES],
+    tokenEndpointAuthMethod: 'none',
+  });
+  if (await storage.users.getUserByUsername(DEMO_USERNAME)) {
+    return { username: DEMO_USERNAME, subject: DEMO_SUBJECT, password: null };
+  }
+  const password = randomBytes(12).toString('base64url');
+  await storage.putUser({ username: DEMO_USERNAME, subject: DEMO_SUBJECT, passwordHash: await hashPassword(password) });
+  return { username: DEMO_USERNAME, subject: DEMO_SUBJECT, password };
+}
+
+/**
+ * The provider: its options and hooks (rate limits, the client id for the request log), its stores
+ * (the database binding, and the grant cache when there is one), the seed file and the demo
+ * entries; plus the context the route groups share.
+ */
+export async function setupProvider(config: AppConfig, p: ProviderParts): Promise<ProviderSetup> {
+  const { logger, storage, issuer } = p;
+  // Only signing in creates a session (see session.ts); anonymous visitors hold none.
+  const sessions = new SessionStore(config.sessionTtl * 1000, config.sessionMaxEntries);
+  const signInLimit = new SignInLimit(config.rateLimit);
+  const infos = new WeakMap<OAuthRequest, RequestInfo>();
+
+  const ipOfRequest = (req: OAuthRequest) => infos.get(req)?.ip ?? null;
+  const rateLimit = createClientAuthRateLimit(config.rateLimit, ipOfRequest);
+  const passwordGrantLimit = createPasswordGrantLimit(signInLimit, ipOfRequest);
+  const clientExists = async (id: string): Promise<boolean> => {
+    try {
+      return (await storage.clients.getClient(id)) !== null;
+    } catch {
+      return false;
+    }
+  };
+  /**
+   * The client id for the request log. Core reports the id a request claimed, also when client
+   * authentication failed or no such client exists; an unknown value may be a secret pasted into
+   * the wrong field, so it is logged only when the request succeeded (the client authenticated,
+   * or the authorization request was valid) or a client with this id exists.
+   */
+  const noteClient: AfterRequestHook = async (ctx, outcome) => {
+    const info = infos.get(ctx.request);
+    const id = outcome.clientId;
+    if (!info || id === null || info.clientId === id) return undefined;
+    if (outcome.valid || (await clientExists(id))) info.clientId = id;
+    return undefined;
+  };
+  const provider = new OAuth2Provider({
+    issuer,
+    grants: config.grants,
+    lifetimes: config.lifetimes,
+    refreshTokenRotation: config.refreshTokenRotation,
+    errorUri: '/error',
+    logger: logger.core,
+    hooks: {
+      beforeRequest: [rateLimit.beforeRequest, passwordGrantLimit.beforeRequest],
+      afterRequest: [rateLimit.afterRequest, passwordGrantLimit.afterRequest, noteClient],
+    },
+  });
+  const context = createContext({ config, issuer, url: p.url, provider, storage, logger, sessions, signInLimit, infos });
+  const currentUser: CurrentUser = (req) => {
+    const s = context.sessionOf(req.headers.cookie as string | string[] | undefined);
+    return s?.userId ? { id: s.userId } : null;
+  };
+  storage.bind(provider, { currentUser, withGrants: p.grantCache === null });
+  if (p.grantCache) provider.useStores({ grants: p.grantCache });
+  provider.validate();
+
+  const seed = config.seedFile ? await loadSeedFile(config.seedFile) : null;
+  // Processes starting together on one database write the seed and demo entries in turn.
+  const demoUser = await storage.exclusive(async () => {
+    if (seed) {
+      const n = await applySeed(storage, seed);
+      logger.info('seed file applied', { clients: n.clients, users: n.users });
+    }
+    return config.demo ? ensureDemo(storage, issuer) : null;
+  });
+  return { provider, context, demoUser, rateLimit, signInLimit };
+}
