@@ -221,8 +221,10 @@ export function createTokenStore<D extends TokenDocument = TokenDocument>(model:
       run('saveTokens', async () => {
         const docs = [tokenDocument('access', access)];
         if (refresh) docs.push(tokenDocument('refresh', refresh));
-        // Inserts only: the user's other tokens (other devices) are left alone.
-        await tokens.insertMany(docs, { ordered: true });
+        // Inserts only: the user's other tokens (other devices) are left alone. The documents
+        // are complete and already of the schema's types, so they go to the collection as they
+        // are (no document hydration, casting or validation per token).
+        await tokens.collection.insertMany(docs, { ordered: true });
       }),
     getAccessToken: (token) => run('getAccessToken', () => find('access', token)),
     getRefreshToken: (token) => run('getRefreshToken', () => find('refresh', token)),
