@@ -116,7 +116,7 @@ export function report(ctx, results) {
     `Load average at start ${ctx.loadStart.map((v) => v.toFixed(2)).join(' ')}, at end ${loadEnd.map((v) => v.toFixed(2)).join(' ')}` +
       (foreignShares.length > 0
         ? `; other processes used ${(100 * fMed).toFixed(0)}% (median; max ${(100 * fMax).toFixed(0)}%) of the server core during the measured runs` +
-          `; median run-to-run spread of a row ${(100 * spread).toFixed(0)}%` +
+          (Number.isFinite(spread) ? `; median run-to-run spread of a row ${(100 * spread).toFixed(0)}%` : '') +
           (noisy ? ' — **the machine was busy: numbers are noisy**' : ' — quiet')
         : ''),
   );
