@@ -205,6 +205,8 @@ export interface Stores<U extends User = User, C extends Client = Client> {
   users?: UserStore<U>;
   grants?: GrantStore;
   tokens?: TokenStore;
+  /** Signing keys for JWT access tokens (optional; needed with `accessTokenFormat: 'jwt'`). */
+  keys?: KeyStore;
 }
 
 /**
@@ -242,4 +244,44 @@ export interface GrantStore {
 export interface TokenStore {
   /** What this store can do (see `StoreCapabilities`). Stores should declare it. */
   readonly capabilities?: StoreCapabilities;
+}
+
+/** A JWS algorithm core signs JWT access tokens with. */
+export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
+
+/**
+ * A signing key as stored. The private key is never stored plainly: `privateKey` is a compact JWE
+ * (`dir`, `A256GCM`) of the private JWK, encrypted with the operator's key-encryption key, which
+ * the store never sees.
+ */
+export interface SigningKeyRecord {
+  /** Key id, the JWT header's `kid` and the JWKS entry's. */
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  /** The public JWK, as published in the JWKS (with `kid`, `alg` and `use: 'sig'`). */
+  readonly publicJwk: Readonly<Record<string, unknown>>;
+  /** The private JWK, encrypted (see above). */
+  readonly privateKey: string;
+  /** When the key was added: from then on it is published in the JWKS. */
+  readonly createdAt: Date;
+  /** When it starts signing; later than `createdAt` by the rotation lead time, so verifiers see it first. */
+  readonly activatesAt: Date;
+  /** When it stops signing (a newer key took over), or `null` while it is the newest. */
+  readonly retiresAt: Date | null;
+}
+
+/**
+ * The signing keys of JWT access tokens: the fifth, optional store. Keys are few (one or two
+ * live at a time), so every method works on the whole set; core caches `listKeys()` for a short,
+ * bounded time (`jwt.keyCacheTtl`), so every process picks up a rotation within it.
+ */
+export interface KeyStore {
+  /** Every key not yet removed, in any order. Called at most once per cache interval per process. */
+  listKeys(): Promise<readonly SigningKeyRecord[]>;
+  /** Adds a key (a rotation, or the first key). A `kid` that exists already must not be overwritten. */
+  addKey(key: SigningKeyRecord): Promise<void>;
+  /** Sets `retiresAt` of one key (rotation). An unknown `kid` is a no-op. */
+  retireKey(kid: string, retiresAt: Date): Promise<void>;
+  /** Removes keys retired before `before` (they no longer verify anything that is still live). Returns how many. */
+  removeRetiredKeys(before: Date): Promise<number>;
 }

@@ -6,6 +6,7 @@
 import type { Client, User } from './contract.js';
 import type { OAuthError } from './errors.js';
 import type { OAuthResponse } from './http.js';
+import type { KeyRing } from './keys.js';
 import type { ResolvedOptions } from './options.js';
 import type { Slots } from './registry.js';
 import { errorResponse } from './responses.js';
@@ -14,6 +15,8 @@ import { errorResponse } from './responses.js';
 export interface Engine<U extends User = User, C extends Client = Client> {
   readonly o: ResolvedOptions;
   readonly s: Slots<U, C>;
+  /** The signing keys, with `accessTokenFormat: 'jwt'`; `null` otherwise. */
+  readonly keys: KeyRing | null;
 }
 
 /** Internal result of an endpoint run, before the hooks see it. */

@@ -5,7 +5,9 @@ import type {
   Consumed,
   GrantRecord,
   GrantStore,
+  KeyStore,
   RefreshTokenRecord,
+  SigningKeyRecord,
   Stores,
   TokenStore,
   User,
@@ -184,11 +186,37 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
       families.delete(grantId);
     },
   };
+  // Signing keys of JWT access tokens: a handful at a time, kept as given (private parts are
+  // already encrypted by core). Copies go out, so a caller cannot change what is held.
+  const signingKeys = new Map<string, SigningKeyRecord>();
+  const keyStore: KeyStore = {
+    async listKeys() {
+      return [...signingKeys.values()].map((k) => ({ ...k }));
+    },
+    async addKey(key) {
+      if (!signingKeys.has(key.kid)) signingKeys.set(key.kid, { ...key });
+    },
+    async retireKey(kid, retiresAt) {
+      const k = signingKeys.get(kid);
+      if (k) signingKeys.set(kid, { ...k, retiresAt });
+    },
+    async removeRetiredKeys(before) {
+      let n = 0;
+      for (const [kid, k] of signingKeys) {
+        if (k.retiresAt !== null && k.retiresAt.getTime() < before.getTime()) {
+          signingKeys.delete(kid);
+          n++;
+        }
+      }
+      return n;
+    },
+  };
   const stores: MemoryStores<U, C> = {
     clients: clientStore,
     users: userStore,
     grants: grantStore,
     tokens: tokenStore,
+    keys: keyStore,
     addClient: (c) => void clients.set(c.id, c),
     addUser: (u) => void users.set(u.username, u),
   };

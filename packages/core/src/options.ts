@@ -1,5 +1,7 @@
-import type { Client, GrantType, Stores, User } from './contract.js';
+import type { Client, GrantType, SigningAlgorithm, Stores, User } from './contract.js';
+import { ConfigurationError } from './errors.js';
 import type { AfterRequestHook, BeforeRequestHook } from './hooks.js';
+import { type JwtSettings, parseKeyEncryptionKey } from './keys.js';
 import { consoleLogger, type Logger } from './log.js';
 
 export type { Logger } from './log.js';
@@ -40,6 +42,8 @@ export interface EndpointPaths {
   token?: string;
   revocation?: string;
   introspection?: string;
+  /** The JWKS of JWT access token keys (served when `accessTokenFormat` is `jwt`). */
+  jwks?: string;
 }
 
 /**
@@ -84,6 +88,30 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   };
   /** Endpoint paths for server metadata. Defaults: `/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`. */
   endpoints?: EndpointPaths;
+  /**
+   * Access tokens as opaque random strings (default) or as RFC 9068 JWTs (`typ: at+jwt`) that
+   * resource servers can verify on their own against the JWKS (`jwks_uri`). Either way the
+   * provider stores a digest of each access token, so its own resource checks, introspection and
+   * revocation work the same; a resource server verifying a JWT locally learns of a revocation only
+   * through introspection or when the token expires, so keep `lifetimes.accessToken` short.
+   */
+  accessTokenFormat?: 'opaque' | 'jwt';
+  /** JWT access token settings (with `accessTokenFormat: 'jwt'`). */
+  jwt?: {
+    /** Signing algorithm of new keys: `ES256` (default), `EdDSA` (Ed25519) or `RS256` for older verifiers. */
+    algorithm?: SigningAlgorithm;
+    /**
+     * 32 random bytes (base64url or hex) that encrypt private keys at rest; the key store never
+     * sees them plainly. Default: the `PORTCULLIS_KEY_ENCRYPTION_KEY` environment variable.
+     */
+    keyEncryptionKey?: string;
+    /** Seconds a new key is published before it signs. Default 120; must exceed `keyCacheTtl`. */
+    rotationLeadTime?: number;
+    /** Seconds each process keeps the key set before reading the store again. Default 30. */
+    keyCacheTtl?: number;
+    /** `aud` of the tokens. Default: the issuer. */
+    audience?: string;
+  };
   /** Realm in `WWW-Authenticate` challenges. Default `"oauth"`. */
   realm?: string;
   /**
@@ -112,6 +140,9 @@ export interface ResolvedOptions {
   readonly endpoints: Readonly<Required<EndpointPaths>>;
   readonly realm: string;
   readonly lenientBasicAuth: boolean;
+  readonly accessTokenFormat: 'opaque' | 'jwt';
+  /** Resolved JWT settings; `null` with opaque access tokens. */
+  readonly jwt: JwtSettings | null;
   readonly logger: Logger;
 }
 
@@ -151,8 +182,14 @@ export const OPTION_DEFAULTS = {
       'Flask-OAuthlib keys: `OAUTH2_PROVIDER_TOKEN_EXPIRES_IN`, `OAUTH2_PROVIDER_TOKEN_GENERATOR`, `OAUTH2_PROVIDER_REFRESH_TOKEN_GENERATOR`, `OAUTH2_PROVIDER_ERROR_URI` (typed options win)',
   },
   hooks: { shown: 'none', meaning: '`beforeRequest`, `afterRequest`' },
+  accessTokenFormat: { shown: '`opaque`', meaning: '`opaque` or `jwt` (RFC 9068, signed with rotating keys; see below)' },
+  jwt: {
+    shown: "`{ algorithm: 'ES256', rotationLeadTime: 120, keyCacheTtl: 30 }`",
+    meaning:
+      '`algorithm` (`ES256`, `EdDSA`, `RS256`), `keyEncryptionKey` (default env `PORTCULLIS_KEY_ENCRYPTION_KEY`), `rotationLeadTime`, `keyCacheTtl` (s), `audience`',
+  },
   endpoints: {
-    shown: '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`',
+    shown: '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`, `/oauth/jwks`',
     meaning: 'paths for metadata and `handle()`',
   },
   realm: { shown: '`oauth`', meaning: 'realm of `WWW-Authenticate` challenges' },
@@ -167,7 +204,14 @@ const DEFAULT = {
   pkce: { required: 'public', allowPlain: false } as const,
   refreshTokenRotation: true,
   allowBearerInQuery: false,
-  endpoints: { authorization: '/oauth/authorize', token: '/oauth/token', revocation: '/oauth/revoke', introspection: '/oauth/introspect' },
+  endpoints: {
+    authorization: '/oauth/authorize',
+    token: '/oauth/token',
+    revocation: '/oauth/revoke',
+    introspection: '/oauth/introspect',
+    jwks: '/oauth/jwks',
+  },
+  jwt: { algorithm: 'ES256' as SigningAlgorithm, rotationLeadTime: 120, keyCacheTtl: 30 },
   realm: 'oauth',
   lenientBasicAuth: false,
 };
@@ -223,6 +267,8 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
   const required = o.pkce?.required ?? DEFAULT.pkce.required;
   if (!['public', 'all', 'none'].includes(required)) throw new TypeError('Portcullis: pkce.required must be public, all or none');
   const d = DEFAULT.lifetimes;
+  const format = o.accessTokenFormat ?? 'opaque';
+  if (format !== 'opaque' && format !== 'jwt') throw new TypeError("Portcullis: accessTokenFormat must be 'opaque' or 'jwt'");
   return {
     issuer: o.issuer.replace(/\/$/, ''),
     grants,
@@ -243,9 +289,38 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
       token: o.endpoints?.token ?? DEFAULT.endpoints.token,
       revocation: o.endpoints?.revocation ?? DEFAULT.endpoints.revocation,
       introspection: o.endpoints?.introspection ?? DEFAULT.endpoints.introspection,
+      jwks: o.endpoints?.jwks ?? DEFAULT.endpoints.jwks,
     },
+    accessTokenFormat: format,
+    jwt: format === 'jwt' ? resolveJwt(o, issuer) : null,
     realm: o.realm ?? DEFAULT.realm,
     lenientBasicAuth: o.lenientBasicAuth ?? DEFAULT.lenientBasicAuth,
     logger,
+  };
+}
+
+function resolveJwt(o: ProviderOptions<User, Client>, issuer: URL): JwtSettings {
+  const j = o.jwt ?? {};
+  const algorithm = j.algorithm ?? DEFAULT.jwt.algorithm;
+  if (!['ES256', 'EdDSA', 'RS256'].includes(algorithm)) throw new TypeError('Portcullis: jwt.algorithm must be ES256, EdDSA or RS256');
+  const kek = j.keyEncryptionKey ?? process.env.PORTCULLIS_KEY_ENCRYPTION_KEY;
+  if (!kek) {
+    throw new ConfigurationError(
+      'Portcullis: JWT access tokens need a key-encryption key for the signing keys at rest: jwt.keyEncryptionKey or PORTCULLIS_KEY_ENCRYPTION_KEY (32 random bytes, base64url)',
+    );
+  }
+  const keyCacheTtl = seconds('jwt.keyCacheTtl', j.keyCacheTtl, DEFAULT.jwt.keyCacheTtl);
+  const rotationLeadTime = seconds('jwt.rotationLeadTime', j.rotationLeadTime, DEFAULT.jwt.rotationLeadTime);
+  if (rotationLeadTime <= keyCacheTtl) {
+    throw new ConfigurationError(
+      'Portcullis: jwt.rotationLeadTime must be longer than jwt.keyCacheTtl, so every process publishes a new key before any signs with it',
+    );
+  }
+  return {
+    algorithm,
+    keyEncryptionKey: parseKeyEncryptionKey(kek, j.keyEncryptionKey ? 'jwt.keyEncryptionKey' : 'PORTCULLIS_KEY_ENCRYPTION_KEY'),
+    rotationLeadTime,
+    keyCacheTtl,
+    audience: j.audience ?? issuer.href.replace(/\/$/, ''),
   };
 }

@@ -17,6 +17,7 @@ import { type EndpointResult, type Engine, plain } from './engine.js';
 import { ConfigurationError, toOAuthError } from './errors.js';
 import { type AfterRequestHook, type BeforeRequestHook, type EndpointName, type HookContext, type HookOutcome, Hooks } from './hooks.js';
 import type { OAuthRequest, OAuthResponse } from './http.js';
+import { KeyRing } from './keys.js';
 import { describe } from './log.js';
 import { type ProviderOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { pathOf } from './params.js';
@@ -51,7 +52,9 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
 
   constructor(options: ProviderOptions<U, C>) {
     this.options = resolveOptions(options as ProviderOptions);
-    this.e = { o: this.options, s: this.table.slots };
+    const slots = this.table.slots;
+    const jwt = this.options.jwt;
+    this.e = { o: this.options, s: slots, keys: jwt ? new KeyRing(() => slots.keys, jwt, this.options.lifetimes.accessToken) : null };
     this.hooks = new Hooks(() => this.options.logger);
     const h = options.hooks;
     if (h?.beforeRequest)
@@ -143,6 +146,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
       need.push(['tokens.consumeRefreshToken', 'the refresh_token grant (with rotation)']);
     }
     if (g.has('password')) need.push(['users.getUserByUsername', 'the password grant']);
+    if (this.options.jwt && !this.e.s.keys) {
+      throw new ConfigurationError(
+        "Portcullis: accessTokenFormat 'jwt' needs a key store for its signing keys: provider.useStores({ keys }) (createMemoryStores() has one) or a binding's",
+      );
+    }
     for (const { slot, how } of this.table.missing(need.map(([slot]) => slot))) {
       const who = need.find(([n]) => n === slot)![1];
       throw new ConfigurationError(
@@ -255,6 +263,35 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     });
   }
 
+  /**
+   * The JWKS of JWT access token keys (`jwks_uri`): every key published now, including one that
+   * does not sign yet (a rotation's lead time) and retired ones whose tokens may still be live.
+   * `Cache-Control: max-age` is the key cache interval, so verifiers refresh as often as processes do.
+   */
+  async jwks(req: OAuthRequest = { method: 'GET', url: this.options.endpoints.jwks, headers: {} }): Promise<OAuthResponse> {
+    return this.run('metadata', req, async () => {
+      const keys = this.engine().keys;
+      if (!keys) return plain(json(404, { error: 'not_found' }));
+      const response = json(200, await keys.jwks());
+      response.headers['Cache-Control'] = `public, max-age=${this.options.jwt!.keyCacheTtl}`;
+      delete response.headers.Pragma;
+      return plain(response);
+    });
+  }
+
+  /**
+   * Rotates the signing key of JWT access tokens without a restart: a new key is published at once
+   * and signs after `jwt.rotationLeadTime`, when the current key retires (it stays published until
+   * the tokens it signed have expired). Every process picks the change up within `jwt.keyCacheTtl`.
+   * @returns the new key's id and when it starts signing.
+   * @throws ConfigurationError when access tokens are not JWTs.
+   */
+  async rotateSigningKey(): Promise<{ kid: string; activatesAt: Date }> {
+    const keys = this.engine().keys;
+    if (!keys) throw new ConfigurationError("Portcullis: rotateSigningKey needs accessTokenFormat: 'jwt'");
+    return keys.rotate();
+  }
+
   /** The metadata document itself. */
   metadataDocument(): Record<string, unknown> {
     return metadataDocument(this.engine());
@@ -333,6 +370,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (path === e.revocation) return this.revoke(req);
     if (path === e.introspection) return this.introspect(req);
     if (path === METADATA_PATH) return this.metadata(req);
+    if (this.e.keys && path === e.jwks) return this.jwks(req);
     return null;
   }
 
@@ -342,7 +380,13 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    */
   handles(path: string): boolean {
     const e = this.options.endpoints;
-    return path === e.token || path === e.revocation || path === e.introspection || path === METADATA_PATH;
+    return (
+      path === e.token ||
+      path === e.revocation ||
+      path === e.introspection ||
+      path === METADATA_PATH ||
+      (this.e.keys !== null && path === e.jwks)
+    );
   }
 
   // ---------------------------------------------------------------- internals

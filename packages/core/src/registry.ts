@@ -1,4 +1,4 @@
-import type { Client, ClientStore, GrantStore, Stores, TokenStore, User, UserStore } from './contract.js';
+import type { Client, ClientStore, GrantStore, KeyStore, Stores, TokenStore, User, UserStore } from './contract.js';
 import type { OAuthRequest } from './http.js';
 
 /** Who registered a slot. An `explicit` registration always beats a `binding` one, in any order. */
@@ -65,6 +65,8 @@ export interface Slots<U extends User = User, C extends Client = Client> {
   revokeAccessToken: TokenStore['revokeAccessToken'] | undefined;
   revokeFamily: TokenStore['revokeFamily'] | undefined;
   currentUser: CurrentUser<U> | undefined;
+  /** The signing keys of JWT access tokens (registered whole, with `useStores({ keys })`). */
+  keys: KeyStore | undefined;
 }
 
 const SLOT_KEYS: Record<SlotName, Exclude<keyof Slots, 'currentUser'>> = {
@@ -111,7 +113,8 @@ export class SlotTable<U extends User = User, C extends Client = Client> {
   useStores(stores: Stores<U, C>, options?: RegisterOptions): void {
     const marked = (stores as { [BINDING_STORES]?: boolean })[BINDING_STORES] === true;
     const layer = this.layers[options?.source ?? (marked ? 'binding' : 'explicit')];
-    const { clients, users, grants, tokens } = stores;
+    const { clients, users, grants, tokens, keys } = stores;
+    if (keys) layer.keys = keys;
     if (clients) layer.getClient = clients.getClient.bind(clients);
     if (users) layer.getUserByUsername = users.getUserByUsername.bind(users);
     if (grants) {
@@ -179,5 +182,6 @@ function emptySlots<U extends User, C extends Client>(): Slots<U, C> {
     revokeAccessToken: undefined,
     revokeFamily: undefined,
     currentUser: undefined,
+    keys: undefined,
   };
 }

@@ -27,5 +27,6 @@ export function metadataDocument(e: Engine): Record<string, unknown> {
   }
   if (g.has('authorization_code')) doc.code_challenge_methods_supported = o.pkce.allowPlain ? ['S256', 'plain'] : ['S256'];
   if (o.scopes) doc.scopes_supported = [...o.scopes];
+  if (o.jwt) doc.jwks_uri = url(o.endpoints.jwks);
   return doc;
 }

@@ -28,7 +28,12 @@ export interface TokenResponseBody {
 export async function issueTokens<U extends User, C extends Client>(e: Engine<U, C>, input: IssueInput): Promise<TokenResponseBody> {
   const o = e.o;
   const now = Date.now();
-  const access = o.accessTokenGenerator ? o.accessTokenGenerator(input) : randomToken();
+  const expiresAt = now + o.lifetimes.accessToken * 1000;
+  const access = e.keys
+    ? await jwtAccessToken(e, input, expiresAt)
+    : o.accessTokenGenerator
+      ? o.accessTokenGenerator(input)
+      : randomToken();
   const refresh = input.withRefresh ? (o.refreshTokenGenerator ? o.refreshTokenGenerator(input) : randomToken()) : null;
   await e.s.saveTokens!(
     {
@@ -36,7 +41,7 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
       clientId: input.clientId,
       userId: input.userId,
       scopes: input.scopes,
-      expiresAt: new Date(now + o.lifetimes.accessToken * 1000),
+      expiresAt: new Date(expiresAt),
       grantId: input.grantId,
     },
     refresh === null
@@ -59,4 +64,20 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
 /** A new family id. */
 export function newGrantId(): string {
   return randomToken(16);
+}
+
+/**
+ * An RFC 9068 access token (`typ: at+jwt`): `iss`, `sub` (the user, or the client for
+ * client_credentials, as section 2.2 says), `aud`, `exp`, `iat`, `jti`, `client_id` and `scope`.
+ */
+function jwtAccessToken<U extends User, C extends Client>(e: Engine<U, C>, input: IssueInput, expiresAt: number): Promise<string> {
+  const claims: Record<string, unknown> = {
+    iss: e.o.issuer,
+    sub: input.userId ?? input.clientId,
+    aud: e.o.jwt!.audience,
+    jti: randomToken(16),
+    client_id: input.clientId,
+  };
+  if (input.scopes.length > 0) claims.scope = input.scopes.join(' ');
+  return e.keys!.sign(claims, expiresAt);
 }
