@@ -1,6 +1,59 @@
 /**
- * RFC 6749 section 4.1 (authorization code), with RFC 9207 (`iss`) and RFC 9700 section 2.1
- * (exact redirect URI matching, codes single-use, replay revokes what the code minted).
+ * RFC 6749 section 4.1 (authorization code) and the authorization endpoint rules of section 3.1
+ * it relies on, with RFC 9207 (`iss`) and RFC 9700 section 2.1 (exact redirect URI matching, codes
+ * single-use, replay revokes what the code minted).
+ *
+ * RFC 6749 section 3.1: "The authorization server MUST support the use of the HTTP "GET" method
+ *   [RFC2616] for the authorization endpoint and MAY support the use of the "POST" method as well."
+ * RFC 6749 section 3.1: "Parameters sent without a value MUST be treated as if they were omitted
+ *   from the request. The authorization server MUST ignore unrecognized request parameters.
+ *   Request and response parameters MUST NOT be included more than once."
+ * RFC 6749 section 3.1.1: "If an authorization request is missing the "response_type" parameter,
+ *   or if the response type is not understood, the authorization server MUST return an error
+ *   response as described in Section 4.1.2.1."
+ * RFC 6749 section 3.3: "scope-token = 1*( %x21 / %x23-5B / %x5D-7E )" (so `"` is no scope
+ *   character).
+ * RFC 6749 section 4.1.1: response_type "REQUIRED. Value MUST be set to "code"." and client_id
+ *   "REQUIRED. The client identifier as described in Section 2.2."
+ * RFC 6749 section 4.1.2, code: "The authorization code MUST expire shortly after it is issued to
+ *   mitigate the risk of leaks. ... The client MUST NOT use the authorization code more than once.
+ *   If an authorization code is used more than once, the authorization server MUST deny the request
+ *   and SHOULD revoke (when possible) all tokens previously issued based on that authorization
+ *   code. The authorization code is bound to the client identifier and redirection URI."
+ * RFC 6749 section 4.1.2, state: "REQUIRED if the "state" parameter was present in the client
+ *   authorization request. The exact value received from the client."
+ * RFC 6749 section 4.1.2.1: "If the request fails due to a missing, invalid, or mismatching
+ *   redirection URI, or if the client identifier is missing or invalid, the authorization server
+ *   SHOULD inform the resource owner of the error and MUST NOT automatically redirect the
+ *   user-agent to the invalid redirection URI."
+ * RFC 6749 section 4.1.2.1: "If the resource owner denies the access request or if the request
+ *   fails for reasons other than a missing or invalid redirection URI, the authorization server
+ *   informs the client by adding the following parameters to the query component of the
+ *   redirection URI"
+ * RFC 6749 section 4.1.2.1, errors: invalid_request "The request is missing a required parameter,
+ *   includes an invalid parameter value, includes a parameter more than once, or is otherwise
+ *   malformed."; unauthorized_client "The client is not authorized to request an authorization
+ *   code using this method."; access_denied "The resource owner or authorization server denied
+ *   the request."; unsupported_response_type "The authorization server does not support obtaining
+ *   an authorization code using this method."; invalid_scope "The requested scope is invalid,
+ *   unknown, or malformed."
+ * RFC 6749 section 4.1.3: "The authorization server MUST: require client authentication for
+ *   confidential clients or for any client that was issued client credentials (or with other
+ *   authentication requirements), authenticate the client if client authentication is included,
+ *   ensure that the authorization code was issued to the authenticated confidential client, or if
+ *   the client is public, ensure that the code was issued to "client_id" in the request, verify
+ *   that the authorization code is valid, and ensure that the "redirect_uri" parameter is present
+ *   if the "redirect_uri" parameter was included in the initial authorization request as described
+ *   in Section 4.1.1, and if included ensure that their values are identical."
+ * RFC 6749 section 4.1.4: "If the access token request is valid and authorized, the authorization
+ *   server issues an access token and optional refresh token as described in Section 5.1."
+ * RFC 6749 section 5.1: "The authorization server MUST include the HTTP "Cache-Control" response
+ *   header field [RFC2616] with a value of "no-store" in any response containing tokens,
+ *   credentials, or other sensitive information, as well as the "Pragma" response header field
+ *   [RFC2616] with a value of "no-cache"."
+ * RFC 6749 section 5.2, invalid_grant: "The provided authorization grant (e.g., authorization code,
+ *   resource owner credentials) or refresh token is invalid, expired, revoked, does not match the
+ *   redirection URI used in the authorization request, or was issued to another client."
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -18,6 +71,7 @@ import {
   location,
   makeProvider,
   pkce,
+  publicClient,
   SECRET,
 } from '../helpers.js';
 
@@ -126,6 +180,26 @@ describe('authorization request (4.1.1)', () => {
     expect(body(a.response).error_description).toMatch(/^Parameter .client_id. was given more than once$/);
   });
 
+  it('"The authorization server MUST ignore unrecognized request parameters"', async () => {
+    const { provider } = makeProvider();
+    const a = await provider.authorize(
+      get(
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'conf',
+          redirect_uri: CB,
+          scope: 'read',
+          state: 's',
+          code_challenge: pkce().challenge,
+          code_challenge_method: 'S256',
+          unknown_parameter: 'x',
+        }),
+      ),
+    );
+    expect(a.type).toBe('consent');
+    if (a.type === 'consent') expect(a.request.scopes).toEqual(['read']);
+  });
+
   it('answers unauthorized_client when the client may not use the code grant', async () => {
     const { provider, stores } = makeProvider();
     stores.addClient({ ...confidential, id: 'cc-only', grantTypes: ['client_credentials'] });
@@ -149,7 +223,7 @@ describe('authorization response (4.1.2)', () => {
     expect(loc.searchParams.get('iss')).toBe(ISSUER);
   });
 
-  it('"access_denied: The resource owner ... denied the request", to the validated redirect URI only', async () => {
+  it('access_denied ("The resource owner or authorization server denied the request"), to the validated redirect URI only', async () => {
     const { provider } = makeProvider();
     const a = await provider.authorize(
       get(
@@ -286,7 +360,7 @@ describe('access token request (4.1.3)', () => {
     expect(typeof b.refresh_token).toBe('string');
   });
 
-  it('"The client MUST NOT use the authorization code more than once ... the authorization server SHOULD revoke ... all tokens previously issued based on that authorization code"', async () => {
+  it('"If an authorization code is used more than once, the authorization server MUST deny the request and SHOULD revoke (when possible) all tokens previously issued based on that authorization code"', async () => {
     const { provider } = makeProvider();
     const { code, verifier } = await getCode(provider);
     const first = body(await exchange(provider, code, verifier));
@@ -320,7 +394,7 @@ describe('access token request (4.1.3)', () => {
     expect((await exchange(provider, code, verifier)).status).toBe(currentStoreKind() === 'memory' ? 200 : 400);
   });
 
-  it('"ensure that the redirect_uri parameter is present if [it] was included in the initial authorization request ... and if included ensure that their values are identical"', async () => {
+  it('"ensure that the "redirect_uri" parameter is present if the "redirect_uri" parameter was included in the initial authorization request ... and if included ensure that their values are identical"', async () => {
     const { provider } = makeProvider();
     for (const redirectUri of ['https://app.example/other', undefined]) {
       const { code, verifier } = await getCode(provider);
@@ -329,6 +403,40 @@ describe('access token request (4.1.3)', () => {
       const r = await provider.token(form(params, { authorization: basic('conf', SECRET) }));
       expect(body(r).error).toBe('invalid_grant');
     }
+  });
+
+  it('"require client authentication for confidential clients": 401 invalid_client, and the code is not spent', async () => {
+    const { provider } = makeProvider();
+    const { code, verifier } = await getCode(provider);
+    const r = await provider.token(
+      form({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CB, client_id: 'conf' }),
+    );
+    expect(r.status).toBe(401);
+    expect(body(r).error).toBe('invalid_client');
+    expect(r.headers).toEqual({ 'Content-Type': 'application/json;charset=UTF-8', 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    expect((await exchange(provider, code, verifier)).status).toBe(200);
+  });
+
+  it('"if the client is public, ensure that the code was issued to "client_id" in the request"', async () => {
+    const { provider, stores } = makeProvider();
+    stores.addClient({ ...publicClient, id: 'pub-2' });
+    const { code, verifier } = await getCode(provider, { client: publicClient, scope: 'read' });
+    const redeem = (clientId: string) =>
+      provider.token(
+        form({
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: verifier,
+          redirect_uri: publicClient.redirectUris[0]!,
+          client_id: clientId,
+        }),
+      );
+    const stolen = await redeem('pub-2');
+    expect(stolen.status).toBe(400);
+    expect(body(stolen).error).toBe('invalid_grant');
+    expect(stolen.headers).toEqual({ 'Content-Type': 'application/json;charset=UTF-8', 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    // As for confidential clients: the memory stores keep codes per client, a permissive store has spent it.
+    expect((await redeem('pub')).status).toBe(currentStoreKind() === 'memory' ? 200 : 400);
   });
 
   it('refuses unknown, empty and expired codes', async () => {
