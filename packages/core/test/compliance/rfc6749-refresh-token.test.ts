@@ -1,4 +1,26 @@
-/** RFC 6749 section 6 with RFC 9700 section 4.14 (rotation, replay revokes the family). */
+/**
+ * RFC 6749 section 6 (refreshing an access token) with RFC 9700 section 4.14 (rotation, replay
+ * revokes the family).
+ *
+ * RFC 6749 section 6: refresh_token "REQUIRED. The refresh token issued to the client."
+ * RFC 6749 section 6, scope: "The requested scope MUST NOT include any scope not originally granted
+ *   by the resource owner, and if omitted is treated as equal to the scope originally granted by
+ *   the resource owner."
+ * RFC 6749 section 6: "the refresh token is bound to the client to which it was issued."
+ * RFC 6749 section 6: "The authorization server MUST: require client authentication for
+ *   confidential clients or for any client that was issued client credentials (or with other
+ *   authentication requirements), authenticate the client if client authentication is included and
+ *   ensure that the refresh token was issued to the authenticated client, and validate the refresh
+ *   token."
+ * RFC 6749 section 6: "The authorization server MAY issue a new refresh token, in which case the
+ *   client MUST discard the old refresh token and replace it with the new refresh token. The
+ *   authorization server MAY revoke the old refresh token after issuing a new refresh token to the
+ *   client. If a new refresh token is issued, the refresh token scope MUST be identical to that of
+ *   the refresh token included by the client in the request."
+ * RFC 6749 section 5.2, invalid_grant: "The provided authorization grant (e.g., authorization code,
+ *   resource owner credentials) or refresh token is invalid, expired, revoked, does not match the
+ *   redirection URI used in the authorization request, or was issued to another client."
+ */
 import { describe, expect, it } from 'vitest';
 import { basic, body, exchange, form, get, getCode, makeProvider, SECRET } from '../helpers.js';
 
@@ -55,6 +77,28 @@ describe('refresh_token grant', () => {
     const t2 = await tokens(provider);
     const narrow = body(await refresh(provider, t2.refresh_token, { scope: 'read' }));
     expect(narrow.scope).toBe('read');
+  });
+
+  it('"If a new refresh token is issued, the refresh token scope MUST be identical to that of the refresh token included by the client in the request"', async () => {
+    const { provider } = makeProvider();
+    const t = await tokens(provider);
+    const narrow = await refresh(provider, t.refresh_token, { scope: 'read' });
+    expect(narrow.status).toBe(200);
+    expect(body(narrow).scope).toBe('read');
+    // The new refresh token carries the scope of the one sent, not the narrowed access token's.
+    const next = await refresh(provider, body(narrow).refresh_token as string);
+    expect(next.status).toBe(200);
+    expect(body(next).scope).toBe('read write');
+  });
+
+  it('"require client authentication for confidential clients": 401 invalid_client with client_id alone', async () => {
+    const { provider } = makeProvider();
+    const t = await tokens(provider);
+    const r = await refresh(provider, t.refresh_token, { client_id: 'conf' }, {} as typeof auth);
+    expect(r.status).toBe(401);
+    expect(body(r).error).toBe('invalid_client');
+    expect(r.headers).toEqual({ 'Content-Type': 'application/json;charset=UTF-8', 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    expect((await refresh(provider, t.refresh_token)).status).toBe(200);
   });
 
   it('binds the refresh token to its client', async () => {

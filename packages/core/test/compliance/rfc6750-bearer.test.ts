@@ -1,4 +1,41 @@
-/** RFC 6750 (bearer token usage): header or form body, all scopes required, RFC 6750 errors. */
+/**
+ * RFC 6750 (bearer token usage): header or form body, all scopes required, RFC 6750 errors.
+ *
+ * RFC 6750 section 2: "Clients MUST NOT use more than one method to transmit the token in each
+ *   request."
+ * RFC 6750 section 2.1: "Clients SHOULD make authenticated requests with a bearer token using the
+ *   "Authorization" request header field with the "Bearer" HTTP authorization scheme. Resource
+ *   servers MUST support this method."
+ * RFC 6750 section 2.2: "The "application/x-www-form-urlencoded" method SHOULD NOT be used except in
+ *   application contexts where participating browsers do not have access to the "Authorization"
+ *   request header field. Resource servers MAY support this method."
+ * RFC 6750 section 2.3: "it SHOULD NOT be used unless it is impossible to transport the access
+ *   token in the "Authorization" request header field or the HTTP request entity-body. Resource
+ *   servers MAY support this method."
+ * RFC 6750 section 3: "If the protected resource request does not include authentication
+ *   credentials or does not contain an access token that enables access to the protected resource,
+ *   the resource server MUST include the HTTP "WWW-Authenticate" response header field"
+ * RFC 6750 section 3: "All challenges defined by this specification MUST use the auth-scheme value
+ *   "Bearer". This scheme MUST be followed by one or more auth-param values."
+ * RFC 6750 section 3: "The "realm" attribute MUST NOT appear more than once."
+ * RFC 6750 section 3: "If the protected resource request included an access token and failed
+ *   authentication, the resource server SHOULD include the "error" attribute to provide the client
+ *   with the reason why the access request was declined."
+ * RFC 6750 section 3.1, invalid_request: "The request is missing a required parameter, includes an
+ *   unsupported parameter or parameter value, repeats the same parameter, uses more than one method
+ *   for including an access token, or is otherwise malformed. The resource server SHOULD respond
+ *   with the HTTP 400 (Bad Request) status code."
+ * RFC 6750 section 3.1, invalid_token: "The access token provided is expired, revoked, malformed, or
+ *   invalid for other reasons. The resource SHOULD respond with the HTTP 401 (Unauthorized) status
+ *   code."
+ * RFC 6750 section 3.1, insufficient_scope: "The request requires higher privileges than provided
+ *   by the access token. The resource server SHOULD respond with the HTTP 403 (Forbidden) status
+ *   code and MAY include the "scope" attribute with the scope necessary to access the protected
+ *   resource."
+ * RFC 6750 section 3.1: "If the request lacks any authentication information (e.g., the client was
+ *   unaware that authentication is necessary or attempted using an unsupported authentication
+ *   method), the resource server SHOULD NOT include an error code or other error information."
+ */
 import { describe, expect, it } from 'vitest';
 import { basic, body, form, get, makeProvider, SECRET } from '../helpers.js';
 

@@ -1,4 +1,19 @@
-/** RFC 7636 (PKCE) with the RFC 9700 policy: S256, required for public clients, plain only if enabled. */
+/**
+ * RFC 7636 (PKCE) with the RFC 9700 policy: S256, required for public clients, plain only if enabled.
+ *
+ * RFC 7636 section 4.4.1: "If the server requires Proof Key for Code Exchange (PKCE) by OAuth public
+ *   clients and the client does not send the "code_challenge" in the request, the authorization
+ *   endpoint MUST return the authorization error response with the "error" value set to
+ *   "invalid_request"."
+ * RFC 7636 section 4.4.1: "If the server supporting PKCE does not support the requested
+ *   transformation, the authorization endpoint MUST return the authorization error response with
+ *   "error" value set to "invalid_request"."
+ * RFC 7636 section 4.6: "If the values are not equal, an error response indicating "invalid_grant"
+ *   as described in Section 5.2 of [RFC6749] MUST be returned."
+ * Not quoted here (no copy of its exact text at hand): RFC 7636 section 4.2 gives the code
+ * challenge the syntax of 43 to 128 unreserved characters, and section 4.3 makes
+ * code_challenge_method optional, "plain" when absent.
+ */
 import { describe, expect, it } from 'vitest';
 import { authorizeUrl, body, CB, exchange, form, get, getCode, location, makeProvider, pkce, publicClient } from '../helpers.js';
 
@@ -77,7 +92,7 @@ describe('PKCE', () => {
     }
   });
 
-  it('"If the values are not equal, an error response indicating invalid_grant MUST be returned" and the code is burned', async () => {
+  it('"If the values are not equal, an error response indicating "invalid_grant" as described in Section 5.2 of [RFC6749] MUST be returned" and the code is burned', async () => {
     const { provider } = makeProvider();
     const { code, verifier } = await getCode(provider, { client: publicClient, scope: 'read' });
     const wrong = await publicExchange(provider, code, pkce().verifier);

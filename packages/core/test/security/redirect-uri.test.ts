@@ -1,6 +1,12 @@
 /**
- * RFC 6749 section 4.1.3: "redirect_uri REQUIRED, if the "redirect_uri" parameter was included in
- * the authorization request as described in Section 4.1.1, and their values MUST be identical."
+ * RFC 6749 section 4.1.3, redirect_uri: "REQUIRED, if the "redirect_uri" parameter was included in
+ *   the authorization request as described in Section 4.1.1, and their values MUST be identical."
+ * RFC 6749 section 4.1.3: the authorization server MUST "ensure that the "redirect_uri" parameter is
+ *   present if the "redirect_uri" parameter was included in the initial authorization request as
+ *   described in Section 4.1.1, and if included ensure that their values are identical."
+ * RFC 6749 section 5.2, invalid_grant: "The provided authorization grant (e.g., authorization code,
+ *   resource owner credentials) or refresh token is invalid, expired, revoked, does not match the
+ *   redirection URI used in the authorization request, or was issued to another client."
  */
 import { describe, expect, it } from 'vitest';
 import { createMemoryStores, generateClientSecret, hashSecret, OAuth2Provider } from '../../src/index.js';
