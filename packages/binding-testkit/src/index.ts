@@ -44,6 +44,14 @@ export {
   makeGrant,
 } from './grant.js';
 export {
+  assertSigningKey,
+  type KeyCheckContext,
+  type KeySuiteOptions,
+  keyChecks,
+  keyStoreSuite,
+  makeSigningKey,
+} from './keys.js';
+export {
   createPermissiveStores,
   type PermissiveProviderSuiteOptions,
   type PermissiveStores,
