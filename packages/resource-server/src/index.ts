@@ -1,0 +1,36 @@
+/**
+ * `@portcullis/resource-server`: bearer token checks (RFC 6750) for APIs that are not the
+ * authorization server. JWT access tokens (RFC 9068) are verified locally with jose; opaque ones
+ * through RFC 7662 introspection, with a short bounded cache.
+ */
+export { type AuthResult, authenticate, type BearerRequest, type BearerResponse, challenge } from './bearer.js';
+export { requireOAuthFetch, toFetchResponse } from './fetch.js';
+export type { IntrospectionOptions } from './introspection.js';
+export {
+  type ProtectedResourceOptions,
+  protectedResourceFetchHandler,
+  protectedResourceHandler,
+  protectedResourceMetadata,
+  protectedResourceMetadataPath,
+  protectedResourceMetadataUrl,
+} from './metadata.js';
+export {
+  type AuthorizedRequest,
+  fromNodeRequest,
+  type NextFunction,
+  type NodeMiddleware,
+  type NodeRequest,
+  type OAuthRouteHandler,
+  requireOAuth,
+  sendNodeResponse,
+  withOAuth,
+} from './node.js';
+export {
+  type BearerErrorCode,
+  createVerifier,
+  metadataUrl,
+  type VerifiedToken,
+  type Verifier,
+  type VerifierOptions,
+  type VerifyResult,
+} from './verifier.js';
