@@ -4,6 +4,7 @@ import type { OAuth2Provider } from '@portcullis/core';
 import type { AppConfig } from './config.js';
 import { createDemoClient } from './demo.js';
 import { openGrantCache } from './grant-cache.js';
+import { createHealth } from './health.js';
 import { sendJson } from './http-util.js';
 import { type AppLogger, createLogger, describeError, type LogSink } from './log.js';
 import { type DemoUser, setupProvider } from './provider-setup.js';
@@ -34,8 +35,14 @@ export interface App {
   /** The limit on failed sign-ins (login page and `password` grant). */
   readonly signInLimit: SignInLimit;
   readonly logger: AppLogger;
-  /** Stops accepting requests and closes the database and grant cache. */
+  /** Stops accepting requests, cuts open connections at once, and closes the database and grant cache. */
   close(): Promise<void>;
+  /**
+   * The graceful stop (SIGTERM): stops accepting connections, lets requests in flight finish for
+   * at most `graceSeconds` (default `SHUTDOWN_GRACE`), then cuts what is left and closes the
+   * database and grant cache. Resolves with the number of requests that were cut.
+   */
+  shutdown(graceSeconds?: number): Promise<{ cut: number }>;
 }
 
 function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
@@ -63,17 +70,45 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   const storage = await openStorage(config.database);
   let grantCache: Awaited<ReturnType<typeof openGrantCache>> = null;
   let handler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | null = null;
-  const server = createServer((req, res) => {
-    if (handler) void handler(req, res);
-    else sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'Starting' }, { 'Retry-After': '1' });
+  let draining = false;
+  let inFlight = 0;
+  const health = createHealth({
+    logger,
+    state: () => (draining ? 'draining' : handler ? 'serving' : 'starting'),
+    probes: {
+      database: () => storage.ping(),
+      grantCache: () => grantCache?.ping() ?? Promise.resolve(),
+    },
   });
+  const t = config.server;
+  const server = createServer(
+    {
+      headersTimeout: t.headersTimeout * 1000,
+      requestTimeout: t.requestTimeout * 1000,
+      keepAliveTimeout: t.keepAliveTimeout * 1000,
+      // How often node looks for requests past their headers or request timeout (default 30 s).
+      connectionsCheckingInterval: Math.min(5000, Math.max(100, (t.headersTimeout * 1000) / 4)),
+    },
+    (req, res) => {
+      // Health checks: answered first, cheap, and not logged.
+      if (health.handle(req, res)) return;
+      inFlight++;
+      res.once('close', () => inFlight--);
+      if (draining) res.setHeader('Connection', 'close');
+      if (handler) void handler(req, res);
+      else sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'Starting' }, { 'Retry-After': '1' });
+    },
+  );
+  const closeStores = async () => {
+    await grantCache?.close();
+    await storage.close();
+  };
   const closeAll = async () => {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
-    await grantCache?.close();
-    await storage.close();
+    await closeStores();
   };
   try {
     grantCache = await openGrantCache(config.grantCache, config.lifetimes.authorizationCode, logger.core);
@@ -130,6 +165,31 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
       close: async () => {
         clearInterval(purge);
         await closeAll();
+      },
+      shutdown: async (graceSeconds = t.shutdownGrace) => {
+        clearInterval(purge);
+        draining = true;
+        logger.info('shutting down', { inFlight, graceSeconds });
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Idle keep-alive connections go now; busy ones once their response is sent (`Connection: close`).
+        server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 200);
+        let timer: NodeJS.Timeout | undefined;
+        const overdue = new Promise<true>((resolve) => {
+          timer = setTimeout(() => resolve(true), graceSeconds * 1000);
+        });
+        const late = await Promise.race([closed.then(() => false as const), overdue]);
+        clearInterval(sweep);
+        clearTimeout(timer);
+        const cut = late ? inFlight : 0;
+        if (late) {
+          logger.warn('shutdown grace time over: cutting the requests still in flight', { cut });
+          server.closeAllConnections();
+          await closed;
+        }
+        await closeStores();
+        logger.info('stopped', { cut });
+        return { cut };
       },
     };
   } catch (err) {

@@ -38,6 +38,18 @@ export interface RateLimitConfig {
   readonly maxEntries: number;
 }
 
+/** The node server's timeouts and the shutdown drain, in seconds (see README). */
+export interface ServerTimeouts {
+  /** Most time a client may take to send a request's headers (slowloris); 408 and closed after. */
+  readonly headersTimeout: number;
+  /** Most time a client may take to send a whole request, headers and body; 408 and closed after. */
+  readonly requestTimeout: number;
+  /** How long an idle keep-alive connection is kept open. */
+  readonly keepAliveTimeout: number;
+  /** On SIGTERM: how long in-flight requests may take to finish before their connections are cut. */
+  readonly shutdownGrace: number;
+}
+
 /** Everything the app reads from the environment and the command line. */
 export interface AppConfig {
   readonly host: string;
@@ -71,6 +83,7 @@ export interface AppConfig {
    * creates one: anonymous visitors have none, so they cannot push signed-in users out.
    */
   readonly sessionMaxEntries: number;
+  readonly server: ServerTimeouts;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -287,5 +300,20 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     demo: flag(env, 'DEMO', true),
     sessionTtl: duration(env, 'SESSION_TTL', 3600),
     sessionMaxEntries: integer(env, 'SESSION_MAX_ENTRIES', 10_000, 1, 10_000_000),
+    server: parseServerTimeouts(env),
   };
+}
+
+function parseServerTimeouts(env: Env): ServerTimeouts {
+  const t: ServerTimeouts = {
+    headersTimeout: duration(env, 'HEADERS_TIMEOUT', 10),
+    requestTimeout: duration(env, 'REQUEST_TIMEOUT', 30),
+    keepAliveTimeout: duration(env, 'KEEP_ALIVE_TIMEOUT', 5),
+    shutdownGrace: duration(env, 'SHUTDOWN_GRACE', 10),
+  };
+  // node refuses a headers timeout longer than the request timeout.
+  if (t.headersTimeout > t.requestTimeout) {
+    throw new ConfigError(`HEADERS_TIMEOUT (${t.headersTimeout}s) must not be longer than REQUEST_TIMEOUT (${t.requestTimeout}s)`);
+  }
+  return t;
 }

@@ -6,7 +6,66 @@ export interface OpenGrantCache {
   readonly store: GrantStore;
   /** What it is, for the startup banner (no credentials). */
   readonly description: string;
+  /**
+   * One cheap round trip to the cache server (Redis `PING`, a memcached read of a key that is
+   * never written), on a connection of its own; throws when the server is unreachable.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * A probe connection opened on first use and closed with the cache. A failed ping drops it (the
+ * next ping opens a new one), so the probe never waits on a connection that is retrying.
+ */
+function lazyProbe<C>(open: () => Promise<C>, use: (c: C) => Promise<unknown>, close: (c: C) => Promise<void>) {
+  let client: Promise<C> | null = null;
+  const drop = async () => {
+    const c = client;
+    client = null;
+    if (c) await c.then(close, () => {}).catch(() => {});
+  };
+  return {
+    async ping(): Promise<void> {
+      client ??= open();
+      try {
+        await use(await client);
+      } catch (err) {
+        await drop();
+        throw err;
+      }
+    },
+    close: drop,
+  };
+}
+
+function redisProbe(url: string) {
+  return lazyProbe(
+    async () => {
+      const { createClient } = await import('redis');
+      // No reconnecting and no offline queue: a probe that fails is dropped and the next one reconnects.
+      const c = createClient({ url, disableOfflineQueue: true, socket: { connectTimeout: 2000, reconnectStrategy: false } });
+      c.on('error', () => {}); // reported by the failing PING
+      await c.connect();
+      return c;
+    },
+    (c) => c.ping(),
+    async (c) => c.destroy(),
+  );
+}
+
+function memcachedProbe(servers: readonly string[]) {
+  return lazyProbe(
+    async () => {
+      const specifier = 'memjs'; // no type declarations: the two calls used are typed here
+      const { Client } = (await import(specifier)) as {
+        Client: { create(servers: string, options: object): { get(key: string): Promise<unknown>; close(): void } };
+      };
+      return Client.create(servers.join(','), { retries: 0, timeout: 1, logger: { log: () => {} } });
+    },
+    (c) => c.get('portcullis:readyz'),
+    async (c) => c.close(),
+  );
 }
 
 /**
@@ -17,6 +76,7 @@ export interface OpenGrantCache {
 export async function openGrantCache(config: GrantCacheConfig, defaultTimeout: number, logger: Logger): Promise<OpenGrantCache | null> {
   let settings: CacheGrantConfig;
   let description: string;
+  let probe: { ping(): Promise<void>; close(): Promise<void> } = { ping: async () => {}, close: async () => {} };
   switch (config.type) {
     case 'database':
       return null;
@@ -27,14 +87,24 @@ export async function openGrantCache(config: GrantCacheConfig, defaultTimeout: n
     case 'redis':
       settings = { type: 'redis', redisUrl: config.url, defaultTimeout };
       description = 'redis';
+      probe = redisProbe(config.url);
       break;
     case 'memcached':
       // memcached counts expiry in whole seconds.
       settings = { type: 'memcached', memcachedServers: config.servers, defaultTimeout: Math.max(1, defaultTimeout) };
       description = `memcached (${config.servers.length} servers)`;
+      probe = memcachedProbe(config.servers);
       break;
   }
   const store = await createCacheGrant(settings, { importModule: (s) => import(s), logger });
   const disconnect = (store as GrantStore & { disconnect?: () => Promise<void> }).disconnect;
-  return { store, description, close: async () => disconnect?.call(store) };
+  return {
+    store,
+    description,
+    ping: () => probe.ping(),
+    close: async () => {
+      await probe.close();
+      await disconnect?.call(store);
+    },
+  };
 }

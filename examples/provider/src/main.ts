@@ -28,13 +28,18 @@ async function main(): Promise<void> {
   }
   lines.push('', 'Request logs follow, one JSON line each. Ctrl-C stops.', '');
   process.stderr.write(lines.join('\n'));
+  // SIGTERM (and Ctrl-C): stop accepting, let requests in flight finish within SHUTDOWN_GRACE,
+  // close the stores, exit 0. A second signal exits at once.
   let stopping = false;
   const stop = () => {
-    if (stopping) return;
+    if (stopping) process.exit(1);
     stopping = true;
-    app.close().then(
+    app.shutdown().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (err: unknown) => {
+        process.stderr.write(`Shutdown failed: ${(err as Error)?.message ?? String(err)}\n`);
+        process.exit(1);
+      },
     );
   };
   process.on('SIGINT', stop);

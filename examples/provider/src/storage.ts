@@ -54,10 +54,21 @@ export interface Storage {
    * instead of racing on unique constraints. SQLite and MongoDB run `fn` directly.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** One cheap round trip to the database (`SELECT 1`, MongoDB's `ping`); throws when it is unreachable. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 type Row = Record<string, unknown>;
+
+/** `fn` run on the first call only; later calls get the same promise (closing twice is harmless). */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => {
+    done ??= fn();
+    return done;
+  };
+}
 
 function toArray(value: unknown): string[] {
   const v: unknown = typeof value === 'string' ? JSON.parse(value) : value;
@@ -177,7 +188,10 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
     },
     purgeExpired: () => b.purgeExpired({ grant: models.grant, token: models.token }),
     exclusive: (fn) => b.withMigrationLock(sequelize, fn),
-    close: () => sequelize.close(),
+    async ping() {
+      await sequelize.query('SELECT 1');
+    },
+    close: once(() => sequelize.close()),
   };
 }
 
@@ -242,6 +256,11 @@ async function openMongo(url: string): Promise<Storage> {
     },
     purgeExpired: async () => 0,
     exclusive: (fn) => fn(),
-    close: () => connection.close(),
+    async ping() {
+      const db = connection.db;
+      if (!db || connection.readyState !== 1) throw new Error('not connected');
+      await db.admin().ping();
+    },
+    close: once(() => connection.close()),
   };
 }

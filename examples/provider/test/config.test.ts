@@ -36,6 +36,7 @@ describe('parseConfig', () => {
       demo: true,
       sessionTtl: 3600,
       sessionMaxEntries: 10_000,
+      server: { headersTimeout: 10, requestTimeout: 30, keepAliveTimeout: 5, shutdownGrace: 10 },
     });
   });
 
@@ -63,6 +64,10 @@ describe('parseConfig', () => {
         DEMO: '0',
         SESSION_TTL: '2h',
         SESSION_MAX_ENTRIES: '25',
+        HEADERS_TIMEOUT: '5s',
+        REQUEST_TIMEOUT: '1m',
+        KEEP_ALIVE_TIMEOUT: '2',
+        SHUTDOWN_GRACE: '20s',
       },
       [],
       CWD,
@@ -83,7 +88,11 @@ describe('parseConfig', () => {
       demo: false,
       sessionTtl: 7200,
       sessionMaxEntries: 25,
+      server: { headersTimeout: 5, requestTimeout: 60, keepAliveTimeout: 2, shutdownGrace: 20 },
     });
+    expect(() => parseConfig({ HEADERS_TIMEOUT: '40s' }, [], CWD)).toThrow(
+      /HEADERS_TIMEOUT \(40s\) must not be longer than REQUEST_TIMEOUT/,
+    );
   });
 
   it('reads TRUST_PROXY as a flag or a number of proxies', () => {
