@@ -19,6 +19,7 @@ export const PACKAGES: readonly { name: string; dir: string }[] = [
   'grant-cache-redis',
   'grant-cache-memcached',
   'binding-testkit',
+  'resource-server',
 ].map((d) => ({ name: JSON.parse(readFileSync(join(ROOT, 'packages', d, 'package.json'), 'utf8')).name as string, dir: d }));
 
 export interface ExportDoc {
