@@ -43,7 +43,10 @@ export interface Client {
   readonly grantTypes: readonly GrantType[];
   /** Scopes the client may ask for. A request for any other scope is `invalid_scope`. */
   readonly scopes: readonly string[];
-  /** Scopes granted when a request names none. Defaults to none (the request must name scopes). */
+  /**
+   * Scopes granted when a request names none (the "pre-defined default value" of RFC 6749 section
+   * 3.3). Unset: such a request is granted no scope at all.
+   */
   readonly defaultScopes?: readonly string[];
   /**
    * How the client authenticates at the token, revocation and introspection endpoints. When set,

@@ -6,7 +6,10 @@ export type Params = Record<string, string>;
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
-/** Parses `a=1&b=2` (form-url-encoded); a repeated name is `invalid_request`. */
+/**
+ * Parses `a=1&b=2` (form-url-encoded); a repeated name is `invalid_request`, and a parameter sent
+ * without a value is left out, as if it had been omitted (RFC 6749 section 3.1).
+ */
 export function parseParams(text: string): Params | OAuthError {
   const out: Params = Object.create(null);
   const end = text.length;
@@ -21,8 +24,12 @@ export function parseParams(text: string): Params | OAuthError {
       if (eq === -1 || eq > amp) eq = amp;
       const k = unescapeForm(text.slice(start, eq));
       const v = eq === amp ? '' : unescapeForm(text.slice(eq + 1, amp));
-      if (k in out) return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
-      out[k] = v;
+      // RFC 6749 section 3.1: "Parameters sent without a value MUST be treated as if they were
+      // omitted from the request."
+      if (v !== '') {
+        if (k in out) return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
+        out[k] = v;
+      }
     }
     start = amp + 1;
   }
@@ -98,9 +105,15 @@ export function formBody(req: OAuthRequest): Params | OAuthError {
   if (!parsed) return out;
   for (const k of Object.keys(parsed)) {
     const v = parsed[k];
-    if (typeof v === 'string') out[k] = v;
-    else if (Array.isArray(v)) return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
-    else return new InvalidRequestError(`Parameter '${safeName(k)}' is malformed`);
+    if (typeof v === 'string') {
+      if (v !== '') out[k] = v; // sent without a value: omitted (RFC 6749 section 3.1)
+    } else if (Array.isArray(v)) {
+      const given = v.filter((x) => x !== '');
+      if (given.length > 1 || given.some((x) => typeof x !== 'string')) {
+        return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
+      }
+      if (given.length === 1) out[k] = given[0] as string;
+    } else return new InvalidRequestError(`Parameter '${safeName(k)}' is malformed`);
   }
   return out;
 }

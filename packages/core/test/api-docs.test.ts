@@ -1,11 +1,12 @@
 /** Types are the documentation users read first: every export of every package has a doc comment. */
 import { describe, expect, it } from 'vitest';
-import { collect, page, undocumentedExports } from '../../../scripts/api-reference.js';
+import { collect, PACKAGES, page, undocumentedExports } from '../../../scripts/api-reference.js';
 
 describe('API reference (pnpm docs:api)', () => {
   const all = collect();
   it('finds the exports of every package (the check is not vacuous)', () => {
-    expect(all.size).toBe(7);
+    expect(PACKAGES.length).toBeGreaterThanOrEqual(7);
+    expect(all.size).toBe(PACKAGES.length);
     expect(all.get('@portcullis/core')!.map((d) => d.name)).toEqual(
       expect.arrayContaining(['OAuth2Provider', 'requireOAuth', 'hashSecret']),
     );

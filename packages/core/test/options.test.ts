@@ -103,12 +103,16 @@ describe('client secret hashes', () => {
 });
 
 describe('form parsing', () => {
-  it('matches URLSearchParams on odd input and refuses repeats', async () => {
+  it('matches URLSearchParams on odd input, leaves out parameters without a value (RFC 6749 3.1) and refuses repeats', async () => {
     const { parseParams } = await import('../src/params.js');
     for (const text of ['a=1&b=2', 'a=%20x+y&&b', 'k=%E2%82%AC&z=%zz&m=%E2%82', '=v&x=', 'a+b=c%2Bd', '']) {
-      expect({ ...(parseParams(text) as Record<string, string>) }).toEqual(Object.fromEntries(new URLSearchParams(text)));
+      const expected = Object.fromEntries([...new URLSearchParams(text)].filter(([, v]) => v !== ''));
+      expect({ ...(parseParams(text) as Record<string, string>) }).toEqual(expected);
     }
+    expect({ ...(parseParams('state=&code=x&b') as Record<string, string>) }).toEqual({ code: 'x' });
     expect((parseParams('a=1&a=2') as { error?: string }).error).toBe('invalid_request');
+    // An empty copy is an omitted one, not a repeat.
+    expect({ ...(parseParams('a=1&a=') as Record<string, string>) }).toEqual({ a: '1' });
   });
 
   it('reports an OAUTH2_PROVIDER_* key it does not read (a typo), through the logger', () => {
