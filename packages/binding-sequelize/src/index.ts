@@ -18,6 +18,7 @@ export { type MigrateOptions, migrate, type PurgeOptions, purgeExpired } from '.
 export {
   createClientStore,
   createGrantStore,
+  createKeyStore,
   createSequelizeStores,
   createTokenStore,
   createUserStore,

@@ -20,12 +20,13 @@ export type ModelAttributesRecord = Record<string, unknown>;
 /** Extra columns for a default table, in `sequelize.define` form. */
 export type ExtraColumns = ModelAttributes<Model<ModelAttributesRecord, ModelAttributesRecord>, ModelAttributesRecord>;
 
-/** The four default models. */
+/** The default models: the four stores' and the signing keys' of JWT access tokens. */
 export interface PortcullisModels {
   client: PortcullisModel;
   user: PortcullisModel;
   grant: PortcullisModel;
   token: PortcullisModel;
+  key: PortcullisModel;
 }
 
 /** Which table each model lives in. */
@@ -37,7 +38,7 @@ export interface SchemaOptions {
   tablePrefix?: string;
   /**
    * Table names before the prefix. Defaults: `oauth_clients`, `oauth_users`, `oauth_grants`,
-   * `oauth_tokens`.
+   * `oauth_tokens`, `oauth_signing_keys`.
    */
   tableNames?: Partial<Record<TableKey, string>>;
   /**
@@ -53,6 +54,7 @@ const DEFAULT_TABLES: Record<TableKey, string> = {
   user: 'oauth_users',
   grant: 'oauth_grants',
   token: 'oauth_tokens',
+  key: 'oauth_signing_keys',
 };
 
 /** The table names `defineModels` and `migrate` use for these options. */
@@ -64,6 +66,7 @@ export function tableNamesFor(options: SchemaOptions = {}): Record<TableKey, str
     user: prefix + names.user,
     grant: prefix + names.grant,
     token: prefix + names.token,
+    key: prefix + names.key,
   };
 }
 
@@ -83,6 +86,7 @@ export const JSON_COLUMNS: Record<TableKey, readonly string[]> = {
   user: [],
   grant: ['scopes'],
   token: ['scopes'],
+  key: [],
 };
 
 /** The columns of each default table, shared by `defineModels` (for `sync()`) and `migrate`. */
@@ -134,6 +138,18 @@ export function columnsFor(table: TableKey): Columns {
         consumedAt: date(true),
         revokedAt: date(true),
       };
+    case 'key':
+      // Signing keys of JWT access tokens: a handful of rows. `publicJwk` is JSON text,
+      // `privateKey` the compact JWE core encrypted (the plain private key is never here).
+      return {
+        kid: { ...id(), primaryKey: true },
+        alg: { type: DataTypes.STRING(16), allowNull: false },
+        publicJwk: { type: DataTypes.TEXT, allowNull: false },
+        privateKey: { type: DataTypes.TEXT, allowNull: false },
+        createdAt: date(),
+        activatesAt: date(),
+        retiresAt: date(true),
+      };
   }
 }
 
@@ -158,6 +174,8 @@ export function indexesFor(table: TableKey, tableName: string): IndexDefinition[
         { name: `${tableName}_grant_id`, fields: ['grantId'] },
         { name: `${tableName}_expires_at`, fields: ['expiresAt'] },
       ];
+    case 'key':
+      return [];
   }
 }
 
@@ -222,5 +240,5 @@ export function defineModels(sequelize: Sequelize, options: SchemaOptions = {}):
     const attributes = { ...withJsonAccessors(columnsFor(table), JSON_COLUMNS[table]), ...options.extend?.[table] };
     return sequelize.define(names[table], attributes, modelOptions);
   };
-  return { client: define('client'), user: define('user'), grant: define('grant'), token: define('token') };
+  return { client: define('client'), user: define('user'), grant: define('grant'), token: define('token'), key: define('key') };
 }

@@ -15,7 +15,10 @@ import { addNullableColumn, allowNull } from './upgrade.js';
 
 /** Options of `migrate`. */
 export interface MigrateOptions extends SchemaOptions {
-  /** The tables to create; default all four. Leave out `client`/`user` when you bring your own. */
+  /**
+   * The tables to create; default all five (`key`: the signing keys of JWT access tokens). Leave
+   * out `client`/`user` when you bring your own.
+   */
   tables?: readonly TableKey[];
   /** How long to wait for another process's migration lock, in ms. Default 60 000. */
   lockTimeoutMs?: number;
@@ -32,13 +35,14 @@ export interface MigrateOptions extends SchemaOptions {
  * Also upgrades tables an older version created: a grant table whose `redirectUri` is
  * `NOT NULL` (0.1) is made to accept NULL, keeping its rows (on SQLite by rebuilding the table
  * in one transaction; see the README), and a client table without the `resourceServer` column
- * gets it (nullable: existing clients stay ordinary clients).
+ * gets it (nullable: existing clients stay ordinary clients). A database made before the
+ * signing-key table existed gets it, the other tables and their rows left as they are.
  */
 export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}): Promise<void> {
   const qi = sequelize.getQueryInterface();
   const names = tableNamesFor(options);
   await holdMigrationLock(sequelize, { timeoutMs: options.lockTimeoutMs }, async (transaction) => {
-    for (const table of options.tables ?? (['client', 'user', 'grant', 'token'] as const)) {
+    for (const table of options.tables ?? (['client', 'user', 'grant', 'token', 'key'] as const)) {
       const name = names[table];
       const columns = { ...columnsFor(table), ...options.extend?.[table] };
       await qi.createTable(name, columns, { ...tableOptionsFor(sequelize), transaction });

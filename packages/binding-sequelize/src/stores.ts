@@ -7,7 +7,10 @@ import {
   type GrantRecord,
   type GrantStore,
   isStoreUnavailable,
+  type KeyStore,
   type RefreshTokenRecord,
+  type SigningAlgorithm,
+  type SigningKeyRecord,
   type Stores,
   StoreUnavailableError,
   type TokenStore,
@@ -15,7 +18,7 @@ import {
   type UserCredentials,
   type UserStore,
 } from '@portcullis/core';
-import { ConnectionError, type Model, Op } from 'sequelize';
+import { ConnectionError, type Model, Op, UniqueConstraintError } from 'sequelize';
 import { isJsonTextGetter, type PortcullisModel, type PortcullisModels } from './models.js';
 import { type ColumnKind, columnsOf, type RawAccess, rawAccess } from './raw.js';
 
@@ -491,6 +494,63 @@ function directTokenStatements(model: PortcullisModel): (RawAccess & { lookup: s
   return { ...access, lookup, consume, insert };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Signing keys
+
+/**
+ * A `KeyStore` (signing keys of JWT access tokens) over a key model (attributes: `kid` (primary
+ * key), `alg`, `publicJwk` (JSON text, or a JSON column of your own), `privateKey` (text: the
+ * compact JWE core encrypted), `createdAt`, `activatesAt`, `retiresAt` (nullable)). `addKey` is a
+ * plain INSERT: the primary key refuses an existing `kid`, which is left as it was.
+ */
+export function createKeyStore(model: PortcullisModel): KeyStore {
+  requireAttributes(model, 'createKeyStore', ['kid', 'alg', 'publicJwk', 'privateKey', 'createdAt', 'activatesAt', 'retiresAt']);
+  const limits = limitsOf(model, ['kid', 'alg']);
+  const column = model.getAttributes()['publicJwk' as never] as { type?: { key?: string }; set?: unknown } | undefined;
+  const nativeJson = column?.type?.key === 'JSON' || column?.type?.key === 'JSONB' || typeof column?.set === 'function';
+  const toRecord = (row: Row): SigningKeyRecord => {
+    const jwk: unknown = typeof row.publicJwk === 'string' ? JSON.parse(row.publicJwk) : row.publicJwk;
+    return {
+      kid: str(row.kid),
+      alg: str(row.alg) as SigningAlgorithm,
+      // A fresh object per call (a JSON column's value is copied too): callers cannot change the row.
+      publicJwk: structuredClone(jwk) as Record<string, unknown>,
+      privateKey: str(row.privateKey),
+      createdAt: toDate(row.createdAt),
+      activatesAt: toDate(row.activatesAt),
+      retiresAt: row.retiresAt === null || row.retiresAt === undefined ? null : toDate(row.retiresAt),
+    };
+  };
+  return {
+    listKeys: () => guard(async () => (await model.findAll()).map((row) => toRecord(plain(row)))),
+    addKey: (key) =>
+      guard(async () => {
+        requireFits(key.kid, limits.kid, 'kid');
+        requireFits(key.alg, limits.alg, 'alg');
+        try {
+          await model.create({
+            kid: key.kid,
+            alg: key.alg,
+            publicJwk: nativeJson ? structuredClone(key.publicJwk) : JSON.stringify(key.publicJwk),
+            privateKey: key.privateKey,
+            createdAt: new Date(key.createdAt.getTime()),
+            activatesAt: new Date(key.activatesAt.getTime()),
+            retiresAt: key.retiresAt === null ? null : new Date(key.retiresAt.getTime()),
+          });
+        } catch (err) {
+          if (err instanceof UniqueConstraintError) return; // the kid exists: keep it
+          throw err;
+        }
+      }),
+    retireKey: (kid, retiresAt) =>
+      guard(async () => {
+        if (!fits(kid, limits.kid)) return;
+        await model.update({ retiresAt: new Date(retiresAt.getTime()) }, { where: { kid } });
+      }),
+    removeRetiredKeys: (before) => guard(() => model.destroy({ where: { retiresAt: { [Op.ne]: null, [Op.lt]: before } } })),
+  };
+}
+
 /** The models `createSequelizeStores` and `bindSequelize` take; each one left out gives no store. */
 export type SequelizeModelsOption = Partial<PortcullisModels>;
 
@@ -504,6 +564,7 @@ export function createSequelizeStores<U extends User = User, C extends Client = 
   if (models.user) stores.users = createUserStore<U>(models.user);
   if (models.grant) stores.grants = createGrantStore(models.grant);
   if (models.token) stores.tokens = createTokenStore(models.token);
+  if (models.key) stores.keys = createKeyStore(models.key);
   return stores;
 }
 

@@ -493,6 +493,7 @@ describe('mariadb: table options', () => {
         'utf8mb4_nopad_bin',
         'utf8mb4_nopad_bin',
         'utf8mb4_nopad_bin',
+        'utf8mb4_nopad_bin',
       ]);
       await db.models.user.bulkCreate([
         { id: 'u1', username: 'bob', passwordHash: 'h1' },
