@@ -173,6 +173,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       '@portcullis/grant-cache-memcached',
       '@portcullis/grant-cache-memory',
       '@portcullis/grant-cache-redis',
+      '@portcullis/resource-server',
     ]);
     for (const name of names) {
       const pkg = readJson(join(app, 'node_modules', name, 'package.json'));
@@ -206,6 +207,9 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     expect(required['@portcullis/grant-cache-redis']).toContain('createRedisGrantCache');
     expect(required['@portcullis/grant-cache-memcached']).toContain('createMemcachedGrantCache');
     expect(required['@portcullis/binding-testkit']?.length).toBeGreaterThan(0);
+    expect(required['@portcullis/resource-server']).toEqual(
+      expect.arrayContaining(['createVerifier', 'requireOAuth', 'requireOAuthFetch']),
+    );
   });
 
   it('loads the compiled JavaScript even for a tool that enables the source condition', async () => {
