@@ -17,10 +17,11 @@ const USAGE = `Usage: pnpm --filter @portcullis/example-provider cli <command>
 
   clients add <id> [--redirect-uri <uri>]... [--grant <type>]... [--scope <scope>]...
                    [--default-scope <scope>]... [--public] [--auth-method client_secret_basic|client_secret_post]
-                   [--replace]
+                   [--resource-server] [--replace]
       Registers a client. A confidential client gets a generated secret, printed once.
       Defaults: grants authorization_code + refresh_token with a redirect URI, else
-      client_credentials; scope "read". --replace overwrites a client (and its secret).
+      client_credentials; scope "read". --resource-server lets the client introspect tokens
+      issued to other clients (RFC 7662 section 4). --replace overwrites a client (and its secret).
   clients list [--json]
   clients remove <id>
       Removes a client and revokes its tokens.
@@ -56,6 +57,7 @@ async function clientsAdd(storage: Storage, args: string[]): Promise<void> {
       'default-scope': { type: 'string', multiple: true },
       public: { type: 'boolean' },
       'auth-method': { type: 'string' },
+      'resource-server': { type: 'boolean' },
       replace: { type: 'boolean' },
     },
   });
@@ -81,6 +83,8 @@ async function clientsAdd(storage: Storage, args: string[]): Promise<void> {
     throw new UsageError('--auth-method must be client_secret_basic or client_secret_post');
   }
   if (isPublic && method !== undefined) throw new UsageError('--public clients have no secret: leave out --auth-method');
+  const resourceServer = values['resource-server'] === true;
+  if (isPublic && resourceServer) throw new UsageError('--public clients may not introspect tokens: leave out --resource-server');
   const exists = (await storage.clients.getClient(id)) !== null;
   if (exists && !values.replace) throw new UsageError(`client "${id}" exists; use --replace to overwrite it (and its secret)`);
 
@@ -92,11 +96,14 @@ async function clientsAdd(storage: Storage, args: string[]): Promise<void> {
     grantTypes: grants as GrantType[],
     scopes,
     ...(defaultScopes ? { defaultScopes } : {}),
+    ...(resourceServer ? { resourceServer: true } : {}),
     // Named only when asked for: core then holds the client to it; unnamed, either secret method works.
     ...(isPublic ? { tokenEndpointAuthMethod: 'none' as const } : method ? { tokenEndpointAuthMethod: method as ClientAuthMethod } : {}),
   };
   const result = await storage.putClient(client);
-  process.stdout.write(`Client "${id}" ${result} (${isPublic ? 'public' : 'confidential'}).\n`);
+  process.stdout.write(
+    `Client "${id}" ${result} (${isPublic ? 'public' : resourceServer ? 'confidential, resource server' : 'confidential'}).\n`,
+  );
   if (secret !== null) {
     process.stdout.write(`client_secret: ${secret}\n`);
     process.stdout.write('Store it now: it is shown this once, and only its hash is kept.\n');
@@ -114,6 +121,7 @@ async function clientsList(storage: Storage, args: string[]): Promise<void> {
     grantTypes: c.grantTypes,
     scopes: c.scopes,
     redirectUris: c.redirectUris,
+    resourceServer: c.resourceServer === true,
   }));
   if (values.json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
@@ -125,7 +133,7 @@ async function clientsList(storage: Storage, args: string[]): Promise<void> {
   }
   for (const r of rows) {
     process.stdout.write(
-      `${r.id}  (${r.type}, ${r.tokenEndpointAuthMethod})\n  grants: ${r.grantTypes.join(', ')}\n  scopes: ${r.scopes.join(' ')}\n` +
+      `${r.id}  (${r.type}, ${r.tokenEndpointAuthMethod}${r.resourceServer ? ', resource server' : ''})\n  grants: ${r.grantTypes.join(', ')}\n  scopes: ${r.scopes.join(' ')}\n` +
         (r.redirectUris.length ? `  redirect URIs: ${r.redirectUris.join(', ')}\n` : ''),
     );
   }

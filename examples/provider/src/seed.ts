@@ -22,6 +22,8 @@ export interface SeedClient {
   readonly tokenEndpointAuthMethod?: ClientAuthMethod;
   readonly scopes: readonly string[];
   readonly defaultScopes?: readonly string[];
+  /** `true`: the client may introspect tokens issued to other clients (RFC 7662 section 4). */
+  readonly resourceServer?: boolean;
 }
 
 export interface SeedUser {
@@ -93,7 +95,18 @@ function parseClient(v: unknown, i: number): SeedClient {
   if (!isObj(v)) throw new SeedError(`${where} must be an object`);
   checkKeys(
     v,
-    ['id', 'secret', 'secretHash', 'public', 'redirectUris', 'grantTypes', 'tokenEndpointAuthMethod', 'scopes', 'defaultScopes'],
+    [
+      'id',
+      'secret',
+      'secretHash',
+      'public',
+      'redirectUris',
+      'grantTypes',
+      'tokenEndpointAuthMethod',
+      'scopes',
+      'defaultScopes',
+      'resourceServer',
+    ],
     where,
   );
   const id = str(v, 'id', where)!;
@@ -125,6 +138,11 @@ function parseClient(v: unknown, i: number): SeedClient {
     throw new SeedError(`${where} ("${id}") is public: its tokenEndpointAuthMethod can only be "none"`);
   }
   if (!isPublic && method === 'none') throw new SeedError(`${where} ("${id}") has a secret: "none" is for public clients`);
+  if (v.resourceServer !== undefined && typeof v.resourceServer !== 'boolean') {
+    throw new SeedError(`${where}.resourceServer must be true or false`);
+  }
+  const resourceServer = v.resourceServer === true;
+  if (isPublic && resourceServer) throw new SeedError(`${where} ("${id}") is public: public clients may not introspect tokens`);
   return {
     id,
     redirectUris,
@@ -135,6 +153,7 @@ function parseClient(v: unknown, i: number): SeedClient {
     ...(isPublic ? { public: true } : {}),
     ...(method !== undefined ? { tokenEndpointAuthMethod: method as ClientAuthMethod } : {}),
     ...(defaultScopes ? { defaultScopes } : {}),
+    ...(resourceServer ? { resourceServer: true } : {}),
   };
 }
 
@@ -208,6 +227,7 @@ export async function clientFromSeed(c: SeedClient): Promise<Client> {
     grantTypes: c.grantTypes,
     scopes: c.scopes,
     ...(c.defaultScopes ? { defaultScopes: c.defaultScopes } : {}),
+    ...(c.resourceServer ? { resourceServer: true } : {}),
     // Named only when the seed names it (core then holds the client to it), or `none` for a public client.
     ...(c.tokenEndpointAuthMethod
       ? { tokenEndpointAuthMethod: c.tokenEndpointAuthMethod }

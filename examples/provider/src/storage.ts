@@ -88,6 +88,8 @@ function toClient(v: Row, idField: 'id' | 'clientId'): Client {
   };
   if (v.defaultScopes !== null && v.defaultScopes !== undefined) c.defaultScopes = toArray(v.defaultScopes);
   if (v.tokenEndpointAuthMethod) c.tokenEndpointAuthMethod = String(v.tokenEndpointAuthMethod) as ClientAuthMethod;
+  // SQLite and MariaDB keep booleans as 1/0.
+  if (v.resourceServer === true || v.resourceServer === 1) c.resourceServer = true;
   return c;
 }
 
@@ -99,6 +101,7 @@ function clientFields(c: Client) {
     scopes: [...c.scopes],
     defaultScopes: c.defaultScopes ? [...c.defaultScopes] : null,
     tokenEndpointAuthMethod: c.tokenEndpointAuthMethod ?? null,
+    resourceServer: c.resourceServer === true ? true : null,
   };
 }
 
@@ -224,13 +227,15 @@ async function openMongo(url: string): Promise<Storage> {
       });
     },
     async putClient(c) {
-      const { defaultScopes, tokenEndpointAuthMethod, ...fields } = clientFields(c);
+      const { defaultScopes, tokenEndpointAuthMethod, resourceServer, ...fields } = clientFields(c);
       const set: Row = { ...fields };
       const unset: Record<string, ''> = {};
       if (defaultScopes) set.defaultScopes = defaultScopes;
       else unset.defaultScopes = '';
       if (tokenEndpointAuthMethod) set.tokenEndpointAuthMethod = tokenEndpointAuthMethod;
       else unset.tokenEndpointAuthMethod = '';
+      if (resourceServer) set.resourceServer = true;
+      else unset.resourceServer = '';
       const r = await models.client.updateOne({ clientId: c.id }, { $set: set, $unset: unset }, { upsert: true });
       return r.upsertedCount > 0 ? 'created' : 'updated';
     },

@@ -205,6 +205,61 @@ describe('cli', () => {
     expect(await databaseBytes()).not.toContain('seeded secret value');
   });
 
+  it("adds resource servers (--resource-server, or resourceServer in a seed file) that may introspect other clients' tokens", async () => {
+    const added = await cli(['clients', 'add', 'gateway', '--grant', 'client_credentials', '--resource-server']);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain('(confidential, resource server)');
+    const gatewaySecret = /^client_secret: (\S+)$/m.exec(added.stdout)![1]!;
+    const file = join(dir, 'seed-rs.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        clients: [
+          { id: 'gateway-2', secret: 'gateway two secret', grantTypes: ['client_credentials'], scopes: ['read'], resourceServer: true },
+        ],
+      }),
+    );
+    expect((await cli(['seed', file])).code).toBe(0);
+    const list = JSON.parse((await cli(['clients', 'list', '--json'])).stdout) as { id: string; resourceServer: boolean }[];
+    expect(Object.fromEntries(list.map((c) => [c.id, c.resourceServer]))).toEqual({
+      gateway: true,
+      'gateway-2': true,
+      seeded: false,
+      spa: false,
+    });
+    expect((await cli(['clients', 'add', 'x', '--public', '--redirect-uri', 'https://a.example/cb', '--resource-server'])).code).toBe(2);
+
+    const app = await createApp(parseConfig({ PORT: '0', DATABASE_URL: databaseUrl, DEMO: '0' }, [], dir), { log: () => {} });
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+    const post = async (path: string, auth: string, body: string) => {
+      const r = await fetch(`${app.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth },
+        body,
+      });
+      return (await r.json()) as Record<string, unknown>;
+    };
+    try {
+      const seededToken = (await post('/oauth/token', basic('seeded', 'seeded secret value'), 'grant_type=client_credentials'))
+        .access_token as string;
+      const gatewayToken = (await post('/oauth/token', basic('gateway', gatewaySecret), 'grant_type=client_credentials'))
+        .access_token as string;
+      // Resource servers see another client's token; an ordinary client does not.
+      for (const [id, secret] of [
+        ['gateway', gatewaySecret],
+        ['gateway-2', 'gateway two secret'],
+      ] as const) {
+        expect(await post('/oauth/introspect', basic(id, secret), `token=${seededToken}`)).toMatchObject({
+          active: true,
+          client_id: 'seeded',
+        });
+      }
+      expect(await post('/oauth/introspect', basic('seeded', 'seeded secret value'), `token=${gatewayToken}`)).toEqual({ active: false });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('reports a broken seed file without quoting it', async () => {
     const file = join(dir, 'broken.json');
     await writeFile(file, '{"clients": [{"id": "x", "secret": "LEAKY-SECRET-9" oops}]}');

@@ -210,6 +210,9 @@ describe('seed file', () => {
     const b = await clientFromSeed(seed.clients[1]!);
     expect(b.secretHash).toBeNull();
     expect(b.tokenEndpointAuthMethod).toBe('none');
+    expect(a.resourceServer).toBeUndefined();
+    const rs = parseSeed({ clients: [{ ...ok, resourceServer: true }] }).clients[0]!;
+    expect((await clientFromSeed(rs)).resourceServer).toBe(true);
   });
 
   const ok = { id: 'c', secret: 'x', grantTypes: ['client_credentials'], scopes: ['read'] };
@@ -225,6 +228,22 @@ describe('seed file', () => {
     [{ clients: [{ ...ok, defaultScopes: ['write'] }] }, 'is not in scopes'],
     [{ clients: [{ ...ok, tokenEndpointAuthMethod: 'none' }] }, '"none" is for public clients'],
     [{ clients: [{ ...ok, colour: 'red' }] }, 'unknown field "colour"'],
+    [{ clients: [{ ...ok, resourceServer: 'yes' }] }, 'resourceServer must be true or false'],
+    [
+      {
+        clients: [
+          {
+            id: 'p',
+            public: true,
+            redirectUris: ['https://p.example/cb'],
+            grantTypes: ['authorization_code'],
+            scopes: ['r'],
+            resourceServer: true,
+          },
+        ],
+      },
+      'public clients may not introspect tokens',
+    ],
     [{ clients: [ok, ok] }, 'client "c" appears twice'],
     [{ users: [{ username: 'u', subject: 's' }] }, 'exactly one of "password" or "passwordHash"'],
     [{ users: [{ username: 'u', password: 'p' }] }, 'subject must be a non-empty string'],
