@@ -1,13 +1,20 @@
 import type { Client, CurrentUser, StoreRegistry, Stores, User } from '@portcullis/core';
 import type { Connection, Model } from 'mongoose';
-import { type ClientDocument, defineModels, type GrantDocument, type TokenDocument, type UserDocument } from './schemas.js';
-import { createClientStore, createGrantStore, createTokenStore, createUserStore } from './stores.js';
+import {
+  type ClientDocument,
+  defineModels,
+  type GrantDocument,
+  type SigningKeyDocument,
+  type TokenDocument,
+  type UserDocument,
+} from './schemas.js';
+import { createClientStore, createGrantStore, createKeyStore, createTokenStore, createUserStore } from './stores.js';
 
 export * from './schemas.js';
-export { createClientStore, createGrantStore, createTokenStore, createUserStore, lookupKey } from './stores.js';
+export { createClientStore, createGrantStore, createKeyStore, createTokenStore, createUserStore, lookupKey } from './stores.js';
 
 /**
- * What `bindMongoose` binds. Each of `client`, `user`, `grant` and `token` is a model (the
+ * What `bindMongoose` binds. Each of `client`, `user`, `grant`, `token` and `key` is a model (the
  * default one from `defineModels`, or your own with the same fields), or `true` for the default
  * model on `connection`. A model left out binds nothing.
  */
@@ -30,6 +37,8 @@ export interface BindMongooseOptions<
   grant?: Model<GD> | true;
   /** Binds every `tokens.*` slot. */
   token?: Model<TD> | true;
+  /** Binds `keys` (the signing keys of JWT access tokens, with `accessTokenFormat: 'jwt'`). */
+  key?: Model<SigningKeyDocument> | true;
   /** Who is signed in while deciding on an authorization request; required with `grant`. */
   currentUser?: CurrentUser<U>;
 }
@@ -48,11 +57,11 @@ export function bindMongoose<
   GD extends GrantDocument = GrantDocument,
   TD extends TokenDocument = TokenDocument,
 >(provider: StoreRegistry<U, C>, options: BindMongooseOptions<U, CD, UD, GD, TD>): Stores<U, C> {
-  const { connection, client, user, grant, token, currentUser } = options;
+  const { connection, client, user, grant, token, key, currentUser } = options;
   if (grant && typeof currentUser !== 'function') {
     throw new TypeError('bindMongoose: `currentUser` is required when `grant` is given (it names the consenting user)');
   }
-  const wantsDefaults = [client, user, grant, token].some((model) => model === true);
+  const wantsDefaults = [client, user, grant, token, key].some((model) => model === true);
   if (wantsDefaults && !connection) {
     throw new TypeError('bindMongoose: `connection` is required when a model is given as `true`');
   }
@@ -69,6 +78,8 @@ export function bindMongoose<
   if (userModel) stores.users = createUserStore<U>(userModel);
   if (grantModel) stores.grants = createGrantStore(grantModel);
   if (tokenModel) stores.tokens = createTokenStore(tokenModel);
+  const keyModel = pick<SigningKeyDocument>(key, defaults?.key);
+  if (keyModel) stores.keys = createKeyStore(keyModel);
 
   provider.useStores(stores, { source: 'binding' });
   if (currentUser) provider.setCurrentUser(currentUser, { source: 'binding' });

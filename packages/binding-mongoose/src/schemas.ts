@@ -129,12 +129,44 @@ export const tokenSchema = new Schema<TokenDocument>({
 });
 tokenSchema.index({ key: 1, kind: 1 }, { unique: true });
 
-/** The four default models. */
+/** A signing key of JWT access tokens (default schema): core's `SigningKeyRecord` as is. */
+export interface SigningKeyDocument {
+  kid: string;
+  alg: 'ES256' | 'EdDSA' | 'RS256';
+  /** The public JWK as published in the JWKS. */
+  publicJwk: Record<string, unknown>;
+  /** The private JWK as a compact JWE, encrypted by core; the plain key is never stored. */
+  privateKey: string;
+  createdAt: Date;
+  activatesAt: Date;
+  /** Set when a newer key takes over; `null` while this is the newest. */
+  retiresAt: Date | null;
+}
+
+/**
+ * Signing keys: unique index on `kid`. No TTL: a retired key is removed by core's
+ * `removeRetiredKeys`, once no token it signed can still be live.
+ */
+export const signingKeySchema = new Schema<SigningKeyDocument>(
+  {
+    kid: { type: String, required: true, unique: true },
+    alg: { type: String, required: true, enum: ['ES256', 'EdDSA', 'RS256'] },
+    publicJwk: { type: Schema.Types.Mixed, required: true },
+    privateKey: { type: String, required: true },
+    createdAt: { type: Date, required: true },
+    activatesAt: { type: Date, required: true },
+    retiresAt: nullableDate,
+  },
+  { minimize: false },
+);
+
+/** The default models: the four stores' and the signing keys' of JWT access tokens. */
 export interface PortcullisModels {
   client: Model<ClientDocument>;
   user: Model<UserDocument>;
   grant: Model<GrantDocument>;
   token: Model<TokenDocument>;
+  key: Model<SigningKeyDocument>;
 }
 
 /** Options of `defineModels`. */
@@ -160,5 +192,6 @@ export function defineModels(connection: Connection, options: DefineModelsOption
     user: modelOn(connection, `${prefix}User`, userSchema, `${prefix}users`),
     grant: modelOn(connection, `${prefix}Grant`, grantSchema, `${prefix}grants`),
     token: modelOn(connection, `${prefix}Token`, tokenSchema, `${prefix}tokens`),
+    key: modelOn(connection, `${prefix}SigningKey`, signingKeySchema, `${prefix}signing_keys`),
   };
 }

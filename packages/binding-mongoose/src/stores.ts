@@ -7,7 +7,9 @@ import {
   type GrantRecord,
   type GrantStore,
   isStoreUnavailable,
+  type KeyStore,
   type RefreshTokenRecord,
+  type SigningKeyRecord,
   StoreUnavailableError,
   type TokenStore,
   type User,
@@ -15,7 +17,7 @@ import {
   type UserStore,
 } from '@portcullis/core';
 import type { Model } from 'mongoose';
-import type { ClientDocument, GrantDocument, TokenDocument, UserDocument } from './schemas.js';
+import type { ClientDocument, GrantDocument, SigningKeyDocument, TokenDocument, UserDocument } from './schemas.js';
 
 /**
  * The value stored in `key` for a code or token: SHA-256 (hex) of the key's UTF-16 code units.
@@ -256,6 +258,60 @@ export function createTokenStore<D extends TokenDocument = TokenDocument>(model:
         if (!isString(grantId)) return;
         // Marked rather than deleted, so rotated refresh tokens keep reporting replays.
         await tokens.updateMany({ grantId: eq(grantId), revokedAt: null }, { $set: { revokedAt: new Date() } });
+      }),
+  };
+}
+
+/**
+ * Signing key store (JWT access tokens) over a model with the fields of `signingKeySchema`.
+ * `addKey` is an upsert that only sets fields on insert (`$setOnInsert`), so an existing `kid` is
+ * left as it was; the unique index on `kid` settles concurrent adds of one `kid`.
+ */
+export function createKeyStore<D extends SigningKeyDocument = SigningKeyDocument>(model: Model<D>): KeyStore {
+  const keys = model as unknown as Model<SigningKeyDocument>;
+  const toKey = (doc: SigningKeyDocument): SigningKeyRecord => ({
+    kid: doc.kid,
+    alg: doc.alg,
+    // lean() documents are fresh objects per query: a caller changing one changes nothing stored.
+    publicJwk: doc.publicJwk,
+    privateKey: doc.privateKey,
+    createdAt: doc.createdAt,
+    activatesAt: doc.activatesAt,
+    retiresAt: doc.retiresAt ?? null,
+  });
+  return {
+    listKeys: () => run('listKeys', async () => (await keys.find({}, { _id: 0, __v: 0 }).lean<SigningKeyDocument[]>()).map(toKey)),
+    addKey: (key) =>
+      run('addKey', async () => {
+        if (!isString(key.kid)) throw new TypeError('addKey: kid must be a string');
+        const doc: SigningKeyDocument = {
+          kid: key.kid,
+          alg: key.alg,
+          publicJwk: structuredClone({ ...key.publicJwk }),
+          privateKey: key.privateKey,
+          createdAt: new Date(key.createdAt.getTime()),
+          activatesAt: new Date(key.activatesAt.getTime()),
+          retiresAt: key.retiresAt === null ? null : new Date(key.retiresAt.getTime()),
+        };
+        // Through the driver: the document is complete and typed, and Mixed needs no casting.
+        try {
+          await keys.collection.updateOne({ kid: eq(key.kid) }, { $setOnInsert: doc }, { upsert: true });
+        } catch (err) {
+          // Two upserts of one kid at once: the loser meets the unique index, and the kid exists.
+          if ((err as { code?: unknown }).code === 11000) return;
+          throw err;
+        }
+      }),
+    retireKey: (kid, retiresAt) =>
+      run('retireKey', async () => {
+        if (!isString(kid)) return;
+        await keys.collection.updateOne({ kid: eq(kid) }, { $set: { retiresAt: new Date(retiresAt.getTime()) } });
+      }),
+    removeRetiredKeys: (before) =>
+      run('removeRetiredKeys', async () => {
+        // `$lt` on a Date never matches null (BSON type bracketing): unretired keys stay.
+        const result = await keys.collection.deleteMany({ retiresAt: { $lt: new Date(before.getTime()) } });
+        return result.deletedCount;
       }),
   };
 }
