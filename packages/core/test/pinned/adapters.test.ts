@@ -1,0 +1,259 @@
+/**
+ * The node:http and Fetch adapters without a server: which bodies are read and how, the answers
+ * they give themselves (404, 413, 400, 500), and the Fetch response bodies. Fake requests and
+ * responses keep each case to one tick of work.
+ */
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import {
+  BodyTooLargeError,
+  FetchBodyTooLargeError,
+  fromFetchRequest,
+  type NodeRequest,
+  sendResponse,
+  toFetchHandler,
+  toFetchResponse,
+  toNodeHandler,
+  toOAuthRequest,
+} from '../../src/index.js';
+import { basic, makeProvider, SECRET } from '../helpers.js';
+
+const FORM = 'application/x-www-form-urlencoded';
+
+/** A request stream with the fields node:http sets. */
+function nodeRequest(init: {
+  method?: string;
+  url?: string;
+  originalUrl?: string;
+  headers?: Record<string, string>;
+  chunks?: string[];
+  body?: unknown;
+  fail?: boolean;
+}): NodeRequest {
+  const stream = init.fail
+    ? new Readable({
+        read() {
+          this.destroy(new Error('socket hang up'));
+        },
+      })
+    : Readable.from((init.chunks ?? []).map((c) => Buffer.from(c)));
+  return Object.assign(stream, {
+    method: init.method,
+    url: init.url,
+    originalUrl: init.originalUrl,
+    headers: init.headers ?? {},
+    body: init.body,
+    socket: { remoteAddress: '10.0.0.1' },
+  }) as unknown as NodeRequest;
+}
+
+/** A response that records what is written to it. */
+function nodeResponse(opts: { refuseHeaders?: boolean } = {}) {
+  const out = { status: 0, headers: {} as Record<string, string | number>, body: '', ended: false, set: {} as Record<string, string> };
+  const res = {
+    headersSent: false,
+    writableEnded: false,
+    setHeader(name: string, value: string) {
+      out.set[name] = value;
+    },
+    getHeaderNames: () => Object.keys(out.set),
+    removeHeader(name: string) {
+      delete out.set[name];
+    },
+    writeHead(status: number, headers: Record<string, string>) {
+      if (opts.refuseHeaders && out.status === 0 && Object.values(headers).some((v) => v.includes('\n'))) {
+        throw new TypeError('Invalid character in header content');
+      }
+      out.status = status;
+      out.headers = { ...out.set, ...headers };
+      res.headersSent = true;
+    },
+    end(body?: string) {
+      out.body = body ?? '';
+      out.ended = true;
+      res.writableEnded = true;
+    },
+    destroy() {
+      out.ended = true;
+    },
+  };
+  return { res: res as unknown as Parameters<typeof sendResponse>[0], out };
+}
+
+describe('toOAuthRequest', () => {
+  it('takes a body a framework parsed: a string, a Buffer, or an object', async () => {
+    const base = { method: 'POST', url: '/oauth/token', headers: { 'content-type': FORM } };
+    expect(await toOAuthRequest(nodeRequest({ ...base, body: 'a=1' }))).toMatchObject({ body: 'a=1', remoteAddress: '10.0.0.1' });
+    expect((await toOAuthRequest(nodeRequest({ ...base, body: Buffer.from('b=2') }))).body).toBe('b=2');
+    const parsed = await toOAuthRequest(nodeRequest({ ...base, body: { c: '3' } }));
+    expect(parsed.parsedBody).toEqual({ c: '3' });
+    expect(parsed.body).toBeUndefined();
+  });
+  it('reads a form body from the stream, in one chunk or many', async () => {
+    for (const chunks of [['grant_type=client_credentials'], ['grant_type=', 'client_', 'credentials']]) {
+      const r = await toOAuthRequest(
+        nodeRequest({ method: 'POST', url: '/t', headers: { 'content-type': `${FORM}; charset=UTF-8` }, chunks }),
+      );
+      expect(r).toMatchObject({ method: 'POST', url: '/t', body: 'grant_type=client_credentials' });
+    }
+  });
+  it('does not read the body of GET, HEAD, or a request that is not a form', async () => {
+    for (const [method, type] of [
+      ['GET', FORM],
+      ['HEAD', FORM],
+      ['POST', 'application/json'],
+      ['POST', undefined],
+    ] as const) {
+      const headers: Record<string, string> = type ? { 'content-type': type } : {};
+      const r = await toOAuthRequest(nodeRequest({ method, url: '/t', headers, chunks: ['x=1'] }));
+      expect(r.body, `${method} ${type}`).toBeUndefined();
+      expect(r.method).toBe(method);
+    }
+  });
+  it('uses originalUrl (before a mount path was stripped), then url, then /', async () => {
+    expect((await toOAuthRequest(nodeRequest({ method: 'GET', originalUrl: '/oauth/token?x', url: '/token' }))).url).toBe('/oauth/token?x');
+    expect((await toOAuthRequest(nodeRequest({ method: 'GET', url: '/token' }))).url).toBe('/token');
+    const bare = await toOAuthRequest(nodeRequest({}));
+    expect(bare.url).toBe('/');
+    expect(bare.method).toBe('GET');
+  });
+  it('refuses a body over bodyLimit with BodyTooLargeError', async () => {
+    const req = nodeRequest({ method: 'POST', url: '/t', headers: { 'content-type': FORM }, chunks: ['a'.repeat(10), 'b'.repeat(10)] });
+    const err = await toOAuthRequest(req, { bodyLimit: 15 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BodyTooLargeError);
+    expect(err).toMatchObject({ code: 'BODY_TOO_LARGE', name: 'BodyTooLargeError', message: 'The request body is too large' });
+    const exact = nodeRequest({ method: 'POST', url: '/t', headers: { 'content-type': FORM }, chunks: ['a'.repeat(15)] });
+    expect((await toOAuthRequest(exact, { bodyLimit: 15 })).body).toBe('a'.repeat(15));
+  });
+});
+
+describe('toNodeHandler answers of its own', () => {
+  it('404 JSON for a path it does not serve, without next; next() with one', async () => {
+    const { provider } = makeProvider();
+    const handler = toNodeHandler(provider);
+    const { res, out } = nodeResponse();
+    expect(handler(nodeRequest({ method: 'GET', url: '/elsewhere' }), res)).toBeUndefined();
+    expect(out.status).toBe(404);
+    expect(JSON.parse(out.body)).toEqual({ error: 'not_found' });
+    let called = 0;
+    const second = nodeResponse();
+    handler(nodeRequest({ method: 'GET', url: '/elsewhere' }), second.res, () => void called++);
+    expect(called).toBe(1);
+    expect(second.out.status).toBe(0);
+  });
+  it('serves a token request read from the stream', async () => {
+    const { provider } = makeProvider();
+    const { res, out } = nodeResponse();
+    await toNodeHandler(provider)(
+      nodeRequest({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': FORM, authorization: basic('conf', SECRET) },
+        chunks: ['grant_type=client_credentials'],
+      }),
+      res,
+    );
+    expect(out.status).toBe(200);
+    expect(JSON.parse(out.body).token_type).toBe('Bearer');
+  });
+  it('413 with Connection: close for a body over the limit', async () => {
+    const { provider } = makeProvider();
+    const { res, out } = nodeResponse();
+    await toNodeHandler(provider, { bodyLimit: 8 })(
+      nodeRequest({ method: 'POST', url: '/oauth/token', headers: { 'content-type': FORM }, chunks: ['grant_type=client_credentials'] }),
+      res,
+    );
+    expect(out.status).toBe(413);
+    expect(out.headers.Connection).toBe('close');
+    expect(JSON.parse(out.body)).toEqual({ error: 'invalid_request', error_description: 'The request body is too large' });
+  });
+  it('400 when the body cannot be read', async () => {
+    const { provider } = makeProvider();
+    const { res, out } = nodeResponse();
+    await toNodeHandler(provider)(nodeRequest({ method: 'POST', url: '/oauth/token', headers: { 'content-type': FORM }, fail: true }), res);
+    expect(out.status).toBe(400);
+    expect(JSON.parse(out.body)).toEqual({ error: 'invalid_request', error_description: 'The request body could not be read' });
+  });
+});
+
+describe('sendResponse', () => {
+  it('writes status, headers and body', () => {
+    const { res, out } = nodeResponse();
+    sendResponse(res, { status: 201, headers: { 'X-A': '1' }, body: 'hi' });
+    expect(out).toMatchObject({ status: 201, body: 'hi', ended: true });
+    expect(out.headers['X-A']).toBe('1');
+  });
+  it('only ends a response whose headers were sent', () => {
+    const { res, out } = nodeResponse();
+    sendResponse(res, { status: 200, headers: {}, body: 'first' });
+    sendResponse(res, { status: 500, headers: {}, body: 'second' });
+    expect(out.status).toBe(200);
+    expect(out.body).toBe('first');
+  });
+  it('answers 500 server_error when Node refuses a header value', () => {
+    const { res, out } = nodeResponse({ refuseHeaders: true });
+    res.setHeader('X-Left', 'over');
+    sendResponse(res, { status: 200, headers: { 'X-Bad': 'a\nb' }, body: 'secret' });
+    expect(out.status).toBe(500);
+    expect(out.headers['X-Left']).toBeUndefined();
+    expect(JSON.parse(out.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' });
+  });
+});
+
+describe('Fetch adapter', () => {
+  it('toFetchResponse has no body for 204, 304 or an empty body', async () => {
+    for (const [status, body] of [
+      [204, 'x'],
+      [304, 'x'],
+      [200, ''],
+    ] as const) {
+      const r = toFetchResponse({ status, headers: { 'X-A': '1' }, body });
+      expect(r.status).toBe(status);
+      expect(r.body).toBeNull();
+      expect(r.headers.get('X-A')).toBe('1');
+    }
+    const ok = toFetchResponse({ status: 200, headers: {}, body: '{"a":1}' });
+    expect(await ok.text()).toBe('{"a":1}');
+  });
+  it('fromFetchRequest reads the body of a form POST only', async () => {
+    const post = await fromFetchRequest(
+      new Request('https://as.example/oauth/token?q=1', { method: 'POST', headers: { 'content-type': FORM }, body: 'a=1' }),
+    );
+    expect(post).toEqual({ method: 'POST', url: '/oauth/token?q=1', headers: { 'content-type': FORM }, body: 'a=1' });
+    const json = await fromFetchRequest(
+      new Request('https://as.example/t', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'a=1' }),
+    );
+    expect(json.body).toBeUndefined();
+    const get = await fromFetchRequest(new Request('https://as.example/t', { method: 'GET', headers: { 'content-type': FORM } }));
+    expect(get.body).toBeUndefined();
+    expect(get.method).toBe('GET');
+  });
+  it('fromFetchRequest refuses a body over the limit, declared or streamed', async () => {
+    const declared = new Request('https://as.example/t', {
+      method: 'POST',
+      headers: { 'content-type': FORM, 'content-length': '100' },
+      body: 'a=1',
+    });
+    await expect(fromFetchRequest(declared, { bodyLimit: 10 })).rejects.toBeInstanceOf(FetchBodyTooLargeError);
+    const streamed = new Request('https://as.example/t', { method: 'POST', headers: { 'content-type': FORM }, body: 'a'.repeat(11) });
+    await expect(fromFetchRequest(streamed, { bodyLimit: 10 })).rejects.toMatchObject({ code: 'BODY_TOO_LARGE' });
+    const exact = new Request('https://as.example/t', { method: 'POST', headers: { 'content-type': FORM }, body: 'a'.repeat(10) });
+    expect((await fromFetchRequest(exact, { bodyLimit: 10 })).body).toBe('a'.repeat(10));
+  });
+  it('toFetchHandler: null for other paths, 413 for a large body, the endpoint otherwise', async () => {
+    const { provider } = makeProvider();
+    const handler = toFetchHandler(provider, { bodyLimit: 8 });
+    expect(await handler(new Request('https://as.example/elsewhere'))).toBeNull();
+    const big = await handler(
+      new Request('https://as.example/oauth/token', {
+        method: 'POST',
+        headers: { 'content-type': FORM },
+        body: 'grant_type=client_credentials',
+      }),
+    );
+    expect(big?.status).toBe(413);
+    expect(big?.headers.get('Connection')).toBe('close');
+    const meta = await toFetchHandler(provider)(new Request('https://as.example/.well-known/oauth-authorization-server'));
+    expect(meta?.status).toBe(200);
+  });
+});
