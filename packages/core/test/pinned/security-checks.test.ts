@@ -303,6 +303,11 @@ describe('the cleaning of parameter names in error descriptions', () => {
     expect(d).not.toMatch(/[^\x20-\x7e]/);
   });
 
+  it('replaces spaces, quotes and backslashes of a repeated name, which descriptions may carry elsewhere', async () => {
+    const d = await describeRepeat('x y\'z"w\\v');
+    expect(d).toContain('x?y?z?w?v');
+  });
+
   it('cuts a long repeated name to 40 characters', async () => {
     const d = await describeRepeat(`${'n'.repeat(40)}TAIL`);
     expect(d).toContain(`${'n'.repeat(40)}...`);
