@@ -12,6 +12,8 @@ import type { ClientAuthRateLimit, SignInLimit } from './rate-limit.js';
 import { createRouter } from './router.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { pageRoutes } from './routes/pages.js';
+import type { AppState } from './state/app-state.js';
+import { openState } from './state/open.js';
 import { openStorage, type Storage } from './storage.js';
 
 export { DEMO_SUBJECT, DEMO_USERNAME, type DemoUser } from './provider-setup.js';
@@ -69,6 +71,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   const logger = createLogger(options.log);
   const storage = await openStorage(config.database);
   let grantCache: Awaited<ReturnType<typeof openGrantCache>> = null;
+  let state: AppState | null = null;
   let handler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | null = null;
   let draining = false;
   let inFlight = 0;
@@ -78,6 +81,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     probes: {
       database: () => storage.ping(),
       grantCache: () => grantCache?.ping() ?? Promise.resolve(),
+      ...(config.stateStore === 'shared' ? { state: () => state?.ping() ?? Promise.reject(new Error('not open')) } : {}),
     },
   });
   const t = config.server;
@@ -100,6 +104,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     },
   );
   const closeStores = async () => {
+    await state?.close();
     await grantCache?.close();
     await storage.close();
   };
@@ -112,10 +117,11 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   };
   try {
     grantCache = await openGrantCache(config.grantCache, config.lifetimes.authorizationCode, logger.core);
+    state = await openState(config, storage);
     const address = await listen(server, config.host, config.port);
     const url = `http://${urlHost(address.address)}:${address.port}`;
     const issuer = config.issuer ?? `http://${urlHost(config.host)}:${address.port}`;
-    const setup = await setupProvider(config, { logger, storage, grantCache: grantCache?.store ?? null, url, issuer });
+    const setup = await setupProvider(config, { logger, storage, grantCache: grantCache?.store ?? null, url, issuer, state });
     const { context: ctx, provider } = setup;
     const paths = provider.options.endpoints;
     const demo = config.demo
@@ -138,8 +144,10 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     const purge = setInterval(() => {
       if (purging) return;
       purging = true;
+      const shared = state;
       storage
         .purgeExpired()
+        .then(() => shared?.purgeExpired?.(1000))
         .catch((err) => logger.warn('purging expired rows failed', { error: describeError(err) }))
         .finally(() => {
           purging = false;
@@ -151,6 +159,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
       issuer,
       database: storage.kind,
       grantCache: grantCache?.description ?? 'database',
+      state: state.description,
     });
     return {
       server,

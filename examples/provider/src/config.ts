@@ -83,6 +83,12 @@ export interface AppConfig {
    * creates one: anonymous visitors have none, so they cannot push signed-in users out.
    */
   readonly sessionMaxEntries: number;
+  /**
+   * Where sign-in sessions, pending and remembered consents and the rate limits' counts live:
+   * `memory` (this process) or `shared` (Redis when the grant cache is Redis, else the database),
+   * so that several processes can serve one browser's requests and count failures together.
+   */
+  readonly stateStore: 'memory' | 'shared';
   readonly server: ServerTimeouts;
 }
 
@@ -300,8 +306,15 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     demo: flag(env, 'DEMO', true),
     sessionTtl: duration(env, 'SESSION_TTL', 3600),
     sessionMaxEntries: integer(env, 'SESSION_MAX_ENTRIES', 10_000, 1, 10_000_000),
+    stateStore: parseStateStore(value(env, 'STATE_STORE')),
     server: parseServerTimeouts(env),
   };
+}
+
+function parseStateStore(text: string | undefined): 'memory' | 'shared' {
+  const v = text?.toLowerCase() ?? 'memory';
+  if (v === 'memory' || v === 'shared') return v;
+  throw new ConfigError(`STATE_STORE must be memory or shared, got "${text}"`);
 }
 
 function parseServerTimeouts(env: Env): ServerTimeouts {

@@ -6,7 +6,9 @@ import { errorPage } from './html.js';
 import { addCookie, readRequest, sendHtml } from './http-util.js';
 import type { AppLogger } from './log.js';
 import type { SignInLimit } from './rate-limit.js';
-import { LoginCsrf, parseCookies, type Session, type SessionStore, serializeCookie, tokensMatch } from './session.js';
+import type { LoginCsrf } from './session.js';
+import { parseCookies, serializeCookie, tokensMatch } from './session.js';
+import type { AppState, SignedIn } from './state/app-state.js';
 import type { Storage } from './storage.js';
 
 /** What the app knows about a request beyond `OAuthRequest` (the hooks read it). */
@@ -43,13 +45,14 @@ export interface AppContext {
   readonly provider: OAuth2Provider;
   readonly storage: Storage;
   readonly logger: AppLogger;
-  readonly sessions: SessionStore;
+  /** Sessions, pending and remembered consents, failure counts: in memory or shared (`STATE_STORE`). */
+  readonly state: AppState;
   readonly loginCsrf: LoginCsrf;
   readonly signInLimit: SignInLimit;
   /** The sign-in session a request's `Cookie` header names, or `null`. */
-  sessionOf(cookieHeader: string | string[] | undefined): Session | null;
+  sessionOf(cookieHeader: string | string[] | undefined): Promise<SignedIn | null>;
   /** Sets the session cookie for `s` and returns it. */
-  startSession(res: ServerResponse, s: Session): Session;
+  startSession(res: ServerResponse, s: SignedIn): SignedIn;
   /** Forms must come from this site (see `sameOrigin` in `createContext`). */
   sameOrigin(req: IncomingMessage): boolean;
   /** The client's address: the socket peer, or the trusted proxies' `X-Forwarded-For` entry. */
@@ -82,13 +85,14 @@ export interface ContextParts {
   provider: OAuth2Provider;
   storage: Storage;
   logger: AppLogger;
-  sessions: SessionStore;
+  state: AppState;
+  loginCsrf: LoginCsrf;
   signInLimit: SignInLimit;
   infos: WeakMap<OAuthRequest, RequestInfo>;
 }
 
 export function createContext(p: ContextParts): AppContext {
-  const { config, issuer, sessions } = p;
+  const { config, issuer, state } = p;
   const secure = issuer.startsWith('https:');
   const issuerOrigin = new URL(issuer).origin;
   const localOrigin = new URL(p.url).origin;
@@ -99,10 +103,10 @@ export function createContext(p: ContextParts): AppContext {
     provider: p.provider,
     storage: p.storage,
     logger: p.logger,
-    sessions,
-    loginCsrf: new LoginCsrf(),
+    state,
+    loginCsrf: p.loginCsrf,
     signInLimit: p.signInLimit,
-    sessionOf: (cookieHeader) => sessions.get(parseCookies(cookieHeader)[SESSION_COOKIE]),
+    sessionOf: (cookieHeader) => state.sessions.get(parseCookies(cookieHeader)[SESSION_COOKIE]),
     startSession(res, s) {
       addCookie(res, serializeCookie(SESSION_COOKIE, s.id, { path: '/', secure }));
       return s;
@@ -144,7 +148,7 @@ export async function verifiedForm(ctx: AppContext, req: IncomingMessage, res: S
   const oreq = await ctx.oauthRequest(req, res, info, 'page', bodyLimit);
   if (!oreq) return null;
   const form = ctx.formOf(oreq);
-  const s = ctx.sessionOf(req.headers.cookie);
+  const s = await ctx.sessionOf(req.headers.cookie);
   if (!s || !ctx.sameOrigin(req) || !tokensMatch(form.get('csrf'), s.csrf)) {
     ctx.forbidden(res);
     return null;

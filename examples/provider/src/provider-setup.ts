@@ -13,7 +13,8 @@ import { DEMO_CLIENT_ID, DEMO_SCOPES } from './demo.js';
 import type { AppLogger } from './log.js';
 import { type ClientAuthRateLimit, createClientAuthRateLimit, createPasswordGrantLimit, SignInLimit } from './rate-limit.js';
 import { applySeed, loadSeedFile } from './seed.js';
-import { SessionStore } from './session.js';
+import { LoginCsrf } from './session.js';
+import type { AppState } from './state/app-state.js';
 import type { Storage } from './storage.js';
 
 export const DEMO_USERNAME = 'demo';
@@ -35,6 +36,8 @@ export interface ProviderParts {
   /** Where the app listens (loopback URL). */
   url: string;
   issuer: string;
+  /** Sessions, consents and failure counts (in memory, or shared by the processes). */
+  state: AppState;
 }
 
 export interface ProviderSetup {
@@ -69,14 +72,14 @@ async function ensureDemo(storage: Storage, issuer: string): Promise<DemoUser> {
  * entries; plus the context the route groups share.
  */
 export async function setupProvider(config: AppConfig, p: ProviderParts): Promise<ProviderSetup> {
-  const { logger, storage, issuer } = p;
+  const { logger, storage, issuer, state } = p;
   // Only signing in creates a session (see session.ts); anonymous visitors hold none.
-  const sessions = new SessionStore(config.sessionTtl * 1000, config.sessionMaxEntries);
-  const signInLimit = new SignInLimit(config.rateLimit);
+  const signInLimit = new SignInLimit(config.rateLimit, state);
+  const loginCsrf = new LoginCsrf(await state.loginKey());
   const infos = new WeakMap<OAuthRequest, RequestInfo>();
 
   const ipOfRequest = (req: OAuthRequest) => infos.get(req)?.ip ?? null;
-  const rateLimit = createClientAuthRateLimit(config.rateLimit, ipOfRequest);
+  const rateLimit = createClientAuthRateLimit(config.rateLimit, ipOfRequest, state);
   const passwordGrantLimit = createPasswordGrantLimit(signInLimit, ipOfRequest);
   const clientExists = async (id: string): Promise<boolean> => {
     try {
@@ -110,10 +113,10 @@ export async function setupProvider(config: AppConfig, p: ProviderParts): Promis
       afterRequest: [rateLimit.afterRequest, passwordGrantLimit.afterRequest, noteClient],
     },
   });
-  const context = createContext({ config, issuer, url: p.url, provider, storage, logger, sessions, signInLimit, infos });
-  const currentUser: CurrentUser = (req) => {
-    const s = context.sessionOf(req.headers.cookie as string | string[] | undefined);
-    return s?.userId ? { id: s.userId } : null;
+  const context = createContext({ config, issuer, url: p.url, provider, storage, logger, state, loginCsrf, signInLimit, infos });
+  const currentUser: CurrentUser = async (req) => {
+    const s = await context.sessionOf(req.headers.cookie as string | string[] | undefined);
+    return s ? { id: s.userId } : null;
   };
   storage.bind(provider, { currentUser, withGrants: p.grantCache === null });
   if (p.grantCache) provider.useStores({ grants: p.grantCache });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AfterRequestHook, BeforeRequestHook, EndpointName, HookContext, OAuthRequest, OAuthResponse } from '@portcullis/core';
 import { addressBucket } from './client-address.js';
 import type { RateLimitConfig } from './config.js';
+import type { AppState, Counter } from './state/app-state.js';
 
 /**
  * Counts failures per key within a fixed window that starts at the key's first failure. Memory
@@ -96,9 +97,9 @@ export interface ClientAuthRateLimit {
   readonly beforeRequest: BeforeRequestHook;
   readonly afterRequest: AfterRequestHook;
   /** Failures per (address, client id): the lockout (for tests and diagnostics). */
-  readonly pairs: FailureCounter;
+  readonly pairs: Counter;
   /** Failures per address, whatever client ids it names: the ceiling (for tests and diagnostics). */
-  readonly addresses: FailureCounter;
+  readonly addresses: Counter;
 }
 
 /**
@@ -112,11 +113,16 @@ export interface ClientAuthRateLimit {
  * every address by failing on purpose. Guessing a client secret from many addresses is what the
  * secrets' entropy is for (generated secrets carry 256 random bits).
  * @param clientIp the IP a request came from (the app knows it; the request object does not).
+ * @param state where the counts are kept (this process's memory, or shared by every process).
  */
-export function createClientAuthRateLimit(config: RateLimitConfig, clientIp: (req: OAuthRequest) => string | null): ClientAuthRateLimit {
+export function createClientAuthRateLimit(
+  config: RateLimitConfig,
+  clientIp: (req: OAuthRequest) => string | null,
+  state: Pick<AppState, 'counter'>,
+): ClientAuthRateLimit {
   const windowMs = config.windowSeconds * 1000;
-  const pairs = new FailureCounter(config.maxFailures, windowMs, config.maxEntries);
-  const addresses = new FailureCounter(config.maxFailuresPerIp, windowMs, config.maxEntries);
+  const pairs = state.counter('client-pair', config.maxFailures, windowMs, config.maxEntries);
+  const addresses = state.counter('client-address', config.maxFailuresPerIp, windowMs, config.maxEntries);
   // The client id the request names, as core reads it (Basic user name, else `client_id`).
   const keys = (ctx: HookContext) => {
     const address = addressKey(clientIp(ctx.request));
@@ -126,17 +132,17 @@ export function createClientAuthRateLimit(config: RateLimitConfig, clientIp: (re
   return {
     pairs,
     addresses,
-    beforeRequest(ctx) {
+    async beforeRequest(ctx) {
       if (!CLIENT_AUTH_ENDPOINTS.has(ctx.endpoint)) return undefined;
       const k = keys(ctx);
-      const wait = Math.max(addresses.retryAfter(k.address), k.pair === null ? 0 : pairs.retryAfter(k.pair));
+      const [a, p] = await Promise.all([addresses.retryAfter(k.address), k.pair === null ? 0 : pairs.retryAfter(k.pair)]);
+      const wait = Math.max(a, p);
       return wait > 0 ? tooManyResponse(wait, 'Too many failed client authentications') : undefined;
     },
-    afterRequest(ctx, outcome) {
+    async afterRequest(ctx, outcome) {
       if (!CLIENT_AUTH_ENDPOINTS.has(ctx.endpoint) || outcome.error !== 'invalid_client') return undefined;
       const k = keys(ctx);
-      addresses.fail(k.address);
-      if (k.pair !== null) pairs.fail(k.pair);
+      await Promise.all([addresses.fail(k.address), k.pair === null ? undefined : pairs.fail(k.pair)]);
       return undefined;
     },
   };
@@ -151,17 +157,17 @@ export function createClientAuthRateLimit(config: RateLimitConfig, clientIp: (re
  */
 export class SignInLimit {
   /** Failures per (address, username). */
-  readonly pairs: FailureCounter;
+  readonly pairs: Counter;
   /** Failures per address. */
-  readonly addresses: FailureCounter;
+  readonly addresses: Counter;
   /** Failures per username. */
-  readonly users: FailureCounter;
+  readonly users: Counter;
 
-  constructor(config: RateLimitConfig) {
+  constructor(config: RateLimitConfig, state: Pick<AppState, 'counter'>) {
     const windowMs = config.windowSeconds * 1000;
-    this.pairs = new FailureCounter(config.maxFailures, windowMs, config.maxEntries);
-    this.addresses = new FailureCounter(config.maxFailuresPerIp, windowMs, config.maxEntries);
-    this.users = new FailureCounter(config.maxSignInFailuresPerUser, windowMs, config.maxEntries);
+    this.pairs = state.counter('signin-pair', config.maxFailures, windowMs, config.maxEntries);
+    this.addresses = state.counter('signin-address', config.maxFailuresPerIp, windowMs, config.maxEntries);
+    this.users = state.counter('signin-user', config.maxSignInFailuresPerUser, windowMs, config.maxEntries);
   }
 
   private keys(ip: string | null, username: string) {
@@ -172,21 +178,19 @@ export class SignInLimit {
   }
 
   /** Seconds until this address may try this username again, or 0. */
-  retryAfter(ip: string | null, username: string): number {
+  async retryAfter(ip: string | null, username: string): Promise<number> {
     const k = this.keys(ip, username);
-    let wait = this.addresses.retryAfter(k.address);
-    if (k.user !== null) wait = Math.max(wait, this.users.retryAfter(k.user), this.pairs.retryAfter(k.pair!));
-    return wait;
+    const waits = await Promise.all([
+      this.addresses.retryAfter(k.address),
+      ...(k.user !== null ? [this.users.retryAfter(k.user), this.pairs.retryAfter(k.pair!)] : []),
+    ]);
+    return Math.max(...waits);
   }
 
   /** Records a failed sign-in. */
-  fail(ip: string | null, username: string): void {
+  async fail(ip: string | null, username: string): Promise<void> {
     const k = this.keys(ip, username);
-    this.addresses.fail(k.address);
-    if (k.user !== null) {
-      this.users.fail(k.user);
-      this.pairs.fail(k.pair!);
-    }
+    await Promise.all([this.addresses.fail(k.address), ...(k.user !== null ? [this.users.fail(k.user), this.pairs.fail(k.pair!)] : [])]);
   }
 }
 
@@ -201,14 +205,14 @@ export function createPasswordGrantLimit(
 ): { beforeRequest: BeforeRequestHook; afterRequest: AfterRequestHook } {
   const passwordGrant = (req: OAuthRequest) => formParam(req, 'grant_type') === 'password';
   return {
-    beforeRequest(ctx) {
+    async beforeRequest(ctx) {
       if (ctx.endpoint !== 'token' || !passwordGrant(ctx.request)) return undefined;
-      const wait = limit.retryAfter(clientIp(ctx.request), formParam(ctx.request, 'username') ?? '');
+      const wait = await limit.retryAfter(clientIp(ctx.request), formParam(ctx.request, 'username') ?? '');
       return wait > 0 ? tooManyResponse(wait, 'Too many failed sign-ins') : undefined;
     },
-    afterRequest(ctx, outcome) {
+    async afterRequest(ctx, outcome) {
       if (ctx.endpoint !== 'token' || outcome.grantType !== 'password' || outcome.error !== 'invalid_grant') return undefined;
-      limit.fail(clientIp(ctx.request), formParam(ctx.request, 'username') ?? '');
+      await limit.fail(clientIp(ctx.request), formParam(ctx.request, 'username') ?? '');
       return undefined;
     },
   };

@@ -1,10 +1,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Browser sessions, kept in process memory and keyed by a random id in an HttpOnly cookie.
- * Fine for one process and for the example: sessions are lost on restart and not shared between
- * processes. A deployment with several processes would keep them in Redis or the database (or
- * use a signed cookie) instead.
+ * Browser sessions keyed by a random id in an HttpOnly cookie. `SessionStore` keeps them in process
+ * memory (the demo client's sessions, and the provider's with `STATE_STORE=memory`); with
+ * `STATE_STORE=shared` the provider's live in Redis or the database (see `state/app-state.ts`).
  *
  * The provider creates a session only when a user signs in; the login form of an anonymous
  * visitor is protected by `LoginCsrf` (a cookie and a token derived from it), which keeps nothing
@@ -34,7 +33,8 @@ export interface Session {
   deadline: number;
 }
 
-const MAX_PENDING = 10;
+/** Most consent pages one session keeps waiting (the oldest goes first). */
+export const MAX_PENDING = 10;
 /** Most sessions one user keeps (signing in once more drops that user's least recently used). */
 export const MAX_SESSIONS_PER_USER = 20;
 
@@ -111,17 +111,6 @@ export class SessionStore {
   }
 }
 
-/** Remembers a pending consent, dropping the oldest when a session has too many. */
-export function addPending(session: Session, consent: PendingConsent): string {
-  const id = randomId();
-  for (const key of session.pending.keys()) {
-    if (session.pending.size < MAX_PENDING) break;
-    session.pending.delete(key);
-  }
-  session.pending.set(id, consent);
-  return id;
-}
-
 /** 32 random bytes, base64url. */
 export function randomId(): string {
   return randomBytes(32).toString('base64url');
@@ -136,7 +125,8 @@ const NONCE = /^[A-Za-z0-9_-]{43}$/;
  * the form (login CSRF); and nothing is stored per visitor.
  */
 export class LoginCsrf {
-  private readonly key = randomBytes(32);
+  /** @param key the HMAC key; processes sharing their state share it (see `AppState.loginKey`). */
+  constructor(private readonly key: Buffer = randomBytes(32)) {}
 
   /** The cookie's nonce when it has the right shape, else a new one (and `fresh`: set the cookie). */
   nonce(cookie: string | undefined): { nonce: string; fresh: boolean } {

@@ -12,6 +12,7 @@ import type {
   UserStore,
 } from '@portcullis/core';
 import type { DatabaseConfig } from './config.js';
+import type { KeyValue } from './state/key-value.js';
 
 /** A user as the seed file and the CLI create it. */
 export interface UserInput {
@@ -54,6 +55,11 @@ export interface Storage {
    * instead of racing on unique constraints. SQLite and MongoDB run `fn` directly.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * The shared app state's records (`STATE_STORE=shared` without a Redis grant cache) on this
+   * database's connection: a table of their own on SQL, a collection with a TTL index on MongoDB.
+   */
+  openKeyValue(): Promise<KeyValue & { purgeExpired?(batchSize?: number): Promise<number> }>;
   /** One cheap round trip to the database (`SELECT 1`, MongoDB's `ping`); throws when it is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -191,6 +197,10 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
     },
     purgeExpired: () => b.purgeExpired({ grant: models.grant, token: models.token }),
     exclusive: (fn) => b.withMigrationLock(sequelize, fn),
+    async openKeyValue() {
+      const { openSqlKeyValue } = await import('./state/sql.js');
+      return openSqlKeyValue(sequelize, (fn) => b.withMigrationLock(sequelize, fn));
+    },
     async ping() {
       await sequelize.query('SELECT 1');
     },
@@ -261,6 +271,10 @@ async function openMongo(url: string): Promise<Storage> {
     },
     purgeExpired: async () => 0,
     exclusive: (fn) => fn(),
+    async openKeyValue() {
+      const { openMongoKeyValue } = await import('./state/mongo.js');
+      return openMongoKeyValue(connection);
+    },
     async ping() {
       const db = connection.db;
       if (!db || connection.readyState !== 1) throw new Error('not connected');

@@ -36,6 +36,7 @@ describe('parseConfig', () => {
       demo: true,
       sessionTtl: 3600,
       sessionMaxEntries: 10_000,
+      stateStore: 'memory',
       server: { headersTimeout: 10, requestTimeout: 30, keepAliveTimeout: 5, shutdownGrace: 10 },
     });
   });
@@ -68,6 +69,7 @@ describe('parseConfig', () => {
         REQUEST_TIMEOUT: '1m',
         KEEP_ALIVE_TIMEOUT: '2',
         SHUTDOWN_GRACE: '20s',
+        STATE_STORE: 'shared',
       },
       [],
       CWD,
@@ -88,8 +90,10 @@ describe('parseConfig', () => {
       demo: false,
       sessionTtl: 7200,
       sessionMaxEntries: 25,
+      stateStore: 'shared',
       server: { headersTimeout: 5, requestTimeout: 60, keepAliveTimeout: 2, shutdownGrace: 20 },
     });
+    expect(() => parseConfig({ STATE_STORE: 'disk' }, [], CWD)).toThrow(/STATE_STORE must be memory or shared/);
     expect(() => parseConfig({ HEADERS_TIMEOUT: '40s' }, [], CWD)).toThrow(
       /HEADERS_TIMEOUT \(40s\) must not be longer than REQUEST_TIMEOUT/,
     );

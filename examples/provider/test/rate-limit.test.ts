@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressBucket, clientAddress, parseAddress } from '../src/client-address.js';
 import { createClientAuthRateLimit, FailureCounter } from '../src/rate-limit.js';
+import { memoryState } from '../src/state/app-state.js';
 import { ALICE, CookieClient, field, type Started, startApp, TRICKY_SECRET } from './helpers.js';
 
 const OTHER = { id: 'other-svc', secret: 'other secret value 123' };
@@ -293,6 +294,7 @@ describe('FailureCounter', () => {
     const limit = createClientAuthRateLimit(
       { maxFailures: 2, maxFailuresPerIp: 100, maxSignInFailuresPerUser: 0, windowSeconds: 60, maxEntries: 100 },
       () => '192.0.2.1',
+      memoryState({ sessionTtlMs: 60_000, sessionMaxEntries: 10 }),
     );
     // The request names no client itself: only what core reports can key the count.
     const request = { method: 'POST', url: '/oauth/token', headers: {}, body: 'grant_type=client_credentials' };

@@ -3,31 +3,6 @@ import { type Client, type NodeRequest, type OAuthResponse, requireOAuth, sendRe
 import { type AppContext, type RequestInfo, type RouteGroup, verifiedForm } from '../context.js';
 import { consentPage, errorPage, knownErrorCode } from '../html.js';
 import { PAGE_FORM_LIMIT, redirect, sendHtml, sendJson } from '../http-util.js';
-import { addPending } from '../session.js';
-
-/** Remembered consents (REMEMBER_CONSENT=1): in memory, bounded, lost on restart. */
-export class ConsentMemory {
-  private readonly map = new Map<string, Set<string>>();
-  constructor(private readonly max = 10_000) {}
-  private key(userId: string, clientId: string): string {
-    return JSON.stringify([userId, clientId]);
-  }
-  covers(userId: string, clientId: string, scopes: readonly string[]): boolean {
-    const granted = this.map.get(this.key(userId, clientId));
-    return granted !== undefined && scopes.every((s) => granted.has(s));
-  }
-  remember(userId: string, clientId: string, scopes: readonly string[]): void {
-    const k = this.key(userId, clientId);
-    const set = this.map.get(k) ?? new Set<string>();
-    for (const s of scopes) set.add(s);
-    this.map.delete(k);
-    for (const old of this.map.keys()) {
-      if (this.map.size < this.max) break;
-      this.map.delete(old);
-    }
-    this.map.set(k, set);
-  }
-}
 
 /**
  * The OAuth routes: the endpoints core answers (`provider.handles()`: token, revocation,
@@ -38,7 +13,7 @@ export function oauthRoutes(ctx: AppContext): RouteGroup {
   const { provider, config, issuer } = ctx;
   const paths = provider.options.endpoints;
   const issuerOrigin = new URL(issuer).origin;
-  const consents = new ConsentMemory();
+  const { sessions, consents } = ctx.state;
   const needToken = requireOAuth(provider);
   const needAdmin = requireOAuth(provider, 'admin');
 
@@ -72,16 +47,16 @@ export function oauthRoutes(ctx: AppContext): RouteGroup {
     }
     const r = a.request;
     info.clientId = r.client.id;
-    const s = ctx.sessionOf(req.headers.cookie);
-    if (!s?.userId) {
+    const s = await ctx.sessionOf(req.headers.cookie);
+    if (!s) {
       redirect(res, `/login?return_to=${encodeURIComponent(`${paths.authorization}?${r.query}`)}`, 302);
       return;
     }
-    if (config.rememberConsent && consents.covers(s.userId, r.client.id, r.scopes)) {
+    if (config.rememberConsent && (await consents.covers(s.userId, r.client.id, r.scopes))) {
       sendResponse(res, await provider.completeAuthorization(r, { approved: true, userId: s.userId }, oreq));
       return;
     }
-    const consentId = addPending(s, { query: r.query, clientId: r.client.id, scopes: r.scopes });
+    const consentId = await sessions.addPending(s, { query: r.query, clientId: r.client.id, scopes: r.scopes });
     const name = (r.client as Client & { name?: unknown }).name;
     sendHtml(
       res,
@@ -93,7 +68,7 @@ export function oauthRoutes(ctx: AppContext): RouteGroup {
         clientName: typeof name === 'string' && name !== '' ? name : null,
         scopes: r.scopes,
         redirectUri: r.redirectUri,
-        username: s.username ?? s.userId,
+        username: s.username,
       }),
     );
   }
@@ -103,9 +78,8 @@ export function oauthRoutes(ctx: AppContext): RouteGroup {
     if (!v) return;
     const { oreq, form, session: s } = v;
     const consentId = form.get('consent') ?? '';
-    const pending = s.pending.get(consentId);
-    s.pending.delete(consentId);
-    if (!s.userId || !pending) {
+    const pending = await sessions.takePending(s, consentId);
+    if (!pending) {
       sendHtml(
         res,
         400,
@@ -122,7 +96,7 @@ export function oauthRoutes(ctx: AppContext): RouteGroup {
     const out = await provider.completeAuthorization(pending.query, { approved, userId: s.userId }, oreq);
     const location = out.headers.Location;
     if (approved && config.rememberConsent && out.status === 302 && location && !new URL(location).searchParams.has('error')) {
-      consents.remember(s.userId, pending.clientId, pending.scopes);
+      await consents.remember(s.userId, pending.clientId, pending.scopes);
     }
     sendResponse(res, out);
   }

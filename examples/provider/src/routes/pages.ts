@@ -21,7 +21,8 @@ export function safeReturnTo(v: string | null): string {
 
 /** The provider's own pages: home, login and logout, the error page, and the static files. */
 export async function pageRoutes(ctx: AppContext, demo: boolean): Promise<RouteGroup> {
-  const { config, issuer, secure, sessions, signInLimit, loginCsrf, storage } = ctx;
+  const { config, issuer, secure, signInLimit, loginCsrf, storage } = ctx;
+  const { sessions } = ctx.state;
   const dummyHash = await hashPassword(randomId());
 
   /** The login form's CSRF token, setting the nonce cookie it is derived from when missing. */
@@ -49,7 +50,7 @@ export async function pageRoutes(ctx: AppContext, demo: boolean): Promise<RouteG
     const returnTo = safeReturnTo(form.get('return_to'));
     const username = (form.get('username') ?? '').slice(0, 200);
     const password = (form.get('password') ?? '').slice(0, 1024);
-    const wait = signInLimit.retryAfter(info.ip, username);
+    const wait = await signInLimit.retryAfter(info.ip, username);
     if (wait > 0) {
       const error = `Too many failed sign-ins. Try again in ${wait} seconds.`;
       sendHtml(res, 429, loginPage({ csrf, returnTo, username, error }), { 'Retry-After': String(wait) });
@@ -58,33 +59,34 @@ export async function pageRoutes(ctx: AppContext, demo: boolean): Promise<RouteG
     const creds = username ? await storage.users.getUserByUsername(username) : null;
     const ok = await verifySecret(password, creds?.passwordHash ?? dummyHash);
     if (!creds || !ok) {
-      signInLimit.fail(info.ip, username);
+      await signInLimit.fail(info.ip, username);
       sendHtml(res, 401, loginPage({ csrf, returnTo, username, error: 'Invalid username or password.' }));
       return;
     }
-    ctx.startSession(res, sessions.signIn(ctx.sessionOf(req.headers.cookie), creds.user.id, username));
+    const previous = parseCookies(req.headers.cookie)[SESSION_COOKIE] ?? null;
+    ctx.startSession(res, await sessions.signIn(previous, creds.user.id, username));
     redirect(res, returnTo);
   }
 
   async function logout(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
     const v = await verifiedForm(ctx, req, res, info, PAGE_FORM_LIMIT);
     if (!v) return;
-    sessions.destroy(v.session.id);
+    await sessions.destroy(v.session.id);
     addCookie(res, serializeCookie(SESSION_COOKIE, '', { path: '/', secure, maxAge: 0 }));
     redirect(res, '/');
   }
 
-  function get({ req, res, path, query }: Parameters<RouteGroup>[0]): boolean {
+  async function get({ req, res, path, query }: Parameters<RouteGroup>[0]): Promise<boolean> {
     switch (path) {
       case '/': {
-        const s = ctx.sessionOf(req.headers.cookie);
+        const s = await ctx.sessionOf(req.headers.cookie);
         sendHtml(res, 200, homePage({ issuer, username: s?.username ?? null, csrf: s?.csrf ?? '', demo }));
         return true;
       }
       case '/login': {
-        const s = ctx.sessionOf(req.headers.cookie);
+        const s = await ctx.sessionOf(req.headers.cookie);
         const returnTo = safeReturnTo(query.get('return_to'));
-        if (s?.userId && query.has('return_to')) {
+        if (s && query.has('return_to')) {
           redirect(res, returnTo, 302);
           return true;
         }
@@ -119,7 +121,7 @@ export async function pageRoutes(ctx: AppContext, demo: boolean): Promise<RouteG
   }
 
   return async (r) => {
-    if ((r.method === 'GET' || r.method === 'HEAD') && get(r)) return true;
+    if ((r.method === 'GET' || r.method === 'HEAD') && (await get(r))) return true;
     if (r.method === 'POST' && r.path === '/login') await login(r.req, r.res, r.info);
     else if (r.method === 'POST' && r.path === '/logout') await logout(r.req, r.res, r.info);
     else return false;
