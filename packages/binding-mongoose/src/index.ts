@@ -1,4 +1,4 @@
-import type { Client, CurrentUser, StoreRegistry, Stores, User } from '@portcullis/core';
+import type { Client, CurrentUser, ProviderStores, StoreRegistry, User } from '@portcullis/core';
 import type { Connection, Model } from 'mongoose';
 import {
   type ClientDocument,
@@ -56,7 +56,7 @@ export function bindMongoose<
   UD extends UserDocument = UserDocument,
   GD extends GrantDocument = GrantDocument,
   TD extends TokenDocument = TokenDocument,
->(provider: StoreRegistry<U, C>, options: BindMongooseOptions<U, CD, UD, GD, TD>): Stores<U, C> {
+>(provider: StoreRegistry<U, C>, options: BindMongooseOptions<U, CD, UD, GD, TD>): ProviderStores<U, C> {
   const { connection, client, user, grant, token, key, currentUser } = options;
   if (grant && typeof currentUser !== 'function') {
     throw new TypeError('bindMongoose: `currentUser` is required when `grant` is given (it names the consenting user)');
@@ -69,7 +69,7 @@ export function bindMongoose<
   // `true` takes the default model; a model of your own keeps its document type.
   const pick = <D>(model: Model<D> | true | undefined, fallback: Model<D> | undefined) => (model === true ? fallback : model || undefined);
 
-  const stores: Stores<U, C> = {};
+  const stores: ProviderStores<U, C> = {};
   const clientModel = pick<ClientDocument>(client as Model<ClientDocument> | true | undefined, defaults?.client);
   const userModel = pick<UserDocument>(user as Model<UserDocument> | true | undefined, defaults?.user);
   const grantModel = pick<GrantDocument>(grant as Model<GrantDocument> | true | undefined, defaults?.grant);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { RecordingRegistry } from '@portcullis/binding-testkit';
 import type { AccessTokenRecord, Client, CurrentUser, GrantRecord, RefreshTokenRecord, User } from '@portcullis/core';
-import { Schema } from 'mongoose';
+import { type Model, Schema } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bindMongoose,
@@ -272,7 +272,9 @@ describe('schemas and indexes', () => {
     await Extended.init();
     const clientId = id('client');
     await Extended.create({ clientId, secretHash: null, redirectUris: [], grantTypes: [], scopes: [], name: 'Demo app' });
-    const client = await createClientStore<NamedClient, NamedClientDocument>(Extended).getClient(clientId);
+    const client = await createClientStore<NamedClient, NamedClientDocument>(Extended as unknown as Model<NamedClientDocument>).getClient(
+      clientId,
+    );
     expect(client?.name).toBe('Demo app');
     expect(client?.id).toBe(clientId);
     await expect(Extended.create({ clientId, secretHash: null, name: 'Duplicate id' })).rejects.toMatchObject({ code: 11000 });

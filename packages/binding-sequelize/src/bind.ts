@@ -1,4 +1,4 @@
-import type { Client, CurrentUser, StoreRegistry, Stores, User } from '@portcullis/core';
+import type { Client, CurrentUser, ProviderStores, StoreRegistry, User } from '@portcullis/core';
 import type { Sequelize } from 'sequelize';
 import { createSequelizeStores, type SequelizeModelsOption } from './stores.js';
 
@@ -24,7 +24,7 @@ export interface BindSequelizeOptions<U extends User = User> extends SequelizeMo
 export function bindSequelize<U extends User = User, C extends Client = Client>(
   provider: StoreRegistry<U, C>,
   options: BindSequelizeOptions<U>,
-): Stores<U, C> {
+): ProviderStores<U, C> {
   const { sequelize, currentUser, client, user, grant, token, key } = options;
   if (grant && !currentUser) {
     throw new TypeError(

@@ -8,10 +8,10 @@ import {
   type GrantStore,
   isStoreUnavailable,
   type KeyStore,
+  type ProviderStores,
   type RefreshTokenRecord,
   type SigningAlgorithm,
   type SigningKeyRecord,
-  type Stores,
   StoreUnavailableError,
   type TokenStore,
   type User,
@@ -558,8 +558,10 @@ export type SequelizeModelsOption = Partial<PortcullisModels>;
  * The stores for the models given, without registering them: pass them to
  * `provider.useStores(...)` yourself, or mix them with others.
  */
-export function createSequelizeStores<U extends User = User, C extends Client = Client>(models: SequelizeModelsOption): Stores<U, C> {
-  const stores: Stores<U, C> = {};
+export function createSequelizeStores<U extends User = User, C extends Client = Client>(
+  models: SequelizeModelsOption,
+): ProviderStores<U, C> {
+  const stores: ProviderStores<U, C> = {};
   if (models.client) stores.clients = createClientStore<C>(models.client);
   if (models.user) stores.users = createUserStore<U>(models.user);
   if (models.grant) stores.grants = createGrantStore(models.grant);

@@ -37,7 +37,7 @@ export interface PermissiveUserSeed<U extends User = User> {
 }
 
 /** The permissive stores, with helpers to seed them and to age what they hold. */
-export interface PermissiveStores<U extends User = User, C extends Client = Client> extends Required<Omit<Stores<U, C>, 'keys'>> {
+export interface PermissiveStores<U extends User = User, C extends Client = Client> extends Required<Stores<U, C>> {
   addClient(client: C): void;
   addUser(seed: PermissiveUserSeed<U>): void;
   /**

@@ -208,7 +208,14 @@ export interface Stores<U extends User = User, C extends Client = Client> {
   users?: UserStore<U>;
   grants?: GrantStore;
   tokens?: TokenStore;
-  /** Signing keys for JWT access tokens (optional; needed with `accessTokenFormat: 'jwt'`). */
+}
+
+/**
+ * The stores a provider takes (`options.stores`, `useStores`): the four of `Stores`, and the
+ * signing keys of JWT access tokens (needed with `accessTokenFormat: 'jwt'`). Kept apart from
+ * `Stores` so that a binding typed `Required<Stores>` stays complete without a key store.
+ */
+export interface ProviderStores<U extends User = User, C extends Client = Client> extends Stores<U, C> {
   keys?: KeyStore;
 }
 

@@ -39,6 +39,8 @@ export interface MemoryStoresSeed<U extends User = User, C extends Client = Clie
 
 /** The in-memory stores, with helpers to add clients and users at run time. */
 export interface MemoryStores<U extends User = User, C extends Client = Client> extends Required<Stores<U, C>> {
+  /** Signing keys of JWT access tokens. */
+  keys: KeyStore;
   addClient(client: C): void;
   addUser(seed: MemoryUserSeed<U>): void;
 }
@@ -191,14 +193,14 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   const signingKeys = new Map<string, SigningKeyRecord>();
   const keyStore: KeyStore = {
     async listKeys() {
-      return [...signingKeys.values()].map((k) => ({ ...k }));
+      return [...signingKeys.values()].map((k) => structuredClone(k));
     },
     async addKey(key) {
-      if (!signingKeys.has(key.kid)) signingKeys.set(key.kid, { ...key });
+      if (!signingKeys.has(key.kid)) signingKeys.set(key.kid, structuredClone(key));
     },
     async retireKey(kid, retiresAt) {
       const k = signingKeys.get(kid);
-      if (k) signingKeys.set(kid, { ...k, retiresAt });
+      if (k) signingKeys.set(kid, { ...k, retiresAt: new Date(retiresAt) });
     },
     async removeRetiredKeys(before) {
       let n = 0;

@@ -1,4 +1,4 @@
-import type { Client, GrantType, SigningAlgorithm, Stores, User } from './contract.js';
+import type { Client, GrantType, ProviderStores, SigningAlgorithm, User } from './contract.js';
 import { ConfigurationError } from './errors.js';
 import type { AfterRequestHook, BeforeRequestHook } from './hooks.js';
 import { type JwtSettings, parseKeyEncryptionKey } from './keys.js';
@@ -79,7 +79,7 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   /** Accept `access_token` in the query string at resource checks (RFC 6750 2.3). Default `false`. */
   allowBearerInQuery?: boolean;
   /** Stores, checked right away against the enabled grants. Bindings can add them later instead. */
-  stores?: Stores<U, C>;
+  stores?: ProviderStores<U, C>;
   /** Flask-OAuthlib configuration keys; typed options win. */
   config?: FlaskConfig;
   hooks?: {

@@ -1,5 +1,5 @@
 import { requestedClientId } from './client-auth.js';
-import type { Client, ClientStore, GrantStore, Stores, TokenStore, User, UserCredentials } from './contract.js';
+import type { Client, ClientStore, GrantStore, ProviderStores, TokenStore, User, UserCredentials } from './contract.js';
 import {
   type AuthorizationDecision,
   type AuthorizationRequest,
@@ -72,7 +72,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * Registers every method of every store given. A stores object made by a binding (or by
    * `createMemoryStores`) registers as `binding` unless `options.source` says otherwise.
    */
-  useStores(stores: Stores<U, C>, options?: RegisterOptions): this {
+  useStores(stores: ProviderStores<U, C>, options?: RegisterOptions): this {
     this.table.useStores(stores, options);
     return this;
   }

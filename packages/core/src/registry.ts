@@ -1,4 +1,4 @@
-import type { Client, ClientStore, GrantStore, KeyStore, Stores, TokenStore, User, UserStore } from './contract.js';
+import type { Client, ClientStore, GrantStore, KeyStore, ProviderStores, TokenStore, User, UserStore } from './contract.js';
 import type { OAuthRequest } from './http.js';
 
 /** Who registered a slot. An `explicit` registration always beats a `binding` one, in any order. */
@@ -20,7 +20,7 @@ export type CurrentUser<U extends User = User> = (request: OAuthRequest) => U | 
 /** The registration points a binding package uses. `OAuth2Provider` implements it. */
 export interface StoreRegistry<U extends User = User, C extends Client = Client> {
   /** Registers every method of every store given; stores left out keep what they had. */
-  useStores(stores: Stores<U, C>, options?: RegisterOptions): this;
+  useStores(stores: ProviderStores<U, C>, options?: RegisterOptions): this;
   /** Registers how to find the signed-in user (see `CurrentUser`). */
   setCurrentUser(fn: CurrentUser<U>, options?: RegisterOptions): this;
 }
@@ -110,7 +110,7 @@ export class SlotTable<U extends User = User, C extends Client = Client> {
   version = 0;
 
   /** Registers every method of every store given, in the layer `options.source` (or the marker) names. */
-  useStores(stores: Stores<U, C>, options?: RegisterOptions): void {
+  useStores(stores: ProviderStores<U, C>, options?: RegisterOptions): void {
     const marked = (stores as { [BINDING_STORES]?: boolean })[BINDING_STORES] === true;
     const layer = this.layers[options?.source ?? (marked ? 'binding' : 'explicit')];
     const { clients, users, grants, tokens, keys } = stores;

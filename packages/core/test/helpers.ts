@@ -70,7 +70,7 @@ export function currentStoreKind(): StoreKind {
 }
 
 /** The stores `makeProvider` hands out: either kind can add clients and users at run time. */
-export type TestStores = Pick<PermissiveStores, 'addClient' | 'addUser'> & Required<Omit<Stores, 'keys'>>;
+export type TestStores = Pick<PermissiveStores, 'addClient' | 'addUser'> & Required<Stores>;
 
 export function makeProvider(options: Partial<ProviderOptions> = {}, kind: StoreKind = storeKind) {
   const seed = {
