@@ -195,3 +195,38 @@ export function defineModels(connection: Connection, options: DefineModelsOption
     key: modelOn(connection, `${prefix}SigningKey`, signingKeySchema, `${prefix}signing_keys`),
   };
 }
+
+/** Options of `purgeExpired`. */
+export interface PurgeOptions {
+  /** Documents deleted per statement. Default 1000. */
+  batchSize?: number;
+  /** Documents whose `expiresAt` is at or before this are deleted. Default: now. */
+  now?: Date;
+}
+
+/**
+ * Deletes expired grants and tokens (consumed markers and revoked tokens included, once past
+ * `expiresAt`) in batches of `batchSize`: what the TTL indexes do, for deployments where the TTL
+ * monitor is off, lags, or is missing (some MongoDB-compatible servers), or to purge at a time of
+ * your choosing. Returns how many documents were deleted.
+ */
+export async function purgeExpired(
+  models: Partial<Pick<PortcullisModels, 'grant' | 'token'>>,
+  options: PurgeOptions = {},
+): Promise<number> {
+  const batchSize = options.batchSize ?? 1000;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('purgeExpired: batchSize must be a positive integer');
+  const now = options.now ?? new Date();
+  let total = 0;
+  for (const model of [models.grant, models.token] as (Model<{ expiresAt: Date }> | undefined)[]) {
+    if (!model) continue;
+    const expired = { expiresAt: { $lte: now } };
+    for (;;) {
+      const ids = (await model.find(expired, { _id: 1 }).limit(batchSize).lean()).map((d) => d._id);
+      if (ids.length === 0) break;
+      total += (await model.deleteMany({ _id: { $in: ids }, ...expired })).deletedCount;
+      if (ids.length < batchSize) break;
+    }
+  }
+  return total;
+}
