@@ -6,8 +6,9 @@ import { createDemoClient } from './demo.js';
 import { openGrantCache } from './grant-cache.js';
 import { createHealth } from './health.js';
 import { sendJson } from './http-util.js';
-import { type AppLogger, createLogger, describeError, type LogSink } from './log.js';
+import { type AppLogger, createLogger, type LogSink } from './log.js';
 import { type DemoUser, setupProvider } from './provider-setup.js';
+import { type PurgeRun, startPurge } from './purge.js';
 import type { ClientAuthRateLimit, SignInLimit } from './rate-limit.js';
 import { createRouter } from './router.js';
 import { oauthRoutes } from './routes/oauth.js';
@@ -45,6 +46,8 @@ export interface App {
    * database and grant cache. Resolves with the number of requests that were cut.
    */
   shutdown(graceSeconds?: number): Promise<{ cut: number }>;
+  /** Runs the purge of expired rows now (see `startPurge`); it also runs every `PURGE_INTERVAL`. */
+  purge(): Promise<PurgeRun>;
 }
 
 function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
@@ -140,20 +143,13 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
       ...(demo ? [({ req, res }: { req: IncomingMessage; res: ServerResponse }) => demo(req, res)] : []),
       await pageRoutes(ctx, demo !== null),
     ]);
-    let purging = false;
-    const purge = setInterval(() => {
-      if (purging) return;
-      purging = true;
-      const shared = state;
-      storage
-        .purgeExpired()
-        .then(() => shared?.purgeExpired?.(1000))
-        .catch((err) => logger.warn('purging expired rows failed', { error: describeError(err) }))
-        .finally(() => {
-          purging = false;
-        });
-    }, 3600_000);
-    purge.unref();
+    const purge = startPurge({
+      storage,
+      state,
+      logger,
+      intervalSeconds: config.purge.intervalSeconds,
+      batchSize: config.purge.batchSize,
+    });
     logger.info('listening', {
       url,
       issuer,
@@ -171,12 +167,13 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
       rateLimit: setup.rateLimit,
       signInLimit: setup.signInLimit,
       logger,
+      purge: () => purge.runOnce(),
       close: async () => {
-        clearInterval(purge);
+        await purge.stop();
         await closeAll();
       },
       shutdown: async (graceSeconds = t.shutdownGrace) => {
-        clearInterval(purge);
+        const purgeStopped = purge.stop();
         draining = true;
         logger.info('shutting down', { inFlight, graceSeconds });
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -196,6 +193,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
           server.closeAllConnections();
           await closed;
         }
+        await purgeStopped;
         await closeStores();
         logger.info('stopped', { cut });
         return { cut };

@@ -90,6 +90,8 @@ export interface AppConfig {
    */
   readonly stateStore: 'memory' | 'shared';
   readonly server: ServerTimeouts;
+  /** The periodic purge of expired rows: every `intervalSeconds` (0: never), `batchSize` rows per statement. */
+  readonly purge: { readonly intervalSeconds: number; readonly batchSize: number };
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -308,6 +310,10 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     sessionMaxEntries: integer(env, 'SESSION_MAX_ENTRIES', 10_000, 1, 10_000_000),
     stateStore: parseStateStore(value(env, 'STATE_STORE')),
     server: parseServerTimeouts(env),
+    purge: {
+      intervalSeconds: ['0', 'off'].includes(value(env, 'PURGE_INTERVAL')?.toLowerCase() ?? '') ? 0 : duration(env, 'PURGE_INTERVAL', 3600),
+      batchSize: integer(env, 'PURGE_BATCH_SIZE', 1000, 1, 1_000_000),
+    },
   };
 }
 

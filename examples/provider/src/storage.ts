@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type {
@@ -46,8 +47,17 @@ export interface Storage {
   removeClient(id: string): Promise<boolean>;
   /** Creates a user, or sets the password of the user with this username (the subject must match). */
   putUser(user: UserInput): Promise<'created' | 'updated'>;
-  /** Deletes expired codes and tokens (MongoDB does this itself with TTL indexes). */
-  purgeExpired(): Promise<number>;
+  /**
+   * Deletes expired codes and tokens, `batchSize` rows per statement (the bindings'
+   * `purgeExpired`; on MongoDB the TTL indexes do it too, this does not wait for their monitor).
+   */
+  purgeExpired(batchSize: number): Promise<number>;
+  /**
+   * Runs `fn` unless another process holds the lock `name`, in which case it returns
+   * `{ ran: false }` at once: a PostgreSQL advisory lock (`pg_try_advisory_xact_lock`), a MariaDB
+   * `GET_LOCK(name, 0)`, a lock document with a lease on MongoDB. SQLite runs `fn` directly.
+   */
+  tryExclusive<T>(name: string, fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }>;
   /**
    * Runs `fn` while holding a database-wide lock (the Sequelize binding's `withMigrationLock`:
    * a PostgreSQL advisory lock, a MariaDB `GET_LOCK`, the lock its `migrate()` takes), so that
@@ -66,6 +76,9 @@ export interface Storage {
 }
 
 type Row = Record<string, unknown>;
+
+/** How long a MongoDB lock document holds when its process dies without removing it. */
+const LOCK_LEASE_MS = 10 * 60_000;
 
 /** `fn` run on the first call only; later calls get the same promise (closing twice is harmless). */
 function once(fn: () => Promise<void>): () => Promise<void> {
@@ -195,7 +208,25 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
       await models.user.create({ id: u.subject, username: u.username, passwordHash: u.passwordHash });
       return 'created';
     },
-    purgeExpired: () => b.purgeExpired({ grant: models.grant, token: models.token }),
+    purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token }, { batchSize }),
+    async tryExclusive(name, fn) {
+      if (db.kind === 'sqlite') return { ran: true, value: await fn() };
+      const { QueryTypes } = await import('sequelize');
+      // A transaction pins one connection: the lock is taken and released on it, while `fn`'s
+      // queries run on others.
+      return sequelize.transaction(async (transaction) => {
+        const take =
+          db.kind === 'postgres' ? 'SELECT pg_try_advisory_xact_lock(hashtext(:name)) AS got' : 'SELECT GET_LOCK(:name, 0) AS got';
+        const [row] = await sequelize.query<{ got: unknown }>(take, { replacements: { name }, transaction, type: QueryTypes.SELECT });
+        if (row?.got !== true && Number(row?.got) !== 1) return { ran: false as const };
+        try {
+          return { ran: true as const, value: await fn() };
+        } finally {
+          // PostgreSQL releases the transaction's lock at its end.
+          if (db.kind === 'mariadb') await sequelize.query('SELECT RELEASE_LOCK(:name)', { replacements: { name }, transaction });
+        }
+      });
+    },
     exclusive: (fn) => b.withMigrationLock(sequelize, fn),
     async openKeyValue() {
       const { openSqlKeyValue } = await import('./state/sql.js');
@@ -269,7 +300,24 @@ async function openMongo(url: string): Promise<Storage> {
       await models.user.create({ userId: u.subject, username: u.username, passwordHash: u.passwordHash });
       return 'created';
     },
-    purgeExpired: async () => 0,
+    purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token }, { batchSize }),
+    async tryExclusive(name, fn) {
+      // A lock document with a lease, so a process that dies holding it does not block the others for long.
+      const locks = connection.collection<{ _id: string; owner: string; expiresAt: Date }>('portcullis_locks');
+      const owner = randomBytes(16).toString('hex');
+      const lease = () => ({ owner, expiresAt: new Date(Date.now() + LOCK_LEASE_MS) });
+      try {
+        await locks.updateOne({ _id: name, expiresAt: { $lte: new Date() } }, { $set: lease() }, { upsert: true });
+      } catch (err) {
+        if ((err as { code?: unknown } | null)?.code === 11000) return { ran: false };
+        throw err;
+      }
+      try {
+        return { ran: true, value: await fn() };
+      } finally {
+        await locks.deleteOne({ _id: name, owner });
+      }
+    },
     exclusive: (fn) => fn(),
     async openKeyValue() {
       const { openMongoKeyValue } = await import('./state/mongo.js');

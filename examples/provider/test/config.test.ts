@@ -38,6 +38,7 @@ describe('parseConfig', () => {
       sessionMaxEntries: 10_000,
       stateStore: 'memory',
       server: { headersTimeout: 10, requestTimeout: 30, keepAliveTimeout: 5, shutdownGrace: 10 },
+      purge: { intervalSeconds: 3600, batchSize: 1000 },
     });
   });
 
@@ -70,6 +71,8 @@ describe('parseConfig', () => {
         KEEP_ALIVE_TIMEOUT: '2',
         SHUTDOWN_GRACE: '20s',
         STATE_STORE: 'shared',
+        PURGE_INTERVAL: '10m',
+        PURGE_BATCH_SIZE: '500',
       },
       [],
       CWD,
@@ -92,7 +95,10 @@ describe('parseConfig', () => {
       sessionMaxEntries: 25,
       stateStore: 'shared',
       server: { headersTimeout: 5, requestTimeout: 60, keepAliveTimeout: 2, shutdownGrace: 20 },
+      purge: { intervalSeconds: 600, batchSize: 500 },
     });
+    expect(parseConfig({ PURGE_INTERVAL: 'off' }, [], CWD).purge.intervalSeconds).toBe(0);
+    expect(() => parseConfig({ PURGE_BATCH_SIZE: '0' }, [], CWD)).toThrow(/PURGE_BATCH_SIZE/);
     expect(() => parseConfig({ STATE_STORE: 'disk' }, [], CWD)).toThrow(/STATE_STORE must be memory or shared/);
     expect(() => parseConfig({ HEADERS_TIMEOUT: '40s' }, [], CWD)).toThrow(
       /HEADERS_TIMEOUT \(40s\) must not be longer than REQUEST_TIMEOUT/,
