@@ -31,7 +31,7 @@ function newProvider() {
       clients: [
         {
           id: 'c1',
-          secretHash: hashSecret('s3cret-for-the-benchmark'),
+          secretHash: hashSecret('s3cret-for-the-benchmark-0123456789'),
           redirectUris: ['https://app.example/cb'],
           grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
           scopes: ['read', 'write'],
@@ -47,7 +47,7 @@ const tokenRequest = {
   url: '/oauth/token',
   headers: {
     'content-type': 'application/x-www-form-urlencoded',
-    authorization: `Basic ${Buffer.from('c1:s3cret-for-the-benchmark').toString('base64')}`,
+    authorization: `Basic ${Buffer.from('c1:s3cret-for-the-benchmark-0123456789').toString('base64')}`,
   },
   body: 'grant_type=client_credentials&scope=read',
 };

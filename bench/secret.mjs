@@ -5,7 +5,7 @@
  */
 import { hashPassword, hashSecret, verifySecret } from '@portcullis/core';
 
-const secret = 's3cret-for-the-benchmark';
+const secret = 's3cret-for-the-benchmark-0123456789';
 const hmac = hashSecret(secret);
 const scrypt = await hashPassword(secret);
 

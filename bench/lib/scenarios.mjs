@@ -1,7 +1,7 @@
 // What the bench measures: the servers, the requests (load.lua settings) and the rows (entries)
 // of each group. No measuring here (measure.mjs) and no printing (report.mjs).
 
-export const SECRET = 's3cret-for-the-benchmark';
+export const SECRET = 's3cret-for-the-benchmark-0123456789';
 export const basic = (id) => `Basic ${Buffer.from(`${id}:${SECRET}`).toString('base64')}`;
 const REDIRECT = encodeURIComponent('https://app.example/cb');
 // RFC 7636 appendix B verifier and challenge: every exchange uses PKCE S256.

@@ -19,7 +19,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 
-const SECRET = 's3cret-for-the-benchmark';
+const SECRET = 's3cret-for-the-benchmark-0123456789';
 const REDIRECT_URI = 'https://app.example/cb';
 const TTL_S = 3600;
 const CODE_TTL_MS = 60_000;

@@ -7,7 +7,7 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
   clients: [
     {
       client_id: 'c1',
-      client_secret: 's3cret-for-the-benchmark',
+      client_secret: 's3cret-for-the-benchmark-0123456789',
       grant_types: ['client_credentials'],
       redirect_uris: [],
       response_types: [],

@@ -10,7 +10,7 @@
  */
 import { createMemoryStores, hashPassword, hashSecret, OAuth2Provider } from '@portcullis/core';
 
-export const SECRET = 's3cret-for-the-benchmark';
+export const SECRET = 's3cret-for-the-benchmark-0123456789';
 export const REDIRECT_URI = 'https://app.example/cb';
 
 /** Round trips seen by this process since the last reset. */

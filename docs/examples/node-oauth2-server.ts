@@ -10,6 +10,7 @@ import {
   digestToken,
   type GrantRecord,
   type GrantType,
+  hashPassword,
   hashSecret,
   OAuth2Provider,
   type RefreshTokenRecord,
@@ -48,11 +49,12 @@ export interface Tables {
 }
 
 /** Run once: tokens already handed out keep working, stored as the digests core looks up. */
-export function migrateRows(oldClients: OldClientRow[], oldTokens: OldTokenRow[], db: Tables): void {
+export async function migrateRows(oldClients: OldClientRow[], oldTokens: OldTokenRow[], db: Tables): Promise<void> {
   for (const c of oldClients) {
     db.clients.set(c.id, {
       id: c.id,
-      secretHash: c.secret === null ? null : hashSecret(c.secret),
+      // hashSecret only takes generated secrets (32+ characters); a shorter one gets scrypt.
+      secretHash: c.secret === null ? null : c.secret.length >= 32 ? hashSecret(c.secret) : await hashPassword(c.secret),
       redirectUris: c.redirectUris,
       grantTypes: c.grants.filter((g): g is GrantType => ['authorization_code', 'refresh_token', 'client_credentials'].includes(g)),
       scopes: c.scopes,

@@ -25,7 +25,7 @@ import {
 const CB = 'https://client.example/cb';
 const web = {
   id: 'web',
-  secretHash: hashSecret('web-secret'),
+  secretHash: hashSecret('web-secret-0123456789abcdefghij0123456789'),
   redirectUris: [CB],
   grantTypes: ['authorization_code', 'refresh_token', 'password'] as const,
   scopes: ['email', 'profile'],
@@ -84,7 +84,7 @@ for (const [name, make] of variants) {
         body: new URLSearchParams(form),
         redirect: 'manual',
       });
-    const asWeb = { authorization: basicAuth('web', 'web-secret') };
+    const asWeb = { authorization: basicAuth('web', 'web-secret-0123456789abcdefghij0123456789') };
     const me = (token: string) => fetch(`${base}/api/me`, { headers: { authorization: `Bearer ${token}` } });
 
     /** Consent as `session`, then the code from the redirect. */

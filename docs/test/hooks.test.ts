@@ -13,7 +13,7 @@ function setup() {
   const stores = createMemoryStores({
     clients: ['svc', 'other', 'banned'].map((id) => ({
       id,
-      secretHash: hashSecret('pw'),
+      secretHash: hashSecret('pw-0123456789abcdefghij0123456789'),
       redirectUris: [],
       grantTypes: ['client_credentials' as const],
       scopes: ['read'],
@@ -41,7 +41,11 @@ function setup() {
   });
   const token = (id: string) =>
     provider.token(
-      formRequest('/oauth/token', { grant_type: 'client_credentials', scope: 'read' }, { authorization: basicAuth(id, 'pw') }),
+      formRequest(
+        '/oauth/token',
+        { grant_type: 'client_credentials', scope: 'read' },
+        { authorization: basicAuth(id, 'pw-0123456789abcdefghij0123456789') },
+      ),
     );
   return { stores, saved, suspended, auditLines, token, lookups: () => clientLookups };
 }

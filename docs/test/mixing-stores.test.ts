@@ -25,14 +25,14 @@ describe('mixing stores guide', () => {
     const models = defineModels(sequelize);
     await models.client.create({
       id: dashboard.id, // the same id in the table: the explicit getter must win
-      secretHash: hashSecret('from-the-table'),
+      secretHash: hashSecret('from-the-table-0123456789abcdefghij0123456789'),
       redirectUris: ['https://evil.example/cb'],
       grantTypes: ['authorization_code'],
       scopes: ['read'],
     });
     await models.client.create({
       id: 'partner',
-      secretHash: hashSecret('pw'),
+      secretHash: hashSecret('pw-0123456789abcdefghij0123456789'),
       redirectUris: [],
       grantTypes: ['password'],
       scopes: ['read'],
@@ -91,7 +91,7 @@ describe('mixing stores guide', () => {
       formRequest(
         '/oauth/token',
         { grant_type: 'password', username: 'alice', password: 'correct horse', scope: 'read' },
-        { authorization: basicAuth('partner', 'pw') },
+        { authorization: basicAuth('partner', 'pw-0123456789abcdefghij0123456789') },
       ),
     );
     assert.equal(res.status, 200, res.body);
@@ -99,7 +99,7 @@ describe('mixing stores guide', () => {
       formRequest(
         '/oauth/token',
         { grant_type: 'password', username: 'alice', password: 'wrong', scope: 'read' },
-        { authorization: basicAuth('partner', 'pw') },
+        { authorization: basicAuth('partner', 'pw-0123456789abcdefghij0123456789') },
       ),
     );
     assert.equal(jsonBody(wrong).error, 'invalid_grant');

@@ -16,7 +16,7 @@ tokenStoreSuite(t, { name: 'migrated model', create: async () => createStores(ne
 describe('migrating from @node-oauth/oauth2-server', () => {
   const hour = () => new Date(Date.now() + 3600_000);
   const db = newTables();
-  migrateRows(
+  const migrated = migrateRows(
     [
       {
         id: 'legacy',
@@ -39,6 +39,7 @@ describe('migrating from @node-oauth/oauth2-server', () => {
     ],
     db,
   );
+  beforeAll(() => migrated);
   const provider = createProvider(db);
   const asLegacy = { authorization: basicAuth('legacy', 'old-secret') };
 

@@ -68,14 +68,14 @@ describe('bindMyDb', () => {
     const mine = createMyDb();
     putClient(mine, {
       id: 'app',
-      secretHash: hashSecret('s3cret'),
+      secretHash: hashSecret('s3cret-0123456789abcdefghij0123456789'),
       redirectUris: ['https://app.example/cb'],
       grantTypes: ['authorization_code', 'refresh_token'],
       scopes: ['read'],
     });
     const provider = new OAuth2Provider({ issuer: 'http://127.0.0.1' });
     bindMyDb(provider, mine, { currentUser: () => ({ id: 'alice' }) });
-    const client = { clientId: 'app', clientSecret: 's3cret', redirectUri: 'https://app.example/cb' };
+    const client = { clientId: 'app', clientSecret: 's3cret-0123456789abcdefghij0123456789', redirectUri: 'https://app.example/cb' };
 
     const { code, verifier } = await authorizationCodeFlow(provider, client);
     const res = await redeemCode(provider, client, code, verifier);

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');
-const SECRET = 'consumer-secret-0123456789';
+const SECRET = 'consumer-secret-0123456789-0123456789';
 
 /** Runs a command to its end within `timeout` ms; rejects with its output on failure. */
 function run(command: string, args: string[], options: { cwd: string; timeout: number; env?: NodeJS.ProcessEnv }): Promise<string> {

@@ -10,7 +10,7 @@ import { openTestDatabase, type TestDatabase } from './connect.js';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from './jose.js';
 
 const t = { describe, it, beforeAll, afterAll };
-const SECRET = 'se:cr+et/%&= x';
+const SECRET = 'se:cr+et/%&= x-with-every-odd-character';
 
 let keys: TestDatabase | undefined;
 keyStoreSuite(t, {

@@ -15,7 +15,7 @@ import { openTestDatabase, type TestDatabase } from './connect.js';
 
 // A provider whose every store is this binding, on the test server, driven through each grant.
 const CB = 'https://app.example/cb';
-const SECRET = 's3cret:+%/';
+const SECRET = 's3cret:+%/-with-every-odd-character-0123';
 const form = (params: Record<string, string>, headers: Record<string, string> = {}): OAuthRequest =>
   formRequest('/oauth/token', params, headers);
 const asClient = { authorization: basicAuth('c1', SECRET) };

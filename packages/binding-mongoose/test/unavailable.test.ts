@@ -26,7 +26,7 @@ describe('a lost connection', () => {
     const secret = 'secret-token-value-9f8e7d';
     await db.models.client.create({
       clientId: 'c1',
-      secretHash: hashSecret('s3cret'),
+      secretHash: hashSecret('s3cret-0123456789abcdefghij0123456789'),
       redirectUris: ['https://app.example/cb'],
       grantTypes: ['client_credentials'],
       scopes: ['read'],
@@ -41,7 +41,7 @@ describe('a lost connection', () => {
       method: 'POST',
       url: '/oauth/token',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'grant_type=client_credentials&client_id=c1&client_secret=s3cret',
+      body: 'grant_type=client_credentials&client_id=c1&client_secret=s3cret-0123456789abcdefghij0123456789',
     };
     const expiresAt = new Date(Date.now() + 60_000);
     const record = { token: secret, clientId: 'c1', userId: 'u1', scopes: ['read'], expiresAt, grantId: 'f1' };

@@ -110,7 +110,7 @@ describe('bindSequelize with the real provider', () => {
       const clientId = `c-order-${order.split(' ')[0]}`;
       await db.models.client.create({
         id: clientId,
-        secretHash: hashSecret('s3cret'),
+        secretHash: hashSecret('s3cret-0123456789abcdefghij0123456789'),
         redirectUris: ['https://app.example/cb'],
         grantTypes: ['authorization_code'],
         scopes: ['read'],
@@ -136,7 +136,7 @@ describe('bindSequelize with the real provider', () => {
         url: '/oauth/token',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${clientId}:s3cret`).toString('base64')}`,
+          authorization: `Basic ${Buffer.from(`${clientId}:s3cret-0123456789abcdefghij0123456789`).toString('base64')}`,
         },
         body: new URLSearchParams({
           grant_type: 'authorization_code',

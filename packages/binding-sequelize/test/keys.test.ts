@@ -12,7 +12,7 @@ import { connect, DIALECTS, openDatabase, type TestDatabase, uniquePrefix } from
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from './jose.js';
 
 const t = { describe, it, beforeAll, afterAll };
-const SECRET = 'se:cr+et/%&= x';
+const SECRET = 'se:cr+et/%&= x-with-every-odd-character';
 
 for (const dialect of DIALECTS) {
   let db: TestDatabase | undefined;

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindSequelize, type PortcullisModels } from '../src/index.js';
 import { DIALECTS, openDatabase, proxyTo, serverUrl, type TestDatabase } from './databases.js';
 
-const SECRET = 'se:cr+et/%&= x';
+const SECRET = 'se:cr+et/%&= x-with-every-odd-character';
 const CB = 'https://app.example/cb';
 const silent = { warn: () => {}, error: () => {} };
 

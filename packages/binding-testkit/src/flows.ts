@@ -211,7 +211,7 @@ export async function tokenAccepted(provider: FlowProvider, accessToken: string,
 /** The client `grantCacheProvider` registers, ready to pass to the flows (user `u1`, issuer checked). */
 export const GRANT_CACHE_CLIENT = {
   clientId: 'c1',
-  clientSecret: 's3cret',
+  clientSecret: 's3cret-of-the-grant-cache-flow-client',
   redirectUri: 'https://app.example/cb',
   scope: 'read',
   userId: 'u1',

@@ -46,12 +46,21 @@ const HMAC_PREFIX = 'hmac-sha256$';
 const SCRYPT_PREFIX = 'scrypt$';
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
 
+/** Shortest secret `hashSecret` takes: a generated secret has 43 characters (256 bits). */
+const MIN_GENERATED_SECRET = 32;
+
 /**
  * Hash of a secret the provider generated (high entropy, e.g. from `generateClientSecret()`):
  * salted SHA-256 (`sha256$<salt>$<digest>`), a few microseconds per token request. A 256-bit
  * random secret cannot be brute-forced from it; use `hashPassword` for anything a human chose.
+ * @throws TypeError for a secret under 32 characters (not a generated one): use `hashPassword`.
  */
 export function hashSecret(secret: string): string {
+  if (typeof secret !== 'string' || secret.length < MIN_GENERATED_SECRET) {
+    throw new TypeError(
+      `Portcullis: hashSecret is for generated secrets of ${MIN_GENERATED_SECRET} characters or more (generateClientSecret() makes 43); a fast hash of a shorter secret can be brute-forced. Hash a human-chosen secret with hashPassword() instead.`,
+    );
+  }
   const salt = randomToken(16);
   return `${SHA_PREFIX}${salt}$${sha256(salt + secret)}`;
 }

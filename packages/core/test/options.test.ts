@@ -90,11 +90,16 @@ describe('client secret hashes', () => {
   it('verifies the current salted SHA-256 format and the earlier HMAC format, in constant time, never throwing', async () => {
     const { createHmac } = await import('node:crypto');
     const { hashSecret, verifySecret } = await import('../src/crypto.js');
-    const h = hashSecret('s3cret');
+    const secret = 's3cret-0123456789abcdefghij0123456789';
+    const h = hashSecret(secret);
     expect(h).toMatch(/^sha256\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
-    expect(await verifySecret('s3cret', h)).toBe(true);
-    expect(await verifySecret('s3cret ', h)).toBe(false);
-    expect(hashSecret('s3cret')).not.toBe(h);
+    expect(await verifySecret(secret, h)).toBe(true);
+    expect(await verifySecret(`${secret} `, h)).toBe(false);
+    expect(hashSecret(secret)).not.toBe(h);
+    // A secret too short to be a generated one is refused, pointing to hashPassword.
+    expect(() => hashSecret('s3cret')).toThrow(/hashPassword/);
+    expect(() => hashSecret('x'.repeat(31))).toThrow(TypeError);
+    expect(hashSecret('x'.repeat(32))).toMatch(/^sha256\$/);
     const legacy = `hmac-sha256$salt$${createHmac('sha256', 'salt').update('old').digest('base64url')}`;
     expect(await verifySecret('old', legacy)).toBe(true);
     expect(await verifySecret('new', legacy)).toBe(false);

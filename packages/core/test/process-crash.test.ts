@@ -18,7 +18,7 @@ import { type Received, refusedByNode, sendRaw, wireBytes } from './fuzz/targets
 import { basic } from './helpers.js';
 
 const CORE_DIR = fileURLToPath(new URL('..', import.meta.url));
-const APP_SECRET = 'quick-start-secret';
+const APP_SECRET = 'quick-start-secret-0123456789abcdef';
 /** How many generated requests each server gets, besides the reproductions. */
 const SAMPLE = 60;
 const START_TIMEOUT_MS = 30_000;

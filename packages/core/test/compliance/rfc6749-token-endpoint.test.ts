@@ -149,7 +149,7 @@ describe('token endpoint', () => {
     const { provider, stores } = makeProvider({ grants: ['authorization_code', 'client_credentials', 'refresh_token'] });
     stores.addClient({
       id: 'code-only',
-      secretHash: (await import('../../src/index.js')).hashSecret('x'),
+      secretHash: (await import('../../src/index.js')).hashSecret('x-0123456789abcdefghij0123456789'),
       redirectUris: ['https://a.example/cb'],
       grantTypes: ['authorization_code'],
       scopes: ['read'],
@@ -159,7 +159,7 @@ describe('token endpoint', () => {
       [{ grant_type: 'urn:nope' }, { authorization: basic('conf', SECRET) }, 'unsupported_grant_type'],
       [{ grant_type: 'implicit' }, { authorization: basic('conf', SECRET) }, 'unsupported_grant_type'],
       [{}, { authorization: basic('conf', SECRET) }, 'invalid_request'],
-      [cc, { authorization: basic('code-only', 'x') }, 'unauthorized_client'],
+      [cc, { authorization: basic('code-only', 'x-0123456789abcdefghij0123456789') }, 'unauthorized_client'],
     ];
     for (const [params, headers, error] of cases) {
       const r = await provider.token(form(params, headers));
@@ -237,8 +237,16 @@ describe('scope in the token response (5.1)', () => {
   it('is left out when no scope was granted, never an empty string', async () => {
     const { provider, stores } = makeProvider();
     const { hashSecret } = await import('../../src/index.js');
-    stores.addClient({ id: 'noscope', secretHash: hashSecret('s'), redirectUris: [], grantTypes: ['client_credentials'], scopes: [] });
-    const r = await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic('noscope', 's') }));
+    stores.addClient({
+      id: 'noscope',
+      secretHash: hashSecret('s-0123456789abcdefghij0123456789'),
+      redirectUris: [],
+      grantTypes: ['client_credentials'],
+      scopes: [],
+    });
+    const r = await provider.token(
+      form({ grant_type: 'client_credentials' }, { authorization: basic('noscope', 's-0123456789abcdefghij0123456789') }),
+    );
     expect(r.status).toBe(200);
     expect(body(r)).not.toHaveProperty('scope');
   });
