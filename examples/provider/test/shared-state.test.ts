@@ -333,3 +333,59 @@ describe('three processes on one PostgreSQL database and one Redis, STATE_STORE=
     }
   });
 });
+
+describe('one process at a time: Storage.tryExclusive', () => {
+  const twoConnections: Record<string, () => Promise<[Storage, Storage]>> = {
+    postgres: async () => {
+      const url = await freshDatabase();
+      return [await openStorage({ kind: 'postgres', url }), await openStorage({ kind: 'postgres', url })];
+    },
+    mongodb: async () => {
+      if (!mongo) throw mongoError;
+      const url = `${mongo.url}/lock_${randomBytes(4).toString('hex')}`;
+      return [await openStorage({ kind: 'mongodb', url }), await openStorage({ kind: 'mongodb', url })];
+    },
+  };
+  for (const [name, open] of Object.entries(twoConnections)) {
+    it(`${name}: of two overlapping callers one runs and the other is told at once; the lock is free afterwards`, async () => {
+      const [a, b] = await open();
+      closers.push(
+        () => a.close(),
+        () => b.close(),
+      );
+      let entered!: () => void;
+      let release!: () => void;
+      const inside = new Promise<void>((r) => {
+        entered = r;
+      });
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      const first = a.tryExclusive('test-lock', async () => {
+        entered();
+        await gate;
+        return 'first';
+      });
+      await inside;
+      const t = Date.now();
+      let ran = false;
+      expect(
+        await b.tryExclusive('test-lock', async () => {
+          ran = true;
+        }),
+      ).toEqual({ ran: false });
+      expect(ran).toBe(false);
+      expect(Date.now() - t).toBeLessThan(2000);
+      release();
+      expect(await first).toEqual({ ran: true, value: 'first' });
+      expect(await b.tryExclusive('test-lock', async () => 'second')).toEqual({ ran: true, value: 'second' });
+      // A failing run releases the lock too.
+      await expect(
+        a.tryExclusive('test-lock', async () => {
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await b.tryExclusive('test-lock', async () => 'third')).toEqual({ ran: true, value: 'third' });
+    });
+  }
+});
