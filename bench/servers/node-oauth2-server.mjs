@@ -7,7 +7,16 @@ import express from 'express';
 const { Request, Response, OAuthError } = OAuth2Server;
 
 const clients = new Map([
-  ['c1', { id: 'c1', secret: 's3cret-for-the-benchmark-0123456789', grants: ['client_credentials'], redirectUris: [], scopes: ['read', 'write'] }],
+  [
+    'c1',
+    {
+      id: 'c1',
+      secret: 's3cret-for-the-benchmark-0123456789',
+      grants: ['client_credentials'],
+      redirectUris: [],
+      scopes: ['read', 'write'],
+    },
+  ],
 ]);
 const tokens = new Map();
 
