@@ -19,8 +19,14 @@
  *   call that hands the record to exactly one of N concurrent callers.
  */
 
-/** Grant types core can run. */
-export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password' | 'implicit';
+/** Grant types core can run. The URN is the device authorization grant (RFC 8628). */
+export type GrantType =
+  | 'authorization_code'
+  | 'refresh_token'
+  | 'client_credentials'
+  | 'password'
+  | 'implicit'
+  | 'urn:ietf:params:oauth:grant-type:device_code';
 
 /** Client authentication methods at the token, revocation and introspection endpoints. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
@@ -217,6 +223,8 @@ export interface Stores<U extends User = User, C extends Client = Client> {
  */
 export interface ProviderStores<U extends User = User, C extends Client = Client> extends Stores<U, C> {
   keys?: KeyStore;
+  /** Device authorization requests (RFC 8628), needed when the device_code grant is enabled. */
+  devices?: DeviceCodeStore;
 }
 
 /**
@@ -294,4 +302,82 @@ export interface KeyStore {
   retireKey(kid: string, retiresAt: Date): Promise<void>;
   /** Removes keys retired before `before` (they no longer verify anything that is still live). Returns how many. */
   removeRetiredKeys(before: Date): Promise<number>;
+}
+
+/**
+ * Where a device authorization request stands: waiting for the user (`pending`), decided by the
+ * user (`approved`, `denied`), or `consumed` (its tokens were issued; it can never be used again).
+ */
+export type DeviceCodeStatus = 'pending' | 'approved' | 'denied' | 'consumed';
+
+/**
+ * A device authorization request (RFC 8628) as stored. `deviceCode` is a digest of the code the
+ * device holds; `userCode` is the code the user types, normalized (8 capital letters, no dash).
+ */
+export interface DeviceCodeRecord {
+  readonly deviceCode: string;
+  /** Normalized: 8 letters of `BCDFGHJKLMNPQRSTVWXZ`, without the dash shown to the user. */
+  readonly userCode: string;
+  readonly clientId: string;
+  /** The requested scopes; after an approval, the scopes the user granted. */
+  readonly scopes: readonly string[];
+  readonly expiresAt: Date;
+  /** Seconds the device must wait between polls; grows by 5 on every poll that came too soon. */
+  readonly interval: number;
+  /** When the device last polled the token endpoint, or `null` before its first poll. */
+  readonly lastPolledAt: Date | null;
+  readonly status: DeviceCodeStatus;
+  /** The user who approved or denied; `null` while pending. */
+  readonly userId: string | null;
+  /** Family id of the tokens minted from this request. */
+  readonly grantId: string;
+}
+
+/** The user's answer to a device authorization request, as handed to `DeviceCodeStore.decideDeviceCode`. */
+export type DeviceDecision =
+  | { readonly approved: true; readonly userId: string; readonly scopes: readonly string[] }
+  | { readonly approved: false; readonly userId: string | null };
+
+/**
+ * Device authorization requests (RFC 8628): the sixth, optional store, needed when the
+ * `urn:ietf:params:oauth:grant-type:device_code` grant is enabled. Every method that changes a
+ * record is atomic: of N concurrent callers, each sees the state the one before left.
+ *
+ * Unlike the other stores, `recordPoll` may return a record whose `expiresAt` has passed (until
+ * the store drops it), so that core can answer `expired_token` rather than `invalid_grant`; every
+ * other method treats an expired record as absent.
+ */
+export interface DeviceCodeStore {
+  /**
+   * Called by the device authorization endpoint with a new `pending` record.
+   * @returns `false`, saving nothing, when a live record already holds this `userCode` (core then
+   *   draws another code); `true` once saved.
+   */
+  saveDeviceCode(record: DeviceCodeRecord): Promise<boolean>;
+  /**
+   * Called by `provider.findDeviceRequest` (the app's verification page) with a normalized user code.
+   * @returns the record, or `null` when no live record has this user code (unknown or expired).
+   */
+  findDeviceCode(userCode: string): Promise<DeviceCodeRecord | null>;
+  /**
+   * Called on every device_code token request. Atomically sets `lastPolledAt` to `polledAt` and,
+   * when the previous poll was less than `interval` seconds before `polledAt`, adds 5 to
+   * `interval` (RFC 8628 section 3.5, `slow_down`).
+   * @returns the record as it was before this poll (its `lastPolledAt` is the previous poll), or
+   *   `null` when no record has this device code for this client.
+   */
+  recordPoll(clientId: string, deviceCode: string, polledAt: Date): Promise<DeviceCodeRecord | null>;
+  /**
+   * Called by `provider.completeDeviceAuthorization`: moves a live `pending` record to `approved`
+   * (with the user and the granted scopes) or `denied`, once.
+   * @returns the updated record, or `null` when the user code is unknown, expired or already decided.
+   */
+  decideDeviceCode(userCode: string, decision: DeviceDecision): Promise<DeviceCodeRecord | null>;
+  /**
+   * Called by the device_code grant when a poll finds the record `approved`. Atomically moves it
+   * to `consumed`, so that of N concurrent callers exactly one gets the record.
+   * @returns the approved record to one caller; `null` to every other, and when the record is
+   *   unknown, another client's, expired, or not `approved`.
+   */
+  consumeDeviceCode(clientId: string, deviceCode: string): Promise<DeviceCodeRecord | null>;
 }

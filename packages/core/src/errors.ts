@@ -5,7 +5,7 @@
  * internal error text.
  */
 
-/** Every `error` value core can answer with (RFC 6749, 6750, 7009, 7662, 7636). */
+/** Every `error` value core can answer with (RFC 6749, 6750, 7009, 7662, 7636, 8628). */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -19,7 +19,10 @@ export type OAuthErrorCode =
   | 'temporarily_unavailable'
   | 'invalid_token'
   | 'insufficient_scope'
-  | 'unsupported_token_type';
+  | 'unsupported_token_type'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token';
 
 /** The base of every OAuth error core answers: the RFC `error` code, its HTTP status and extra headers. */
 export class OAuthError extends Error {
@@ -145,6 +148,34 @@ export class InsufficientScopeError extends OAuthError {
 export class UnsupportedTokenTypeError extends OAuthError {
   constructor(description: string, opts?: Opts) {
     super('unsupported_token_type', description, 400, opts);
+  }
+}
+
+/**
+ * `authorization_pending` (400): RFC 8628 section 3.5; the user has not yet approved or denied
+ * the device authorization request, and the device should poll again after its interval.
+ */
+export class AuthorizationPendingError extends OAuthError {
+  constructor(description = 'The user has not yet completed the authorization', opts?: Opts) {
+    super('authorization_pending', description, 400, opts);
+  }
+}
+/**
+ * `slow_down` (400): RFC 8628 section 3.5; the device polled before its interval had passed. The
+ * request is still pending, and the device's interval has grown by 5 seconds.
+ */
+export class SlowDownError extends OAuthError {
+  constructor(description = 'Polling too fast; the interval is now 5 seconds longer', opts?: Opts) {
+    super('slow_down', description, 400, opts);
+  }
+}
+/**
+ * `expired_token` (400): RFC 8628 section 3.5; the device code has expired and the device
+ * authorization session has concluded.
+ */
+export class ExpiredTokenError extends OAuthError {
+  constructor(description = 'The device code has expired', opts?: Opts) {
+    super('expired_token', description, 400, opts);
   }
 }
 

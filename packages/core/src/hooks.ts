@@ -11,7 +11,15 @@ import { describe } from './log.js';
 import { errorResponse } from './responses.js';
 
 /** Names of the endpoints, used in hook contexts. A closed union. */
-export type EndpointName = 'authorize' | 'authorize_decision' | 'token' | 'revocation' | 'introspection' | 'metadata' | 'resource';
+export type EndpointName =
+  | 'authorize'
+  | 'authorize_decision'
+  | 'token'
+  | 'revocation'
+  | 'introspection'
+  | 'metadata'
+  | 'resource'
+  | 'device_authorization';
 
 /** What every hook is told about the request. */
 export interface HookContext {

@@ -10,7 +10,10 @@ export {
   randomToken,
   verifySecret,
 } from './crypto.js';
+export { formatUserCode, normalizeUserCode, USER_CODE_ALPHABET } from './device-codes.js';
 export type { AuthorizationDecision, AuthorizationRequest, AuthorizeResult } from './endpoints/authorize.js';
+export type { DeviceAuthorizationBody } from './endpoints/device-authorization.js';
+export type { DeviceAuthorizationDecision, DeviceRequest } from './endpoints/device-verification.js';
 export type { ResourceResult, VerifiedToken } from './endpoints/resource.js';
 export * from './errors.js';
 export * from './grant-codec.js';

@@ -3,6 +3,8 @@ import type {
   Client,
   ClientStore,
   Consumed,
+  DeviceCodeRecord,
+  DeviceCodeStore,
   GrantRecord,
   GrantStore,
   KeyStore,
@@ -32,7 +34,8 @@ export interface MemoryStoresSeed<U extends User = User, C extends Client = Clie
    * Most authorization codes held at once, pending or kept as replay markers. Past it the oldest
    * is dropped (codes all live `lifetimes.authorizationCode`, so the oldest is the nearest to
    * expiry): a flood of codes nobody redeems cannot grow the process without bound. A dropped
-   * code is refused at the token endpoint like an expired one. Default 100,000.
+   * code is refused at the token endpoint like an expired one. Default 100,000. The same bound
+   * applies, separately, to device authorization requests.
    */
   maxCodes?: number;
 }
@@ -41,12 +44,16 @@ export interface MemoryStoresSeed<U extends User = User, C extends Client = Clie
 export interface MemoryStores<U extends User = User, C extends Client = Client> extends Required<Stores<U, C>> {
   /** Signing keys of JWT access tokens. */
   keys: KeyStore;
+  /** Device authorization requests (RFC 8628). */
+  devices: DeviceCodeStore;
   addClient(client: C): void;
   addUser(seed: MemoryUserSeed<U>): void;
 }
 
 let warned = false;
 const SWEEP_INTERVAL_MS = 30_000;
+/** How long an expired device request is kept, so its polls answer `expired_token` rather than `invalid_grant`. */
+const DEVICE_EXPIRED_KEPT_MS = 10 * 60_000;
 
 /**
  * In-process stores for tests and quick starts: nothing survives a restart and nothing is shared
@@ -79,6 +86,9 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   const refresh = new Map<string, Entry<RefreshTokenRecord>>();
   // grantId -> tokens of that family (most families hold one or two tokens: arrays are cheaper than Sets).
   const families = new Map<string, string[]>();
+  // Device requests by client and device code digest, and the same key by normalized user code.
+  const devices = new Map<string, DeviceCodeRecord>();
+  const userCodes = new Map<string, string>();
   let nextSweep = Date.now() + SWEEP_INTERVAL_MS;
 
   const live = (expiresAt: Date) => expiresAt.getTime() > Date.now();
@@ -89,6 +99,17 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     for (const [k, e] of grants) if (e.record.expiresAt.getTime() <= now) grants.delete(k);
     for (const [k, r] of access) if (r.expiresAt.getTime() <= now) forget(k, r.grantId, access);
     for (const [k, e] of refresh) if (e.record.expiresAt.getTime() <= now) forget(k, e.record.grantId, refresh);
+    for (const [k, d] of devices) if (d.expiresAt.getTime() + DEVICE_EXPIRED_KEPT_MS <= now) dropDevice(k, d);
+  }
+  function dropDevice(key: string, d: DeviceCodeRecord): void {
+    devices.delete(key);
+    if (userCodes.get(d.userCode) === key) userCodes.delete(d.userCode);
+  }
+  /** The live device request a user code names, with its key. */
+  function byUserCode(userCode: string): [string, DeviceCodeRecord] | null {
+    const key = userCodes.get(userCode);
+    const d = key === undefined ? undefined : devices.get(key);
+    return key !== undefined && d && live(d.expiresAt) ? [key, d] : null;
   }
   function forget(token: string, grantId: string, map: Map<string, unknown>): void {
     map.delete(token);
@@ -188,6 +209,54 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
       families.delete(grantId);
     },
   };
+  // Device requests: every change is one synchronous step on the Map, hence atomic. Records are
+  // copied in and out (structuredClone keeps the Dates), so a caller cannot change what is held.
+  const deviceStore: DeviceCodeStore = {
+    async saveDeviceCode(record) {
+      if (byUserCode(record.userCode)) return false;
+      const key = grantKey(record.clientId, record.deviceCode);
+      const old = devices.get(key);
+      if (old) dropDevice(key, old);
+      devices.set(key, structuredClone(record));
+      userCodes.set(record.userCode, key);
+      if (devices.size > maxCodes) {
+        const oldest = devices.keys().next().value!;
+        dropDevice(oldest, devices.get(oldest)!);
+      }
+      inserted();
+      return true;
+    },
+    async findDeviceCode(userCode) {
+      const found = byUserCode(userCode);
+      return found ? structuredClone(found[1]) : null;
+    },
+    async recordPoll(clientId, deviceCode, polledAt) {
+      const key = grantKey(clientId, deviceCode);
+      const d = devices.get(key);
+      if (!d) return null;
+      const last = d.lastPolledAt;
+      const tooSoon = last !== null && polledAt.getTime() - last.getTime() < d.interval * 1000;
+      devices.set(key, { ...d, lastPolledAt: new Date(polledAt), interval: tooSoon ? d.interval + 5 : d.interval });
+      return structuredClone(d);
+    },
+    async decideDeviceCode(userCode, decision) {
+      const found = byUserCode(userCode);
+      if (found?.[1].status !== 'pending') return null;
+      const [key, d] = found;
+      const next: DeviceCodeRecord = decision.approved
+        ? { ...d, status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
+        : { ...d, status: 'denied', userId: decision.userId };
+      devices.set(key, next);
+      return structuredClone(next);
+    },
+    async consumeDeviceCode(clientId, deviceCode) {
+      const key = grantKey(clientId, deviceCode);
+      const d = devices.get(key);
+      if (d?.status !== 'approved' || !live(d.expiresAt)) return null;
+      devices.set(key, { ...d, status: 'consumed' });
+      return structuredClone(d);
+    },
+  };
   // Signing keys of JWT access tokens: a handful at a time, kept as given (private parts are
   // already encrypted by core). Copies go out, so a caller cannot change what is held.
   const signingKeys = new Map<string, SigningKeyRecord>();
@@ -219,6 +288,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     grants: grantStore,
     tokens: tokenStore,
     keys: keyStore,
+    devices: deviceStore,
     addClient: (c) => void clients.set(c.id, c),
     addUser: (u) => void users.set(u.username, u),
   };

@@ -44,6 +44,36 @@ export interface EndpointPaths {
   introspection?: string;
   /** The JWKS of JWT access token keys (served when `accessTokenFormat` is `jwt`). */
   jwks?: string;
+  /** The device authorization endpoint (RFC 8628 section 3.1), served when the device_code grant is enabled. */
+  deviceAuthorization?: string;
+}
+
+/** The device authorization grant (RFC 8628), used when `urn:ietf:params:oauth:grant-type:device_code` is in `grants`. */
+export interface DeviceOptions {
+  /** The page where the user types the user code (`verification_uri`). Default `<issuer>/device`. */
+  verificationUri?: string;
+  /** Seconds a device code and its user code live (`expires_in`). Default 600. */
+  expiresIn?: number;
+  /** Seconds a device must wait between polls (`interval`). Default 5. */
+  interval?: number;
+  /**
+   * Most failed user code lookups (`findDeviceRequest`, `completeDeviceAuthorization` with an
+   * unknown, expired or malformed code) per `lookupWindow`, across the whole provider (process).
+   * Past it, every lookup answers `null` / `false` until the window ends, so guessing user codes
+   * is bounded. Default 30.
+   */
+  maxLookupFailures?: number;
+  /** Seconds of the failed lookup window. Default 60. */
+  lookupWindow?: number;
+}
+
+/** Resolved device grant settings. */
+export interface DeviceSettings {
+  readonly verificationUri: string;
+  readonly expiresIn: number;
+  readonly interval: number;
+  readonly maxLookupFailures: number;
+  readonly lookupWindow: number;
 }
 
 /**
@@ -122,6 +152,8 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
    * `false`: strict, as the RFC says. Secrets from `generateClientSecret()` never need it.
    */
   lenientBasicAuth?: boolean;
+  /** The device authorization grant (RFC 8628). */
+  device?: DeviceOptions;
   logger?: Logger;
 }
 
@@ -143,6 +175,8 @@ export interface ResolvedOptions {
   readonly accessTokenFormat: 'opaque' | 'jwt';
   /** Resolved JWT settings; `null` with opaque access tokens. */
   readonly jwt: JwtSettings | null;
+  /** Resolved device grant settings (always present; used only when the grant is enabled). */
+  readonly device: DeviceSettings;
   readonly logger: Logger;
 }
 
@@ -162,7 +196,7 @@ export const OPTION_DEFAULTS = {
   issuer: { shown: 'required', meaning: 'issuer URL; sent as `iss` (RFC 9207) and in metadata' },
   grants: {
     shown: '`authorization_code`, `refresh_token`, `client_credentials`',
-    meaning: 'also `password`, `implicit` (off by default, RFC 9700)',
+    meaning: 'also `password`, `implicit` (off by default, RFC 9700), `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628)',
   },
   lifetimes: {
     shown: 'code 100 s, access 3600 s, refresh 14 days',
@@ -189,11 +223,16 @@ export const OPTION_DEFAULTS = {
       '`algorithm` (`ES256`, `EdDSA`, `RS256`), `keyEncryptionKey` (default env `PORTCULLIS_KEY_ENCRYPTION_KEY`), `rotationLeadTime`, `keyCacheTtl` (s), `audience`',
   },
   endpoints: {
-    shown: '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`, `/oauth/jwks`',
+    shown: '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`, `/oauth/jwks`, `/oauth/device_authorization`',
     meaning: 'paths for metadata and `handle()`',
   },
   realm: { shown: '`oauth`', meaning: 'realm of `WWW-Authenticate` challenges' },
   lenientBasicAuth: { shown: '`false`', meaning: 'also accept Basic credentials that were not form-encoded (see below)' },
+  device: {
+    shown: '`{ verificationUri: <issuer>/device, expiresIn: 600, interval: 5, maxLookupFailures: 30, lookupWindow: 60 }`',
+    meaning:
+      'device authorization grant (RFC 8628): verification page, code lifetime and polling interval (s), user code guessing limit (see below)',
+  },
   logger: { shown: 'console', meaning: '`warn`/`error`; never given secrets or tokens' },
 } as const satisfies Record<keyof ProviderOptions, OptionDefault>;
 
@@ -210,7 +249,9 @@ const DEFAULT = {
     revocation: '/oauth/revoke',
     introspection: '/oauth/introspect',
     jwks: '/oauth/jwks',
+    deviceAuthorization: '/oauth/device_authorization',
   },
+  device: { verificationPath: '/device', expiresIn: 600, interval: 5, maxLookupFailures: 30, lookupWindow: 60 },
   jwt: { algorithm: 'ES256' as SigningAlgorithm, rotationLeadTime: 120, keyCacheTtl: 30 },
   realm: 'oauth',
   lenientBasicAuth: false,
@@ -224,7 +265,14 @@ const FLASK_KEYS: ReadonlySet<string> = new Set([
   'OAUTH2_PROVIDER_ERROR_URI',
 ]);
 
-const ALL_GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'];
+const ALL_GRANTS: readonly GrantType[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'password',
+  'implicit',
+  'urn:ietf:params:oauth:grant-type:device_code',
+];
 
 function seconds(name: string, value: unknown, fallback: number): number {
   if (value === undefined || value === null) return fallback;
@@ -290,12 +338,42 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
       revocation: o.endpoints?.revocation ?? DEFAULT.endpoints.revocation,
       introspection: o.endpoints?.introspection ?? DEFAULT.endpoints.introspection,
       jwks: o.endpoints?.jwks ?? DEFAULT.endpoints.jwks,
+      deviceAuthorization: o.endpoints?.deviceAuthorization ?? DEFAULT.endpoints.deviceAuthorization,
     },
     accessTokenFormat: format,
     jwt: format === 'jwt' ? resolveJwt(o, issuer) : null,
     realm: o.realm ?? DEFAULT.realm,
     lenientBasicAuth: o.lenientBasicAuth ?? DEFAULT.lenientBasicAuth,
+    device: resolveDevice(o.device, o.issuer.replace(/\/$/, '')),
     logger,
+  };
+}
+
+function count(name: string, value: unknown, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    throw new TypeError(`Portcullis: ${name} must be a positive integer`);
+  return value;
+}
+
+function resolveDevice(d: DeviceOptions | undefined, issuer: string): DeviceSettings {
+  const D = DEFAULT.device;
+  const verificationUri = d?.verificationUri ?? `${issuer}${D.verificationPath}`;
+  let url: URL;
+  try {
+    url = new URL(verificationUri);
+  } catch {
+    throw new TypeError('Portcullis: device.verificationUri must be an absolute URL');
+  }
+  if (url.hash || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw new TypeError('Portcullis: device.verificationUri must be an http(s) URL without a fragment');
+  }
+  return {
+    verificationUri,
+    expiresIn: count('device.expiresIn', d?.expiresIn, D.expiresIn),
+    interval: count('device.interval', d?.interval, D.interval),
+    maxLookupFailures: count('device.maxLookupFailures', d?.maxLookupFailures, D.maxLookupFailures),
+    lookupWindow: count('device.lookupWindow', d?.lookupWindow, D.lookupWindow),
   };
 }
 

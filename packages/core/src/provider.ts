@@ -1,5 +1,6 @@
 import { requestedClientId } from './client-auth.js';
 import type { Client, ClientStore, GrantStore, ProviderStores, TokenStore, User, UserCredentials } from './contract.js';
+import { DEVICE_GRANT, LookupThrottle } from './device-codes.js';
 import {
   type AuthorizationDecision,
   type AuthorizationRequest,
@@ -8,6 +9,13 @@ import {
   authorizeEndpoint,
   completeAuthorization,
 } from './endpoints/authorize.js';
+import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.js';
+import {
+  completeDeviceAuthorization,
+  type DeviceAuthorizationDecision,
+  type DeviceRequest,
+  findDeviceRequest,
+} from './endpoints/device-verification.js';
 import { introspectionEndpoint } from './endpoints/introspection.js';
 import { metadataDocument } from './endpoints/metadata.js';
 import { type ResourceInternal, type ResourceResult, verifyAccessToken } from './endpoints/resource.js';
@@ -49,6 +57,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   private validatedAt = -1;
   private metadataCache: string | null = null;
   private metadataAt = -1;
+  /** Failed user code lookups of the device grant, for the whole provider (see `DeviceOptions`). */
+  private readonly deviceLookups: LookupThrottle;
 
   constructor(options: ProviderOptions<U, C>) {
     this.options = resolveOptions(options as ProviderOptions);
@@ -56,6 +66,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     const jwt = this.options.jwt;
     this.e = { o: this.options, s: slots, keys: jwt ? new KeyRing(() => slots.keys, jwt, this.options.lifetimes.accessToken) : null };
     this.hooks = new Hooks(() => this.options.logger);
+    this.deviceLookups = new LookupThrottle(this.options.device.maxLookupFailures, this.options.device.lookupWindow * 1000);
     const h = options.hooks;
     if (h?.beforeRequest)
       this.hooks.before.push(...(Array.isArray(h.beforeRequest) ? h.beforeRequest : [h.beforeRequest as BeforeRequestHook]));
@@ -146,6 +157,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
       need.push(['tokens.consumeRefreshToken', 'the refresh_token grant (with rotation)']);
     }
     if (g.has('password')) need.push(['users.getUserByUsername', 'the password grant']);
+    if (g.has(DEVICE_GRANT) && !this.e.s.devices) {
+      throw new ConfigurationError(
+        `Portcullis: the grant '${DEVICE_GRANT}' needs a device code store: provider.useStores({ devices }) (createMemoryStores() has one)`,
+      );
+    }
     if (this.options.jwt && !this.e.s.keys) {
       throw new ConfigurationError(
         "Portcullis: accessTokenFormat 'jwt' needs a key store for its signing keys: provider.useStores({ keys }) (createMemoryStores() has one) or a binding's",
@@ -239,6 +255,40 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   /** The token endpoint (RFC 6749 section 3.2). POST with a form body only. */
   async token(req: OAuthRequest): Promise<OAuthResponse> {
     return this.run('token', req, () => tokenEndpoint(this.engine(), req));
+  }
+
+  /**
+   * The device authorization endpoint (RFC 8628 section 3.1). POST with a form body; the client
+   * authenticates as at the token endpoint. Answers the device code, the user code and where the
+   * user enters it.
+   */
+  async deviceAuthorization(req: OAuthRequest): Promise<OAuthResponse> {
+    return this.run('device_authorization', req, () => deviceAuthorizationEndpoint(this.engine(), req));
+  }
+
+  /**
+   * For the app's verification page (RFC 8628 section 3.3): the pending request a user code names,
+   * with the client and scopes to show on the consent page. The code is matched ignoring case,
+   * dashes and spaces. Failed lookups (malformed, unknown, expired or decided codes) are counted
+   * per provider: past `device.maxLookupFailures` within `device.lookupWindow` seconds, every
+   * lookup answers `null` until the window ends, so user codes cannot be guessed at speed (the
+   * app should say "try again later" as well as "unknown code"). Hooks do not run.
+   * @returns the request, or `null` (see above).
+   */
+  async findDeviceRequest(userCode: string): Promise<DeviceRequest<C> | null> {
+    return findDeviceRequest(this.engine(), this.deviceLookups, userCode);
+  }
+
+  /**
+   * Records the user's decision on the verification page, once: the device's next poll gets its
+   * tokens (approved) or `access_denied`. `scopes` may narrow what was requested. Counts against the
+   * same lookup limit as `findDeviceRequest`. Hooks do not run.
+   * @returns `true` when recorded; `false` when the code is malformed, unknown, expired or already
+   *   decided, or lookups are throttled.
+   * @throws ConfigurationError for an approval without `userId` or with a scope not requested.
+   */
+  async completeDeviceAuthorization(userCode: string, decision: DeviceAuthorizationDecision): Promise<boolean> {
+    return completeDeviceAuthorization(this.engine(), this.deviceLookups, userCode, decision);
   }
 
   /** The revocation endpoint (RFC 7009). */
@@ -360,7 +410,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
 
   /**
-   * Routes a request to the endpoint its path names (token, revocation, introspection, metadata).
+   * Routes a request to the endpoint its path names (token, revocation, introspection, metadata,
+   * JWKS, device authorization).
    * @returns the response, or `null` when the path is not one of them.
    */
   async handle(req: OAuthRequest): Promise<OAuthResponse | null> {
@@ -371,6 +422,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (path === e.introspection) return this.introspect(req);
     if (path === METADATA_PATH) return this.metadata(req);
     if (this.e.keys && path === e.jwks) return this.jwks(req);
+    if (path === e.deviceAuthorization && this.options.grants.has(DEVICE_GRANT)) return this.deviceAuthorization(req);
     return null;
   }
 
@@ -385,7 +437,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
       path === e.revocation ||
       path === e.introspection ||
       path === METADATA_PATH ||
-      (this.e.keys !== null && path === e.jwks)
+      (this.e.keys !== null && path === e.jwks) ||
+      (path === e.deviceAuthorization && this.options.grants.has(DEVICE_GRANT))
     );
   }
 

@@ -1,4 +1,14 @@
-import type { Client, ClientStore, GrantStore, KeyStore, ProviderStores, TokenStore, User, UserStore } from './contract.js';
+import type {
+  Client,
+  ClientStore,
+  DeviceCodeStore,
+  GrantStore,
+  KeyStore,
+  ProviderStores,
+  TokenStore,
+  User,
+  UserStore,
+} from './contract.js';
 import type { OAuthRequest } from './http.js';
 
 /** Who registered a slot. An `explicit` registration always beats a `binding` one, in any order. */
@@ -67,6 +77,8 @@ export interface Slots<U extends User = User, C extends Client = Client> {
   currentUser: CurrentUser<U> | undefined;
   /** The signing keys of JWT access tokens (registered whole, with `useStores({ keys })`). */
   keys: KeyStore | undefined;
+  /** Device authorization requests (registered whole, with `useStores({ devices })`). */
+  devices: DeviceCodeStore | undefined;
 }
 
 const SLOT_KEYS: Record<SlotName, Exclude<keyof Slots, 'currentUser'>> = {
@@ -113,8 +125,9 @@ export class SlotTable<U extends User = User, C extends Client = Client> {
   useStores(stores: ProviderStores<U, C>, options?: RegisterOptions): void {
     const marked = (stores as { [BINDING_STORES]?: boolean })[BINDING_STORES] === true;
     const layer = this.layers[options?.source ?? (marked ? 'binding' : 'explicit')];
-    const { clients, users, grants, tokens, keys } = stores;
+    const { clients, users, grants, tokens, keys, devices } = stores;
     if (keys) layer.keys = keys;
+    if (devices) layer.devices = devices;
     if (clients) layer.getClient = clients.getClient.bind(clients);
     if (users) layer.getUserByUsername = users.getUserByUsername.bind(users);
     if (grants) {
@@ -183,5 +196,6 @@ function emptySlots<U extends User, C extends Client>(): Slots<U, C> {
     revokeFamily: undefined,
     currentUser: undefined,
     keys: undefined,
+    devices: undefined,
   };
 }

@@ -1,3 +1,4 @@
+import { DEVICE_GRANT } from '../device-codes.js';
 import type { Engine } from '../engine.js';
 
 /** Authorization server metadata (RFC 8414), from what is enabled. */
@@ -28,5 +29,6 @@ export function metadataDocument(e: Engine): Record<string, unknown> {
   if (g.has('authorization_code')) doc.code_challenge_methods_supported = o.pkce.allowPlain ? ['S256', 'plain'] : ['S256'];
   if (o.scopes) doc.scopes_supported = [...o.scopes];
   if (o.jwt) doc.jwks_uri = url(o.endpoints.jwks);
+  if (g.has(DEVICE_GRANT)) doc.device_authorization_endpoint = url(o.endpoints.deviceAuthorization);
   return doc;
 }

@@ -4,6 +4,7 @@ import { type EndpointResult, type Engine, fail } from '../engine.js';
 import { InvalidRequestError, isOAuthError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../errors.js';
 import { authorizationCodeGrant } from '../grants/authorization-code.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
+import { deviceCodeGrant } from '../grants/device-code.js';
 import { passwordGrant } from '../grants/password.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import type { GrantHandler } from '../grants/types.js';
@@ -15,6 +16,7 @@ const HANDLERS: Partial<Record<GrantType, GrantHandler>> = {
   refresh_token: refreshTokenGrant,
   client_credentials: clientCredentialsGrant,
   password: passwordGrant,
+  'urn:ietf:params:oauth:grant-type:device_code': deviceCodeGrant,
 };
 
 /** The token endpoint (RFC 6749 section 3.2). */
