@@ -13,6 +13,7 @@ export const projects: string[] = [
   'packages/binding-mongoose/vitest.config.ts',
   'packages/resource-server/vitest.config.ts',
   'packages/fastify/vitest.config.ts',
+  'packages/koa/vitest.config.ts',
   'examples/provider/vitest.config.ts',
   'docs/vitest.config.ts',
   // Packs every package and installs the tarballs with npm outside the workspace (about 3 min).
