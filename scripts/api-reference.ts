@@ -20,6 +20,8 @@ export const PACKAGES: readonly { name: string; dir: string }[] = [
   'grant-cache-memcached',
   'binding-testkit',
   'resource-server',
+  'fastify',
+  'koa',
 ].map((d) => ({ name: JSON.parse(readFileSync(join(ROOT, 'packages', d, 'package.json'), 'utf8')).name as string, dir: d }));
 
 export interface ExportDoc {
