@@ -139,6 +139,8 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       ['binding-mongoose', 'mongoose'],
       ['grant-cache-redis', 'redis'],
       ['grant-cache-memcached', 'memjs'],
+      ['fastify', 'fastify'],
+      ['koa', 'koa'],
     ] as const) {
       dependencies[dep] = devDependencies(dir)[dep] as string;
     }
@@ -170,9 +172,11 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       '@portcullis/binding-sequelize',
       '@portcullis/binding-testkit',
       '@portcullis/core',
+      '@portcullis/fastify',
       '@portcullis/grant-cache-memcached',
       '@portcullis/grant-cache-memory',
       '@portcullis/grant-cache-redis',
+      '@portcullis/koa',
       '@portcullis/resource-server',
     ]);
     for (const name of names) {
@@ -210,6 +214,8 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     expect(required['@portcullis/resource-server']).toEqual(
       expect.arrayContaining(['createVerifier', 'requireOAuth', 'requireOAuthFetch']),
     );
+    expect(required['@portcullis/fastify']).toEqual(['portcullis', 'requireOAuth']);
+    expect(required['@portcullis/koa']).toEqual(['oauthEndpoints', 'requireOAuth']);
   });
 
   it('loads the compiled JavaScript even for a tool that enables the source condition', async () => {
