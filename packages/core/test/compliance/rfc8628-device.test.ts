@@ -356,6 +356,25 @@ describe('device access token request (RFC 8628 section 3.4, 3.5)', () => {
     for (const r of [huge, rep]) expect(json(r).error_description).toMatch(DESCRIPTION);
   });
 
+  it('runs the hooks at the device authorization endpoint, which a hook can veto', async () => {
+    const seen: string[] = [];
+    const { provider } = setup({
+      hooks: {
+        beforeRequest: (ctx) => {
+          seen.push(`${ctx.endpoint}:${ctx.claimedClientId()}`);
+          return undefined;
+        },
+        afterRequest: (ctx, outcome) => {
+          seen.push(`${ctx.endpoint}:${outcome.valid}:${outcome.grantType}`);
+          return ctx.endpoint === 'device_authorization' && outcome.clientId === 'tv2' ? { status: 429, headers: {}, body: '' } : undefined;
+        },
+      },
+    });
+    await start(provider);
+    expect(seen).toEqual(['device_authorization:tv', `device_authorization:true:${DEVICE}`]);
+    expect((await authorizeDevice(provider, { client_id: 'tv2' })).status).toBe(429);
+  });
+
   it('is unsupported_grant_type when the grant is off', async () => {
     const { provider } = setup({ grants: ['authorization_code'] });
     expect(json(await poll(provider, 'whatever')).error).toBe('unsupported_grant_type');
@@ -409,6 +428,20 @@ describe('memory device code store', () => {
     const taken = await Promise.all([1, 2, 3].map(() => devices.consumeDeviceCode('tv', 'd1')));
     expect(taken.filter((t) => t !== null)).toHaveLength(1);
     expect(taken.find((t) => t !== null)!.userId).toBe('u1');
+  });
+
+  it('holds at most maxCodes device requests, dropping the oldest', async () => {
+    const { devices } = createMemoryStores({ maxCodes: 2 });
+    for (const [d, u] of [
+      ['d1', 'BBBBBBBB'],
+      ['d2', 'CCCCCCCC'],
+      ['d3', 'DDDDDDDD'],
+    ]) {
+      expect(await devices.saveDeviceCode(record({ deviceCode: d, userCode: u }))).toBe(true);
+    }
+    expect(await devices.findDeviceCode('BBBBBBBB')).toBeNull();
+    expect(await devices.recordPoll('tv', 'd1', new Date())).toBeNull();
+    expect(await devices.findDeviceCode('DDDDDDDD')).not.toBeNull();
   });
 
   it('treats expired records as absent, except for recordPoll', async () => {
