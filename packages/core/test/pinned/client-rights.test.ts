@@ -14,6 +14,7 @@ import {
   getCode,
   makeProvider,
   OTHER_SECRET,
+  publicClient,
   SECRET,
   SECRET_HASH,
   type StoreKind,
@@ -57,6 +58,13 @@ describe('a registered tokenEndpointAuthMethod is the only method accepted', () 
     expectError(r, 401, 'invalid_client');
     expect(r.headers['WWW-Authenticate']).toBe('Basic realm="oauth"');
   });
+  it('accepts a public client that registered none, with client_id alone', async () => {
+    const { provider, stores } = makeProvider();
+    stores.addClient({ ...publicClient, id: 'pub-none', tokenEndpointAuthMethod: 'none' });
+    const r = await provider.token(form({ grant_type: 'refresh_token', refresh_token: 'unknown', client_id: 'pub-none' }));
+    // Authenticated: the refusal is about the token, not the client.
+    expectError(r, 400, 'invalid_grant');
+  });
   it('accepts either secret method from a client that registered none', async () => {
     const { viaBasic, viaPost } = setup();
     expect((await viaBasic('either')).status).toBe(200);
@@ -73,14 +81,27 @@ describe('malformed Basic credentials: 401 invalid_client with a Basic challenge
     `Basic ${b64('no-colon')}`,
     `Basic ${b64(':secret')}`,
     `Basic\t${b64(`conf:${SECRET}`)}`,
+    `Basic ${b64(`conf%zz:${SECRET}`)}`,
+    `Basic ${b64('conf:%zz')}`,
   ]) {
     it(JSON.stringify(header), async () => {
       const { provider } = makeProvider();
       const r = await provider.token(form({ grant_type: 'client_credentials' }, { authorization: header }));
       expectError(r, 401, 'invalid_client');
+      expect(body(r).error_description).toBe('Malformed Basic credentials');
       expect(r.headers['WWW-Authenticate']).toBe('Basic realm="oauth"');
     });
   }
+  it('accepts spaces around the credentials, and another scheme is no Basic header at all', async () => {
+    const { provider } = makeProvider();
+    const creds = basic('conf', SECRET).slice('Basic '.length);
+    const ok = await provider.token(form({ grant_type: 'client_credentials' }, { authorization: `Basic   ${creds}  ` }));
+    expect(ok.status).toBe(200);
+    const other = await provider.token(form({ grant_type: 'client_credentials' }, { authorization: `Digest ${creds}` }));
+    expectError(other, 401, 'invalid_client');
+    expect(body(other).error_description).toBe('Client authentication is required');
+    expect(other.headers['WWW-Authenticate']).toBeUndefined();
+  });
 });
 
 describe('introspection rights (RFC 7662 4)', () => {
@@ -124,6 +145,7 @@ describe('a refused refresh request leaves the refresh token usable', () => {
           provider.token(form({ grant_type: 'refresh_token', refresh_token, ...extra }, confAuth));
         const r = await refresh({ scope: 'read admin' });
         expectError(r, 400, 'invalid_scope');
+        expect(body(r).error_description).toMatch(/^Scope .admin. was not granted originally$/);
         const ok = await refresh();
         expect(ok.status).toBe(200);
         expect(body(ok).scope).toBe('read write');
@@ -142,6 +164,34 @@ describe('a refused refresh request leaves the refresh token usable', () => {
       const again = await provider.token(form({ grant_type: 'refresh_token', refresh_token: String(narrowed.refresh_token) }, confAuth));
       expect(again.status).toBe(200);
       expect(body(again).scope).toBe('read write');
+    });
+  }
+});
+
+describe('a token store whose reads lag behind its consumes', () => {
+  // getRefreshToken may miss a token that consumeRefreshToken then finds (a replica behind its
+  // primary): core checks what it consumed as well as what it read.
+  function lagging(kind: StoreKind) {
+    const made = makeProvider({}, kind);
+    const laggingTokens = { ...made.stores.tokens, getRefreshToken: async () => null };
+    return makeProvider({ stores: { ...made.stores, tokens: laggingTokens } }, kind).provider;
+  }
+  for (const kind of KINDS) {
+    it(`refuses another client's refresh token and revokes its family (${kind} stores)`, async () => {
+      const provider = lagging(kind);
+      const { code, verifier } = await getCode(provider);
+      const t = body(await exchange(provider, code, verifier)) as { access_token: string; refresh_token: string };
+      const r = await provider.token(
+        form({ grant_type: 'refresh_token', refresh_token: t.refresh_token }, { authorization: basic('other', OTHER_SECRET) }),
+      );
+      expectError(r, 400, 'invalid_grant');
+      expect(body(r).error_description).toBe('The refresh token was issued to another client');
+      const again = await provider.verifyAccessToken({
+        method: 'GET',
+        url: '/api',
+        headers: { authorization: `Bearer ${t.access_token}` },
+      });
+      expect(again.ok).toBe(false);
     });
   }
 });
