@@ -12,6 +12,15 @@ export {
   makeClient,
 } from './client.js';
 export {
+  assertDeviceCode,
+  type DeviceCheckContext,
+  type DeviceSuiteOptions,
+  deviceChecks,
+  deviceCodeStoreSuite,
+  makeDeviceCode,
+  makeUserCode,
+} from './devices.js';
+export {
   type AuthorizationCodeFlowOptions,
   approveAuthorization,
   authorizationCodeFlow,
