@@ -12,12 +12,11 @@
  * PostgreSQL and Redis come from the testkit's launchers (or `DATABASE_URL_POSTGRES` and
  * `REDIS_URL`); each run uses a database of its own, dropped in teardown.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { basicAuth } from '@portcullis/binding-testkit';
 import { type RedisServer, startPostgres, startRedis } from '@portcullis/binding-testkit/servers';
 import { Sequelize } from 'sequelize';
@@ -26,9 +25,9 @@ import { type MongoTestServer, startMongoServer } from '../../../packages/bindin
 import type { KeyValue } from '../src/state/key-value.js';
 import { openRedisKeyValue } from '../src/state/redis.js';
 import { openStorage, type Storage } from '../src/storage.js';
-import { ALICE, authorizeThroughPages, CB, CookieClient, field, pkce, TEST_SEED, TRICKY_SECRET } from './helpers.js';
+import { ALICE, authorizeThroughPages, CB, field, pkce, TEST_SEED, TRICKY_SECRET } from './helpers.js';
+import { type Proc, RoundRobinBrowser, startProcess } from './processes.js';
 
-const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 const ISSUER = 'http://auth.portcullis.test';
 const CLIENT = 'interop-app';
 const BASIC = basicAuth(CLIENT, TRICKY_SECRET);
@@ -167,50 +166,6 @@ describe('the key-value records of the shared state', () => {
   }
 });
 
-interface Proc {
-  readonly url: string;
-  readonly child: ChildProcess;
-  output(): string;
-}
-
-/** Starts the app as a child process (as `pnpm start` does) and waits for its address. */
-async function startProcess(env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/main.ts'], {
-    cwd: PACKAGE_DIR,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DEMO: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d) => {
-    out = (out + d).slice(-20_000);
-  });
-  child.stderr!.on('data', (d) => {
-    out = (out + d).slice(-20_000);
-  });
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const m = /provider on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-    if (m) return { url: m[1]!, child, output: () => out };
-    if (child.exitCode !== null || Date.now() > end) throw new Error(`the app did not start:\n${out}`);
-    await sleep(50);
-  }
-}
-
-/** A browser whose every request goes to the next process in turn, as a round-robin balancer would send it. */
-class RoundRobinBrowser extends CookieClient {
-  private next = 0;
-  readonly served: string[] = [];
-  constructor(private readonly bases: readonly string[]) {
-    super(bases[0]!);
-  }
-  override fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    const base = this.bases[this.next++ % this.bases.length]!;
-    this.served.push(base);
-    return super.fetch(path.startsWith('http') ? path : `${base}${path}`, init);
-  }
-}
-
 describe('three processes on one PostgreSQL database and one Redis, STATE_STORE=shared', () => {
   let procs: Proc[];
   let urls: string[];
@@ -229,7 +184,7 @@ describe('three processes on one PostgreSQL database and one Redis, STATE_STORE=
       RATE_LIMIT_MAX_FAILURES_PER_IP: '0',
     };
     // All three at the same moment: tables, seed and the shared login key are written in turn.
-    procs = await Promise.all([startProcess(env), startProcess(env), startProcess(env)]);
+    procs = await Promise.all([startProcess(env, children), startProcess(env, children), startProcess(env, children)]);
     urls = procs.map((p) => p.url);
   });
 
