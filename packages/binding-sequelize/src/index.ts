@@ -17,6 +17,7 @@ export {
 export { type MigrateOptions, migrate, type PurgeOptions, purgeExpired } from './schema.js';
 export {
   createClientStore,
+  createDeviceCodeStore,
   createGrantStore,
   createKeyStore,
   createSequelizeStores,

@@ -20,13 +20,15 @@ export type ModelAttributesRecord = Record<string, unknown>;
 /** Extra columns for a default table, in `sequelize.define` form. */
 export type ExtraColumns = ModelAttributes<Model<ModelAttributesRecord, ModelAttributesRecord>, ModelAttributesRecord>;
 
-/** The default models: the four stores' and the signing keys' of JWT access tokens. */
+/** The default models: the four stores', the signing keys' of JWT access tokens and the device requests'. */
 export interface PortcullisModels {
   client: PortcullisModel;
   user: PortcullisModel;
   grant: PortcullisModel;
   token: PortcullisModel;
   key: PortcullisModel;
+  /** Device authorization requests (RFC 8628). */
+  device: PortcullisModel;
 }
 
 /** Which table each model lives in. */
@@ -38,7 +40,7 @@ export interface SchemaOptions {
   tablePrefix?: string;
   /**
    * Table names before the prefix. Defaults: `oauth_clients`, `oauth_users`, `oauth_grants`,
-   * `oauth_tokens`, `oauth_signing_keys`.
+   * `oauth_tokens`, `oauth_signing_keys`, `oauth_device_codes`.
    */
   tableNames?: Partial<Record<TableKey, string>>;
   /**
@@ -55,6 +57,7 @@ const DEFAULT_TABLES: Record<TableKey, string> = {
   grant: 'oauth_grants',
   token: 'oauth_tokens',
   key: 'oauth_signing_keys',
+  device: 'oauth_device_codes',
 };
 
 /** The table names `defineModels` and `migrate` use for these options. */
@@ -67,6 +70,7 @@ export function tableNamesFor(options: SchemaOptions = {}): Record<TableKey, str
     grant: prefix + names.grant,
     token: prefix + names.token,
     key: prefix + names.key,
+    device: prefix + names.device,
   };
 }
 
@@ -87,6 +91,7 @@ export const JSON_COLUMNS: Record<TableKey, readonly string[]> = {
   grant: ['scopes'],
   token: ['scopes'],
   key: [],
+  device: ['scopes'],
 };
 
 /** The columns of each default table, shared by `defineModels` (for `sync()`) and `migrate`. */
@@ -150,6 +155,26 @@ export function columnsFor(table: TableKey): Columns {
         activatesAt: date(),
         retiresAt: date(true),
       };
+    case 'device':
+      // Device authorization requests (RFC 8628). `deviceCode` is core's digest of the device's
+      // code. `activeUserCode` holds `userCode` while it may name this request (unique: two live
+      // requests never share a user code); a new request whose user code an expired one holds sets
+      // the expired one's to NULL first. `version` grows on every change, so a poll (read, then
+      // `UPDATE ... WHERE version = read`) applies to exactly the state it read.
+      return {
+        deviceCode: { type: DataTypes.STRING(255), allowNull: false, primaryKey: true },
+        userCode: { type: DataTypes.STRING(16), allowNull: false },
+        activeUserCode: { type: DataTypes.STRING(16), allowNull: true },
+        clientId: id(),
+        scopes: jsonText(),
+        expiresAt: date(),
+        interval: { type: DataTypes.INTEGER, allowNull: false },
+        lastPolledAt: date(true),
+        status: { type: DataTypes.STRING(8), allowNull: false },
+        userId: id(true),
+        grantId: id(),
+        version: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      };
   }
 }
 
@@ -176,6 +201,11 @@ export function indexesFor(table: TableKey, tableName: string): IndexDefinition[
       ];
     case 'key':
       return [];
+    case 'device':
+      return [
+        { name: `${tableName}_active_user_code`, unique: true, fields: ['activeUserCode'] },
+        { name: `${tableName}_expires_at`, fields: ['expiresAt'] },
+      ];
   }
 }
 
@@ -240,5 +270,12 @@ export function defineModels(sequelize: Sequelize, options: SchemaOptions = {}):
     const attributes = { ...withJsonAccessors(columnsFor(table), JSON_COLUMNS[table]), ...options.extend?.[table] };
     return sequelize.define(names[table], attributes, modelOptions);
   };
-  return { client: define('client'), user: define('user'), grant: define('grant'), token: define('token'), key: define('key') };
+  return {
+    client: define('client'),
+    user: define('user'),
+    grant: define('grant'),
+    token: define('token'),
+    key: define('key'),
+    device: define('device'),
+  };
 }

@@ -16,7 +16,8 @@ import { addNullableColumn, allowNull } from './upgrade.js';
 /** Options of `migrate`. */
 export interface MigrateOptions extends SchemaOptions {
   /**
-   * The tables to create; default all five (`key`: the signing keys of JWT access tokens). Leave
+   * The tables to create; default all six (`key`: the signing keys of JWT access tokens;
+   * `device`: device authorization requests, RFC 8628). Leave
    * out `client`/`user` when you bring your own.
    */
   tables?: readonly TableKey[];
@@ -36,13 +37,14 @@ export interface MigrateOptions extends SchemaOptions {
  * `NOT NULL` (0.1) is made to accept NULL, keeping its rows (on SQLite by rebuilding the table
  * in one transaction; see the README), and a client table without the `resourceServer` column
  * gets it (nullable: existing clients stay ordinary clients). A database made before the
- * signing-key table existed gets it, the other tables and their rows left as they are.
+ * signing-key or the device-code table existed gets them, the other tables and their rows left
+ * as they are.
  */
 export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}): Promise<void> {
   const qi = sequelize.getQueryInterface();
   const names = tableNamesFor(options);
   await holdMigrationLock(sequelize, { timeoutMs: options.lockTimeoutMs }, async (transaction) => {
-    for (const table of options.tables ?? (['client', 'user', 'grant', 'token', 'key'] as const)) {
+    for (const table of options.tables ?? (['client', 'user', 'grant', 'token', 'key', 'device'] as const)) {
       const name = names[table];
       const columns = { ...columnsFor(table), ...options.extend?.[table] };
       await qi.createTable(name, columns, { ...tableOptionsFor(sequelize), transaction });
@@ -90,12 +92,12 @@ async function purgeModel(model: PortcullisModel, batchSize: number, now: Date):
 }
 
 /**
- * Deletes expired grants and tokens (consumed markers and revoked rows included, once past
+ * Deletes expired grants, tokens and device requests (consumed markers and revoked rows included, once past
  * `expiresAt`) in batches of `batchSize`, so no statement locks much at once. Run it from a
  * timer or a cron job. Returns how many rows were deleted.
  */
 export async function purgeExpired(
-  models: Partial<Pick<PortcullisModels, 'grant' | 'token'>>,
+  models: Partial<Pick<PortcullisModels, 'grant' | 'token' | 'device'>>,
   options: PurgeOptions = {},
 ): Promise<number> {
   const batchSize = options.batchSize ?? 1000;
@@ -103,7 +105,7 @@ export async function purgeExpired(
   const now = options.now ?? new Date();
   return guardStoreCall(async () => {
     let total = 0;
-    for (const model of [models.grant, models.token]) if (model) total += await purgeModel(model, batchSize, now);
+    for (const model of [models.grant, models.token, models.device]) if (model) total += await purgeModel(model, batchSize, now);
     return total;
   });
 }

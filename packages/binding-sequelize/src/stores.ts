@@ -4,6 +4,9 @@ import {
   type Client,
   type ClientStore,
   type Consumed,
+  type DeviceCodeRecord,
+  type DeviceCodeStatus,
+  type DeviceCodeStore,
   type GrantRecord,
   type GrantStore,
   isStoreUnavailable,
@@ -551,6 +554,161 @@ export function createKeyStore(model: PortcullisModel): KeyStore {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Device authorization requests (RFC 8628)
+
+/** Attempts of a poll's compare-and-set before giving up (each failed one means another caller changed the row). */
+const POLL_ATTEMPTS = 200;
+
+/**
+ * A `DeviceCodeStore` over a device model (attributes: `deviceCode` (primary key: core's digest of
+ * the device code), `userCode`, `activeUserCode` (nullable, unique), `clientId`, `scopes`,
+ * `expiresAt`, `interval`, `lastPolledAt` (nullable), `status`, `userId` (nullable), `grantId`,
+ * `version` (integer)). Every change is one conditional `UPDATE` whose affected-row count picks
+ * the winner: a decision needs `status = 'pending'`, a consume `status = 'approved'` (both with
+ * `expiresAt > now`), and a poll the `version` it read (it re-reads and tries again when another
+ * caller changed the row in between, at most 200 times). Every change adds 1 to `version`.
+ */
+export function createDeviceCodeStore(model: PortcullisModel): DeviceCodeStore {
+  requireAttributes(model, 'createDeviceCodeStore', [
+    'deviceCode',
+    'userCode',
+    'activeUserCode',
+    'clientId',
+    'scopes',
+    'expiresAt',
+    'interval',
+    'lastPolledAt',
+    'status',
+    'userId',
+    'grantId',
+    'version',
+  ]);
+  const limits = limitsOf(model, ['deviceCode', 'userCode', 'clientId', 'userId', 'grantId']);
+  const writeScopes = arrayWriter(model, 'scopes');
+  const qi = model.sequelize!.getQueryInterface();
+  const versionField = (model.getAttributes() as Record<string, { field?: string }>).version?.field ?? 'version';
+  const bump = () => model.sequelize!.literal(`${qi.quoteIdentifier(versionField)} + 1`);
+  const toRecord = (v: Row): DeviceCodeRecord => ({
+    deviceCode: str(v.deviceCode),
+    userCode: str(v.userCode),
+    clientId: str(v.clientId),
+    scopes: toArray(v.scopes),
+    expiresAt: toDate(v.expiresAt),
+    interval: Number(v.interval),
+    lastPolledAt: v.lastPolledAt === null || v.lastPolledAt === undefined ? null : toDate(v.lastPolledAt),
+    status: str(v.status) as DeviceCodeStatus,
+    userId: optStr(v.userId),
+    grantId: str(v.grantId),
+  });
+  /** The row of this device code and client, whatever its state; `null` when there is none. */
+  const byDevice = async (clientId: string, deviceCode: string): Promise<Row | null> => {
+    if (!fits(clientId, limits.clientId) || !fits(deviceCode, limits.deviceCode)) return null;
+    const row = await model.findOne({ where: { deviceCode, clientId } });
+    if (!row) return null;
+    const v = plain(row);
+    // Exact match whatever the column collation.
+    return str(v.deviceCode) === deviceCode && str(v.clientId) === clientId ? v : null;
+  };
+  /** The live row holding this user code, or `null`. */
+  const byUserCode = async (userCode: string): Promise<Row | null> => {
+    if (!fits(userCode, limits.userCode)) return null;
+    const row = await model.findOne({ where: { activeUserCode: userCode, expiresAt: { [Op.gt]: new Date() } } });
+    if (!row) return null;
+    const v = plain(row);
+    return str(v.userCode) === userCode ? v : null;
+  };
+  return {
+    saveDeviceCode: (record) =>
+      guard(async () => {
+        requireFits(record.deviceCode, limits.deviceCode, 'saveDeviceCode: deviceCode');
+        requireFits(record.userCode, limits.userCode, 'saveDeviceCode: userCode');
+        requireFits(record.clientId, limits.clientId, 'saveDeviceCode: clientId');
+        requireFits(record.userId, limits.userId, 'saveDeviceCode: userId');
+        requireFits(record.grantId, limits.grantId, 'saveDeviceCode: grantId');
+        // An expired request gives its user code up (it keeps `userCode`, so its polls still say expired).
+        await model.update(
+          { activeUserCode: null, version: bump() },
+          { where: { activeUserCode: record.userCode, expiresAt: { [Op.lte]: new Date() } } },
+        );
+        try {
+          await model.create({
+            deviceCode: record.deviceCode,
+            userCode: record.userCode,
+            activeUserCode: record.userCode,
+            clientId: record.clientId,
+            scopes: writeScopes(record.scopes),
+            expiresAt: new Date(record.expiresAt.getTime()),
+            interval: record.interval,
+            lastPolledAt: record.lastPolledAt === null ? null : new Date(record.lastPolledAt.getTime()),
+            status: record.status,
+            userId: record.userId,
+            grantId: record.grantId,
+            version: 0,
+          });
+        } catch (err) {
+          // A live request holds this user code (the unique index refused the row).
+          if (err instanceof UniqueConstraintError && (await byUserCode(record.userCode)) !== null) return false;
+          throw err;
+        }
+        return true;
+      }),
+    findDeviceCode: (userCode) =>
+      guard(async () => {
+        const v = await byUserCode(userCode);
+        return v ? toRecord(v) : null;
+      }),
+    recordPoll: (clientId, deviceCode, polledAt) =>
+      guard(async () => {
+        for (let attempt = 0; attempt < POLL_ATTEMPTS; attempt++) {
+          const v = await byDevice(clientId, deviceCode);
+          if (!v) return null;
+          const before = toRecord(v);
+          const last = before.lastPolledAt;
+          const tooSoon = last !== null && polledAt.getTime() - last.getTime() < before.interval * 1000;
+          const [changed] = await model.update(
+            { lastPolledAt: new Date(polledAt.getTime()), interval: tooSoon ? before.interval + 5 : before.interval, version: bump() },
+            { where: { deviceCode, clientId, version: Number(v.version) } },
+          );
+          if (changed === 1) return before;
+        }
+        throw new Error(`recordPoll: the device request changed under ${POLL_ATTEMPTS} attempts in a row`);
+      }),
+    decideDeviceCode: (userCode, decision) =>
+      guard(async () => {
+        const v = await byUserCode(userCode);
+        if (!v || v.status !== 'pending') return null;
+        if (decision.userId !== null) requireFits(decision.userId, limits.userId, 'decideDeviceCode: userId');
+        const change: Row = decision.approved
+          ? { status: 'approved', userId: decision.userId, scopes: writeScopes(decision.scopes) }
+          : { status: 'denied', userId: decision.userId };
+        const [changed] = await model.update(
+          { ...change, version: bump() },
+          { where: { deviceCode: str(v.deviceCode), status: 'pending', expiresAt: { [Op.gt]: new Date() } } },
+        );
+        if (changed !== 1) return null;
+        const before = toRecord(v);
+        return decision.approved
+          ? { ...before, status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
+          : { ...before, status: 'denied', userId: decision.userId };
+      }),
+    consumeDeviceCode: (clientId, deviceCode) =>
+      guard(async () => {
+        const v = await byDevice(clientId, deviceCode);
+        if (!v || v.status !== 'approved') return null;
+        const record = toRecord(v);
+        const now = new Date();
+        if (record.expiresAt <= now) return null;
+        // The atomic step: of N concurrent callers, exactly one changes the row.
+        const [changed] = await model.update(
+          { status: 'consumed', version: bump() },
+          { where: { deviceCode, clientId, status: 'approved', expiresAt: { [Op.gt]: now } } },
+        );
+        return changed === 1 ? record : null;
+      }),
+  };
+}
+
 /** The models `createSequelizeStores` and `bindSequelize` take; each one left out gives no store. */
 export type SequelizeModelsOption = Partial<PortcullisModels>;
 
@@ -567,6 +725,7 @@ export function createSequelizeStores<U extends User = User, C extends Client = 
   if (models.grant) stores.grants = createGrantStore(models.grant);
   if (models.token) stores.tokens = createTokenStore(models.token);
   if (models.key) stores.keys = createKeyStore(models.key);
+  if (models.device) stores.devices = createDeviceCodeStore(models.device);
   return stores;
 }
 
