@@ -2,16 +2,25 @@ import type { Client, CurrentUser, ProviderStores, StoreRegistry, User } from '@
 import type { Connection, Model } from 'mongoose';
 import {
   type ClientDocument,
+  type DeviceCodeDocument,
   defineModels,
   type GrantDocument,
   type SigningKeyDocument,
   type TokenDocument,
   type UserDocument,
 } from './schemas.js';
-import { createClientStore, createGrantStore, createKeyStore, createTokenStore, createUserStore } from './stores.js';
+import { createClientStore, createDeviceCodeStore, createGrantStore, createKeyStore, createTokenStore, createUserStore } from './stores.js';
 
 export * from './schemas.js';
-export { createClientStore, createGrantStore, createKeyStore, createTokenStore, createUserStore, lookupKey } from './stores.js';
+export {
+  createClientStore,
+  createDeviceCodeStore,
+  createGrantStore,
+  createKeyStore,
+  createTokenStore,
+  createUserStore,
+  lookupKey,
+} from './stores.js';
 
 /**
  * What `bindMongoose` binds. Each of `client`, `user`, `grant`, `token` and `key` is a model (the
@@ -39,6 +48,8 @@ export interface BindMongooseOptions<
   token?: Model<TD> | true;
   /** Binds `keys` (the signing keys of JWT access tokens, with `accessTokenFormat: 'jwt'`). */
   key?: Model<SigningKeyDocument> | true;
+  /** Binds `devices` (device authorization requests, RFC 8628, with the device_code grant). */
+  device?: Model<DeviceCodeDocument> | true;
   /** Who is signed in while deciding on an authorization request; required with `grant`. */
   currentUser?: CurrentUser<U>;
 }
@@ -57,11 +68,11 @@ export function bindMongoose<
   GD extends GrantDocument = GrantDocument,
   TD extends TokenDocument = TokenDocument,
 >(provider: StoreRegistry<U, C>, options: BindMongooseOptions<U, CD, UD, GD, TD>): ProviderStores<U, C> {
-  const { connection, client, user, grant, token, key, currentUser } = options;
+  const { connection, client, user, grant, token, key, device, currentUser } = options;
   if (grant && typeof currentUser !== 'function') {
     throw new TypeError('bindMongoose: `currentUser` is required when `grant` is given (it names the consenting user)');
   }
-  const wantsDefaults = [client, user, grant, token, key].some((model) => model === true);
+  const wantsDefaults = [client, user, grant, token, key, device].some((model) => model === true);
   if (wantsDefaults && !connection) {
     throw new TypeError('bindMongoose: `connection` is required when a model is given as `true`');
   }
@@ -80,6 +91,8 @@ export function bindMongoose<
   if (tokenModel) stores.tokens = createTokenStore(tokenModel);
   const keyModel = pick<SigningKeyDocument>(key, defaults?.key);
   if (keyModel) stores.keys = createKeyStore(keyModel);
+  const deviceModel = pick<DeviceCodeDocument>(device, defaults?.device);
+  if (deviceModel) stores.devices = createDeviceCodeStore(deviceModel);
 
   provider.useStores(stores, { source: 'binding' });
   if (currentUser) provider.setCurrentUser(currentUser, { source: 'binding' });

@@ -160,13 +160,52 @@ export const signingKeySchema = new Schema<SigningKeyDocument>(
   { minimize: false },
 );
 
-/** The default models: the four stores' and the signing keys' of JWT access tokens. */
+/** A device authorization request (RFC 8628), default schema: core's `DeviceCodeRecord` plus two fields. */
+export interface DeviceCodeDocument {
+  deviceCode: string;
+  userCode: string;
+  /** `userCode` while the request may hold it; unset once a new request takes an expired one's code. */
+  activeUserCode?: string;
+  clientId: string;
+  scopes: string[];
+  expiresAt: Date;
+  interval: number;
+  lastPolledAt: Date | null;
+  status: 'pending' | 'approved' | 'denied' | 'consumed';
+  userId: string | null;
+  grantId: string;
+  /** Grows on every change: a poll writes only over the version it read. */
+  version: number;
+}
+
+/**
+ * Device requests: unique index on `deviceCode`, unique sparse index on `activeUserCode` (two live
+ * requests never share a user code), TTL index on `expiresAt` that keeps an expired request 10
+ * minutes, so late polls are told `expired_token`.
+ */
+export const deviceCodeSchema = new Schema<DeviceCodeDocument>({
+  deviceCode: { type: String, required: true, unique: true },
+  userCode: { type: String, required: true },
+  activeUserCode: { type: String, unique: true, sparse: true },
+  clientId: { type: String, required: true },
+  scopes: { type: [String], default: [] },
+  expiresAt: { type: Date, required: true, expires: 600 },
+  interval: { type: Number, required: true },
+  lastPolledAt: nullableDate,
+  status: { type: String, required: true, enum: ['pending', 'approved', 'denied', 'consumed'] },
+  userId: nullableString,
+  grantId: { type: String, required: true },
+  version: { type: Number, required: true, default: 0 },
+});
+
+/** The default models: the four stores', the signing keys' of JWT access tokens and the device requests'. */
 export interface PortcullisModels {
   client: Model<ClientDocument>;
   user: Model<UserDocument>;
   grant: Model<GrantDocument>;
   token: Model<TokenDocument>;
   key: Model<SigningKeyDocument>;
+  device: Model<DeviceCodeDocument>;
 }
 
 /** Options of `defineModels`. */
@@ -193,6 +232,7 @@ export function defineModels(connection: Connection, options: DefineModelsOption
     grant: modelOn(connection, `${prefix}Grant`, grantSchema, `${prefix}grants`),
     token: modelOn(connection, `${prefix}Token`, tokenSchema, `${prefix}tokens`),
     key: modelOn(connection, `${prefix}SigningKey`, signingKeySchema, `${prefix}signing_keys`),
+    device: modelOn(connection, `${prefix}DeviceCode`, deviceCodeSchema, `${prefix}device_codes`),
   };
 }
 

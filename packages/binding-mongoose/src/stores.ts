@@ -4,6 +4,8 @@ import {
   type Client,
   type ClientStore,
   type Consumed,
+  type DeviceCodeRecord,
+  type DeviceCodeStore,
   type GrantRecord,
   type GrantStore,
   isStoreUnavailable,
@@ -17,7 +19,7 @@ import {
   type UserStore,
 } from '@portcullis/core';
 import type { Model } from 'mongoose';
-import type { ClientDocument, GrantDocument, SigningKeyDocument, TokenDocument, UserDocument } from './schemas.js';
+import type { ClientDocument, DeviceCodeDocument, GrantDocument, SigningKeyDocument, TokenDocument, UserDocument } from './schemas.js';
 
 /**
  * The value stored in `key` for a code or token: SHA-256 (hex) of the key's UTF-16 code units.
@@ -312,6 +314,107 @@ export function createKeyStore<D extends SigningKeyDocument = SigningKeyDocument
         // `$lt` on a Date never matches null (BSON type bracketing): unretired keys stay.
         const result = await keys.collection.deleteMany({ retiresAt: { $lt: new Date(before.getTime()) } });
         return result.deletedCount;
+      }),
+  };
+}
+
+/** Attempts of a poll's compare-and-set before giving up (each failed one means another caller changed the document). */
+const POLL_ATTEMPTS = 200;
+
+/**
+ * Device request store (RFC 8628) over a model with the fields of `deviceCodeSchema`. Each change
+ * is one `findOneAndUpdate` whose filter carries the condition, so of N concurrent callers exactly
+ * one matches: a decision needs `status: 'pending'`, a consume `status: 'approved'` (both live);
+ * a poll needs the `version` it read and reads again when another caller changed the document in
+ * between (at most 200 times). Every change adds 1 to `version`.
+ */
+export function createDeviceCodeStore<D extends DeviceCodeDocument = DeviceCodeDocument>(model: Model<D>): DeviceCodeStore {
+  const devices = (model as unknown as Model<DeviceCodeDocument>).collection;
+  const toRecord = (d: DeviceCodeDocument): DeviceCodeRecord => ({
+    deviceCode: d.deviceCode,
+    userCode: d.userCode,
+    clientId: d.clientId,
+    scopes: [...(d.scopes ?? [])],
+    expiresAt: new Date(d.expiresAt),
+    interval: d.interval,
+    lastPolledAt: d.lastPolledAt ? new Date(d.lastPolledAt) : null,
+    status: d.status,
+    userId: d.userId ?? null,
+    grantId: d.grantId,
+  });
+  const live = () => ({ $gt: new Date() });
+  const byUserCode = async (userCode: string) =>
+    isString(userCode) ? ((await devices.findOne({ activeUserCode: eq(userCode), expiresAt: live() })) as DeviceCodeDocument | null) : null;
+  return {
+    saveDeviceCode: (record) =>
+      run('saveDeviceCode', async () => {
+        if (!isString(record.userCode) || !isString(record.deviceCode)) throw new TypeError('saveDeviceCode: codes must be strings');
+        // An expired request gives its user code up (it keeps `userCode`, so its polls still say expired).
+        await devices.updateMany(
+          { activeUserCode: eq(record.userCode), expiresAt: { $lte: new Date() } },
+          { $unset: { activeUserCode: '' }, $inc: { version: 1 } },
+        );
+        const doc: DeviceCodeDocument = {
+          ...toRecord(record as unknown as DeviceCodeDocument),
+          scopes: [...record.scopes],
+          activeUserCode: record.userCode,
+          version: 0,
+        };
+        try {
+          await devices.insertOne(doc as never);
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 11000 && (await byUserCode(record.userCode)) !== null) return false;
+          throw err;
+        }
+        return true;
+      }),
+    findDeviceCode: (userCode) =>
+      run('findDeviceCode', async () => {
+        const d = await byUserCode(userCode);
+        return d ? toRecord(d) : null;
+      }),
+    recordPoll: (clientId, deviceCode, polledAt) =>
+      run('recordPoll', async () => {
+        if (!isString(clientId) || !isString(deviceCode)) return null;
+        for (let attempt = 0; attempt < POLL_ATTEMPTS; attempt++) {
+          const d = (await devices.findOne({ deviceCode: eq(deviceCode), clientId: eq(clientId) })) as DeviceCodeDocument | null;
+          if (!d) return null;
+          const before = toRecord(d);
+          const last = before.lastPolledAt;
+          const tooSoon = last !== null && polledAt.getTime() - last.getTime() < before.interval * 1000;
+          const changed = await devices.updateOne(
+            { deviceCode: eq(deviceCode), clientId: eq(clientId), version: d.version },
+            {
+              $set: { lastPolledAt: new Date(polledAt.getTime()), interval: tooSoon ? before.interval + 5 : before.interval },
+              $inc: { version: 1 },
+            },
+          );
+          if (changed.modifiedCount === 1) return before;
+        }
+        throw new Error(`recordPoll: the device request changed under ${POLL_ATTEMPTS} attempts in a row`);
+      }),
+    decideDeviceCode: (userCode, decision) =>
+      run('decideDeviceCode', async () => {
+        if (!isString(userCode)) return null;
+        const change = decision.approved
+          ? { status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
+          : { status: 'denied', userId: decision.userId };
+        const after = (await devices.findOneAndUpdate(
+          { activeUserCode: eq(userCode), status: eq('pending'), expiresAt: live() },
+          { $set: change, $inc: { version: 1 } },
+          { returnDocument: 'after' },
+        )) as DeviceCodeDocument | null;
+        return after ? toRecord(after) : null;
+      }),
+    consumeDeviceCode: (clientId, deviceCode) =>
+      run('consumeDeviceCode', async () => {
+        if (!isString(clientId) || !isString(deviceCode)) return null;
+        const before = (await devices.findOneAndUpdate(
+          { deviceCode: eq(deviceCode), clientId: eq(clientId), status: eq('approved'), expiresAt: live() },
+          { $set: { status: 'consumed' }, $inc: { version: 1 } },
+          { returnDocument: 'before' },
+        )) as DeviceCodeDocument | null;
+        return before ? toRecord(before) : null;
       }),
   };
 }
