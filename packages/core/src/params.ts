@@ -1,10 +1,52 @@
 import { InvalidClientError, InvalidRequestError, type OAuthError } from './errors.js';
 import type { OAuthRequest } from './http.js';
 
-/** Request parameters: each name at most once (RFC 6749 section 3.1: no repeated parameters). */
+/**
+ * Request parameters: each name at most once (RFC 6749 section 3.1: no repeated parameters), but
+ * `resource` (RFC 8707), whose values `resourceValues` gives.
+ */
 export type Params = Record<string, string>;
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/**
+ * The one parameter that may be repeated: RFC 8707 section 2, "Multiple resource parameters MAY be
+ * used". Its first value stays in `Params` (as `resource`); every value, in order, is kept here
+ * for `resourceValues`. Every other repeated name is still `invalid_request`.
+ */
+const REPEATABLE = 'resource';
+const repeated = new WeakMap<Params, string[]>();
+
+/** Every `resource` value of the parameters, in request order (RFC 8707); empty when none. */
+export function resourceValues(p: Params): readonly string[] {
+  return repeated.get(p) ?? (p[REPEATABLE] !== undefined ? [p[REPEATABLE]] : []);
+}
+
+function addValue(out: Params, k: string, v: string): OAuthError | null {
+  if (!(k in out)) {
+    out[k] = v;
+    return null;
+  }
+  if (k !== REPEATABLE) return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
+  const list = repeated.get(out);
+  if (list) list.push(v);
+  else repeated.set(out, [out[k]!, v]);
+  return null;
+}
+
+/**
+ * The parameters as a query string, every `resource` value included (`new URLSearchParams(p)`
+ * would keep only the first).
+ */
+export function toQuery(p: Params): string {
+  const q = new URLSearchParams(p);
+  const all = repeated.get(p);
+  if (all) {
+    q.delete(REPEATABLE);
+    for (const v of all) q.append(REPEATABLE, v);
+  }
+  return q.toString();
+}
 
 /**
  * Parses `a=1&b=2` (form-url-encoded); a repeated name is `invalid_request`, and a parameter sent
@@ -27,8 +69,8 @@ export function parseParams(text: string): Params | OAuthError {
       // RFC 6749 section 3.1: "Parameters sent without a value MUST be treated as if they were
       // omitted from the request."
       if (v !== '') {
-        if (k in out) return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
-        out[k] = v;
+        const refused = addValue(out, k, v);
+        if (refused) return refused;
       }
     }
     start = amp + 1;
@@ -109,10 +151,15 @@ export function formBody(req: OAuthRequest): Params | OAuthError {
       if (v !== '') out[k] = v; // sent without a value: omitted (RFC 6749 section 3.1)
     } else if (Array.isArray(v)) {
       const given = v.filter((x) => x !== '');
-      if (given.length > 1 || given.some((x) => typeof x !== 'string')) {
-        return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
+      if (k === REPEATABLE) {
+        if (given.some((x) => typeof x !== 'string')) return new InvalidRequestError(`Parameter '${safeName(k)}' is malformed`);
+        for (const x of given) addValue(out, k, x as string);
+      } else {
+        if (given.length > 1 || given.some((x) => typeof x !== 'string')) {
+          return new InvalidRequestError(`Parameter '${safeName(k)}' was given more than once`);
+        }
+        if (given.length === 1) out[k] = given[0] as string;
       }
-      if (given.length === 1) out[k] = given[0] as string;
     } else return new InvalidRequestError(`Parameter '${safeName(k)}' is malformed`);
   }
   return out;
