@@ -67,6 +67,11 @@ export interface Client {
    * every other token answers `{"active": false}`.
    */
   readonly resourceServer?: boolean;
+  /**
+   * The resources (RFC 8707 `resource` values, each one of `options.resources`) this client may
+   * ask tokens for. Unset: any registered resource. An empty list: none.
+   */
+  readonly resources?: readonly string[];
 }
 
 /** A resource owner. Extend it with your own fields and pass your type as the `U` parameter. */
@@ -102,6 +107,13 @@ export interface GrantRecord {
   /** PKCE challenge (RFC 7636), or `null` when the request carried none. */
   readonly codeChallenge: string | null;
   readonly codeChallengeMethod: 'S256' | 'plain' | null;
+  /**
+   * The resources (RFC 8707) the authorization request named, bound to the whole grant: the token
+   * request may ask for these or a subset. Unset or empty: the request named none. Optional, so
+   * stores written before resource indicators keep working; a store that drops it loses the
+   * binding (the token request can then name no resource).
+   */
+  readonly resources?: readonly string[];
 }
 
 /** An access token as stored. `token` is a digest of the token the client holds. */
@@ -113,6 +125,11 @@ export interface AccessTokenRecord {
   readonly scopes: readonly string[];
   readonly expiresAt: Date;
   readonly grantId: string;
+  /**
+   * The audience: the resources (RFC 8707) the token is for, answered as `aud` by introspection and
+   * checked by `verifyAccessToken(req, scopes, { audience })`. Unset: no resource was named.
+   */
+  readonly audience?: readonly string[];
 }
 
 /** A refresh token as stored. `token` is a digest of the token the client holds. */
@@ -123,6 +140,11 @@ export interface RefreshTokenRecord {
   readonly scopes: readonly string[];
   readonly expiresAt: Date;
   readonly grantId: string;
+  /**
+   * The resources (RFC 8707) of the original grant: a refresh request may ask for these or a
+   * subset, never another. Unset: the grant named none.
+   */
+  readonly resources?: readonly string[];
 }
 
 /**

@@ -5,7 +5,7 @@
  * internal error text.
  */
 
-/** Every `error` value core can answer with (RFC 6749, 6750, 7009, 7662, 7636, 8628). */
+/** Every `error` value core can answer with (RFC 6749, 6750, 7009, 7662, 7636, 8628, 8707). */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -22,7 +22,8 @@ export type OAuthErrorCode =
   | 'unsupported_token_type'
   | 'authorization_pending'
   | 'slow_down'
-  | 'expired_token';
+  | 'expired_token'
+  | 'invalid_target';
 
 /** The base of every OAuth error core answers: the RFC `error` code, its HTTP status and extra headers. */
 export class OAuthError extends Error {
@@ -176,6 +177,17 @@ export class SlowDownError extends OAuthError {
 export class ExpiredTokenError extends OAuthError {
   constructor(description = 'The device code has expired', opts?: Opts) {
     super('expired_token', description, 400, opts);
+  }
+}
+
+/**
+ * `invalid_target` (400): RFC 8707 section 2; a `resource` value is malformed (not an absolute URI,
+ * has a fragment, too long), not registered, not allowed for the client, not part of the grant,
+ * or there are too many of them.
+ */
+export class InvalidTargetError extends OAuthError {
+  constructor(description = 'The requested resource is invalid, missing, unknown, or malformed', opts?: Opts) {
+    super('invalid_target', description, 400, opts);
   }
 }
 

@@ -2,7 +2,8 @@
  * The text form of a `GrantRecord` for cache-backed grant stores (Redis, memcached, anything
  * that keeps a string under a key). The store derives the key from `clientId` and `code`, so the
  * text holds the other fields only, as JSON with `expiresAt` in milliseconds since the epoch:
- * `{"userId","redirectUri","scopes","expiresAt","grantId","codeChallenge","codeChallengeMethod"}`.
+ * `{"userId","redirectUri","scopes","expiresAt","grantId","codeChallenge","codeChallengeMethod"}`, and
+ * `"resources"` (RFC 8707) only when the authorization request named some.
  * `redirectUri` is `null` when the authorization request left `redirect_uri` out; text written
  * before it could be `null` (always a string) decodes as it always did.
  */
@@ -17,6 +18,8 @@ interface StoredGrant {
   grantId: string;
   codeChallenge: string | null;
   codeChallengeMethod: 'S256' | 'plain' | null;
+  /** RFC 8707 resources; absent when the request named none. */
+  resources?: string[];
 }
 
 /**
@@ -36,6 +39,7 @@ export function encodeGrant(grant: GrantRecord): string {
     codeChallenge: grant.codeChallenge,
     codeChallengeMethod: grant.codeChallengeMethod,
   };
+  if (grant.resources && grant.resources.length > 0) stored.resources = [...grant.resources];
   return JSON.stringify(stored);
 }
 
@@ -58,7 +62,7 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const s = value as Partial<Record<keyof StoredGrant, unknown>>;
-  const { userId, redirectUri, scopes, expiresAt, grantId, codeChallenge, codeChallengeMethod } = s;
+  const { userId, redirectUri, scopes, expiresAt, grantId, codeChallenge, codeChallengeMethod, resources } = s;
   if (!isString(userId) || !isString(grantId)) return null;
   // Absent is not `null`: a record that lost the field must not pass as "redirect_uri not sent".
   if (redirectUri !== null && !isString(redirectUri)) return null;
@@ -66,6 +70,8 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
   if (typeof expiresAt !== 'number' || Number.isNaN(new Date(expiresAt).getTime())) return null;
   if (codeChallenge !== null && !isString(codeChallenge)) return null;
   if (codeChallengeMethod !== null && codeChallengeMethod !== 'S256' && codeChallengeMethod !== 'plain') return null;
+  // Optional (text written before resource indicators has none), but never of the wrong type.
+  if (resources !== undefined && (!Array.isArray(resources) || !resources.every(isString))) return null;
   return {
     code,
     clientId,
@@ -76,5 +82,6 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
     grantId,
     codeChallenge,
     codeChallengeMethod,
+    ...(resources !== undefined && resources.length > 0 ? { resources: [...(resources as string[])] } : {}),
   };
 }

@@ -14,7 +14,7 @@ export { formatUserCode, normalizeUserCode, USER_CODE_ALPHABET } from './device-
 export type { AuthorizationDecision, AuthorizationRequest, AuthorizeResult } from './endpoints/authorize.js';
 export type { DeviceAuthorizationBody } from './endpoints/device-authorization.js';
 export type { DeviceAuthorizationDecision, DeviceRequest } from './endpoints/device-verification.js';
-export type { ResourceResult, VerifiedToken } from './endpoints/resource.js';
+export type { ResourceResult, VerifiedToken, VerifyOptions } from './endpoints/resource.js';
 export * from './errors.js';
 export * from './grant-codec.js';
 export type { TokenResponseBody } from './grants/issue.js';
@@ -33,4 +33,5 @@ export {
   type SlotTypes,
   type StoreRegistry,
 } from './registry.js';
+export { MAX_RESOURCE_LENGTH, MAX_RESOURCES } from './resources.js';
 export { errorResponse } from './responses.js';

@@ -48,6 +48,35 @@ export interface EndpointPaths {
   deviceAuthorization?: string;
 }
 
+/**
+ * A protected resource clients may name with the `resource` parameter (RFC 8707). Tokens asked for
+ * it carry it as their audience (`aud`).
+ */
+export interface ResourceOptions {
+  /** The resource identifier: an absolute URI without a fragment, matched exactly. */
+  uri: string;
+  /**
+   * The scopes this resource takes. When set, a token for it is granted only these of the scopes
+   * asked for (downscoped, RFC 8707 section 2.2); with several resources, those of any of them.
+   */
+  scopes?: readonly string[];
+  /** Access token format for this resource; default the provider's `accessTokenFormat`. */
+  accessTokenFormat?: 'opaque' | 'jwt';
+  /** Access token lifetime (s) for this resource; default `lifetimes.accessToken`. */
+  accessTokenLifetime?: number;
+}
+
+/** A registered resource, resolved. */
+export interface ResolvedResource {
+  readonly uri: string;
+  /** `null`: every scope. */
+  readonly scopes: ReadonlySet<string> | null;
+  /** `null`: the provider's format. */
+  readonly accessTokenFormat: 'opaque' | 'jwt' | null;
+  /** `null`: `lifetimes.accessToken`. */
+  readonly accessTokenLifetime: number | null;
+}
+
 /** The device authorization grant (RFC 8628), used when `urn:ietf:params:oauth:grant-type:device_code` is in `grants`. */
 export interface DeviceOptions {
   /** The page where the user types the user code (`verification_uri`). Default `<issuer>/device`. */
@@ -154,6 +183,11 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   lenientBasicAuth?: boolean;
   /** The device authorization grant (RFC 8628). */
   device?: DeviceOptions;
+  /**
+   * Protected resources clients may name with `resource` (RFC 8707), checked at startup (absolute
+   * URI, no fragment, no duplicate). Any other `resource` value is `invalid_target`.
+   */
+  resources?: readonly ResourceOptions[];
   logger?: Logger;
 }
 
@@ -177,6 +211,8 @@ export interface ResolvedOptions {
   readonly jwt: JwtSettings | null;
   /** Resolved device grant settings (always present; used only when the grant is enabled). */
   readonly device: DeviceSettings;
+  /** Registered resources (RFC 8707) by URI; empty when none are. */
+  readonly resources: ReadonlyMap<string, ResolvedResource>;
   readonly logger: Logger;
 }
 
@@ -232,6 +268,11 @@ export const OPTION_DEFAULTS = {
     shown: '`{ verificationUri: <issuer>/device, expiresIn: 600, interval: 5, maxLookupFailures: 30, lookupWindow: 60 }`',
     meaning:
       'device authorization grant (RFC 8628): verification page, code lifetime and polling interval (s), user code guessing limit (see below)',
+  },
+  resources: {
+    shown: 'none',
+    meaning:
+      'protected resources for the `resource` parameter (RFC 8707): `uri`, and per resource `scopes`, `accessTokenFormat`, `accessTokenLifetime` (see below)',
   },
   logger: { shown: 'console', meaning: '`warn`/`error`; never given secrets or tokens' },
 } as const satisfies Record<keyof ProviderOptions, OptionDefault>;
@@ -317,6 +358,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
   const d = DEFAULT.lifetimes;
   const format = o.accessTokenFormat ?? 'opaque';
   if (format !== 'opaque' && format !== 'jwt') throw new TypeError("Portcullis: accessTokenFormat must be 'opaque' or 'jwt'");
+  const resources = resolveResources(o.resources);
   return {
     issuer: o.issuer.replace(/\/$/, ''),
     grants,
@@ -341,12 +383,52 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
       deviceAuthorization: o.endpoints?.deviceAuthorization ?? DEFAULT.endpoints.deviceAuthorization,
     },
     accessTokenFormat: format,
-    jwt: format === 'jwt' ? resolveJwt(o, issuer) : null,
+    // Signing keys also when only some resources take JWT access tokens.
+    jwt: format === 'jwt' || resources.some((r) => r.accessTokenFormat === 'jwt') ? resolveJwt(o, issuer) : null,
     realm: o.realm ?? DEFAULT.realm,
     lenientBasicAuth: o.lenientBasicAuth ?? DEFAULT.lenientBasicAuth,
     device: resolveDevice(o.device, o.issuer.replace(/\/$/, '')),
+    resources: new Map(resources.map((r) => [r.uri, r])),
     logger,
   };
+}
+
+/**
+ * An absolute URI (RFC 3986 section 4.3: a scheme, then no fragment), in the closed character set
+ * of RFC 3986 (unreserved, reserved and `%`). The `resource` parameter and `resources[].uri` obey it.
+ */
+export function isAbsoluteUriWithoutFragment(value: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?[\]@!$&'()*+,;=%]+$/.test(value);
+}
+
+function resolveResources(list: readonly ResourceOptions[] | undefined): ResolvedResource[] {
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list)) throw new TypeError('Portcullis: resources must be an array of { uri }');
+  const out: ResolvedResource[] = [];
+  const seen = new Set<string>();
+  for (const r of list as readonly ResourceOptions[]) {
+    const uri = r?.uri;
+    if (typeof uri !== 'string' || !isAbsoluteUriWithoutFragment(uri)) {
+      throw new TypeError('Portcullis: resources[].uri must be an absolute URI without a fragment (RFC 8707 section 2)');
+    }
+    if (seen.has(uri)) throw new TypeError(`Portcullis: resource ${uri} is listed twice`);
+    seen.add(uri);
+    if (r.scopes !== undefined && (!Array.isArray(r.scopes) || !r.scopes.every((s) => typeof s === 'string'))) {
+      throw new TypeError(`Portcullis: resources[].scopes of ${uri} must be an array of strings`);
+    }
+    const f = r.accessTokenFormat;
+    if (f !== undefined && f !== 'opaque' && f !== 'jwt') {
+      throw new TypeError(`Portcullis: resources[].accessTokenFormat of ${uri} must be 'opaque' or 'jwt'`);
+    }
+    out.push({
+      uri,
+      scopes: r.scopes === undefined ? null : new Set(r.scopes),
+      accessTokenFormat: f ?? null,
+      accessTokenLifetime:
+        r.accessTokenLifetime === undefined ? null : seconds(`resources[].accessTokenLifetime of ${uri}`, r.accessTokenLifetime, 0),
+    });
+  }
+  return out;
 }
 
 function count(name: string, value: unknown, fallback: number): number {

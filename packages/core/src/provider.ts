@@ -18,7 +18,7 @@ import {
 } from './endpoints/device-verification.js';
 import { introspectionEndpoint } from './endpoints/introspection.js';
 import { metadataDocument } from './endpoints/metadata.js';
-import { type ResourceInternal, type ResourceResult, verifyAccessToken } from './endpoints/resource.js';
+import { type ResourceInternal, type ResourceResult, type VerifyOptions, verifyAccessToken } from './endpoints/resource.js';
 import { revocationEndpoint } from './endpoints/revocation.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { type EndpointResult, type Engine, plain } from './engine.js';
@@ -64,7 +64,10 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     this.options = resolveOptions(options as ProviderOptions);
     const slots = this.table.slots;
     const jwt = this.options.jwt;
-    this.e = { o: this.options, s: slots, keys: jwt ? new KeyRing(() => slots.keys, jwt, this.options.lifetimes.accessToken) : null };
+    // Keys must verify the longest-lived access token, whichever resource it was for.
+    let longest = this.options.lifetimes.accessToken;
+    for (const r of this.options.resources.values()) longest = Math.max(longest, r.accessTokenLifetime ?? 0);
+    this.e = { o: this.options, s: slots, keys: jwt ? new KeyRing(() => slots.keys, jwt, longest) : null };
     this.hooks = new Hooks(() => this.options.logger);
     this.deviceLookups = new LookupThrottle(this.options.device.maxLookupFailures, this.options.device.lookupWindow * 1000);
     const h = options.hooks;
@@ -349,9 +352,10 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
 
   /**
    * Checks the bearer token of a request to a protected resource (RFC 6750). Every scope listed
-   * is required. On failure the response carries the RFC 6750 status and `WWW-Authenticate`.
+   * is required; with `options.audience`, the token must have been issued for that resource (RFC
+   * 8707). On failure the response carries the RFC 6750 status and `WWW-Authenticate`.
    */
-  async verifyAccessToken(req: OAuthRequest, scopes: readonly string[] = []): Promise<ResourceResult> {
+  async verifyAccessToken(req: OAuthRequest, scopes: readonly string[] = [], options?: VerifyOptions): Promise<ResourceResult> {
     // Without hooks this awaits only the store (and `checkAccessToken` not even that).
     const ctx = this.context('resource', req);
     const before = this.hooks.runBefore(ctx);
@@ -361,7 +365,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     }
     let r: ResourceInternal;
     try {
-      r = await verifyAccessToken(this.engine(), req, scopes);
+      r = await verifyAccessToken(this.engine(), req, scopes, options);
     } catch (err) {
       r = { ok: false, result: this.failure(ctx, err) };
     }
@@ -374,11 +378,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * directly, as the memory stores do). `requireOAuth` uses it so that such requests reach the
    * route handler in the same tick. Never throws or rejects: store failures become 503/500.
    */
-  checkAccessToken(req: OAuthRequest, scopes: readonly string[] = []): ResourceResult | Promise<ResourceResult> {
-    if (!this.hooks.none) return this.verifyAccessToken(req, scopes);
+  checkAccessToken(req: OAuthRequest, scopes: readonly string[] = [], options?: VerifyOptions): ResourceResult | Promise<ResourceResult> {
+    if (!this.hooks.none) return this.verifyAccessToken(req, scopes, options);
     let r: ResourceInternal | Promise<ResourceInternal>;
     try {
-      r = verifyAccessToken(this.engine(), req, scopes);
+      r = verifyAccessToken(this.engine(), req, scopes, options);
     } catch (err) {
       return this.resourceFailure(req, err);
     }

@@ -11,8 +11,9 @@ import {
 } from '../errors.js';
 import { issueTokens, newGrantId } from '../grants/issue.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
-import { formBody, isForm, type Params, parseParams, queryOf } from '../params.js';
+import { formBody, isForm, type Params, parseParams, queryOf, resourceValues, toQuery } from '../params.js';
 import { allows, resolveScopes } from '../policy.js';
+import { checkResources, scopesFor } from '../resources.js';
 import { errorResponse, methodNotAllowed, redirect } from '../responses.js';
 
 /** A validated authorization request, handed to the app to render consent. */
@@ -26,6 +27,11 @@ export interface AuthorizationRequest<C extends Client = Client> {
   readonly redirectUriSent: boolean;
   /** Scopes asked for (or the client's defaults), all allowed for the client. */
   readonly scopes: readonly string[];
+  /**
+   * The resources (RFC 8707 `resource` values) asked for, each registered and allowed for the
+   * client; empty when none. Bound to the grant (the code), or the audience of an implicit token.
+   */
+  readonly resources: readonly string[];
   /** `state`, echoed verbatim in the redirect. */
   readonly state: string | null;
   readonly codeChallenge: string | null;
@@ -104,6 +110,9 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
   }
   const scopes = resolveScopes(e, client, p.scope);
   if (isOAuthError(scopes)) return fail(scopes);
+  // RFC 8707 section 2.1: a resource the server does not accept is `invalid_target`, redirected.
+  const resources = checkResources(e, client, resourceValues(p));
+  if (isOAuthError(resources)) return fail(resources);
 
   let codeChallenge: string | null = null;
   let codeChallengeMethod: 'S256' | 'plain' | null = null;
@@ -128,7 +137,18 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
   }
   return {
     kind: 'ok',
-    request: { client, responseType: rt, redirectUri, redirectUriSent, scopes, state, codeChallenge, codeChallengeMethod, query },
+    request: {
+      client,
+      responseType: rt,
+      redirectUri,
+      redirectUriSent,
+      scopes,
+      resources,
+      state,
+      codeChallenge,
+      codeChallengeMethod,
+      query,
+    },
   };
 }
 
@@ -185,7 +205,7 @@ export async function authorizeEndpoint<U extends User, C extends Client>(
       result: failResult(p, pageError(e, p)),
     };
   }
-  const v = await validate(e, p, new URLSearchParams(p).toString());
+  const v = await validate(e, p, toQuery(p));
   if (v.kind === 'ok') {
     // Frozen, so the object that comes back to completeAuthorization is the one validated here.
     const request = Object.freeze(v.request);
@@ -226,13 +246,15 @@ export async function completeAuthorization<U extends User, C extends Client>(
   const scopes = decision.scopes ? r.scopes.filter((s) => decision.scopes!.includes(s)) : r.scopes;
   const grantId = newGrantId();
   if (r.responseType === 'token') {
+    const tokenScopes = scopesFor(e, r.resources, scopes);
     const body = await issueTokens(e, {
       clientId: r.client.id,
       userId,
-      scopes,
+      scopes: tokenScopes,
       grantId,
       grantType: 'implicit',
       withRefresh: false,
+      audience: r.resources,
     });
     const response = redirectTo(e, r.redirectUri, true, {
       access_token: body.access_token,
@@ -241,7 +263,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
       scope: body.scope ?? null,
       state: r.state,
     });
-    return { ...base, userId, response, error: null, scopes, issuedGrantId: grantId };
+    return { ...base, userId, response, error: null, scopes: tokenScopes, issuedGrantId: grantId };
   }
   const code = randomToken();
   await e.s.saveGrant!({
@@ -254,6 +276,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
     grantId,
     codeChallenge: r.codeChallenge,
     codeChallengeMethod: r.codeChallengeMethod,
+    ...(r.resources.length > 0 ? { resources: [...r.resources] } : {}),
   });
   const response = redirectTo(e, r.redirectUri, false, { code, state: r.state });
   return { ...base, userId, response, error: null, scopes, issuedGrantId: grantId };

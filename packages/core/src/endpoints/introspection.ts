@@ -56,5 +56,8 @@ export async function introspectionEndpoint<U extends User, C extends Client>(e:
     iss: e.o.issuer,
   };
   if (record.userId !== null) body.sub = record.userId;
+  // RFC 8707 section 2: the audience restriction as the top-level `aud` (one: a string).
+  const audience = kind === 'access' ? (record as AccessTokenRecord).audience : undefined;
+  if (audience && audience.length > 0) body.aud = audience.length === 1 ? audience[0] : [...audience];
   return { ...ok, response: json(200, body), userId: record.userId, scopes: record.scopes };
 }

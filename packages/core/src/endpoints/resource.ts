@@ -88,8 +88,21 @@ function extract(e: Engine, req: OAuthRequest): string | null | OAuthError {
   return found[0] ?? null;
 }
 
-function decide(e: Engine, record: AccessTokenRecord | null, scopes: readonly string[]): ResourceInternal {
+/** What `verifyAccessToken` checks beyond the token and its scopes. */
+export interface VerifyOptions {
+  /**
+   * The resource (RFC 8707 `resource` value) this server is: the token must have been issued for
+   * it (its recorded audience lists it), else 401 `invalid_token`. A token issued without any
+   * `resource` has no audience and fails this check.
+   */
+  readonly audience?: string;
+}
+
+function decide(e: Engine, record: AccessTokenRecord | null, scopes: readonly string[], opts?: VerifyOptions): ResourceInternal {
   if (!record || record.expiresAt.getTime() <= Date.now()) return challenge(e, new InvalidTokenError(), 401);
+  if (opts?.audience !== undefined && !record.audience?.includes(opts.audience)) {
+    return challenge(e, new InvalidTokenError('The access token was not issued for this resource'), 401);
+  }
   for (const s of scopes) {
     if (!record.scopes.includes(s)) return challenge(e, new InsufficientScopeError(), 403, scopes);
   }
@@ -110,12 +123,17 @@ function decide(e: Engine, record: AccessTokenRecord | null, scopes: readonly st
  * without a promise when the token store answers without one (see `TokenStore.getAccessToken`).
  * May throw (or reject) with the store's error.
  */
-export function verifyAccessToken(e: Engine, req: OAuthRequest, scopes: readonly string[]): ResourceInternal | Promise<ResourceInternal> {
+export function verifyAccessToken(
+  e: Engine,
+  req: OAuthRequest,
+  scopes: readonly string[],
+  opts?: VerifyOptions,
+): ResourceInternal | Promise<ResourceInternal> {
   const token = extract(e, req);
   if (token === null) return challenge(e, null, 401);
   if (typeof token !== 'string') return challenge(e, token, 400);
   if (token === '') return challenge(e, new InvalidTokenError(), 401);
   const found = e.s.getAccessToken!(digestToken(token));
-  if (found !== null && 'then' in found) return Promise.resolve(found).then((record) => decide(e, record, scopes));
-  return decide(e, found, scopes);
+  if (found !== null && 'then' in found) return Promise.resolve(found).then((record) => decide(e, record, scopes, opts));
+  return decide(e, found, scopes, opts);
 }

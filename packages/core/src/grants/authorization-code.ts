@@ -1,6 +1,8 @@
 import { digestToken, s256, safeEqual } from '../crypto.js';
-import { InvalidGrantError, InvalidRequestError } from '../errors.js';
+import { InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.js';
+import { resourceValues } from '../params.js';
 import { allows } from '../policy.js';
+import { checkResources, scopesFor, withinGrant } from '../resources.js';
 import { issueTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
 
@@ -13,6 +15,9 @@ const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 export const authorizationCodeGrant: GrantHandler = async (e, client, p) => {
   const code = p.code;
   if (!code) return new InvalidRequestError('code is required');
+  // RFC 8707 section 2.2: checked before the code is used, so a malformed or unknown resource leaves it usable.
+  const asked = checkResources(e, client, resourceValues(p));
+  if (isOAuthError(asked)) return asked;
   const taken = await e.s.consumeGrant!(client.id, digestToken(code));
   if (taken === null) return new InvalidGrantError('The authorization code is invalid, expired or already used');
   if (taken.outcome === 'replayed') {
@@ -42,13 +47,21 @@ export const authorizationCodeGrant: GrantHandler = async (e, client, p) => {
     const computed = g.codeChallengeMethod === 'S256' ? s256(verifier) : verifier;
     if (!safeEqual(computed, g.codeChallenge)) return new InvalidGrantError('code_verifier does not match the code_challenge');
   }
+  // A subset of the grant's resources; the refresh token stays bound to all of them (section 2.2).
+  const outside = withinGrant(g.resources, asked);
+  if (outside) return outside;
+  const audience = asked.length > 0 ? asked : (g.resources ?? []);
+  const scopes = scopesFor(e, audience, g.scopes);
   const body = await issueTokens(e, {
     clientId: client.id,
     userId: g.userId,
-    scopes: g.scopes,
+    scopes,
+    refreshScopes: g.scopes,
     grantId: g.grantId,
     grantType: 'authorization_code',
     withRefresh: allows(e, client, 'refresh_token'),
+    audience,
+    refreshResources: g.resources ?? [],
   });
-  return { body, grantId: g.grantId, scopes: g.scopes, userId: g.userId };
+  return { body, grantId: g.grantId, scopes, userId: g.userId };
 };

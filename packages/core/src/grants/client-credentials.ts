@@ -1,5 +1,7 @@
 import { isOAuthError, UnauthorizedClientError } from '../errors.js';
+import { resourceValues } from '../params.js';
 import { resolveScopes } from '../policy.js';
+import { checkResources, scopesFor } from '../resources.js';
 import { issueTokens, newGrantId } from './issue.js';
 import type { GrantHandler } from './types.js';
 
@@ -8,8 +10,12 @@ export const clientCredentialsGrant: GrantHandler = async (e, client, p) => {
   if (client.secretHash === null || client.secretHash === undefined) {
     return new UnauthorizedClientError('Public clients may not use client_credentials');
   }
-  const scopes = resolveScopes(e, client, p.scope);
-  if (isOAuthError(scopes)) return scopes;
+  const asked = resolveScopes(e, client, p.scope);
+  if (isOAuthError(asked)) return asked;
+  // RFC 8707 section 2.2: any registered resource the client may use.
+  const audience = checkResources(e, client, resourceValues(p));
+  if (isOAuthError(audience)) return audience;
+  const scopes = scopesFor(e, audience, asked);
   const grantId = newGrantId();
   const body = await issueTokens(e, {
     clientId: client.id,
@@ -18,6 +24,7 @@ export const clientCredentialsGrant: GrantHandler = async (e, client, p) => {
     grantId,
     grantType: 'client_credentials',
     withRefresh: false,
+    audience,
   });
   return { body, grantId, scopes, userId: null };
 };

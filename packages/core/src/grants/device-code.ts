@@ -5,10 +5,13 @@ import {
   ExpiredTokenError,
   InvalidGrantError,
   InvalidRequestError,
+  isOAuthError,
   OAuthError,
   SlowDownError,
 } from '../errors.js';
+import { resourceValues } from '../params.js';
 import { allows } from '../policy.js';
+import { checkResources, scopesFor } from '../resources.js';
 import { issueTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
 
@@ -29,6 +32,8 @@ import type { GrantHandler } from './types.js';
 export const deviceCodeGrant: GrantHandler = async (e, client, p) => {
   const code = p.device_code;
   if (!code) return new InvalidRequestError('device_code is required');
+  const audience = checkResources(e, client, resourceValues(p));
+  if (isOAuthError(audience)) return audience;
   const digest = digestToken(code);
   const now = Date.now();
   const seen = await e.s.devices!.recordPoll(client.id, digest, new Date(now));
@@ -43,15 +48,19 @@ export const deviceCodeGrant: GrantHandler = async (e, client, p) => {
       return new InvalidGrantError('The device code was already used');
     }
     if (taken.expiresAt.getTime() <= Date.now()) return new ExpiredTokenError();
+    const scopes = scopesFor(e, audience, taken.scopes);
     const body = await issueTokens(e, {
       clientId: client.id,
       userId: taken.userId,
-      scopes: taken.scopes,
+      scopes,
+      refreshScopes: taken.scopes,
       grantId: taken.grantId,
       grantType: DEVICE_GRANT,
       withRefresh: allows(e, client, 'refresh_token'),
+      audience,
+      refreshResources: audience,
     });
-    return { body, grantId: taken.grantId, scopes: taken.scopes, userId: taken.userId };
+    return { body, grantId: taken.grantId, scopes, userId: taken.userId };
   }
   const last = seen.lastPolledAt;
   if (last !== null && now - last.getTime() < seen.interval * 1000) return new SlowDownError();

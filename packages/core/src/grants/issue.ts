@@ -2,6 +2,7 @@
 import type { Client, GrantType, User } from '../contract.js';
 import { digestToken, randomToken } from '../crypto.js';
 import type { Engine } from '../engine.js';
+import { accessTokenSettings } from '../resources.js';
 
 export interface IssueInput {
   clientId: string;
@@ -12,6 +13,13 @@ export interface IssueInput {
   grantId: string;
   grantType: GrantType;
   withRefresh: boolean;
+  /**
+   * The resources (RFC 8707) the access token is for: its audience (`aud`), which also sets its
+   * lifetime and format (see `accessTokenSettings`). Empty or unset: none named.
+   */
+  audience?: readonly string[];
+  /** Resources bound to the new refresh token (the full original grant, RFC 8707 section 2.2). */
+  refreshResources?: readonly string[];
 }
 
 /** The token response body (RFC 6749 section 5.1). */
@@ -28,12 +36,15 @@ export interface TokenResponseBody {
 export async function issueTokens<U extends User, C extends Client>(e: Engine<U, C>, input: IssueInput): Promise<TokenResponseBody> {
   const o = e.o;
   const now = Date.now();
-  const expiresAt = now + o.lifetimes.accessToken * 1000;
-  const access = e.keys
-    ? await jwtAccessToken(e, input, expiresAt)
-    : o.accessTokenGenerator
-      ? o.accessTokenGenerator(input)
-      : randomToken();
+  const audience = input.audience ?? [];
+  const { lifetime, format } = accessTokenSettings(e, audience);
+  const expiresAt = now + lifetime * 1000;
+  const access =
+    format === 'jwt' && e.keys
+      ? await jwtAccessToken(e, input, audience, expiresAt)
+      : o.accessTokenGenerator
+        ? o.accessTokenGenerator(input)
+        : randomToken();
   const refresh = input.withRefresh ? (o.refreshTokenGenerator ? o.refreshTokenGenerator(input) : randomToken()) : null;
   await e.s.saveTokens!(
     {
@@ -43,6 +54,7 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
       scopes: input.scopes,
       expiresAt: new Date(expiresAt),
       grantId: input.grantId,
+      ...(audience.length > 0 ? { audience: [...audience] } : {}),
     },
     refresh === null
       ? null
@@ -53,9 +65,10 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
           scopes: input.refreshScopes ?? input.scopes,
           expiresAt: new Date(now + o.lifetimes.refreshToken * 1000),
           grantId: input.grantId,
+          ...(input.refreshResources && input.refreshResources.length > 0 ? { resources: [...input.refreshResources] } : {}),
         },
   );
-  const body: TokenResponseBody = { access_token: access, token_type: 'Bearer', expires_in: o.lifetimes.accessToken };
+  const body: TokenResponseBody = { access_token: access, token_type: 'Bearer', expires_in: lifetime };
   if (input.scopes.length > 0) body.scope = input.scopes.join(' ');
   if (refresh !== null) body.refresh_token = refresh;
   return body;
@@ -68,13 +81,19 @@ export function newGrantId(): string {
 
 /**
  * An RFC 9068 access token (`typ: at+jwt`): `iss`, `sub` (the user, or the client for
- * client_credentials, as section 2.2 says), `aud`, `exp`, `iat`, `jti`, `client_id` and `scope`.
+ * client_credentials, as section 2.2 says), `aud` (the resources named, else `jwt.audience`), `exp`, `iat`, `jti`, `client_id` and `scope`.
  */
-function jwtAccessToken<U extends User, C extends Client>(e: Engine<U, C>, input: IssueInput, expiresAt: number): Promise<string> {
+function jwtAccessToken<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  input: IssueInput,
+  audience: readonly string[],
+  expiresAt: number,
+): Promise<string> {
   const claims: Record<string, unknown> = {
     iss: e.o.issuer,
     sub: input.userId ?? input.clientId,
-    aud: e.o.jwt!.audience,
+    // RFC 8707 section 2: the resources named; one is a string, several an array (RFC 7519 4.1.3).
+    aud: audience.length === 0 ? e.o.jwt!.audience : audience.length === 1 ? audience[0] : [...audience],
     jti: randomToken(16),
     client_id: input.clientId,
   };

@@ -1,6 +1,8 @@
 import { dummyPasswordHash, verifySecret } from '../crypto.js';
 import { InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.js';
+import { resourceValues } from '../params.js';
 import { allows, resolveScopes } from '../policy.js';
+import { checkResources, scopesFor } from '../resources.js';
 import { issueTokens, newGrantId } from './issue.js';
 import type { GrantHandler } from './types.js';
 
@@ -11,8 +13,11 @@ import type { GrantHandler } from './types.js';
 export const passwordGrant: GrantHandler = async (e, client, p) => {
   const { username, password } = p;
   if (!username || password === undefined) return new InvalidRequestError('username and password are required');
-  const scopes = resolveScopes(e, client, p.scope);
-  if (isOAuthError(scopes)) return scopes;
+  const granted = resolveScopes(e, client, p.scope);
+  if (isOAuthError(granted)) return granted;
+  const audience = checkResources(e, client, resourceValues(p));
+  if (isOAuthError(audience)) return audience;
+  const scopes = scopesFor(e, audience, granted);
   const found = await e.s.getUserByUsername!(username);
   const ok = await verifySecret(password, found ? found.passwordHash : await dummyPasswordHash());
   if (!found || !ok) return new InvalidGrantError('Invalid username or password');
@@ -21,9 +26,12 @@ export const passwordGrant: GrantHandler = async (e, client, p) => {
     clientId: client.id,
     userId: found.user.id,
     scopes,
+    refreshScopes: granted,
     grantId,
     grantType: 'password',
     withRefresh: allows(e, client, 'refresh_token'),
+    audience,
+    refreshResources: audience,
   });
   return { body, grantId, scopes, userId: found.user.id };
 };

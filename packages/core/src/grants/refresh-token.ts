@@ -1,7 +1,8 @@
 import type { RefreshTokenRecord } from '../contract.js';
 import { digestToken } from '../crypto.js';
-import { InvalidGrantError, InvalidRequestError, InvalidScopeError, type OAuthError } from '../errors.js';
-import { splitScope } from '../params.js';
+import { InvalidGrantError, InvalidRequestError, InvalidScopeError, isOAuthError, type OAuthError } from '../errors.js';
+import { resourceValues, splitScope } from '../params.js';
+import { checkResources, scopesFor, withinGrant } from '../resources.js';
 import { issueTokens } from './issue.js';
 import type { GrantHandler } from './types.js';
 
@@ -18,11 +19,13 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
   if (!token) return new InvalidRequestError('refresh_token is required');
   const asked = splitScope(p.scope);
   if (asked === null) return new InvalidScopeError('The scope parameter is malformed');
+  const resources = checkResources(e, client, resourceValues(p));
+  if (isOAuthError(resources)) return resources;
   const digest = digestToken(token);
   // Look first: a token that is live and this client's, for a scope it holds, is consumed below.
   const seen = await e.s.getRefreshToken!(digest);
   if (seen !== null) {
-    const refused = check(seen, client.id, asked);
+    const refused = check(seen, client.id, asked, resources);
     if (refused === 'other-client') {
       // Someone else holds this client's refresh token: treat it as stolen.
       if (e.o.refreshTokenRotation) await e.s.revokeFamily!(seen.grantId);
@@ -43,7 +46,7 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
     }
     record = taken.record;
     // Checked again on what was consumed (it may differ from what was seen, or not have been seen).
-    const refused = check(record, client.id, asked);
+    const refused = check(record, client.id, asked, resources);
     if (refused === 'other-client') {
       await e.s.revokeFamily!(record.grantId);
       return new InvalidGrantError('The refresh token was issued to another client');
@@ -52,7 +55,9 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
   } else {
     record = seen!;
   }
-  const scopes = asked.length > 0 ? asked : record.scopes;
+  // RFC 8707 section 2.2: the resources named (a subset of the grant's), else all of the grant's.
+  const audience = resources.length > 0 ? resources : (record.resources ?? []);
+  const scopes = scopesFor(e, audience, asked.length > 0 ? asked : record.scopes);
   const body = await issueTokens(e, {
     clientId: client.id,
     userId: record.userId,
@@ -61,16 +66,24 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
     grantId: record.grantId,
     grantType: 'refresh_token',
     withRefresh: e.o.refreshTokenRotation,
+    audience,
+    refreshResources: record.resources ?? [],
   });
   return { body, grantId: record.grantId, scopes, userId: record.userId };
 };
 
 /** Why a refresh token cannot serve this request, or `null` when it can. */
-function check(record: RefreshTokenRecord, clientId: string, asked: readonly string[]): OAuthError | 'other-client' | null {
+function check(
+  record: RefreshTokenRecord,
+  clientId: string,
+  asked: readonly string[],
+  resources: readonly string[],
+): OAuthError | 'other-client' | null {
   if (record.clientId !== clientId) return 'other-client';
   if (record.expiresAt.getTime() <= Date.now()) return new InvalidGrantError('The refresh token has expired');
   for (const s of asked) {
     if (!record.scopes.includes(s)) return new InvalidScopeError(`Scope '${s}' was not granted originally`);
   }
-  return null;
+  // RFC 8707 section 2.2: narrow to some of the grant's resources, never widen.
+  return withinGrant(record.resources, resources);
 }
