@@ -170,6 +170,10 @@ export const ERROR_TEXT: Readonly<Record<OAuthErrorCode, string>> = {
   invalid_token: 'The access token is invalid or has expired.',
   insufficient_scope: 'The access token lacks a required scope.',
   unsupported_token_type: 'This token type is not supported.',
+  invalid_target: 'The requested resource is invalid, unknown or not allowed for this client.',
+  authorization_pending: 'The device is waiting for the user to approve the request.',
+  slow_down: 'The device is asking too often.',
+  expired_token: 'The device code has expired.',
 };
 
 /** `value` when it is one of the error codes of `ERROR_TEXT`, else `null`. */
