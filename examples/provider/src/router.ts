@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { isStoreUnavailable } from '@portcullis/core';
 import type { AppContext, RequestInfo, RouteGroup } from './context.js';
 import { errorPage } from './html.js';
 import { SECURITY_HEADERS, sendHtml, splitUrl } from './http-util.js';
@@ -40,7 +41,15 @@ export function createRouter(ctx: AppContext, groups: readonly RouteGroup[]) {
       await route(req, res, info);
     } catch (err) {
       logger.error('request failed', { path: pathOnly(req.url ?? '/'), error: describeError(err) });
-      if (!res.headersSent) {
+      if (!res.headersSent && isStoreUnavailable(err)) {
+        // A store (the shared state, the database) cannot be reached right now: 503, as core answers.
+        sendHtml(
+          res,
+          503,
+          errorPage({ title: 'Temporarily unavailable', error: 'temporarily_unavailable', description: 'Try again in a moment.' }),
+          { 'Retry-After': '1' },
+        );
+      } else if (!res.headersSent) {
         sendHtml(res, 500, errorPage({ title: 'Server error', error: 'server_error', description: 'Something went wrong.' }));
       } else {
         res.destroy();
