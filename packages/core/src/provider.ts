@@ -203,7 +203,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     const early = await this.hooks.runBefore(ctx);
     if (early) return { type: 'response', response: early };
     const r = await this.guard<AuthorizeInternal<C>>(
-      ctx,
+      'authorize',
       () => authorizeEndpoint(this.engine(), req),
       (result) => ({ type: 'response', result }),
     );
@@ -248,7 +248,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     const early = await this.hooks.runBefore(ctx);
     if (early) return early;
     const result = await this.guard(
-      ctx,
+      'authorize_decision',
       () => completeAuthorization(this.engine(), request, decision, req),
       (r) => r,
     );
@@ -367,7 +367,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     try {
       r = await verifyAccessToken(this.engine(), req, scopes, options);
     } catch (err) {
-      r = { ok: false, result: this.failure(ctx, err) };
+      r = { ok: false, result: this.failure('resource', err) };
     }
     return this.afterResource(ctx, r);
   }
@@ -384,14 +384,14 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     try {
       r = verifyAccessToken(this.engine(), req, scopes, options);
     } catch (err) {
-      return this.resourceFailure(req, err);
+      return this.resourceFailure(err);
     }
-    if (r instanceof Promise) return r.then(resourceResult, (err: unknown) => this.resourceFailure(req, err));
+    if (r instanceof Promise) return r.then(resourceResult, (err: unknown) => this.resourceFailure(err));
     return resourceResult(r);
   }
 
-  private resourceFailure(req: OAuthRequest, err: unknown): ResourceResult {
-    return { ok: false, response: this.failure(this.context('resource', req), err).response };
+  private resourceFailure(err: unknown): ResourceResult {
+    return { ok: false, response: this.failure('resource', err).response };
   }
 
   private async afterResource(ctx: HookContext, r: ResourceInternal): Promise<ResourceResult> {
@@ -467,10 +467,12 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
 
   private async run(endpoint: EndpointName, req: OAuthRequest, fn: () => Promise<EndpointResult>): Promise<OAuthResponse> {
+    // Without hooks nothing reads a context: none is built, and no hook step is awaited (hot path).
+    if (this.hooks.none) return (await this.guard(endpoint, fn, (r) => r)).response;
     const ctx = this.context(endpoint, req);
     const early = await this.hooks.runBefore(ctx);
     if (early) return early;
-    return this.finish(ctx, await this.guard(ctx, fn, (r) => r));
+    return this.finish(ctx, await this.guard(endpoint, fn, (r) => r));
   }
 
   private async finish(ctx: HookContext, result: EndpointResult): Promise<OAuthResponse> {
@@ -488,18 +490,18 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
 
   /** Runs an endpoint; anything thrown becomes `server_error` or `temporarily_unavailable`. */
-  private async guard<T>(ctx: HookContext, fn: () => Promise<T>, onError: (r: EndpointResult) => T): Promise<T> {
+  private async guard<T>(endpoint: EndpointName, fn: () => Promise<T>, onError: (r: EndpointResult) => T): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      return onError(this.failure(ctx, err));
+      return onError(this.failure(endpoint, err));
     }
   }
 
   /** A store or endpoint failure as an endpoint result: logged without secrets, answered 503/500. */
-  private failure(ctx: HookContext, err: unknown): EndpointResult {
+  private failure(endpoint: EndpointName, err: unknown): EndpointResult {
     const e = toOAuthError(err);
-    this.options.logger.error(`${ctx.endpoint}: ${e.error}`, { cause: describe(err) });
+    this.options.logger.error(`${endpoint}: ${e.error}`, { cause: describe(err) });
     return { response: errorResponse(e), error: e, clientId: null, userId: null, grantType: null, scopes: null, issuedGrantId: null };
   }
 }
