@@ -20,7 +20,7 @@ export * from './grant-codec.js';
 export type { TokenResponseBody } from './grants/issue.js';
 export type { AfterRequestHook, BeforeRequestHook, EndpointName, HookContext, HookOutcome } from './hooks.js';
 export * from './http.js';
-export { consoleLogger, type Logger } from './log.js';
+export { consoleLogger, describe as describeError, type Logger } from './log.js';
 export { createMemoryStores, type MemoryStores, type MemoryStoresSeed, type MemoryUserSeed } from './memory.js';
 export * from './options.js';
 export { OAuth2Provider } from './provider.js';
@@ -34,4 +34,4 @@ export {
   type StoreRegistry,
 } from './registry.js';
 export { MAX_RESOURCE_LENGTH, MAX_RESOURCES } from './resources.js';
-export { errorResponse } from './responses.js';
+export { errorResponse, json as jsonResponse, serverErrorResponse } from './responses.js';

@@ -3,7 +3,17 @@
  * check as a `preHandler`.
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import type { Client, OAuth2Provider, OAuthRequest, OAuthResponse, User, VerifiedToken } from '@portcullis/core';
+import {
+  type Client,
+  describeError,
+  jsonResponse,
+  type OAuth2Provider,
+  type OAuthRequest,
+  type OAuthResponse,
+  serverErrorResponse,
+  type User,
+  type VerifiedToken,
+} from '@portcullis/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 
 declare module 'fastify' {
@@ -28,21 +38,9 @@ const METADATA_PATH = '/.well-known/oauth-authorization-server';
 
 type Logs = { options: { logger: { error(m: string, meta?: Record<string, unknown>): void } } };
 
-function jsonResponse(status: number, body: Record<string, string>, extra?: Record<string, string>): OAuthResponse {
-  return {
-    status,
-    headers: { 'Content-Type': 'application/json;charset=UTF-8', 'Cache-Control': 'no-store', Pragma: 'no-cache', ...extra },
-    body: JSON.stringify(body),
-  };
-}
-
-const serverError = (): OAuthResponse =>
-  jsonResponse(500, { error: 'server_error', error_description: 'The server could not complete the request' });
-
 function logFailure(provider: Logs, err: unknown): void {
   try {
-    const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    provider.options.logger.error('fastify: a request failed', { cause });
+    provider.options.logger.error('fastify: a request failed', { cause: describeError(err) });
   } catch {
     // A logger that throws must not take the answer down with it.
   }
@@ -60,7 +58,7 @@ function send(reply: FastifyReply, r: OAuthResponse): FastifyReply {
       validateHeaderValue(name, value);
     }
   } catch {
-    out = serverError();
+    out = serverErrorResponse();
   }
   return reply.code(out.status).headers(out.headers).send(out.body);
 }
@@ -166,7 +164,7 @@ export async function portcullis<U extends User, C extends Client>(
           r = await provider.handle(toOAuthRequest(request, path));
         } catch (err) {
           logFailure(provider, err);
-          r = serverError();
+          r = serverErrorResponse();
         }
         return send(reply, r ?? jsonResponse(404, { error: 'not_found' }));
       },
@@ -200,7 +198,7 @@ export function requireOAuth<U extends User, C extends Client>(
       request.oauth = r.token;
     } catch (err) {
       logFailure(provider, err);
-      return send(reply, serverError());
+      return send(reply, serverErrorResponse());
     }
     return undefined;
   };

@@ -2,7 +2,17 @@
  * `@portcullis/koa`: the Portcullis endpoints as Koa 3 middleware, and an RFC 6750 bearer check.
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import type { Client, OAuth2Provider, OAuthRequest, OAuthResponse, User, VerifiedToken } from '@portcullis/core';
+import {
+  type Client,
+  describeError,
+  jsonResponse,
+  type OAuth2Provider,
+  type OAuthRequest,
+  type OAuthResponse,
+  serverErrorResponse,
+  type User,
+  type VerifiedToken,
+} from '@portcullis/core';
 import type { Context, Middleware, Next } from 'koa';
 
 declare module 'koa' {
@@ -26,21 +36,9 @@ type Logs = { options: { logger: { error(m: string, meta?: Record<string, unknow
 /** What a body parser (`@koa/bodyparser`, `koa-body`) leaves on the request. */
 type ParsedRequest = { body?: unknown; rawBody?: unknown };
 
-function jsonResponse(status: number, body: Record<string, string>, extra?: Record<string, string>): OAuthResponse {
-  return {
-    status,
-    headers: { 'Content-Type': 'application/json;charset=UTF-8', 'Cache-Control': 'no-store', Pragma: 'no-cache', ...extra },
-    body: JSON.stringify(body),
-  };
-}
-
-const serverError = (): OAuthResponse =>
-  jsonResponse(500, { error: 'server_error', error_description: 'The server could not complete the request' });
-
 function logFailure(provider: Logs, err: unknown): void {
   try {
-    const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    provider.options.logger.error('koa: a request failed', { cause });
+    provider.options.logger.error('koa: a request failed', { cause: describeError(err) });
   } catch {
     // A logger that throws must not take the answer down with it.
   }
@@ -58,7 +56,7 @@ function send(ctx: Context, r: OAuthResponse): void {
       validateHeaderValue(name, value);
     }
   } catch {
-    out = serverError();
+    out = serverErrorResponse();
   }
   ctx.status = out.status;
   ctx.set(out.headers);
@@ -166,7 +164,7 @@ export function oauthEndpoints<U extends User, C extends Client>(
       r = await provider.handle(oreq);
     } catch (err) {
       logFailure(provider, err);
-      r = serverError();
+      r = serverErrorResponse();
     }
     send(ctx, r ?? jsonResponse(404, { error: 'not_found' }));
     return undefined;
@@ -192,7 +190,7 @@ export function requireOAuth<U extends User, C extends Client>(provider: OAuth2P
       token = r.token;
     } catch (err) {
       logFailure(provider, err);
-      send(ctx, serverError());
+      send(ctx, serverErrorResponse());
       return undefined;
     }
     ctx.state.oauth = token;
