@@ -21,6 +21,13 @@ export {
   makeUserCode,
 } from './devices.js';
 export {
+  type EphemeralCheckContext,
+  type EphemeralSuiteOptions,
+  ephemeralChecks,
+  ephemeralStoreSuite,
+  makeEphemeralKey,
+} from './ephemeral.js';
+export {
   type AuthorizationCodeFlowOptions,
   approveAuthorization,
   authorizationCodeFlow,

@@ -72,6 +72,13 @@ export interface Client {
    * ask tokens for. Unset: any registered resource. An empty list: none.
    */
   readonly resources?: readonly string[];
+  /**
+   * `true` when this client must push its authorization requests (RFC 9126 section 6,
+   * `require_pushed_authorization_requests`): the authorization endpoint then refuses its requests
+   * that do not come with a `request_uri` from the pushed authorization request endpoint. Unset:
+   * the provider's `par.required` decides.
+   */
+  readonly requirePushedAuthorizationRequests?: boolean;
 }
 
 /** A resource owner. Extend it with your own fields and pass your type as the `U` parameter. */
@@ -247,6 +254,8 @@ export interface ProviderStores<U extends User = User, C extends Client = Client
   keys?: KeyStore;
   /** Device authorization requests (RFC 8628), needed when the device_code grant is enabled. */
   devices?: DeviceCodeStore;
+  /** Short-lived records: pushed authorization requests (RFC 9126); needed when `par` is enabled. */
+  ephemeral?: EphemeralStore;
 }
 
 /**
@@ -402,4 +411,36 @@ export interface DeviceCodeStore {
    *   unknown, another client's, expired, or not `approved`.
    */
   consumeDeviceCode(clientId: string, deviceCode: string): Promise<DeviceCodeRecord | null>;
+}
+
+/**
+ * Short-lived values core keeps between requests and that every process must see: pushed
+ * authorization requests (RFC 9126), under keys that start with `par:`. Keys are at most 200
+ * characters of printable ASCII and never hold a value a client sent as is (core digests them);
+ * values are strings (core serializes), at most 64 KiB. Every method is atomic; a record past its
+ * `expiresAt` is absent to every method (native TTLs may remove it later).
+ *
+ * It fits a cache as well as a database: Redis `SET NX PXAT`/`GET`/`GETDEL`, memcached
+ * `add`/`get`/`delete`, a SQL table with a primary key, a MongoDB collection with a unique `_id`.
+ */
+export interface EphemeralStore {
+  /**
+   * Called when core creates a record (a pushed request). Saves `value` under `key` until
+   * `expiresAt`, unless a live record holds `key` already.
+   * @returns `true` once saved; `false`, changing nothing, when a live record holds the key (of N
+   *   concurrent calls for one key, exactly one gets `true`).
+   */
+  add(key: string, value: string, expiresAt: Date): Promise<boolean>;
+  /**
+   * Called to read a record without using it up (the authorization endpoint showing a pushed
+   * request, which a reload may show again).
+   * @returns the value, or `null` when no live record holds the key (unknown, expired or taken).
+   */
+  get(key: string): Promise<string | null>;
+  /**
+   * Called to use a record once (a pushed request when the user decides). Removes it atomically.
+   * @returns the value to exactly one of N concurrent callers; `null` to every other one, and when
+   *   no live record holds the key.
+   */
+  take(key: string): Promise<string | null>;
 }

@@ -23,7 +23,8 @@ export type OAuthErrorCode =
   | 'authorization_pending'
   | 'slow_down'
   | 'expired_token'
-  | 'invalid_target';
+  | 'invalid_target'
+  | 'invalid_request_uri';
 
 /** The base of every OAuth error core answers: the RFC `error` code, its HTTP status and extra headers. */
 export class OAuthError extends Error {
@@ -188,6 +189,16 @@ export class ExpiredTokenError extends OAuthError {
 export class InvalidTargetError extends OAuthError {
   constructor(description = 'The requested resource is invalid, missing, unknown, or malformed', opts?: Opts) {
     super('invalid_target', description, 400, opts);
+  }
+}
+
+/**
+ * `invalid_request_uri` (400): RFC 9101 section 7, used by RFC 9126 section 4; the `request_uri` at
+ * the authorization endpoint is malformed, unknown, expired, already used, or another client's.
+ */
+export class InvalidRequestUriError extends OAuthError {
+  constructor(description = 'The request_uri is invalid, expired or already used', opts?: Opts) {
+    super('invalid_request_uri', description, 400, opts);
   }
 }
 

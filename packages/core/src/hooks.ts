@@ -19,7 +19,8 @@ export type EndpointName =
   | 'introspection'
   | 'metadata'
   | 'resource'
-  | 'device_authorization';
+  | 'device_authorization'
+  | 'pushed_authorization_request';
 
 /** What every hook is told about the request. */
 export interface HookContext {

@@ -14,6 +14,7 @@ export { formatUserCode, normalizeUserCode, USER_CODE_ALPHABET } from './device-
 export type { AuthorizationDecision, AuthorizationRequest, AuthorizeResult } from './endpoints/authorize.js';
 export type { DeviceAuthorizationBody } from './endpoints/device-authorization.js';
 export type { DeviceAuthorizationDecision, DeviceRequest } from './endpoints/device-verification.js';
+export type { PushedAuthorizationBody } from './endpoints/par.js';
 export type { ResourceResult, VerifiedToken, VerifyOptions } from './endpoints/resource.js';
 export * from './errors.js';
 export * from './grant-codec.js';

@@ -5,6 +5,7 @@ import type {
   Consumed,
   DeviceCodeRecord,
   DeviceCodeStore,
+  EphemeralStore,
   GrantRecord,
   GrantStore,
   KeyStore,
@@ -46,6 +47,8 @@ export interface MemoryStores<U extends User = User, C extends Client = Client> 
   keys: KeyStore;
   /** Device authorization requests (RFC 8628). */
   devices: DeviceCodeStore;
+  /** Short-lived records (pushed authorization requests, RFC 9126). */
+  ephemeral: EphemeralStore;
   addClient(client: C): void;
   addUser(seed: MemoryUserSeed<U>): void;
 }
@@ -100,6 +103,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     for (const [k, r] of access) if (r.expiresAt.getTime() <= now) forget(k, r.grantId, access);
     for (const [k, e] of refresh) if (e.record.expiresAt.getTime() <= now) forget(k, e.record.grantId, refresh);
     for (const [k, d] of devices) if (d.expiresAt.getTime() + DEVICE_EXPIRED_KEPT_MS <= now) dropDevice(k, d);
+    for (const [k, r] of shortLived) if (r.expiresAt <= now) shortLived.delete(k);
   }
   function dropDevice(key: string, d: DeviceCodeRecord): void {
     devices.delete(key);
@@ -259,6 +263,33 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   };
   // Signing keys of JWT access tokens: a handful at a time, kept as given (private parts are
   // already encrypted by core). Copies go out, so a caller cannot change what is held.
+  // Short-lived records: one synchronous Map step per call, hence atomic; bounded like codes.
+  const shortLived = new Map<string, { value: string; expiresAt: number }>();
+  const liveValue = (key: string): string | null => {
+    const r = shortLived.get(key);
+    if (!r) return null;
+    if (r.expiresAt > Date.now()) return r.value;
+    shortLived.delete(key);
+    return null;
+  };
+  const ephemeralStore: EphemeralStore = {
+    async add(key, value, expiresAt) {
+      if (liveValue(key) !== null) return false;
+      shortLived.delete(key);
+      shortLived.set(key, { value, expiresAt: expiresAt.getTime() });
+      if (shortLived.size > maxCodes) shortLived.delete(shortLived.keys().next().value!);
+      inserted();
+      return true;
+    },
+    async get(key) {
+      return liveValue(key);
+    },
+    async take(key) {
+      const v = liveValue(key);
+      if (v !== null) shortLived.delete(key);
+      return v;
+    },
+  };
   const signingKeys = new Map<string, SigningKeyRecord>();
   const keyStore: KeyStore = {
     async listKeys() {
@@ -289,6 +320,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     tokens: tokenStore,
     keys: keyStore,
     devices: deviceStore,
+    ephemeral: ephemeralStore,
     addClient: (c) => void clients.set(c.id, c),
     addUser: (u) => void users.set(u.username, u),
   };

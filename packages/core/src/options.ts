@@ -46,6 +46,8 @@ export interface EndpointPaths {
   jwks?: string;
   /** The device authorization endpoint (RFC 8628 section 3.1), served when the device_code grant is enabled. */
   deviceAuthorization?: string;
+  /** The pushed authorization request endpoint (RFC 9126 section 2), served when `par.enabled`. */
+  pushedAuthorizationRequest?: string;
 }
 
 /**
@@ -94,6 +96,36 @@ export interface DeviceOptions {
   maxLookupFailures?: number;
   /** Seconds of the failed lookup window. Default 60. */
   lookupWindow?: number;
+}
+
+/** Pushed authorization requests (RFC 9126). */
+export interface ParOptions {
+  /** Serve the pushed authorization request endpoint and accept `request_uri` at the authorization endpoint. Default `false`. */
+  enabled?: boolean;
+  /**
+   * Refuse authorization requests that were not pushed, for every client
+   * (`require_pushed_authorization_requests` in metadata). Default `false`; a client can still
+   * require it for itself (`Client.requirePushedAuthorizationRequests`). Implies `enabled`.
+   */
+  required?: boolean;
+  /**
+   * Seconds a `request_uri` may start an authorization (`expires_in`). Default 60 (RFC 9126 section
+   * 2.2 suggests 5 to 600).
+   */
+  expiresIn?: number;
+  /**
+   * Seconds, after `expiresIn`, that the user may take to sign in and decide before the pushed
+   * request can no longer complete (it is used once, when the decision is made). Default 600.
+   */
+  consentWindow?: number;
+}
+
+/** Resolved PAR settings. */
+export interface ParSettings {
+  readonly enabled: boolean;
+  readonly required: boolean;
+  readonly expiresIn: number;
+  readonly consentWindow: number;
 }
 
 /** Resolved device grant settings. */
@@ -183,6 +215,8 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   lenientBasicAuth?: boolean;
   /** The device authorization grant (RFC 8628). */
   device?: DeviceOptions;
+  /** Pushed authorization requests (RFC 9126). */
+  par?: ParOptions;
   /**
    * Protected resources clients may name with `resource` (RFC 8707), checked at startup (absolute
    * URI, no fragment, no duplicate). Any other `resource` value is `invalid_target`.
@@ -211,6 +245,8 @@ export interface ResolvedOptions {
   readonly jwt: JwtSettings | null;
   /** Resolved device grant settings (always present; used only when the grant is enabled). */
   readonly device: DeviceSettings;
+  /** Resolved PAR settings. */
+  readonly par: ParSettings;
   /** Registered resources (RFC 8707) by URI; empty when none are. */
   readonly resources: ReadonlyMap<string, ResolvedResource>;
   readonly logger: Logger;
@@ -259,7 +295,8 @@ export const OPTION_DEFAULTS = {
       '`algorithm` (`ES256`, `EdDSA`, `RS256`), `keyEncryptionKey` (default env `PORTCULLIS_KEY_ENCRYPTION_KEY`), `rotationLeadTime`, `keyCacheTtl` (s), `audience`',
   },
   endpoints: {
-    shown: '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`, `/oauth/jwks`, `/oauth/device_authorization`',
+    shown:
+      '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`, `/oauth/jwks`, `/oauth/device_authorization`, `/oauth/par`',
     meaning: 'paths for metadata and `handle()`',
   },
   realm: { shown: '`oauth`', meaning: 'realm of `WWW-Authenticate` challenges' },
@@ -268,6 +305,11 @@ export const OPTION_DEFAULTS = {
     shown: '`{ verificationUri: <issuer>/device, expiresIn: 600, interval: 5, maxLookupFailures: 30, lookupWindow: 60 }`',
     meaning:
       'device authorization grant (RFC 8628): verification page, code lifetime and polling interval (s), user code guessing limit (see below)',
+  },
+  par: {
+    shown: '`{ enabled: false, required: false, expiresIn: 60, consentWindow: 600 }`',
+    meaning:
+      'pushed authorization requests (RFC 9126): serve the endpoint, require them of every client, `request_uri` lifetime and the time to sign in and decide after it (s)',
   },
   resources: {
     shown: 'none',
@@ -291,7 +333,9 @@ const DEFAULT = {
     introspection: '/oauth/introspect',
     jwks: '/oauth/jwks',
     deviceAuthorization: '/oauth/device_authorization',
+    pushedAuthorizationRequest: '/oauth/par',
   },
+  par: { enabled: false, required: false, expiresIn: 60, consentWindow: 600 },
   device: { verificationPath: '/device', expiresIn: 600, interval: 5, maxLookupFailures: 30, lookupWindow: 60 },
   jwt: { algorithm: 'ES256' as SigningAlgorithm, rotationLeadTime: 120, keyCacheTtl: 30 },
   realm: 'oauth',
@@ -381,6 +425,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
       introspection: o.endpoints?.introspection ?? DEFAULT.endpoints.introspection,
       jwks: o.endpoints?.jwks ?? DEFAULT.endpoints.jwks,
       deviceAuthorization: o.endpoints?.deviceAuthorization ?? DEFAULT.endpoints.deviceAuthorization,
+      pushedAuthorizationRequest: o.endpoints?.pushedAuthorizationRequest ?? DEFAULT.endpoints.pushedAuthorizationRequest,
     },
     accessTokenFormat: format,
     // Signing keys also when only some resources take JWT access tokens.
@@ -388,6 +433,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
     realm: o.realm ?? DEFAULT.realm,
     lenientBasicAuth: o.lenientBasicAuth ?? DEFAULT.lenientBasicAuth,
     device: resolveDevice(o.device, o.issuer.replace(/\/$/, '')),
+    par: resolvePar(o.par),
     resources: new Map(resources.map((r) => [r.uri, r])),
     logger,
   };
@@ -436,6 +482,22 @@ function count(name: string, value: unknown, fallback: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
     throw new TypeError(`Portcullis: ${name} must be a positive integer`);
   return value;
+}
+
+function resolvePar(p: ParOptions | undefined): ParSettings {
+  const D = DEFAULT.par;
+  for (const k of ['enabled', 'required'] as const) {
+    if (p?.[k] !== undefined && typeof p[k] !== 'boolean') throw new TypeError(`Portcullis: par.${k} must be a boolean`);
+  }
+  const required = p?.required ?? D.required;
+  const expiresIn = count('par.expiresIn', p?.expiresIn, D.expiresIn);
+  if (expiresIn > 600) throw new TypeError('Portcullis: par.expiresIn must be at most 600 seconds (RFC 9126 section 2.2)');
+  return {
+    enabled: (p?.enabled ?? D.enabled) || required,
+    required,
+    expiresIn,
+    consentWindow: count('par.consentWindow', p?.consentWindow, D.consentWindow),
+  };
 }
 
 function resolveDevice(d: DeviceOptions | undefined, issuer: string): DeviceSettings {

@@ -18,6 +18,7 @@ import {
 } from './endpoints/device-verification.js';
 import { introspectionEndpoint } from './endpoints/introspection.js';
 import { metadataDocument } from './endpoints/metadata.js';
+import { pushedAuthorizationEndpoint } from './endpoints/par.js';
 import { type ResourceInternal, type ResourceResult, type VerifyOptions, verifyAccessToken } from './endpoints/resource.js';
 import { revocationEndpoint } from './endpoints/revocation.js';
 import { tokenEndpoint } from './endpoints/token.js';
@@ -163,6 +164,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (g.has(DEVICE_GRANT) && !this.e.s.devices) {
       throw new ConfigurationError(
         `Portcullis: the grant '${DEVICE_GRANT}' needs a device code store: provider.useStores({ devices }) (createMemoryStores() has one)`,
+      );
+    }
+    if (this.options.par.enabled && !this.e.s.ephemeral) {
+      throw new ConfigurationError(
+        'Portcullis: pushed authorization requests (par) need an ephemeral store for the pushed requests: provider.useStores({ ephemeral }) (createMemoryStores() has one) or a binding or grant cache that provides one',
       );
     }
     if (this.options.jwt && !this.e.s.keys) {
@@ -414,8 +420,17 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
 
   /**
+   * The pushed authorization request endpoint (RFC 9126 section 2), served when `par.enabled`.
+   * POST with a form body; the client authenticates as at the token endpoint. Validates the
+   * authorization request, keeps it, and answers 201 with its `request_uri` and `expires_in`.
+   */
+  async pushedAuthorizationRequest(req: OAuthRequest): Promise<OAuthResponse> {
+    return this.run('pushed_authorization_request', req, () => pushedAuthorizationEndpoint(this.engine(), req));
+  }
+
+  /**
    * Routes a request to the endpoint its path names (token, revocation, introspection, metadata,
-   * JWKS, device authorization).
+   * JWKS, device authorization, pushed authorization requests).
    * @returns the response, or `null` when the path is not one of them.
    */
   async handle(req: OAuthRequest): Promise<OAuthResponse | null> {
@@ -427,6 +442,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (path === METADATA_PATH) return this.metadata(req);
     if (this.e.keys && path === e.jwks) return this.jwks(req);
     if (path === e.deviceAuthorization && this.options.grants.has(DEVICE_GRANT)) return this.deviceAuthorization(req);
+    if (path === e.pushedAuthorizationRequest && this.options.par.enabled) return this.pushedAuthorizationRequest(req);
     return null;
   }
 
@@ -442,7 +458,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
       path === e.introspection ||
       path === METADATA_PATH ||
       (this.e.keys !== null && path === e.jwks) ||
-      (path === e.deviceAuthorization && this.options.grants.has(DEVICE_GRANT))
+      (path === e.deviceAuthorization && this.options.grants.has(DEVICE_GRANT)) ||
+      (path === e.pushedAuthorizationRequest && this.options.par.enabled)
     );
   }
 

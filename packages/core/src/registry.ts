@@ -2,6 +2,7 @@ import type {
   Client,
   ClientStore,
   DeviceCodeStore,
+  EphemeralStore,
   GrantStore,
   KeyStore,
   ProviderStores,
@@ -79,6 +80,8 @@ export interface Slots<U extends User = User, C extends Client = Client> {
   keys: KeyStore | undefined;
   /** Device authorization requests (registered whole, with `useStores({ devices })`). */
   devices: DeviceCodeStore | undefined;
+  /** Short-lived records such as pushed authorization requests (registered whole, with `useStores({ ephemeral })`). */
+  ephemeral: EphemeralStore | undefined;
 }
 
 const SLOT_KEYS: Record<SlotName, Exclude<keyof Slots, 'currentUser'>> = {
@@ -125,9 +128,10 @@ export class SlotTable<U extends User = User, C extends Client = Client> {
   useStores(stores: ProviderStores<U, C>, options?: RegisterOptions): void {
     const marked = (stores as { [BINDING_STORES]?: boolean })[BINDING_STORES] === true;
     const layer = this.layers[options?.source ?? (marked ? 'binding' : 'explicit')];
-    const { clients, users, grants, tokens, keys, devices } = stores;
+    const { clients, users, grants, tokens, keys, devices, ephemeral } = stores;
     if (keys) layer.keys = keys;
     if (devices) layer.devices = devices;
+    if (ephemeral) layer.ephemeral = ephemeral;
     if (clients) layer.getClient = clients.getClient.bind(clients);
     if (users) layer.getUserByUsername = users.getUserByUsername.bind(users);
     if (grants) {
@@ -197,5 +201,6 @@ function emptySlots<U extends User, C extends Client>(): Slots<U, C> {
     currentUser: undefined,
     keys: undefined,
     devices: undefined,
+    ephemeral: undefined,
   };
 }

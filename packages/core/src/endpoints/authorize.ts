@@ -4,6 +4,7 @@ import { type EndpointResult, type Engine, fail as failResult } from '../engine.
 import {
   AccessDeniedError,
   InvalidRequestError,
+  InvalidRequestUriError,
   isOAuthError,
   type OAuthError,
   UnauthorizedClientError,
@@ -11,8 +12,9 @@ import {
 } from '../errors.js';
 import { issueTokens, newGrantId } from '../grants/issue.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
-import { formBody, isForm, type Params, parseParams, queryOf, resourceValues, toQuery } from '../params.js';
+import { formBody, isForm, type Params, parseParams, queryOf, resourceValues, safeName, toQuery } from '../params.js';
 import { allows, resolveScopes } from '../policy.js';
+import { loadPushedRequest, pushedRequestKey } from '../pushed-requests.js';
 import { checkResources, scopesFor } from '../resources.js';
 import { errorResponse, methodNotAllowed, redirect } from '../responses.js';
 
@@ -36,6 +38,15 @@ export interface AuthorizationRequest<C extends Client = Client> {
   readonly state: string | null;
   readonly codeChallenge: string | null;
   readonly codeChallengeMethod: 'S256' | 'plain' | null;
+  /**
+   * `true` when the parameters came from a pushed authorization request (RFC 9126): the request
+   * named `client_id` and `request_uri`, and `query` holds just those two. The pushed request is
+   * used up when the decision is made (`completeAuthorization`), not before, so a reload of the
+   * consent page works; an app that sends the user to sign in first should keep this object (or
+   * its `query`) rather than send the browser back to the authorization endpoint after
+   * `par.expiresIn`.
+   */
+  readonly pushed: boolean;
   /**
    * The original parameters as a query string. Carry it through the consent form or session and
    * hand it (or this object) to `completeAuthorization`, which validates it again.
@@ -63,7 +74,7 @@ export type AuthorizeInternal<C extends Client = Client> =
   | { type: 'consent'; request: AuthorizationRequest<C> }
   | { type: 'response'; result: EndpointResult };
 
-type Validation<C extends Client> =
+export type Validation<C extends Client> =
   | { kind: 'ok'; request: AuthorizationRequest<C> }
   | { kind: 'page'; error: OAuthError; clientId: string | null }
   | { kind: 'redirect'; error: OAuthError; client: C; redirectUri: string; state: string | null; fragment: boolean };
@@ -78,7 +89,14 @@ const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/;
  */
 const handedOut = new WeakMap<object, object>();
 
-async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Params, query: string, known?: C): Promise<Validation<C>> {
+/** Validates an authorization request's parameters (`pushed`: they came from a pushed request). */
+export async function validate<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  p: Params,
+  query: string,
+  known?: C,
+  pushed = false,
+): Promise<Validation<C>> {
   const clientId = p.client_id;
   if (!clientId) return { kind: 'page', error: new InvalidRequestError('client_id is required'), clientId: null };
   const client = known !== undefined && known.id === clientId ? known : await e.s.getClient!(clientId);
@@ -97,6 +115,10 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
   const rt = p.response_type;
   const fragment = rt === 'token';
   const fail = (error: OAuthError): Validation<C> => ({ kind: 'redirect', error, client, redirectUri, state, fragment });
+  // RFC 9126 section 5 (server-wide) and 6 (per client): requests that must be pushed.
+  if (!pushed && (e.o.par.required || client.requirePushedAuthorizationRequests === true)) {
+    return fail(new InvalidRequestError('This client must use a pushed authorization request (request_uri)'));
+  }
   if (rt === undefined || rt === '') return fail(new InvalidRequestError('response_type is required'));
   if (rt === 'code') {
     if (!e.o.grants.has('authorization_code')) return fail(new UnsupportedResponseTypeError("response_type 'code' is not enabled"));
@@ -147,9 +169,49 @@ async function validate<U extends User, C extends Client>(e: Engine<U, C>, p: Pa
       state,
       codeChallenge,
       codeChallengeMethod,
+      pushed,
       query,
     },
   };
+}
+
+/** The query string that stands for a pushed request: `client_id` and `request_uri` only. */
+function pushedQuery(p: Params): string {
+  return new URLSearchParams({ client_id: p.client_id!, request_uri: p.request_uri! }).toString();
+}
+
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/**
+ * RFC 9126 section 4: an authorization request that names a `request_uri` takes its parameters
+ * from the pushed request, for the client that pushed it, within its lifetime. Reading
+ * (`use: false`, the authorization endpoint) leaves it in place; using (`use: true`, the decision)
+ * removes it atomically, so one decision wins. Another parameter sent beside `request_uri` must
+ * equal the pushed one.
+ * @returns the pushed parameters, `null` when the request names no `request_uri`, or the error
+ *   (answered on a page: the redirect URI is not known to be the client's yet).
+ */
+async function fromPushed<U extends User, C extends Client>(e: Engine<U, C>, p: Params, use: boolean): Promise<Params | OAuthError | null> {
+  const requestUri = p.request_uri;
+  if (requestUri === undefined) return null;
+  const store = e.s.ephemeral;
+  if (!e.o.par.enabled || !store) return new InvalidRequestError('request_uri is not supported');
+  if (!p.client_id) return new InvalidRequestError('client_id is required');
+  const key = pushedRequestKey(requestUri);
+  if (key === null) return new InvalidRequestUriError('request_uri is malformed');
+  const r = await loadPushedRequest(store, key, use);
+  const window = (e.o.par.expiresIn + (use ? e.o.par.consentWindow : 0)) * 1000;
+  if (r === null || r.clientId !== p.client_id || Date.now() >= r.pushedAt + window) return new InvalidRequestUriError();
+  const pushed = parseParams(r.query);
+  if (isOAuthError(pushed)) return new InvalidRequestUriError();
+  for (const [k, v] of Object.entries(p)) {
+    if (k === 'client_id' || k === 'request_uri') continue;
+    const same = k === 'resource' ? sameValues(resourceValues(p), resourceValues(pushed)) : pushed[k] === v;
+    if (!same) return new InvalidRequestError(`Parameter '${safeName(k)}' differs from the pushed authorization request`);
+  }
+  return pushed;
 }
 
 /** Builds the redirect back to the client (query for `code`, fragment for `token`), with `iss` (RFC 9207). */
@@ -205,7 +267,9 @@ export async function authorizeEndpoint<U extends User, C extends Client>(
       result: failResult(p, pageError(e, p)),
     };
   }
-  const v = await validate(e, p, toQuery(p));
+  const pushed = await fromPushed(e, p, false);
+  if (isOAuthError(pushed)) return { type: 'response', result: failResult(pushed, pageError(e, pushed), p.client_id ?? null) };
+  const v = pushed === null ? await validate(e, p, toQuery(p)) : await validate(e, pushed, pushedQuery(p), undefined, true);
   if (v.kind === 'ok') {
     // Frozen, so the object that comes back to completeAuthorization is the one validated here.
     const request = Object.freeze(v.request);
@@ -227,7 +291,10 @@ export async function completeAuthorization<U extends User, C extends Client>(
   const p = parseParams(query);
   if (isOAuthError(p)) return failResult(p, pageError(e, p));
   const ours = typeof request === 'object' && handedOut.get(request) === e;
-  const v = await validate(e, p, query, ours ? request.client : undefined);
+  const known = ours ? request.client : undefined;
+  const pushed = await fromPushed(e, p, true);
+  if (isOAuthError(pushed)) return failResult(pushed, pageError(e, pushed), p.client_id ?? null);
+  const v = pushed === null ? await validate(e, p, query, known) : await validate(e, pushed, query, known, true);
   if (v.kind !== 'ok') return failure(e, v);
   const r = v.request;
   const fragment = r.responseType === 'token';

@@ -30,5 +30,9 @@ export function metadataDocument(e: Engine): Record<string, unknown> {
   if (o.scopes) doc.scopes_supported = [...o.scopes];
   if (o.jwt) doc.jwks_uri = url(o.endpoints.jwks);
   if (g.has(DEVICE_GRANT)) doc.device_authorization_endpoint = url(o.endpoints.deviceAuthorization);
+  if (o.par.enabled) {
+    doc.pushed_authorization_request_endpoint = url(o.endpoints.pushedAuthorizationRequest);
+    doc.require_pushed_authorization_requests = o.par.required;
+  }
   return doc;
 }
