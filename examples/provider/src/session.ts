@@ -116,6 +116,23 @@ export function randomId(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/**
+ * The login form's CSRF keys as one process knows them right now (read synchronously on every
+ * login page and sign-in).
+ */
+export interface LoginKeys {
+  /** The key new tokens are derived with. */
+  current(): Buffer;
+  /** The keys a presented token is checked against: the current one first, then keys it replaced less than `the grace period (`LOGIN_KEY_GRACE_MS` of the shared state)` ago. */
+  accepted(): readonly Buffer[];
+}
+
+/** A fixed key (the memory state: one process). */
+export function fixedLoginKeys(key: Buffer): LoginKeys {
+  const list = [key];
+  return { current: () => key, accepted: () => list };
+}
+
 const NONCE = /^[A-Za-z0-9_-]{43}$/;
 
 /**
@@ -125,8 +142,15 @@ const NONCE = /^[A-Za-z0-9_-]{43}$/;
  * the form (login CSRF); and nothing is stored per visitor.
  */
 export class LoginCsrf {
-  /** @param key the HMAC key; processes sharing their state share it (see `AppState.loginKey`). */
-  constructor(private readonly key: Buffer = randomBytes(32)) {}
+  private readonly keys: LoginKeys;
+  /**
+   * @param keys the HMAC key, or the keys as they change (processes sharing their state share
+   *   them, see `AppState.loginKey`): tokens are made with the current key and checked against
+   *   every accepted one.
+   */
+  constructor(keys: Buffer | LoginKeys = randomBytes(32)) {
+    this.keys = Buffer.isBuffer(keys) ? fixedLoginKeys(keys) : keys;
+  }
 
   /** The cookie's nonce when it has the right shape, else a new one (and `fresh`: set the cookie). */
   nonce(cookie: string | undefined): { nonce: string; fresh: boolean } {
@@ -135,13 +159,23 @@ export class LoginCsrf {
 
   /** The form token for a nonce. */
   token(nonce: string): string {
-    return createHmac('sha256', this.key).update(`login-csrf:${nonce}`).digest('base64url');
+    return tokenWith(this.keys.current(), nonce);
   }
 
-  /** `true` when `presented` is the token for the cookie's nonce (constant-time comparison). */
+  /**
+   * `true` when `presented` is the token for the cookie's nonce under an accepted key
+   * (constant-time comparison with each).
+   */
   verify(cookie: string | undefined, presented: unknown): boolean {
-    return cookie !== undefined && NONCE.test(cookie) && tokensMatch(presented, this.token(cookie));
+    if (cookie === undefined || !NONCE.test(cookie)) return false;
+    let ok = false;
+    for (const key of this.keys.accepted()) ok = tokensMatch(presented, tokenWith(key, cookie)) || ok;
+    return ok;
   }
+}
+
+function tokenWith(key: Buffer, nonce: string): string {
+  return createHmac('sha256', key).update(`login-csrf:${nonce}`).digest('base64url');
 }
 
 /** Constant-time comparison of a presented CSRF token (or state) with the expected one. */

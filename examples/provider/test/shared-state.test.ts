@@ -25,8 +25,8 @@ import { type MongoTestServer, startMongoServer } from '../../../packages/bindin
 import type { KeyValue } from '../src/state/key-value.js';
 import { openRedisKeyValue } from '../src/state/redis.js';
 import { openStorage, type Storage } from '../src/storage.js';
-import { ALICE, authorizeThroughPages, CB, field, pkce, TEST_SEED, TRICKY_SECRET } from './helpers.js';
-import { type Proc, RoundRobinBrowser, startProcess } from './processes.js';
+import { ALICE, authorizeThroughPages, CB, CookieClient, field, pkce, TEST_SEED, TRICKY_SECRET } from './helpers.js';
+import { authorizeCode, type Proc, postForm, RoundRobinBrowser, startProcess } from './processes.js';
 
 const ISSUER = 'http://auth.portcullis.test';
 const CLIENT = 'interop-app';
@@ -285,6 +285,97 @@ describe('three processes on one PostgreSQL database and one Redis, STATE_STORE=
     for (const r of losers) {
       expect(r.status).toBe(400);
       expect(r.body.error).toBe('invalid_grant');
+    }
+  });
+});
+
+describe('Redis restarted empty under processes sharing their state', () => {
+  let own: RedisServer;
+  let env: Record<string, string>;
+  let procs: Proc[];
+
+  beforeAll(async () => {
+    own = await startRedis(); // a Redis of its own: the restart must not disturb the other cases
+    closers.push(() => own.stop());
+    const seedFile = join(dir, 'seed-restart.json');
+    await writeFile(seedFile, JSON.stringify(TEST_SEED));
+    env = {
+      ISSUER,
+      DATABASE_URL: await freshDatabase(),
+      GRANT_CACHE: own.url,
+      STATE_STORE: 'shared',
+      SEED_FILE: seedFile,
+      RATE_LIMIT_MAX_FAILURES_PER_IP: '0',
+    };
+    procs = await Promise.all([startProcess(env, children), startProcess(env, children)]);
+  });
+
+  /**
+   * A fresh browser per rotation of `urls`: the login page from one process, the sign-in posted
+   * to the next, the session seen by the one after. The statuses, `[200, 303, 302]` each when
+   * every process takes every other's login form and sessions.
+   */
+  async function signInRound(urls: readonly string[]): Promise<number[][]> {
+    const out: number[][] = [];
+    for (let i = 0; i < urls.length; i++) {
+      const b = new RoundRobinBrowser([...urls.slice(i), ...urls.slice(0, i)]);
+      const page = await b.get('/login');
+      const text = await page.text();
+      const csrf = /name="csrf" value="([^"]*)"/.exec(text)?.[1] ?? '';
+      const signed = await b.post('/login', { csrf, username: ALICE.username, password: ALICE.password, return_to: '/' });
+      const seen = await b.get('/login?return_to=%2F'); // a signed-in session is sent on
+      out.push([page.status, signed.status, seen.status]);
+    }
+    return out;
+  }
+
+  it('a process started after the restart does not leave the others on another login key: sign-in across processes works again within seconds, and a form shown before still posts', async () => {
+    const urls = () => procs.map((p) => p.url);
+    expect(await signInRound(urls())).toEqual([
+      [200, 303, 302],
+      [200, 303, 302],
+    ]);
+    // A login form shown by the first process before the restart, posted after it.
+    const before = new CookieClient(urls()[0]!);
+    const beforePage = await (await before.get('/login')).text();
+
+    await own.restart(); // empty: `--save ''`
+    // A process starting now finds no key (as a process replaced during a Redis outage does).
+    procs.push(await startProcess(env, children));
+    const expected = urls().map(() => [200, 303, 302]);
+    const deadline = Date.now() + 15_000;
+    let last: number[][] = [];
+    while (Date.now() < deadline) {
+      last = await signInRound(urls()).catch(() => []);
+      if (JSON.stringify(last) === JSON.stringify(expected)) break;
+      await sleep(200);
+    }
+    expect(last).toEqual(expected);
+
+    const posted = await before.post('/login', {
+      csrf: field(beforePage, 'csrf'),
+      username: ALICE.username,
+      password: ALICE.password,
+      return_to: '/',
+    });
+    expect(posted.status).toBe(303);
+    // A whole code flow across the three.
+    const { code, verifier } = await authorizeCode(new RoundRobinBrowser(urls()), CLIENT, 'read');
+    const token = await postForm(`${urls()[2]}/oauth/token`, BASIC, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: CB,
+      code_verifier: verifier,
+    });
+    expect(token.status).toBe(200);
+  });
+
+  it('a login form whose token was made with no shared key is refused with 403, on every process', async () => {
+    for (const url of procs.map((p) => p.url)) {
+      const b = new CookieClient(url);
+      await b.get('/login'); // the nonce cookie
+      const r = await b.post('/login', { csrf: 'A'.repeat(43), username: ALICE.username, password: ALICE.password, return_to: '/' });
+      expect(r.status).toBe(403);
     }
   });
 });

@@ -11,8 +11,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { FailureCounter } from '../rate-limit.js';
-import { MAX_PENDING, type PendingConsent, randomId, SessionStore } from '../session.js';
+import { fixedLoginKeys, type LoginKeys, MAX_PENDING, type PendingConsent, randomId, SessionStore } from '../session.js';
 import type { KeyValue } from './key-value.js';
+
+export type { LoginKeys } from '../session.js';
 
 /** A signed-in user's session. */
 export interface SignedIn {
@@ -54,8 +56,12 @@ export interface AppState {
   readonly consents: ConsentState;
   /** A counter named `name` (each name counts apart); `maxFailures` 0 or less turns it off. */
   counter(name: string, maxFailures: number, windowMs: number, maxEntries: number): Counter;
-  /** The key login-form CSRF tokens are derived with: the same in every process sharing the state. */
-  loginKey(): Promise<Buffer>;
+  /**
+   * The keys login-form CSRF tokens are derived with: the same in every process sharing the state.
+   * Resolves once the first key is known; the shared state then keeps it in step with the store
+   * (see `sharedState`), so a store that comes back empty does not leave processes on different keys.
+   */
+  loginKey(): Promise<LoginKeys>;
   /** One cheap round trip to the shared store (nothing for memory). */
   ping(): Promise<void>;
   /** Deletes up to `batchSize` expired records, for stores that do not expire them themselves (SQL). */
@@ -63,11 +69,98 @@ export interface AppState {
   close(): Promise<void>;
 }
 
+/** How often a process re-reads the shared login CSRF key (and writes its own back when the store lost it). */
+export const LOGIN_KEY_REFRESH_MS = 1000;
+/** How long a replaced login CSRF key still verifies tokens (forms rendered just before the change). */
+export const LOGIN_KEY_GRACE_MS = 10 * 60_000;
+/** The most replaced keys kept for verification. */
+const MAX_OLD_LOGIN_KEYS = 4;
+const LOGIN_KEY_RECORD = 'login-csrf-key';
+const LOGIN_KEY_TTL_MS = 10 * 365 * 86400_000;
+
+/**
+ * The login CSRF key shared through `kv`, kept in step with the store: every `refreshMs` (and at
+ * once on `start`) the process reads the record; when the record is missing (the store restarted
+ * empty, or was flushed) it writes back the key it holds, so processes that already agree keep
+ * their key and only a process that never had one makes a new one; when the record holds another
+ * key (a process wrote one while the store was empty) the process switches to it and keeps
+ * accepting the one it replaced for `LOGIN_KEY_GRACE_MS`. Refreshes never overlap; a failed one
+ * (store down) keeps the keys and is tried again on the next tick.
+ */
+class SharedLoginKeys implements LoginKeys {
+  private key: Buffer | null = null;
+  private old: { key: Buffer; until: number }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly kv: KeyValue,
+    private readonly refreshMs: number,
+  ) {}
+
+  /** Reads (or creates) the key, then refreshes it every `refreshMs` until `close()`. */
+  async start(): Promise<this> {
+    await this.refresh();
+    if (!this.closed && this.timer === null) {
+      this.timer = setInterval(() => {
+        if (this.running === null) void this.refresh().catch(() => {}); // kept; tried again on the next tick
+      }, this.refreshMs);
+      this.timer.unref();
+    }
+    return this;
+  }
+
+  /** One read of the record (and one write when it is missing); adopts what the store holds. */
+  refresh(): Promise<void> {
+    this.running ??= (async () => {
+      let stored = await this.kv.get(LOGIN_KEY_RECORD);
+      if (stored === null) {
+        await this.kv.add(LOGIN_KEY_RECORD, (this.key ?? randomBytes(32)).toString('base64url'), LOGIN_KEY_TTL_MS);
+        stored = await this.kv.get(LOGIN_KEY_RECORD);
+        if (stored === null) throw new Error('the login CSRF key could not be read back');
+      }
+      this.adopt(Buffer.from(stored, 'base64url'));
+    })().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private adopt(key: Buffer): void {
+    if (key.length < 16) throw new Error('the stored login CSRF key is too short');
+    if (this.key?.equals(key)) return;
+    const now = Date.now();
+    this.old = this.old.filter((o) => o.until > now && !o.key.equals(key));
+    if (this.key) this.old.unshift({ key: this.key, until: now + LOGIN_KEY_GRACE_MS });
+    this.old.length = Math.min(this.old.length, MAX_OLD_LOGIN_KEYS);
+    this.key = key;
+  }
+
+  current(): Buffer {
+    if (!this.key) throw new Error('the login CSRF key has not been read yet');
+    return this.key;
+  }
+
+  accepted(): readonly Buffer[] {
+    const now = Date.now();
+    return [this.current(), ...this.old.filter((o) => o.until > now).map((o) => o.key)];
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
 export interface StateOptions {
   /** Idle lifetime of a session, ms. */
   readonly sessionTtlMs: number;
   /** Most sessions kept in memory (the memory state only). */
   readonly sessionMaxEntries: number;
+  /** How often the shared state re-reads the login CSRF key, ms. Default `LOGIN_KEY_REFRESH_MS`. */
+  readonly loginKeyRefreshMs?: number;
 }
 
 /** How long a remembered consent is kept by the shared state (the memory one keeps it until restart). */
@@ -101,7 +194,7 @@ class ConsentMemory {
 export function memoryState(o: StateOptions): AppState {
   const store = new SessionStore(o.sessionTtlMs, o.sessionMaxEntries);
   const consents = new ConsentMemory();
-  const key = randomBytes(32);
+  const keys = fixedLoginKeys(randomBytes(32));
   const signedIn = (id: string | undefined) => {
     const s = store.get(id);
     return s?.userId ? s : null;
@@ -144,7 +237,7 @@ export function memoryState(o: StateOptions): AppState {
       const c = new FailureCounter(maxFailures, windowMs, maxEntries);
       return { retryAfter: async (k) => c.retryAfter(k), fail: async (k) => c.fail(k) };
     },
-    loginKey: async () => key,
+    loginKey: async () => keys,
     ping: async () => {},
     close: async () => {},
   };
@@ -175,7 +268,8 @@ export function sharedState(kv: KeyValue & { purgeExpired?(batchSize: number): P
   const sessionKey = (id: string) => `session:${digest(id)}`;
   const pendingKey = (sessionId: string, consentId: string) => `consent:${digest(`${sessionId} ${consentId}`)}`;
   const rememberedKey = (userId: string, clientId: string) => `remembered:${digest(JSON.stringify([userId, clientId]))}`;
-  let key: Promise<Buffer> | null = null;
+  let keys: Promise<SharedLoginKeys> | null = null;
+  let loginKeys: SharedLoginKeys | null = null;
 
   async function readSession(id: string): Promise<SignedIn | null> {
     const raw = await kv.get(sessionKey(id));
@@ -237,20 +331,21 @@ export function sharedState(kv: KeyValue & { purgeExpired?(batchSize: number): P
       };
     },
     loginKey() {
-      key ??= (async () => {
-        // The first process to start writes it; every other one reads it.
-        await kv.add('login-csrf-key', randomBytes(32).toString('base64url'), 10 * 365 * 86400_000);
-        const v = await kv.get('login-csrf-key');
-        if (v === null) throw new Error('the login CSRF key could not be read back');
-        return Buffer.from(v, 'base64url');
+      keys ??= (async () => {
+        loginKeys = new SharedLoginKeys(kv, o.loginKeyRefreshMs ?? LOGIN_KEY_REFRESH_MS);
+        return loginKeys.start();
       })().catch((err: unknown) => {
-        key = null;
+        loginKeys?.close();
+        keys = null;
         throw err;
       });
-      return key;
+      return keys;
     },
     ping: () => kv.ping(),
     ...(kv.purgeExpired ? { purgeExpired: (n: number) => kv.purgeExpired!(n) } : {}),
-    close: () => kv.close(),
+    async close() {
+      loginKeys?.close();
+      await kv.close();
+    },
   };
 }
