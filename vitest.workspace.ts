@@ -14,6 +14,7 @@ export const projects: string[] = [
   'packages/resource-server/vitest.config.ts',
   'packages/fastify/vitest.config.ts',
   'packages/koa/vitest.config.ts',
+  'packages/hono/vitest.config.ts',
   'examples/provider/vitest.config.ts',
   'docs/vitest.config.ts',
   // Packs every package and installs the tarballs with npm outside the workspace (about 3 min).

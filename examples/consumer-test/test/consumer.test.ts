@@ -141,6 +141,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       ['grant-cache-memcached', 'memjs'],
       ['fastify', 'fastify'],
       ['koa', 'koa'],
+      ['hono', 'hono'],
     ] as const) {
       dependencies[dep] = devDependencies(dir)[dep] as string;
     }
@@ -176,6 +177,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       '@portcullis/grant-cache-memcached',
       '@portcullis/grant-cache-memory',
       '@portcullis/grant-cache-redis',
+      '@portcullis/hono',
       '@portcullis/koa',
       '@portcullis/resource-server',
     ]);
@@ -216,6 +218,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     );
     expect(required['@portcullis/fastify']).toEqual(['portcullis', 'requireOAuth']);
     expect(required['@portcullis/koa']).toEqual(['oauthEndpoints', 'requireOAuth']);
+    expect(required['@portcullis/hono']).toEqual(['oauthEndpoints', 'requireOAuth']);
   });
 
   it('loads the compiled JavaScript even for a tool that enables the source condition', async () => {
