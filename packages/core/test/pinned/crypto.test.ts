@@ -49,6 +49,21 @@ describe('hashSecret and verifySecret', () => {
     expect(verifySecret(s, h)).toBe(true);
     expect(verifySecret(`${s}x`, h)).toBe(false);
   });
+  it('takes generated secrets of 32 characters or more, and refuses shorter ones and non-strings', () => {
+    const at = 'a'.repeat(32);
+    expect(verifySecret(at, hashSecret(at))).toBe(true);
+    for (const bad of ['a'.repeat(31), '', 42, undefined]) {
+      expect(() => hashSecret(bad as string), String(bad)).toThrow(TypeError);
+      expect(() => hashSecret(bad as string)).toThrow(/^Portcullis: hashSecret is for generated secrets of 32 characters or more/);
+    }
+  });
+  it('answers false (not a throw) for a stored digest or key of the wrong length', async () => {
+    expect(verifySecret('s3cret', 'hmac-sha256$salty$AAAA')).toBe(false);
+    expect(verifySecret('s3cret', `sha256$${'A'.repeat(22)}$AAAA`)).toBe(false);
+    const good = await hashPassword('pw');
+    const short = good.replace(/\$[^$]+$/, '$AAAA');
+    expect(await verifySecret('pw', short)).toBe(false);
+  });
   it('verifies the earlier hmac-sha256 format', () => {
     const h = `hmac-sha256$salty$${createHmac('sha256', 'salty').update('s3cret').digest('base64url')}`;
     expect(verifySecret('s3cret', h)).toBe(true);
