@@ -30,6 +30,7 @@ export {
   createVerifier,
   metadataUrl,
   type VerifiedToken,
+  type VerifiedTokenCacheOptions,
   type Verifier,
   type VerifierOptions,
   type VerifyResult,

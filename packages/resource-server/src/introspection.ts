@@ -34,7 +34,8 @@ function basicCredentials(id: string, secret: string): string {
   return `Basic ${btoa(bin)}`;
 }
 
-async function keyOf(token: string): Promise<string> {
+/** @internal Hex SHA-256 of a token: the key of the caches, so no token is kept in memory. */
+export async function tokenDigest(token: string): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)));
   let hex = '';
   for (const b of d) hex += b.toString(16).padStart(2, '0');
@@ -82,7 +83,7 @@ export class IntrospectionClient {
 
   /** The token's claims when it is active and meant for this API, else `null`; rejects when unreachable. */
   async introspect(token: string, clockTolerance: number): Promise<Record<string, unknown> | null> {
-    const key = await keyOf(token);
+    const key = await tokenDigest(token);
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit) {

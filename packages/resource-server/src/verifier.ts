@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
-import { IntrospectionClient, type IntrospectionOptions } from './introspection.js';
+import { IntrospectionClient, type IntrospectionOptions, tokenDigest } from './introspection.js';
 import { readJson } from './json.js';
 
 /** A bearer token that passed every check, as the adapters put it on `req.oauth`. */
@@ -62,6 +62,27 @@ export interface VerifierOptions {
   realm?: string;
   /** RFC 9728: the URL of this API's protected resource metadata, sent as `resource_metadata` in challenges. */
   resourceMetadata?: string;
+  /**
+   * A per-process cache of JWT access tokens that passed every check (signature, `iss`, `aud`,
+   * `typ`, times, RFC 9068 claims), so the same token is not verified again on every request.
+   * On by default with `maxEntries` 1000 (1 to 1000000); `false` turns it off.
+   *
+   * Keyed by a SHA-256 of the whole token; an entry keeps the verified claims and is dropped at
+   * the token's `exp` or after `jwks.cacheMaxAge` (the age of jose's key cache), whichever comes
+   * first, so a key removed from the JWKS stops working at most `cacheMaxAge` later than it would
+   * without this cache.
+   * The least recently used entry goes first when it is full. Tokens that fail are never cached,
+   * and scopes are checked on every call. Revocation: a JWT verified locally, cached or not, is
+   * refused only once it expires; use introspection or short lifetimes where revocation must take
+   * effect sooner.
+   */
+  verifiedTokenCache?: VerifiedTokenCacheOptions | false;
+}
+
+/** Settings of the verified-token cache (`VerifierOptions.verifiedTokenCache`). */
+export interface VerifiedTokenCacheOptions {
+  /** Most tokens kept; the least recently used goes first. Default 1000, 1 to 1000000. */
+  maxEntries?: number;
 }
 
 /** Checks bearer tokens for one API; made by `createVerifier`. */
@@ -81,6 +102,9 @@ const METADATA_TIMEOUT = 5000;
 const METADATA_LIMIT = 65536;
 /** After a failed metadata fetch, requests fail at once for this long instead of fetching again. */
 const DISCOVERY_RETRY_MS = 5000;
+
+/** jose's default `cacheMaxAge` of a remote JWKS (10 minutes). */
+const JOSE_JWKS_MAX_AGE = 600_000;
 
 /** jose error codes that mean "the JWKS could not be had", not "the token is bad". */
 const UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
@@ -124,16 +148,31 @@ export function scopesOf(value: unknown): string[] {
   return typeof value === 'string' ? value.split(' ').filter((s) => s !== '') : [];
 }
 
+/** Freezes a JSON value and everything in it (iteratively: no recursion depth to exhaust). */
+function deepFreeze<T>(value: T): T {
+  const todo: unknown[] = [value];
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (v === null || typeof v !== 'object' || Object.isFrozen(v)) continue;
+    Object.freeze(v);
+    for (const child of Object.values(v)) todo.push(child);
+  }
+  return value;
+}
+
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-/** Builds a `VerifiedToken` from JWT claims or an introspection response. */
+/**
+ * Builds a `VerifiedToken` from JWT claims or an introspection response. The result, its scopes
+ * and its claims are frozen: cached answers are shared between requests.
+ */
 export function toVerified(claims: Record<string, unknown>, source: 'jwt' | 'introspection'): VerifiedToken {
   const clientId = str(claims.client_id);
   const subject = str(claims.sub);
   const exp = typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? new Date(claims.exp * 1000) : null;
-  return {
+  return deepFreeze({
     clientId,
     subject,
     userId: subject !== null && subject !== clientId ? subject : null,
@@ -141,7 +180,61 @@ export function toVerified(claims: Record<string, unknown>, source: 'jwt' | 'int
     expiresAt: exp,
     source,
     claims,
-  };
+  });
+}
+
+interface CachedToken {
+  readonly token: VerifiedToken;
+  /** Epoch ms after which the entry is not served. */
+  readonly until: number;
+}
+
+/** The bounded least-recently-used cache of verified JWTs behind `verifiedTokenCache`. */
+class VerifiedTokenCache {
+  private readonly entries = new Map<string, CachedToken>();
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxAge: number,
+  ) {}
+
+  get(key: string, now: number): VerifiedToken | null {
+    const hit = this.entries.get(key);
+    if (!hit) return null;
+    this.entries.delete(key);
+    if (hit.until <= now) return null;
+    this.entries.set(key, hit);
+    return hit.token;
+  }
+
+  /** Keeps a verified token until its `exp` (or `maxAge` from now, if sooner). */
+  set(key: string, token: VerifiedToken, now: number): void {
+    const exp = token.expiresAt?.getTime();
+    if (exp === undefined) return;
+    const until = Math.min(exp, now + this.maxAge);
+    if (!(until > now)) return;
+    this.entries.delete(key);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.entries.delete(oldest);
+    }
+    this.entries.set(key, { token, until });
+  }
+}
+
+function cacheOf(o: VerifierOptions): VerifiedTokenCache | null {
+  const c = o.verifiedTokenCache;
+  if (c === false) return null;
+  if (c !== undefined && (c === null || typeof c !== 'object')) {
+    throw new TypeError('resource-server: verifiedTokenCache must be { maxEntries } or false');
+  }
+  const max = c?.maxEntries ?? 1000;
+  if (!Number.isInteger(max) || max < 1 || max > 1_000_000) {
+    throw new TypeError('resource-server: verifiedTokenCache.maxEntries must be 1 to 1000000');
+  }
+  const age = o.jwks?.cacheMaxAge ?? JOSE_JWKS_MAX_AGE;
+  return new VerifiedTokenCache(max, typeof age === 'number' && age >= 0 ? age : JOSE_JWKS_MAX_AGE);
 }
 
 function isJoseError(err: unknown): err is Error & { code: string } {
@@ -184,6 +277,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (options.jwksUri !== undefined) httpUrl(options.jwksUri, 'jwksUri');
   if (options.resourceMetadata !== undefined) httpUrl(options.resourceMetadata, 'resourceMetadata');
   const introspection = options.introspection ? new IntrospectionClient(options.introspection, issuer, audience) : null;
+  const cache = cacheOf(options);
 
   let keySet: JWTVerifyGetKey | null = null;
   let pending: Promise<JWTVerifyGetKey> | null = null;
@@ -231,9 +325,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (token.length > maxTokenLength) return fail(401, 'invalid_token', 'The access token is too long');
       let verified: VerifiedToken;
       if (token.split('.').length === 3) {
-        const r = await verifyJwt(token);
-        if ('failed' in r) return r.failed;
-        verified = toVerified(r.claims, 'jwt');
+        const key = cache ? await tokenDigest(token) : '';
+        const hit = cache ? cache.get(key, Date.now()) : null;
+        if (hit) verified = hit;
+        else {
+          const r = await verifyJwt(token);
+          if ('failed' in r) return r.failed;
+          verified = toVerified(r.claims, 'jwt');
+          cache?.set(key, verified, Date.now());
+        }
       } else {
         if (!introspection) return fail(401, 'invalid_token', 'The access token is invalid');
         const claims = await introspection.introspect(token, clockTolerance);
