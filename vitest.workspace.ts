@@ -11,11 +11,13 @@ export const projects: string[] = [
   'packages/grant-cache-memcached/vitest.config.ts',
   'packages/binding-sequelize/vitest.config.ts',
   'packages/binding-mongoose/vitest.config.ts',
+  'packages/binding-drizzle/vitest.config.ts',
   'packages/resource-server/vitest.config.ts',
   'packages/fastify/vitest.config.ts',
   'packages/koa/vitest.config.ts',
   'packages/hono/vitest.config.ts',
   'examples/provider/vitest.config.ts',
+  'examples/hono/vitest.config.ts',
   'docs/vitest.config.ts',
   // Packs every package and installs the tarballs with npm outside the workspace (about 3 min).
   'examples/consumer-test/vitest.config.ts',
