@@ -1,0 +1,410 @@
+import { createHash } from 'node:crypto';
+import type {
+  AccessTokenRecord,
+  Client,
+  ClientStore,
+  Consumed,
+  GrantRecord,
+  GrantStore,
+  RefreshTokenRecord,
+  StoreCapabilities,
+  TokenStore,
+  User,
+  UserCredentials,
+  UserStore,
+} from '@portcullis/core';
+import { type Column, getTableColumns, type SQL, sql, type Table } from 'drizzle-orm';
+import { type Driver, guard, type Row } from './driver.js';
+import type { ClientColumns, GrantColumns, TableWith, TokenColumns, UserColumns } from './tables.js';
+
+/**
+ * The key a row is stored under in place of a code or token: SHA-256 hex of its UTF-8 bytes.
+ * Fixed length, so empty and 8 KiB keys fit the same `CHAR(64)` column, and the value the store
+ * was handed is never at rest.
+ */
+export function keyHash(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** Both stores keep a consumed marker until the record expires; times are kept to the millisecond. */
+const CAPABILITIES: StoreCapabilities = { detectsReplay: true, ttlGranularity: 'ms' };
+
+/** Longest id the default MySQL tables hold (VARCHAR(255)); longer ones are never stored. */
+const MAX_ID = 255;
+
+// ---------------------------------------------------------------------------------------------
+// SQL helpers
+
+/** The column's own (unqualified) name: every statement here works on one table. */
+const name = (column: Column) => sql.identifier(column.name);
+
+/** `col AS "key", ...` for the given keys of a table. */
+function selectList(table: Table, keys: readonly string[]): SQL {
+  const columns = table as unknown as Record<string, Column>;
+  return sql.join(
+    keys.map((key) => sql`${name(columns[key] as Column)} AS ${sql.identifier(key)}`),
+    sql`, `,
+  );
+}
+
+/** `("a", "b") VALUES (?, ?), (?, ?)` for rows keyed by the table's keys. */
+function insertValues(table: Table, rows: readonly Record<string, unknown>[]): SQL {
+  const columns = table as unknown as Record<string, Column>;
+  const keys = Object.keys(rows[0] as Record<string, unknown>);
+  const head = sql.join(
+    keys.map((key) => name(columns[key] as Column)),
+    sql`, `,
+  );
+  const values = rows.map(
+    (row) =>
+      sql`(${sql.join(
+        keys.map((key) => sql`${row[key]}`),
+        sql`, `,
+      )})`,
+  );
+  return sql`(${head}) VALUES ${sql.join(values, sql`, `)}`;
+}
+
+/**
+ * `true` when a looked-up string can be in a column at all: no NUL (PostgreSQL text cannot hold
+ * it) and, for ids, at most 255 characters. Anything else is simply not found.
+ */
+function fits(value: string, max = Number.POSITIVE_INFINITY): boolean {
+  if (value.includes('\u0000')) return false;
+  if (value.length <= max) return true;
+  let n = 0;
+  for (const _ of value) if (++n > max) return false;
+  return true;
+}
+
+/** Throws a clear error (naming the field, never the value) when a value cannot be stored. */
+function requireFits(value: string | null | undefined, what: string, max = MAX_ID): void {
+  if (value !== null && value !== undefined && !fits(value, max)) {
+    throw new RangeError(`${what} is longer than ${max} characters or contains a NUL character`);
+  }
+}
+
+const str = (value: unknown): string => String(value);
+const optStr = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+const flag = (value: unknown): boolean => value === true || value === 1 || value === '1' || value === 't' || value === 'true';
+
+function toArray(value: unknown): string[] {
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  return Array.isArray(parsed) ? parsed.map(String) : [];
+}
+
+/** A nullable list column: `undefined` for NULL (the record had none), the list otherwise. */
+function optArray(value: unknown): string[] | undefined {
+  return value === null || value === undefined ? undefined : toArray(value);
+}
+
+const listText = (value: readonly string[] | undefined): string | null => (value === undefined ? null : JSON.stringify(value));
+
+/**
+ * A time from any driver: a `Date` (node-postgres, mysql2), milliseconds (SQLite), or text such
+ * as `2026-01-02 03:04:05.678+00` (PostgreSQL through Drizzle's raw path).
+ */
+function toDate(value: unknown): Date {
+  if (value instanceof Date) return new Date(value.getTime());
+  if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value));
+  const text = String(value);
+  if (/^\d+$/.test(text)) return new Date(Number(text));
+  const m = /^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d(?::?\d\d)?)?$/.exec(text);
+  if (!m) return new Date(text);
+  let zone = m[3] ?? 'Z';
+  if (/^[+-]\d\d$/.test(zone)) zone += ':00';
+  else if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  return new Date(`${m[1]}T${m[2]}${zone}`);
+}
+
+const isSet = (value: unknown): boolean => value !== null && value !== undefined;
+
+// ---------------------------------------------------------------------------------------------
+// Clients and users
+
+/**
+ * A `ClientStore` over a client table (keys: `ClientColumns`). Other columns of the table come
+ * back on the client under their keys. `defaultScopes`, `tokenEndpointAuthMethod` and `resources`
+ * are left out when NULL; `resourceServer` comes back `true` only when the column holds true.
+ */
+export function createClientStore<C extends Client = Client>(driver: Driver, table: TableWith<ClientColumns>): ClientStore<C> {
+  const columns = getTableColumns(table) as Record<string, Column>;
+  const keys = Object.keys(columns);
+  const lookup = (clientId: string) => sql`SELECT ${selectList(table, keys)} FROM ${table} WHERE ${name(table.id)} = ${clientId}`;
+  const own = new Set<string>([
+    'id',
+    'secretHash',
+    'redirectUris',
+    'grantTypes',
+    'scopes',
+    'defaultScopes',
+    'tokenEndpointAuthMethod',
+    'resourceServer',
+    'resources',
+  ]);
+  return {
+    getClient: (clientId) =>
+      guard(async () => {
+        if (!fits(clientId, MAX_ID)) return null;
+        const row = (await driver.rows(lookup(clientId)))[0];
+        // Exact match whatever the column's collation (MySQL's default ignores case).
+        if (!row || str(row.id) !== clientId) return null;
+        const client: Record<string, unknown> = {};
+        for (const key of keys) {
+          if (own.has(key)) continue;
+          const value = row[key];
+          client[key] = isSet(value) ? (columns[key] as Column).mapFromDriverValue(value) : value;
+        }
+        Object.assign(client, {
+          id: clientId,
+          secretHash: optStr(row.secretHash),
+          redirectUris: toArray(row.redirectUris),
+          grantTypes: toArray(row.grantTypes),
+          scopes: toArray(row.scopes),
+        });
+        if (isSet(row.defaultScopes)) client.defaultScopes = toArray(row.defaultScopes);
+        if (isSet(row.tokenEndpointAuthMethod)) client.tokenEndpointAuthMethod = str(row.tokenEndpointAuthMethod);
+        if (flag(row.resourceServer)) client.resourceServer = true;
+        if (isSet(row.resources)) client.resources = toArray(row.resources);
+        return client as unknown as C;
+      }),
+  };
+}
+
+/**
+ * A `UserStore` over a user table (keys: `UserColumns`; `username` unique, `passwordHash` from
+ * `hashPassword()`). The user returned carries every column but `passwordHash`.
+ */
+export function createUserStore<U extends User = User>(driver: Driver, table: TableWith<UserColumns>): UserStore<U> {
+  const columns = getTableColumns(table) as Record<string, Column>;
+  const keys = Object.keys(columns);
+  return {
+    getUserByUsername: (username) =>
+      guard(async (): Promise<UserCredentials<U> | null> => {
+        if (!fits(username, MAX_ID)) return null;
+        const query = sql`SELECT ${selectList(table, keys)} FROM ${table} WHERE ${name(table.username)} = ${username}`;
+        const row = (await driver.rows(query))[0];
+        if (!row || str(row.username) !== username || typeof row.passwordHash !== 'string') return null;
+        const user: Record<string, unknown> = {};
+        for (const key of keys) {
+          if (key === 'passwordHash') continue;
+          const value = row[key];
+          user[key] = isSet(value) && key !== 'id' && key !== 'username' ? (columns[key] as Column).mapFromDriverValue(value) : value;
+        }
+        user.id = str(row.id);
+        user.username = username;
+        return { user: user as unknown as U, passwordHash: row.passwordHash };
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grants
+
+const GRANT_READ = [
+  'clientId',
+  'userId',
+  'redirectUri',
+  'scopes',
+  'expiresAt',
+  'grantId',
+  'codeChallenge',
+  'codeChallengeMethod',
+  'resources',
+  'consumedAt',
+] as const;
+
+/**
+ * A `GrantStore` over a grant table keyed by (`codeHash`, `clientId`). Consuming is one
+ * conditional `UPDATE ... SET consumedAt WHERE consumedAt IS NULL AND expiresAt > now`: with
+ * `RETURNING` on PostgreSQL and SQLite (the winner gets the row from the same statement), with an
+ * affected-rows check and a read of the now-consumed row on MySQL/MariaDB. The row stays as a
+ * consumed marker until it expires, so a replay answers `replayed`.
+ */
+export function createGrantStore(driver: Driver, table: TableWith<GrantColumns>): GrantStore {
+  const read = selectList(table, GRANT_READ);
+  const toRecord = (v: Row, code: string): GrantRecord => {
+    const record: GrantRecord = {
+      code,
+      clientId: str(v.clientId),
+      userId: str(v.userId),
+      // NULL stays null ("redirect_uri not sent"), never the text "null".
+      redirectUri: optStr(v.redirectUri),
+      scopes: toArray(v.scopes),
+      expiresAt: toDate(v.expiresAt),
+      grantId: str(v.grantId),
+      codeChallenge: optStr(v.codeChallenge),
+      codeChallengeMethod: optStr(v.codeChallengeMethod) as GrantRecord['codeChallengeMethod'],
+    };
+    const resources = optArray(v.resources);
+    return resources ? { ...record, resources } : record;
+  };
+  return {
+    detectsReplay: CAPABILITIES.detectsReplay,
+    capabilities: CAPABILITIES,
+    saveGrant: (grant) =>
+      guard(async () => {
+        requireFits(grant.clientId, 'saveGrant: clientId');
+        requireFits(grant.userId, 'saveGrant: userId');
+        requireFits(grant.grantId, 'saveGrant: grantId');
+        requireFits(grant.codeChallenge, 'saveGrant: codeChallenge');
+        requireFits(grant.codeChallengeMethod, 'saveGrant: codeChallengeMethod');
+        requireFits(grant.redirectUri, 'saveGrant: redirectUri', Number.POSITIVE_INFINITY);
+        const row = {
+          codeHash: keyHash(grant.code),
+          clientId: grant.clientId,
+          userId: grant.userId,
+          redirectUri: grant.redirectUri,
+          scopes: JSON.stringify(grant.scopes),
+          expiresAt: driver.time(grant.expiresAt),
+          grantId: grant.grantId,
+          codeChallenge: grant.codeChallenge,
+          codeChallengeMethod: grant.codeChallengeMethod,
+          resources: listText(grant.resources),
+        };
+        await driver.run(sql`INSERT INTO ${table} ${insertValues(table, [row])}`);
+      }),
+    consumeGrant: (clientId, code) =>
+      guard(async (): Promise<Consumed<GrantRecord> | null> => {
+        if (!fits(clientId, MAX_ID)) return null;
+        const key = sql`${name(table.codeHash)} = ${keyHash(code)} AND ${name(table.clientId)} = ${clientId}`;
+        const now = driver.time(new Date());
+        // The atomic step: of N concurrent callers, exactly one changes the row.
+        const take = sql`UPDATE ${table} SET ${name(table.consumedAt)} = ${now} WHERE ${key} AND ${name(table.consumedAt)} IS NULL AND ${name(table.expiresAt)} > ${now}`;
+        const select = sql`SELECT ${read} FROM ${table} WHERE ${key}`;
+        if (driver.returning) {
+          const won = (await driver.rows(sql`${take} RETURNING ${read}`))[0];
+          if (won) return { outcome: 'consumed', record: toRecord(won, code) };
+        } else if ((await driver.run(take)) === 1) {
+          const won = (await driver.rows(select))[0];
+          if (won) return { outcome: 'consumed', record: toRecord(won, code) };
+        }
+        // Lost, or nothing to take: a live consumed row is a replay; anything else is not found.
+        const row = (await driver.rows(select))[0];
+        if (!row || str(row.clientId) !== clientId || !isSet(row.consumedAt)) return null;
+        if (toDate(row.expiresAt).getTime() <= Date.now()) return null;
+        return { outcome: 'replayed', grantId: str(row.grantId) };
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+type Kind = 'access' | 'refresh';
+
+const TOKEN_READ = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'audience', 'resources', 'consumedAt', 'revokedAt'] as const;
+
+/**
+ * A `TokenStore` over one token table keyed by (`tokenHash`, `kind`), `kind` being `access` or
+ * `refresh`. `saveTokens` writes the pair in one multi-row `INSERT` (never half a pair) and
+ * leaves the user's other tokens alone. Rotation marks `consumedAt` with the same conditional
+ * `UPDATE` as a code (with `RETURNING` where the dialect has it); revocation marks `revokedAt`.
+ */
+export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>): TokenStore {
+  const read = selectList(table, TOKEN_READ);
+  const key = (kind: Kind, token: string) => sql`${name(table.tokenHash)} = ${keyHash(token)} AND ${name(table.kind)} = ${kind}`;
+  const toRow = (kind: Kind, t: AccessTokenRecord | RefreshTokenRecord) => {
+    requireFits(t.clientId, `saveTokens: ${kind} clientId`);
+    requireFits(t.userId, `saveTokens: ${kind} userId`);
+    requireFits(t.grantId, `saveTokens: ${kind} grantId`);
+    return {
+      tokenHash: keyHash(t.token),
+      kind,
+      clientId: t.clientId,
+      userId: t.userId,
+      scopes: JSON.stringify(t.scopes),
+      expiresAt: driver.time(t.expiresAt),
+      grantId: t.grantId,
+      audience: kind === 'access' ? listText((t as AccessTokenRecord).audience) : null,
+      resources: kind === 'refresh' ? listText((t as RefreshTokenRecord).resources) : null,
+    };
+  };
+  const toRecord = (kind: Kind, v: Row, token: string): AccessTokenRecord & RefreshTokenRecord => {
+    const record = {
+      token,
+      clientId: str(v.clientId),
+      userId: optStr(v.userId),
+      scopes: toArray(v.scopes),
+      expiresAt: toDate(v.expiresAt),
+      grantId: str(v.grantId),
+    };
+    const list = optArray(kind === 'access' ? v.audience : v.resources);
+    if (!list) return record;
+    return kind === 'access' ? { ...record, audience: list } : { ...record, resources: list };
+  };
+  /** The live record (not expired, revoked or consumed) or `null`. */
+  const get = async (kind: Kind, token: string) => {
+    const v = (await driver.rows(sql`SELECT ${read} FROM ${table} WHERE ${key(kind, token)}`))[0];
+    if (!v || isSet(v.revokedAt) || isSet(v.consumedAt)) return null;
+    const record = toRecord(kind, v, token);
+    return record.expiresAt.getTime() <= Date.now() ? null : record;
+  };
+  return {
+    detectsReplay: CAPABILITIES.detectsReplay,
+    capabilities: CAPABILITIES,
+    saveTokens: (access, refresh) =>
+      guard(async () => {
+        const rows = [toRow('access', access)];
+        if (refresh) rows.push(toRow('refresh', refresh));
+        await driver.run(sql`INSERT INTO ${table} ${insertValues(table, rows)}`);
+      }),
+    getAccessToken: (token) => guard(() => get('access', token)),
+    getRefreshToken: (token) => guard(() => get('refresh', token)),
+    consumeRefreshToken: (token) =>
+      guard(async (): Promise<Consumed<RefreshTokenRecord> | null> => {
+        const where = key('refresh', token);
+        const now = driver.time(new Date());
+        // The atomic step: of N concurrent callers, exactly one changes the row.
+        const take = sql`UPDATE ${table} SET ${name(table.consumedAt)} = ${now} WHERE ${where} AND ${name(table.consumedAt)} IS NULL AND ${name(table.revokedAt)} IS NULL AND ${name(table.expiresAt)} > ${now}`;
+        const select = sql`SELECT ${read} FROM ${table} WHERE ${where}`;
+        if (driver.returning) {
+          const won = (await driver.rows(sql`${take} RETURNING ${read}`))[0];
+          if (won) return { outcome: 'consumed', record: toRecord('refresh', won, token) };
+        } else if ((await driver.run(take)) === 1) {
+          const won = (await driver.rows(select))[0];
+          if (won) return { outcome: 'consumed', record: toRecord('refresh', won, token) };
+        }
+        // A rotated (consumed, not revoked) live token is a replay; anything else is not found.
+        const row = (await driver.rows(select))[0];
+        if (!row || !isSet(row.consumedAt) || isSet(row.revokedAt)) return null;
+        if (toDate(row.expiresAt).getTime() <= Date.now()) return null;
+        return { outcome: 'replayed', grantId: str(row.grantId) };
+      }),
+    revokeAccessToken: (token) =>
+      guard(async () => {
+        const now = driver.time(new Date());
+        await driver.run(
+          sql`UPDATE ${table} SET ${name(table.revokedAt)} = ${now} WHERE ${key('access', token)} AND ${name(table.revokedAt)} IS NULL`,
+        );
+      }),
+    revokeFamily: (grantId) =>
+      guard(async () => {
+        if (!fits(grantId, MAX_ID)) return;
+        const now = driver.time(new Date());
+        await driver.run(
+          sql`UPDATE ${table} SET ${name(table.revokedAt)} = ${now} WHERE ${name(table.grantId)} = ${grantId} AND ${name(table.revokedAt)} IS NULL`,
+        );
+      }),
+  };
+}
+
+/**
+ * Deletes codes and tokens whose `expiresAt` is before `now` (default: the current time). Run it
+ * from a scheduled job: expired rows are never returned, this only reclaims the space. Returns how
+ * many rows went.
+ */
+export async function purgeExpiredRows(
+  driver: Driver,
+  tables: { grants?: TableWith<'expiresAt'>; tokens?: TableWith<'expiresAt'> },
+  now: Date = new Date(),
+): Promise<number> {
+  return guard(async () => {
+    let removed = 0;
+    for (const table of [tables.grants, tables.tokens]) {
+      if (!table) continue;
+      removed += await driver.run(sql`DELETE FROM ${table} WHERE ${name(table.expiresAt)} < ${driver.time(now)}`);
+    }
+    return removed;
+  });
+}

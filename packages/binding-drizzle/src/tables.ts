@@ -1,0 +1,305 @@
+/**
+ * The default tables, one set per dialect, with the same JavaScript keys in each. Use them as they
+ * are (`migrate()` creates them), spread their columns into tables of your own, or hand the store
+ * factory tables you already have: the stores read and write only the keys listed in
+ * `ClientColumns`, `UserColumns`, `GrantColumns` and `TokenColumns`, by those keys, whatever the
+ * SQL names behind them.
+ *
+ * Lists (scopes, redirect URIs, RFC 8707 resources and audience) are JSON text. Codes and tokens
+ * are stored as the SHA-256 hex of the value core hands the store, never the value itself.
+ */
+import type { Column, Table } from 'drizzle-orm';
+import {
+  boolean as myBoolean,
+  char as myChar,
+  datetime as myDatetime,
+  index as myIndex,
+  primaryKey as myPrimaryKey,
+  mysqlTable,
+  text as myText,
+  varchar as myVarchar,
+} from 'drizzle-orm/mysql-core';
+import {
+  boolean as pgBoolean,
+  char as pgChar,
+  index as pgIndex,
+  primaryKey as pgPrimaryKey,
+  pgTable,
+  text as pgText,
+  timestamp as pgTimestamp,
+} from 'drizzle-orm/pg-core';
+import {
+  index as liteIndex,
+  integer as liteInteger,
+  primaryKey as litePrimaryKey,
+  text as liteText,
+  sqliteTable,
+} from 'drizzle-orm/sqlite-core';
+
+/** The keys the client store reads. Other columns of your table come back on the client. */
+export type ClientColumns =
+  | 'id'
+  | 'secretHash'
+  | 'redirectUris'
+  | 'grantTypes'
+  | 'scopes'
+  | 'defaultScopes'
+  | 'tokenEndpointAuthMethod'
+  | 'resourceServer'
+  | 'resources';
+/** The keys the user store reads. Other columns of your table come back on the user. */
+export type UserColumns = 'id' | 'username' | 'passwordHash';
+/** The keys the grant store reads and writes. */
+export type GrantColumns =
+  | 'codeHash'
+  | 'clientId'
+  | 'userId'
+  | 'redirectUri'
+  | 'scopes'
+  | 'expiresAt'
+  | 'grantId'
+  | 'codeChallenge'
+  | 'codeChallengeMethod'
+  | 'resources'
+  | 'consumedAt';
+/** The keys the token store reads and writes. */
+export type TokenColumns =
+  | 'tokenHash'
+  | 'kind'
+  | 'clientId'
+  | 'userId'
+  | 'scopes'
+  | 'expiresAt'
+  | 'grantId'
+  | 'audience'
+  | 'resources'
+  | 'consumedAt'
+  | 'revokedAt';
+
+/** A Drizzle table (of any dialect) that has at least the columns `K`. */
+export type TableWith<K extends string> = Table & { readonly [P in K]: Column };
+
+/** The tables the stores work on. Each may be the default one or a table of your own. */
+export interface PortcullisTables {
+  clients: TableWith<ClientColumns>;
+  users: TableWith<UserColumns>;
+  grants: TableWith<GrantColumns>;
+  tokens: TableWith<TokenColumns>;
+}
+
+/** The SQL table names `migrate()` creates. */
+export const TABLE_NAMES = {
+  clients: 'portcullis_clients',
+  users: 'portcullis_users',
+  grants: 'portcullis_grants',
+  tokens: 'portcullis_tokens',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+const pgTime = (name: string) => pgTimestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
+
+export const pgClients = pgTable(TABLE_NAMES.clients, {
+  id: pgText('id').primaryKey(),
+  secretHash: pgText('secret_hash'),
+  redirectUris: pgText('redirect_uris').notNull(),
+  grantTypes: pgText('grant_types').notNull(),
+  scopes: pgText('scopes').notNull(),
+  defaultScopes: pgText('default_scopes'),
+  tokenEndpointAuthMethod: pgText('token_endpoint_auth_method'),
+  resourceServer: pgBoolean('resource_server'),
+  resources: pgText('resources'),
+});
+
+export const pgUsers = pgTable(TABLE_NAMES.users, {
+  id: pgText('id').primaryKey(),
+  username: pgText('username').notNull().unique(),
+  passwordHash: pgText('password_hash').notNull(),
+});
+
+export const pgGrants = pgTable(
+  TABLE_NAMES.grants,
+  {
+    codeHash: pgChar('code_hash', { length: 64 }).notNull(),
+    clientId: pgText('client_id').notNull(),
+    userId: pgText('user_id').notNull(),
+    redirectUri: pgText('redirect_uri'),
+    scopes: pgText('scopes').notNull(),
+    expiresAt: pgTime('expires_at').notNull(),
+    grantId: pgText('grant_id').notNull(),
+    codeChallenge: pgText('code_challenge'),
+    codeChallengeMethod: pgText('code_challenge_method'),
+    resources: pgText('resources'),
+    consumedAt: pgTime('consumed_at'),
+  },
+  (t) => [pgPrimaryKey({ columns: [t.codeHash, t.clientId] }), pgIndex('portcullis_grants_expires_at').on(t.expiresAt)],
+);
+
+export const pgTokens = pgTable(
+  TABLE_NAMES.tokens,
+  {
+    tokenHash: pgChar('token_hash', { length: 64 }).notNull(),
+    kind: pgText('kind').notNull(),
+    clientId: pgText('client_id').notNull(),
+    userId: pgText('user_id'),
+    scopes: pgText('scopes').notNull(),
+    expiresAt: pgTime('expires_at').notNull(),
+    grantId: pgText('grant_id').notNull(),
+    audience: pgText('audience'),
+    resources: pgText('resources'),
+    consumedAt: pgTime('consumed_at'),
+    revokedAt: pgTime('revoked_at'),
+  },
+  (t) => [
+    pgPrimaryKey({ columns: [t.tokenHash, t.kind] }),
+    pgIndex('portcullis_tokens_grant_id').on(t.grantId),
+    pgIndex('portcullis_tokens_expires_at').on(t.expiresAt),
+  ],
+);
+
+/** The default PostgreSQL tables (`drizzle-orm/pg-core`). */
+export const pgTables = { clients: pgClients, users: pgUsers, grants: pgGrants, tokens: pgTokens } satisfies PortcullisTables;
+
+// ---------------------------------------------------------------------------------------------
+// MySQL / MariaDB (ids are VARCHAR(255) with a binary collation in the migration: exact matches)
+
+const myTime = (name: string) => myDatetime(name, { mode: 'date', fsp: 3 });
+const myId = (name: string) => myVarchar(name, { length: 255 });
+
+export const mysqlClients = mysqlTable(TABLE_NAMES.clients, {
+  id: myId('id').primaryKey(),
+  secretHash: myText('secret_hash'),
+  redirectUris: myText('redirect_uris').notNull(),
+  grantTypes: myText('grant_types').notNull(),
+  scopes: myText('scopes').notNull(),
+  defaultScopes: myText('default_scopes'),
+  tokenEndpointAuthMethod: myVarchar('token_endpoint_auth_method', { length: 32 }),
+  resourceServer: myBoolean('resource_server'),
+  resources: myText('resources'),
+});
+
+export const mysqlUsers = mysqlTable(TABLE_NAMES.users, {
+  id: myId('id').primaryKey(),
+  username: myId('username').notNull().unique(),
+  passwordHash: myText('password_hash').notNull(),
+});
+
+export const mysqlGrants = mysqlTable(
+  TABLE_NAMES.grants,
+  {
+    codeHash: myChar('code_hash', { length: 64 }).notNull(),
+    clientId: myId('client_id').notNull(),
+    userId: myId('user_id').notNull(),
+    redirectUri: myText('redirect_uri'),
+    scopes: myText('scopes').notNull(),
+    expiresAt: myTime('expires_at').notNull(),
+    grantId: myId('grant_id').notNull(),
+    codeChallenge: myId('code_challenge'),
+    codeChallengeMethod: myVarchar('code_challenge_method', { length: 16 }),
+    resources: myText('resources'),
+    consumedAt: myTime('consumed_at'),
+  },
+  (t) => [myPrimaryKey({ columns: [t.codeHash, t.clientId] }), myIndex('portcullis_grants_expires_at').on(t.expiresAt)],
+);
+
+export const mysqlTokens = mysqlTable(
+  TABLE_NAMES.tokens,
+  {
+    tokenHash: myChar('token_hash', { length: 64 }).notNull(),
+    kind: myVarchar('kind', { length: 8 }).notNull(),
+    clientId: myId('client_id').notNull(),
+    userId: myId('user_id'),
+    scopes: myText('scopes').notNull(),
+    expiresAt: myTime('expires_at').notNull(),
+    grantId: myId('grant_id').notNull(),
+    audience: myText('audience'),
+    resources: myText('resources'),
+    consumedAt: myTime('consumed_at'),
+    revokedAt: myTime('revoked_at'),
+  },
+  (t) => [
+    myPrimaryKey({ columns: [t.tokenHash, t.kind] }),
+    myIndex('portcullis_tokens_grant_id').on(t.grantId),
+    myIndex('portcullis_tokens_expires_at').on(t.expiresAt),
+  ],
+);
+
+/** The default MySQL/MariaDB tables (`drizzle-orm/mysql-core`). */
+export const mysqlTables = {
+  clients: mysqlClients,
+  users: mysqlUsers,
+  grants: mysqlGrants,
+  tokens: mysqlTokens,
+} satisfies PortcullisTables;
+
+// ---------------------------------------------------------------------------------------------
+// SQLite (times are integer milliseconds since the epoch)
+
+const liteTime = (name: string) => liteInteger(name, { mode: 'timestamp_ms' });
+
+export const sqliteClients = sqliteTable(TABLE_NAMES.clients, {
+  id: liteText('id').primaryKey(),
+  secretHash: liteText('secret_hash'),
+  redirectUris: liteText('redirect_uris').notNull(),
+  grantTypes: liteText('grant_types').notNull(),
+  scopes: liteText('scopes').notNull(),
+  defaultScopes: liteText('default_scopes'),
+  tokenEndpointAuthMethod: liteText('token_endpoint_auth_method'),
+  resourceServer: liteInteger('resource_server', { mode: 'boolean' }),
+  resources: liteText('resources'),
+});
+
+export const sqliteUsers = sqliteTable(TABLE_NAMES.users, {
+  id: liteText('id').primaryKey(),
+  username: liteText('username').notNull().unique(),
+  passwordHash: liteText('password_hash').notNull(),
+});
+
+export const sqliteGrants = sqliteTable(
+  TABLE_NAMES.grants,
+  {
+    codeHash: liteText('code_hash').notNull(),
+    clientId: liteText('client_id').notNull(),
+    userId: liteText('user_id').notNull(),
+    redirectUri: liteText('redirect_uri'),
+    scopes: liteText('scopes').notNull(),
+    expiresAt: liteTime('expires_at').notNull(),
+    grantId: liteText('grant_id').notNull(),
+    codeChallenge: liteText('code_challenge'),
+    codeChallengeMethod: liteText('code_challenge_method'),
+    resources: liteText('resources'),
+    consumedAt: liteTime('consumed_at'),
+  },
+  (t) => [litePrimaryKey({ columns: [t.codeHash, t.clientId] }), liteIndex('portcullis_grants_expires_at').on(t.expiresAt)],
+);
+
+export const sqliteTokens = sqliteTable(
+  TABLE_NAMES.tokens,
+  {
+    tokenHash: liteText('token_hash').notNull(),
+    kind: liteText('kind').notNull(),
+    clientId: liteText('client_id').notNull(),
+    userId: liteText('user_id'),
+    scopes: liteText('scopes').notNull(),
+    expiresAt: liteTime('expires_at').notNull(),
+    grantId: liteText('grant_id').notNull(),
+    audience: liteText('audience'),
+    resources: liteText('resources'),
+    consumedAt: liteTime('consumed_at'),
+    revokedAt: liteTime('revoked_at'),
+  },
+  (t) => [
+    litePrimaryKey({ columns: [t.tokenHash, t.kind] }),
+    liteIndex('portcullis_tokens_grant_id').on(t.grantId),
+    liteIndex('portcullis_tokens_expires_at').on(t.expiresAt),
+  ],
+);
+
+/** The default SQLite tables (`drizzle-orm/sqlite-core`). */
+export const sqliteTables = {
+  clients: sqliteClients,
+  users: sqliteUsers,
+  grants: sqliteGrants,
+  tokens: sqliteTokens,
+} satisfies PortcullisTables;
