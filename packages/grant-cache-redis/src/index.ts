@@ -197,3 +197,5 @@ export function createRedisGrantCache(options: RedisGrantCacheOptions): RedisGra
     },
   };
 }
+
+export { createRedisEphemeralStore, type RedisEphemeralClientLike, type RedisEphemeralStoreOptions } from './ephemeral.js';
