@@ -50,6 +50,8 @@ export interface ProviderOptions {
   rotationLeadTime?: number;
   keyCacheTtl?: number;
   audience?: string;
+  /** RFC 8707 resources the provider knows (`OAuth2ProviderOptions.resources`). */
+  resources?: { uri: string; accessTokenFormat?: 'jwt' | 'opaque' }[];
 }
 
 /** A core provider served by `toNodeHandler` on its own server. */
@@ -61,6 +63,7 @@ export async function startProvider(o: ProviderOptions = {}) {
     stores: createMemoryStores({ clients }),
     accessTokenFormat: o.format ?? 'jwt',
     ...(o.lifetimes ? { lifetimes: o.lifetimes } : {}),
+    ...(o.resources ? { resources: o.resources } : {}),
     jwt: {
       keyEncryptionKey: KEK,
       ...(o.rotationLeadTime !== undefined ? { rotationLeadTime: o.rotationLeadTime } : {}),
@@ -75,11 +78,12 @@ export async function startProvider(o: ProviderOptions = {}) {
     provider,
     issuer: l.url,
     close: l.close,
-    async token(scope = 'read'): Promise<string> {
+    /** A client_credentials access token; `resource` is the RFC 8707 parameter. */
+    async token(scope = 'read', resource?: string): Promise<string> {
       const r = await fetch(`${l.url}/oauth/token`, {
         method: 'POST',
         headers: { authorization: basic('app', SECRET), 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope, ...(resource ? { resource } : {}) }).toString(),
       });
       if (r.status !== 200) throw new Error(`token: ${r.status} ${await r.text()}`);
       return ((await r.json()) as { access_token: string }).access_token;
