@@ -6,7 +6,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { OAuthRequest } from '../../src/index.js';
-import { authorizeUrl, basic, body, CB, confidential, exchange, form, get, ISSUER, location, makeProvider, pkce, SECRET } from '../helpers.js';
+import {
+  authorizeUrl,
+  basic,
+  body,
+  CB,
+  confidential,
+  exchange,
+  form,
+  get,
+  ISSUER,
+  location,
+  makeProvider,
+  pkce,
+  SECRET,
+} from '../helpers.js';
 
 const base = { client_id: 'conf', redirect_uri: CB, scope: 'read', state: 'st' };
 
@@ -146,7 +160,10 @@ describe('the decision', () => {
   });
   it('takes the query string, with or without its ?; anything else is a 500 whose cause is logged', async () => {
     const logged: string[] = [];
-    const logger = { warn: () => undefined, error: (m: string, meta?: Record<string, unknown>) => void logged.push(`${m} ${JSON.stringify(meta)}`) };
+    const logger = {
+      warn: () => undefined,
+      error: (m: string, meta?: Record<string, unknown>) => void logged.push(`${m} ${JSON.stringify(meta)}`),
+    };
     const { provider } = makeProvider({ logger });
     const a = await provider.authorize(get(authorizeUrl(params)));
     if (a.type !== 'consent') throw new Error('expected consent');
@@ -164,7 +181,9 @@ describe('the decision', () => {
     const { verifier, challenge } = pkce();
     const a = await provider.authorize(get(authorizeUrl({ ...params, code_challenge: challenge })));
     if (a.type !== 'consent') throw new Error('expected consent');
-    const loc = location(await provider.completeAuthorization(a.request, { approved: true, userId: 'u-alice', scopes: ['write', 'admin'] }));
+    const loc = location(
+      await provider.completeAuthorization(a.request, { approved: true, userId: 'u-alice', scopes: ['write', 'admin'] }),
+    );
     const r = await exchange(provider, loc.searchParams.get('code')!, verifier, CB, basic('conf', SECRET));
     expect(r.status, r.body).toBe(200);
     expect(body(r).scope).toBe('write');

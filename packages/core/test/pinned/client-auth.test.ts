@@ -16,7 +16,13 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 /** Clients whose ids need the form encoding: `my app` (a space) and `x+y` (a plus sign). */
 function withOddIds(options: Parameters<typeof makeProvider>[0] = {}) {
   const made = makeProvider(options);
-  const odd = (id: string): Client => ({ id, secretHash: OTHER_SECRET_HASH, redirectUris: [], grantTypes: ['client_credentials'], scopes: ['read'] });
+  const odd = (id: string): Client => ({
+    id,
+    secretHash: OTHER_SECRET_HASH,
+    redirectUris: [],
+    grantTypes: ['client_credentials'],
+    scopes: ['read'],
+  });
   made.stores.addClient(odd('my app'));
   made.stores.addClient(odd('x+y'));
   return made.provider;
@@ -115,15 +121,27 @@ describe('which methods a request may use', () => {
   it('authenticates with client_secret in the body, without the Basic challenge when it fails', async () => {
     const { provider } = makeProvider();
     expectOk(await provider.token(form({ ...CC, client_id: 'conf', client_secret: SECRET })));
-    expectInvalidClient(await provider.token(form({ ...CC, client_id: 'conf', client_secret: 'wrong' })), 'Client authentication failed', false);
+    expectInvalidClient(
+      await provider.token(form({ ...CC, client_id: 'conf', client_secret: 'wrong' })),
+      'Client authentication failed',
+      false,
+    );
     expectInvalidClient(await provider.token(form({ ...CC, client_id: 'conf' })), 'Client authentication failed', false);
-    expectInvalidClient(await provider.token(form({ ...CC, client_id: 'nobody', client_secret: SECRET })), 'Client authentication failed', false);
+    expectInvalidClient(
+      await provider.token(form({ ...CC, client_id: 'nobody', client_secret: SECRET })),
+      'Client authentication failed',
+      false,
+    );
     expectInvalidClient(await provider.token(form(CC)), 'Client authentication is required', false);
   });
   it('refuses a secret from a public client, by either method', async () => {
     const { provider } = makeProvider();
     const refresh = { grant_type: 'refresh_token', refresh_token: 'x' };
-    expectInvalidClient(await provider.token(form({ ...refresh, client_id: 'pub', client_secret: 'x' })), 'Client authentication failed', false);
+    expectInvalidClient(
+      await provider.token(form({ ...refresh, client_id: 'pub', client_secret: 'x' })),
+      'Client authentication failed',
+      false,
+    );
     expectInvalidClient(await provider.token(form(refresh, { authorization: basic('pub', 'x') })), 'Client authentication failed', true);
     // Without a secret the public client is authenticated, and the grant is what fails.
     const r = await provider.token(form({ ...refresh, client_id: 'pub' }));
@@ -143,7 +161,11 @@ describe('lenient Basic credentials (lenientBasicAuth)', () => {
   });
   it('still refuses a wrong secret, in either reading', async () => {
     const provider = withOddIds({ lenientBasicAuth: true });
-    expectInvalidClient(await provider.token(form(CC, { authorization: raw('x+y', 'wrong+secret') })), 'Client authentication failed', true);
+    expectInvalidClient(
+      await provider.token(form(CC, { authorization: raw('x+y', 'wrong+secret') })),
+      'Client authentication failed',
+      true,
+    );
     expectInvalidClient(await provider.token(form(CC, { authorization: raw('conf', `${SECRET}%`) })), 'Client authentication failed', true);
     expectInvalidClient(await provider.token(form(CC, { authorization: raw('nobody', SECRET) })), 'Client authentication failed', true);
   });
@@ -202,7 +224,12 @@ describe('the client id hooks see', () => {
   }
   it('nothing from the form body of a HEAD request', async () => {
     const { provider, claimed } = recording();
-    await provider.token({ method: 'HEAD', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=no' });
+    await provider.token({
+      method: 'HEAD',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'client_id=no',
+    });
     expect(claimed).toEqual([null]);
   });
   it('the query client_id of a form POST whose body is malformed', async () => {

@@ -98,7 +98,11 @@ describe('fromFetchRequest', () => {
     await expect(fromFetchRequest(new Request(`${AS}/t`, init))).rejects.toThrow('connection reset');
   });
   it('FetchBodyTooLargeError names itself', () => {
-    expect(new FetchBodyTooLargeError()).toMatchObject({ name: 'FetchBodyTooLargeError', code: 'BODY_TOO_LARGE', message: TOO_LARGE.error_description });
+    expect(new FetchBodyTooLargeError()).toMatchObject({
+      name: 'FetchBodyTooLargeError',
+      code: 'BODY_TOO_LARGE',
+      message: TOO_LARGE.error_description,
+    });
   });
 });
 
@@ -127,7 +131,7 @@ describe('toFetchHandler', () => {
     );
     expect(r?.status).toBe(200);
     expect(r?.headers.get('cache-control')).toBe('no-store');
-    expect((await r?.json()).token_type).toBe('Bearer');
+    expect(((await r!.json()) as { token_type: string }).token_type).toBe('Bearer');
   });
   it('answers 413 with Connection: close and the JSON error', async () => {
     const { provider } = makeProvider();
