@@ -191,3 +191,9 @@ export function createMemcachedGrantCache(options: MemcachedGrantCacheOptions): 
     },
   };
 }
+
+export {
+  createMemcachedEphemeralStore,
+  type MemcachedEphemeralClientLike,
+  type MemcachedEphemeralStoreOptions,
+} from './ephemeral.js';
