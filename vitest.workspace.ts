@@ -17,6 +17,7 @@ export const projects: string[] = [
   'packages/koa/vitest.config.ts',
   'packages/hono/vitest.config.ts',
   'examples/provider/vitest.config.ts',
+  'examples/resource-api/vitest.config.ts',
   'examples/hono/vitest.config.ts',
   'docs/vitest.config.ts',
   // Packs every package and installs the tarballs with npm outside the workspace (about 3 min).
