@@ -46,6 +46,11 @@ export interface GrantDocument {
   codeChallenge: string | null;
   codeChallengeMethod: 'S256' | 'plain' | null;
   consumedAt: Date | null;
+  /**
+   * The resources (RFC 8707) the authorization request named; absent when it named none
+   * (documents written before the field existed go without it too).
+   */
+  resources?: string[];
 }
 
 /** An access or refresh token document (default schema), told apart by `kind`. */
@@ -61,6 +66,11 @@ export interface TokenDocument {
   consumedAt: Date | null;
   /** Set by family revocation. */
   revokedAt: Date | null;
+  /**
+   * RFC 8707: an access token's audience, a refresh token's resources (those of its grant).
+   * Absent when there are none (and in documents written before the field existed).
+   */
+  resources?: string[];
 }
 
 const nullableString = { type: String, default: null };
@@ -109,6 +119,8 @@ export const grantSchema = new Schema<GrantDocument>({
   codeChallenge: nullableString,
   codeChallengeMethod: { type: String, enum: ['S256', 'plain', null], default: null },
   consumedAt: nullableDate,
+  // No default: a grant that named no resource goes without the field, not with [].
+  resources: { type: [String], default: undefined },
 });
 grantSchema.index({ key: 1, clientId: 1 }, { unique: true });
 
@@ -126,6 +138,8 @@ export const tokenSchema = new Schema<TokenDocument>({
   grantId: { type: String, required: true, index: true },
   consumedAt: nullableDate,
   revokedAt: nullableDate,
+  // No default: a token without audience or resources goes without the field, not with [].
+  resources: { type: [String], default: undefined },
 });
 tokenSchema.index({ key: 1, kind: 1 }, { unique: true });
 

@@ -114,8 +114,19 @@ export function createUserStore<U extends User = User, D extends UserDocument = 
   };
 }
 
+/**
+ * An optional RFC 8707 list as stored: a copy when it has string values; `undefined` (the field
+ * left out) when absent, empty, or not an array of strings (written past the schema).
+ */
+function list(value: unknown): string[] | undefined {
+  if (!Array.isArray(value) || value.length === 0 || !value.every(isString)) return undefined;
+  return [...value];
+}
+
 function toGrant(code: string, doc: GrantDocument): GrantRecord {
+  const resources = list(doc.resources);
   return {
+    ...(resources ? { resources } : {}),
     code,
     clientId: doc.clientId,
     userId: doc.userId,
@@ -150,6 +161,7 @@ export function createGrantStore<D extends GrantDocument = GrantDocument>(model:
           codeChallenge: grant.codeChallenge,
           codeChallengeMethod: grant.codeChallengeMethod,
           consumedAt: null,
+          ...(grant.resources && grant.resources.length > 0 ? { resources: [...grant.resources] } : {}),
         });
       }),
     consumeGrant: (clientId, code) =>
@@ -175,7 +187,7 @@ export function createGrantStore<D extends GrantDocument = GrantDocument>(model:
 }
 
 function toToken(token: string, doc: TokenDocument): AccessTokenRecord & RefreshTokenRecord {
-  return {
+  const record = {
     token,
     clientId: doc.clientId,
     userId: doc.userId ?? null,
@@ -183,10 +195,16 @@ function toToken(token: string, doc: TokenDocument): AccessTokenRecord & Refresh
     expiresAt: doc.expiresAt,
     grantId: doc.grantId,
   };
+  // One field for both kinds: an access token's audience, a refresh token's resources.
+  const values = list(doc.resources);
+  if (!values) return record;
+  return doc.kind === 'access' ? { ...record, audience: values } : { ...record, resources: values };
 }
 
 function tokenDocument(kind: TokenDocument['kind'], record: AccessTokenRecord | RefreshTokenRecord): TokenDocument {
+  const values = kind === 'access' ? (record as AccessTokenRecord).audience : (record as RefreshTokenRecord).resources;
   return {
+    ...(values && values.length > 0 ? { resources: [...values] } : {}),
     key: lookupKey(record.token),
     kind,
     clientId: record.clientId,
