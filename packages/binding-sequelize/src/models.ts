@@ -84,12 +84,26 @@ const date = (allowNull = false): ModelAttributeColumnOptions => ({ type: DataTy
 /** SHA-256 hex of a code or token: a fixed-size key whatever the key's length. */
 const hashColumn = (): ModelAttributeColumnOptions => ({ type: DataTypes.CHAR(64), allowNull: false, primaryKey: true });
 
+/**
+ * The columns added after a table's first version, each nullable without a default: `migrate()`
+ * adds those an existing table lacks (see upgrade.ts), and the stores work without them on a
+ * model of your own that leaves them out (until a record needs one: see the README).
+ */
+export const ADDED_COLUMNS: Record<TableKey, readonly string[]> = {
+  client: ['resourceServer'],
+  user: [],
+  grant: ['resources'],
+  token: ['resources'],
+  key: [],
+  device: [],
+};
+
 /** The JSON-array columns of each table (the default models read and write them as arrays). */
 export const JSON_COLUMNS: Record<TableKey, readonly string[]> = {
   client: ['redirectUris', 'grantTypes', 'scopes', 'defaultScopes'],
   user: [],
-  grant: ['scopes'],
-  token: ['scopes'],
+  grant: ['scopes', 'resources'],
+  token: ['scopes', 'resources'],
   key: [],
   device: ['scopes'],
 };
@@ -130,6 +144,9 @@ export function columnsFor(table: TableKey): Columns {
         codeChallenge: { type: DataTypes.STRING(255), allowNull: true },
         codeChallengeMethod: { type: DataTypes.STRING(8), allowNull: true },
         consumedAt: date(true),
+        // RFC 8707: the resources the authorization request named, as a JSON array; NULL when it
+        // named none. `migrate()` adds the column to grant tables made before it existed.
+        resources: jsonText(true),
       };
     case 'token':
       return {
@@ -142,6 +159,9 @@ export function columnsFor(table: TableKey): Columns {
         grantId: id(),
         consumedAt: date(true),
         revokedAt: date(true),
+        // RFC 8707, as a JSON array: an access token's audience, a refresh token's resources (those
+        // of its grant); NULL when there are none. `migrate()` adds the column to older token tables.
+        resources: jsonText(true),
       };
     case 'key':
       // Signing keys of JWT access tokens: a handful of rows. `publicJwk` is JSON text,

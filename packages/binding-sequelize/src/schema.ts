@@ -1,6 +1,7 @@
 import { type ModelAttributeColumnOptions, Op, type Sequelize, type WhereOptions } from 'sequelize';
 import { holdMigrationLock } from './lock.js';
 import {
+  ADDED_COLUMNS,
   columnsFor,
   indexesFor,
   type PortcullisModel,
@@ -35,8 +36,9 @@ export interface MigrateOptions extends SchemaOptions {
  * throwing `MigrationLockTimeoutError`; called inside `withMigrationLock`, it uses that lock.
  * Also upgrades tables an older version created: a grant table whose `redirectUri` is
  * `NOT NULL` (0.1) is made to accept NULL, keeping its rows (on SQLite by rebuilding the table
- * in one transaction; see the README), and a client table without the `resourceServer` column
- * gets it (nullable: existing clients stay ordinary clients). A database made before the
+ * in one transaction; see the README), a client table without the `resourceServer` column
+ * gets it (nullable: existing clients stay ordinary clients), and grant and token tables without
+ * the `resources` column (RFC 8707) get it (nullable: existing codes and tokens name no resource). A database made before the
  * signing-key or the device-code table existed gets them, the other tables and their rows left
  * as they are.
  */
@@ -52,11 +54,14 @@ export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}
       // request left redirect_uri out. (Unless `extend` keeps it NOT NULL on purpose.)
       const redirectUri = table === 'grant' ? (columns.redirectUri as { allowNull?: boolean; field?: string } | undefined) : undefined;
       if (redirectUri && redirectUri.allowNull !== false) await allowNull(sequelize, name, redirectUri.field ?? 'redirectUri', transaction);
-      // Client tables made before `resourceServer` existed lack the column.
-      const resourceServer = table === 'client' ? columns.resourceServer : undefined;
-      if (resourceServer && typeof resourceServer === 'object' && 'type' in resourceServer) {
-        const definition = resourceServer as ModelAttributeColumnOptions;
-        await addNullableColumn(sequelize, name, definition.field ?? 'resourceServer', definition, transaction);
+      // Columns added since a table's first version (client `resourceServer`; grant and token
+      // `resources`, RFC 8707): tables made before them lack them.
+      for (const added of ADDED_COLUMNS[table]) {
+        const column = (columns as Record<string, unknown>)[added];
+        if (column && typeof column === 'object' && 'type' in column) {
+          const definition = column as ModelAttributeColumnOptions;
+          await addNullableColumn(sequelize, name, definition.field ?? added, definition, transaction);
+        }
       }
       const existing = new Set(((await qi.showIndex(name, { transaction })) as { name?: string }[]).map((i) => i.name));
       for (const index of indexesFor(table, name)) {

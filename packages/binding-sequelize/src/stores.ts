@@ -133,6 +133,34 @@ function arrayWriter(model: PortcullisModel, attribute: string): (value: readonl
   return native ? (value) => [...value] : (value) => JSON.stringify(value);
 }
 
+/**
+ * Writes an optional RFC 8707 list (`GrantRecord.resources`, `AccessTokenRecord.audience`,
+ * `RefreshTokenRecord.resources`) to `attribute`: the array when it has values, NULL when it is
+ * absent or empty. A model without the attribute takes records without values only; one with
+ * values throws (naming the attribute, never a value) rather than losing the binding.
+ */
+function listWriter(model: PortcullisModel, attribute: string, store: string): (value: readonly string[] | undefined) => unknown {
+  if (!(attribute in (model.getAttributes() as Record<string, unknown>))) {
+    return (value) => {
+      if (value && value.length > 0) {
+        throw new TypeError(
+          `${store}: the model ${model.name} lacks the attribute ${attribute}, needed for resource indicators (RFC 8707); migrate() adds it to the default tables`,
+        );
+      }
+      return undefined;
+    };
+  }
+  const write = arrayWriter(model, attribute);
+  return (value) => (value && value.length > 0 ? write(value) : null);
+}
+
+/** Reads an optional RFC 8707 list: `undefined` (the record leaves the field out) for NULL or an empty array. */
+function toList(value: unknown): string[] | undefined {
+  if (value === null || value === undefined) return undefined;
+  const list = toArray(value);
+  return list.length > 0 ? list : undefined;
+}
+
 function toDate(value: unknown): Date {
   return value instanceof Date ? new Date(value.getTime()) : new Date(value as string);
 }
@@ -140,6 +168,9 @@ function toDate(value: unknown): Date {
 function plain(row: Model): Row {
   return row.get({ plain: true }) as Row;
 }
+
+/** `{ [name]: value }`, or nothing when `value` is `undefined` (an attribute the model lacks). */
+const withValue = (name: string, value: unknown): Row => (value === undefined ? {} : { [name]: value });
 
 const str = (value: unknown): string => String(value);
 const optStr = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
@@ -257,7 +288,12 @@ export function createGrantStore(model: PortcullisModel): GrantStore {
   ]);
   const limits = limitsOf(model, ['clientId', 'userId', 'grantId', 'codeChallenge', 'codeChallengeMethod', 'redirectUri']);
   const writeScopes = arrayWriter(model, 'scopes');
-  const toRecord = (v: Row, code: string): GrantRecord => ({
+  const writeResources = listWriter(model, 'resources', 'saveGrant');
+  const toRecord = (v: Row, code: string): GrantRecord => {
+    const resources = toList(v.resources);
+    return { ...grantFields(v, code), ...(resources ? { resources } : {}) };
+  };
+  const grantFields = (v: Row, code: string): GrantRecord => ({
     code,
     clientId: str(v.clientId),
     userId: str(v.userId),
@@ -291,6 +327,7 @@ export function createGrantStore(model: PortcullisModel): GrantStore {
           codeChallenge: grant.codeChallenge,
           codeChallengeMethod: grant.codeChallengeMethod,
           consumedAt: null,
+          ...withValue('resources', writeResources(grant.resources)),
         });
       }),
     consumeGrant: (clientId, code) =>
@@ -338,6 +375,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
   ]);
   const limits = limitsOf(model, ['clientId', 'userId', 'grantId']);
   const writeScopes = arrayWriter(model, 'scopes');
+  const writeResources = listWriter(model, 'resources', 'saveTokens');
   const toRow = (kind: Kind, t: AccessTokenRecord | RefreshTokenRecord): Row => {
     requireFits(t.clientId, limits.clientId, `saveTokens: ${kind} clientId`);
     requireFits(t.userId, limits.userId, `saveTokens: ${kind} userId`);
@@ -352,23 +390,42 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
       grantId: t.grantId,
       consumedAt: null,
       revokedAt: null,
+      // One column for both kinds: an access token's audience, a refresh token's resources.
+      ...withValue(
+        'resources',
+        writeResources(kind === 'access' ? (t as AccessTokenRecord).audience : (t as RefreshTokenRecord).resources),
+      ),
     };
   };
-  const toRecord = (v: Row, token: string): AccessTokenRecord => ({
-    token,
-    clientId: str(v.clientId),
-    userId: optStr(v.userId),
-    scopes: toArray(v.scopes),
-    expiresAt: toDate(v.expiresAt),
-    grantId: str(v.grantId),
-  });
+  const toRecord = (kind: Kind, v: Row, token: string): AccessTokenRecord & RefreshTokenRecord => {
+    const record = {
+      token,
+      clientId: str(v.clientId),
+      userId: optStr(v.userId),
+      scopes: toArray(v.scopes),
+      expiresAt: toDate(v.expiresAt),
+      grantId: str(v.grantId),
+    };
+    const list = toList(v.resources);
+    if (!list) return record;
+    return kind === 'access' ? { ...record, audience: list } : { ...record, resources: list };
+  };
   const whereKey = (kind: Kind, token: string) => ({ tokenHash: keyHash(token), kind });
   // Lookups read only the columns a record needs, as plain rows without model instances (the
   // hot path of every resource check), unless a model defines its own getter for one of them:
   // then the row goes through the model as usual. This binding's JSON accessors need no getter
   // here, since `toArray` reads JSON text itself.
-  const readColumns = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt'];
   const attrs = model.getAttributes() as Record<string, { get?: unknown } | undefined>;
+  const readColumns = [
+    'clientId',
+    'userId',
+    'scopes',
+    'expiresAt',
+    'grantId',
+    'consumedAt',
+    'revokedAt',
+    ...('resources' in attrs ? ['resources'] : []),
+  ];
   const raw = readColumns.every((c) => typeof attrs[c]?.get !== 'function' || isJsonTextGetter(attrs[c]?.get));
   const direct = directTokenStatements(model);
   /** The live record (not expired, revoked or consumed) or `null`. */
@@ -387,7 +444,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
       if (!row) return null;
       v = plain(row);
     }
-    const record = toRecord(v, token);
+    const record = toRecord(kind, v, token);
     return v.revokedAt || v.consumedAt || record.expiresAt.getTime() <= Date.now() ? null : record;
   };
   return {
@@ -399,9 +456,11 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
         if (refresh) rows.push(toRow('refresh', refresh));
         if (direct?.insert) {
           const values: unknown[] = [];
+          const json = (value: unknown) =>
+            value === null || value === undefined || typeof value === 'string' ? (value ?? null) : JSON.stringify(value);
           for (const r of rows) {
-            const scopes = typeof r.scopes === 'string' ? r.scopes : JSON.stringify(r.scopes);
-            values.push(r.tokenHash, r.kind, r.clientId, r.userId, scopes, direct.date(r.expiresAt as Date), r.grantId);
+            values.push(r.tokenHash, r.kind, r.clientId, r.userId, json(r.scopes), direct.date(r.expiresAt as Date), r.grantId);
+            if (direct.insertsResources) values.push(json(r.resources));
           }
           await direct.write(direct.insert[rows.length - 1] as string, values);
           return;
@@ -416,7 +475,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
         if (direct) {
           const v = (await direct.select(direct.lookup, [where.tokenHash, 'refresh']))[0];
           if (!v) return null;
-          const record = toRecord(v, token);
+          const record = toRecord('refresh', v, token);
           const now = new Date();
           if (v.revokedAt || record.expiresAt <= now) return null;
           if (v.consumedAt) return { outcome: 'replayed', grantId: record.grantId };
@@ -430,7 +489,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
         const row = await model.findOne({ where });
         if (!row) return null;
         const v = plain(row);
-        const record = toRecord(v, token);
+        const record = toRecord('refresh', v, token);
         const now = new Date();
         if (v.revokedAt || record.expiresAt <= now) return null;
         if (v.consumedAt) return { outcome: 'replayed', grantId: record.grantId };
@@ -464,6 +523,7 @@ const TOKEN_COLUMNS: Record<string, ColumnKind> = {
   grantId: 'text',
   consumedAt: 'date',
   revokedAt: 'date',
+  resources: 'json',
 };
 
 /**
@@ -472,13 +532,18 @@ const TOKEN_COLUMNS: Record<string, ColumnKind> = {
  * attributes, so an insert leaves nothing of Sequelize's out). `null` when the model must be
  * used as is.
  */
-function directTokenStatements(model: PortcullisModel): (RawAccess & { lookup: string; consume: string; insert: string[] | null }) | null {
+function directTokenStatements(
+  model: PortcullisModel,
+): (RawAccess & { lookup: string; consume: string; insert: string[] | null; insertsResources: boolean }) | null {
   const access = rawAccess(model, 'expiresAt');
-  const fields = access && columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter);
+  // `resources` may be missing from a model of your own (a table made before it existed).
+  const optional = ['resources'];
+  const fields = access && columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter, { optional });
   if (!access || !fields) return null;
   const c = (attribute: string) => access.column(fields[attribute] as string);
   const p = access.param;
-  const read = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt']
+  const hasResources = 'resources' in fields;
+  const read = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt', ...(hasResources ? ['resources'] : [])]
     .map((a) => (fields[a] === a ? c(a) : `${c(a)} AS ${access.column(a)}`))
     .join(', ');
   const lookup = `SELECT ${read} FROM ${access.table} WHERE ${c('tokenHash')} = ${p(1)} AND ${c('kind')} = ${p(2)}`;
@@ -486,15 +551,17 @@ function directTokenStatements(model: PortcullisModel): (RawAccess & { lookup: s
     `UPDATE ${access.table} SET ${c('consumedAt')} = ${p(1)} WHERE ${c('tokenHash')} = ${p(2)} AND ${c('kind')} = ${p(3)}` +
     ` AND ${c('consumedAt')} IS NULL AND ${c('revokedAt')} IS NULL AND ${c('expiresAt')} > ${p(4)}`;
   let insert: string[] | null = null;
-  if (columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter, { exact: true })) {
-    const names = Object.keys(TOKEN_COLUMNS).map(c).join(', ');
-    const row = (first: number) => `(${[0, 1, 2, 3, 4, 5, 6].map((i) => p(first + i)).join(', ')}, NULL, NULL)`;
+  if (columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter, { exact: true, optional })) {
+    // The bound values of a row, in this order, then NULL for `consumedAt` and `revokedAt`.
+    const bound = ['tokenHash', 'kind', 'clientId', 'userId', 'scopes', 'expiresAt', 'grantId', ...(hasResources ? ['resources'] : [])];
+    const names = [...bound, 'consumedAt', 'revokedAt'].map(c).join(', ');
+    const row = (first: number) => `(${bound.map((_, i) => p(first + i)).join(', ')}, NULL, NULL)`;
     insert = [
       `INSERT INTO ${access.table} (${names}) VALUES ${row(1)}`,
-      `INSERT INTO ${access.table} (${names}) VALUES ${row(1)}, ${row(8)}`,
+      `INSERT INTO ${access.table} (${names}) VALUES ${row(1)}, ${row(1 + bound.length)}`,
     ];
   }
-  return { ...access, lookup, consume, insert };
+  return { ...access, lookup, consume, insert, insertsResources: hasResources };
 }
 
 // ---------------------------------------------------------------------------------------------

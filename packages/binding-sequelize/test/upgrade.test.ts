@@ -1,13 +1,23 @@
 /**
  * Upgrading tables made by 0.1, whose grant table has `redirectUri TEXT NOT NULL`: `migrate()`
  * makes the column accept NULL (a code issued without redirect_uri) and keeps every row. And
- * client tables made before `resourceServer` existed: `migrate()` adds the nullable column.
+ * client tables made before `resourceServer` existed, and grant and token tables made before
+ * `resources` (RFC 8707): `migrate()` adds the nullable column.
  */
 import { randomBytes } from 'node:crypto';
 import type { GrantRecord } from '@portcullis/core';
 import { DataTypes, QueryTypes, type Sequelize } from 'sequelize';
 import { describe, expect, it } from 'vitest';
-import { createClientStore, createGrantStore, defineModels, keyHash, migrate, type SchemaOptions, tableNamesFor } from '../src/index.js';
+import {
+  createClientStore,
+  createGrantStore,
+  createTokenStore,
+  defineModels,
+  keyHash,
+  migrate,
+  type SchemaOptions,
+  tableNamesFor,
+} from '../src/index.js';
 import { columnsFor, tableOptionsFor } from '../src/models.js';
 import { withoutNotNull } from '../src/upgrade.js';
 import { connect, DIALECTS, freshDatabase, uniquePrefix } from './databases.js';
@@ -444,6 +454,120 @@ for (const dialect of ['postgres', 'mariadb', 'sqlite-file'] as const) {
         for (const s of instances) await s.close();
         for (const c of cleanups) await c();
         await db?.drop();
+      }
+    });
+  });
+}
+
+/**
+ * Grant and token tables as versions before RFC 8707 created them (no `resources` column), under
+ * a fresh prefix, each with rows written through models of that shape.
+ */
+async function tablesBeforeResources(sequelize: Sequelize) {
+  const tablePrefix = uniquePrefix();
+  const names = tableNamesFor({ tablePrefix });
+  const qi = sequelize.getQueryInterface();
+  const { resources: _g, ...grantColumns } = columnsFor('grant');
+  const { resources: _t, ...tokenColumns } = columnsFor('token');
+  await qi.createTable(names.grant, grantColumns, tableOptionsFor(sequelize));
+  await qi.createTable(names.token, tokenColumns, tableOptionsFor(sequelize));
+  const oldGrant = sequelize.define(`${tablePrefix}old_grant`, grantColumns, { tableName: names.grant, timestamps: false });
+  const oldToken = sequelize.define(`${tablePrefix}old_token`, tokenColumns, { tableName: names.token, timestamps: false });
+  const live = grant();
+  const spent = grant();
+  const grants = createGrantStore(oldGrant);
+  for (const g of [live, spent]) await grants.saveGrant(g);
+  expect((await grants.consumeGrant(spent.clientId, spent.code))?.outcome).toBe('consumed');
+  const tokens = createTokenStore(oldToken);
+  const pair = {
+    access: {
+      token: rid('at'),
+      clientId: live.clientId,
+      userId: live.userId,
+      scopes: ['read'],
+      expiresAt: live.expiresAt,
+      grantId: live.grantId,
+    },
+    refresh: {
+      token: rid('rt'),
+      clientId: live.clientId,
+      userId: live.userId,
+      scopes: ['read'],
+      expiresAt: live.expiresAt,
+      grantId: live.grantId,
+    },
+  };
+  await tokens.saveTokens(pair.access, pair.refresh);
+  return { tablePrefix, names, live, spent, pair };
+}
+
+async function rowsOf(sequelize: Sequelize, table: string, key: string): Promise<Record<string, unknown>[]> {
+  const qi = sequelize.getQueryInterface();
+  return sequelize.query(`SELECT * FROM ${qi.quoteIdentifier(table)} ORDER BY ${qi.quoteIdentifier(key)}`, { type: QueryTypes.SELECT });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`${dialect}: grant and token tables made before resources (RFC 8707)`, () => {
+    it('get a nullable resources column from migrate(), keeping their rows; old codes and tokens name no resource', async () => {
+      const { sequelize, cleanup } = await connect(dialect);
+      try {
+        const { tablePrefix, names, live, spent, pair } = await tablesBeforeResources(sequelize);
+        const qi = sequelize.getQueryInterface();
+        const before = { grant: await qi.describeTable(names.grant), token: await qi.describeTable(names.token) };
+        expect(before.grant).not.toHaveProperty('resources');
+        expect(before.token).not.toHaveProperty('resources');
+        const rowsBefore = {
+          grant: await rowsOf(sequelize, names.grant, 'codeHash'),
+          token: await rowsOf(sequelize, names.token, 'tokenHash'),
+        };
+        expect(rowsBefore.grant).toHaveLength(2);
+        expect(rowsBefore.token).toHaveLength(2);
+        // The reason for the upgrade: this version's models cannot use the old tables.
+        const models = defineModels(sequelize, { tablePrefix });
+        await expect(createTokenStore(models.token).getAccessToken(pair.access.token)).rejects.toThrow();
+
+        await migrate(sequelize, { tablePrefix, tables: ['grant', 'token'] });
+
+        for (const table of ['grant', 'token'] as const) {
+          const after = await qi.describeTable(names[table]);
+          expect(after.resources?.allowNull).toBe(true);
+          expect(after.resources?.defaultValue ?? null).toBeNull();
+          const { resources: _, ...rest } = after;
+          expect(rest, `${table}: every other column as it was`).toEqual(before[table]);
+        }
+        expect(await rowsOf(sequelize, names.grant, 'codeHash'), 'every grant row as it was, the new column NULL').toEqual(
+          rowsBefore.grant.map((r) => ({ ...r, resources: null })),
+        );
+        expect(await rowsOf(sequelize, names.token, 'tokenHash'), 'every token row as it was, the new column NULL').toEqual(
+          rowsBefore.token.map((r) => ({ ...r, resources: null })),
+        );
+
+        const grants = createGrantStore(models.grant);
+        const tokens = createTokenStore(models.token);
+        const taken = await grants.consumeGrant(live.clientId, live.code);
+        expect(taken?.outcome).toBe('consumed');
+        expect(taken?.outcome === 'consumed' && taken.record, 'an old code names no resource').not.toHaveProperty('resources');
+        expect(await grants.consumeGrant(spent.clientId, spent.code)).toEqual({ outcome: 'replayed', grantId: spent.grantId });
+        const access = await tokens.getAccessToken(pair.access.token);
+        expect(access).toMatchObject({ clientId: pair.access.clientId, scopes: ['read'] });
+        expect(access, 'an old access token has no audience').not.toHaveProperty('audience');
+        expect(await tokens.getRefreshToken(pair.refresh.token)).not.toHaveProperty('resources');
+        // New codes and tokens keep theirs.
+        const bound = grant({ resources: ['https://api.example/'] });
+        await grants.saveGrant(bound);
+        const got = await grants.consumeGrant(bound.clientId, bound.code);
+        expect(got?.outcome === 'consumed' && got.record.resources).toEqual(['https://api.example/']);
+
+        // Idempotent: a second run changes nothing.
+        const settled = await rowsOf(sequelize, names.grant, 'codeHash');
+        const shapeAfter = await qi.describeTable(names.grant);
+        await migrate(sequelize, { tablePrefix, tables: ['grant', 'token'] });
+        expect(await qi.describeTable(names.grant)).toEqual(shapeAfter);
+        expect(await rowsOf(sequelize, names.grant, 'codeHash')).toEqual(settled);
+        for (const table of [names.grant, names.token]) await qi.dropTable(table);
+      } finally {
+        await sequelize.close();
+        await cleanup();
       }
     });
   });
