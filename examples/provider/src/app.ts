@@ -11,6 +11,7 @@ import { type DemoUser, setupProvider } from './provider-setup.js';
 import { type PurgeRun, startPurge } from './purge.js';
 import type { ClientAuthRateLimit, SignInLimit } from './rate-limit.js';
 import { createRouter } from './router.js';
+import { deviceRoutes } from './routes/device.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { pageRoutes } from './routes/pages.js';
 import type { AppState } from './state/app-state.js';
@@ -140,6 +141,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
       : null;
     handler = createRouter(ctx, [
       oauthRoutes(ctx),
+      deviceRoutes(ctx),
       ...(demo ? [({ req, res }: { req: IncomingMessage; res: ServerResponse }) => demo(req, res)] : []),
       await pageRoutes(ctx, demo !== null),
     ]);

@@ -102,8 +102,9 @@ export class ConfigError extends Error {
   }
 }
 
-const GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'];
-const DEFAULT_GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
+const DEVICE_CODE: GrantType = 'urn:ietf:params:oauth:grant-type:device_code';
+const GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit', DEVICE_CODE];
+const DEFAULT_GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE];
 
 type Env = Readonly<Record<string, string | undefined>>;
 

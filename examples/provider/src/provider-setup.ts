@@ -12,6 +12,7 @@ import { type AppContext, createContext, type RequestInfo } from './context.js';
 import { DEMO_CLIENT_ID, DEMO_SCOPES } from './demo.js';
 import type { AppLogger } from './log.js';
 import { type ClientAuthRateLimit, createClientAuthRateLimit, createPasswordGrantLimit, SignInLimit } from './rate-limit.js';
+import { DEVICE_DEMO_CLIENT } from './routes/device.js';
 import { applySeed, loadSeedFile } from './seed.js';
 import { LoginCsrf } from './session.js';
 import type { AppState } from './state/app-state.js';
@@ -58,6 +59,7 @@ async function ensureDemo(storage: Storage, issuer: string): Promise<DemoUser> {
     scopes: [...DEMO_SCOPES],
     tokenEndpointAuthMethod: 'none',
   });
+  await storage.putClient(DEVICE_DEMO_CLIENT);
   if (await storage.users.getUserByUsername(DEMO_USERNAME)) {
     return { username: DEMO_USERNAME, subject: DEMO_SUBJECT, password: null };
   }

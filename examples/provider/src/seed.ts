@@ -43,7 +43,14 @@ export class SeedError extends Error {
   }
 }
 
-const GRANT_TYPES: readonly string[] = ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit'];
+const GRANT_TYPES: readonly string[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'password',
+  'implicit',
+  'urn:ietf:params:oauth:grant-type:device_code',
+];
 const AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'none'];
 /** RFC 6749 section 3.3 scope-token. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;

@@ -175,6 +175,7 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
         client: models.client,
         user: models.user,
         token: models.token,
+        device: models.device,
         ...(withGrants ? { grant: models.grant } : {}),
         currentUser,
       });
@@ -208,7 +209,7 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
       await models.user.create({ id: u.subject, username: u.username, passwordHash: u.passwordHash });
       return 'created';
     },
-    purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token }, { batchSize }),
+    purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token, device: models.device }, { batchSize }),
     async tryExclusive(name, fn) {
       if (db.kind === 'sqlite') return { ran: true, value: await fn() };
       const { QueryTypes } = await import('sequelize');
@@ -245,7 +246,7 @@ async function openMongo(url: string): Promise<Storage> {
   const connection = await mongoose.createConnection(url, { serverSelectionTimeoutMS: 5000 }).asPromise();
   const models = b.defineModels(connection);
   try {
-    await Promise.all([models.client.init(), models.user.init(), models.grant.init(), models.token.init()]);
+    await Promise.all([models.client.init(), models.user.init(), models.grant.init(), models.token.init(), models.device.init()]);
   } catch (err) {
     await connection.close().catch(() => {});
     throw err;
@@ -263,6 +264,7 @@ async function openMongo(url: string): Promise<Storage> {
         client: models.client,
         user: models.user,
         token: models.token,
+        device: models.device,
         ...(withGrants ? { grant: models.grant } : {}),
         currentUser,
       });

@@ -27,7 +27,7 @@ describe('parseConfig', () => {
       database: { kind: 'sqlite', storage: DEFAULT_SQLITE_FILE },
       grantCache: { type: 'memory', threshold: 1000 },
       lifetimes: { authorizationCode: 100, accessToken: 3600, refreshToken: 14 * 86400 },
-      grants: ['authorization_code', 'refresh_token', 'client_credentials'],
+      grants: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'],
       refreshTokenRotation: true,
       seedFile: null,
       rateLimit: { maxFailures: 10, maxFailuresPerIp: 100, maxSignInFailuresPerUser: 20, windowSeconds: 300, maxEntries: 10_000 },
