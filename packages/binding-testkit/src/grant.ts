@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Consumed, GrantRecord, GrantStore } from '@portcullis/core';
+import { assertList, assertRawHolds, largestResources, sampleResources } from './resources.js';
 import {
   assertConsumedRecord,
   assertGrant,
@@ -220,6 +221,37 @@ export const grantChecks = {
       assertSpent(await store.consumeGrant(clientId, grant.code), grant, capabilities, `${what} code, second consume`);
     }
   }),
+
+  resources: check<GrantCheckContext>(
+    'resources (RFC 8707) come back from consume in order; a grant without them comes back without them',
+    async ({ store, capabilities }) => {
+      const bound = await save(store, makeGrant({ resources: sampleResources() }));
+      const largest = await save(store, makeGrant({ resources: largestResources() }));
+      const one = await save(store, makeGrant({ resources: ['https://api.example/'] }));
+      // Saved beside them under the same client: neither may take the other's resources.
+      const none = await save(store, makeGrant({ clientId: bound.clientId }));
+      for (const [grant, what] of [
+        [bound, 'grant with three resources'],
+        [largest, 'grant with the most resources core accepts (10 of 2048 characters)'],
+        [one, 'grant with one resource'],
+        [none, 'grant without resources'],
+      ] as const) {
+        const result = await store.consumeGrant(grant.clientId, grant.code);
+        assertConsumed(result, grant, what);
+        assertList(result?.outcome === 'consumed' ? result.record.resources : null, grant.resources, 'resources', what);
+        assertSpent(await store.consumeGrant(grant.clientId, grant.code), grant, capabilities, `${what}, second consume`);
+      }
+    },
+  ),
+
+  resourcesConcurrentConsume: check<GrantCheckContext>('the one winner of 10 concurrent consumes gets the resources', async ({ store }) => {
+    const grant = await save(store, makeGrant({ resources: sampleResources() }));
+    const results = await concurrently(10, () => store.consumeGrant(grant.clientId, grant.code));
+    const winners = results.filter((r) => r?.outcome === 'consumed');
+    assert.equal(winners.length, 1, `exactly one of 10 concurrent consumes must win, ${winners.length} did`);
+    const winner = winners[0];
+    assertList(winner?.outcome === 'consumed' ? winner.record.resources : null, grant.resources, 'resources', 'the winner');
+  }),
 } satisfies Record<string, Check<GrantCheckContext>>;
 
 /** Checks that need a probe; registered only when `probe` is given. */
@@ -254,12 +286,25 @@ export const grantProbeChecks = {
     assertConsumed(await store.consumeGrant(a.clientId, code), a, 'first client');
     assert.ok(!isAbsent(await probe.read(b.clientId, code)), "consuming one client's code keeps the other's entry");
   }),
+
+  rawEntryHoldsResources: check<GrantCheckContext>(
+    'the raw store holds the resources of a grant that has them, and none of a grant without',
+    async ({ store, probe }) => {
+      assert.ok(probe, 'this check needs a probe');
+      const resources = sampleResources();
+      const bound = await save(store, makeGrant({ resources }));
+      const none = await save(store, makeGrant({ clientId: bound.clientId }));
+      assertRawHolds(await probe.read(bound.clientId, bound.code), resources, true, 'grant with resources');
+      assertRawHolds(await probe.read(none.clientId, none.code), resources, false, 'grant without resources');
+      assertConsumed(await store.consumeGrant(bound.clientId, bound.code), bound, 'consume');
+    },
+  ),
 } satisfies Record<string, Check<GrantCheckContext>>;
 
 /**
  * Registers the grant-store contract tests: one-time consume, N-way concurrency, field and Date
- * round-trips (a `null` `redirectUri` included), expiry, client isolation, odd codes, and (with a
- * probe) what the raw store holds.
+ * round-trips (a `null` `redirectUri` and RFC 8707 `resources` included), expiry, client
+ * isolation, odd codes, and (with a probe) what the raw store holds.
  */
 export function grantStoreSuite(t: TestApi, options: GrantSuiteOptions): void {
   const checks: Check<GrantCheckContext>[] = [...Object.values(grantChecks), ...(options.probe ? Object.values(grantProbeChecks) : [])];

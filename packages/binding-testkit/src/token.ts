@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { AccessTokenRecord, Consumed, RefreshTokenRecord, TokenStore } from '@portcullis/core';
+import { assertList, assertRawHolds, largestResources, sampleResources } from './resources.js';
 import {
   assertConsumedRecord,
   assertSpentRecord,
@@ -83,6 +84,37 @@ async function savePair(store: TokenStore, pair: TokenPair): Promise<TokenPair> 
 async function assertLive(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
   assertToken(await store.getAccessToken(pair.access.token), pair.access, `${what}: access token`);
   assertToken(await store.getRefreshToken(pair.refresh.token), pair.refresh, `${what}: refresh token`);
+}
+
+/** Asserts `audience` (access) and `resources` (refresh) on every read path of a live pair, and neither field on the other kind. */
+async function assertLiveLists(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
+  const access = await store.getAccessToken(pair.access.token);
+  assertToken(access, pair.access, `${what}: getAccessToken`);
+  assertList(access?.audience, pair.access.audience, 'audience', `${what}: getAccessToken`);
+  assertList((access as { resources?: unknown } | null)?.resources, undefined, 'resources of an access token', `${what}: getAccessToken`);
+  const refresh = await store.getRefreshToken(pair.refresh.token);
+  assertToken(refresh, pair.refresh, `${what}: getRefreshToken`);
+  assertList(refresh?.resources, pair.refresh.resources, 'resources', `${what}: getRefreshToken`);
+  assertList((refresh as { audience?: unknown } | null)?.audience, undefined, 'audience of a refresh token', `${what}: getRefreshToken`);
+}
+
+/** Consumes the pair's refresh token and asserts its `resources` came back with it. */
+async function consumeWithLists(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
+  const result = await store.consumeRefreshToken(pair.refresh.token);
+  assertConsumed(result, pair.refresh, `${what}: consumeRefreshToken`);
+  const record = result?.outcome === 'consumed' ? result.record : null;
+  assertList(record?.resources, pair.refresh.resources, 'resources', `${what}: consumeRefreshToken`);
+  assertList((record as { audience?: unknown } | null)?.audience, undefined, 'audience of a refresh token', `${what}: consumeRefreshToken`);
+}
+
+/** A pair whose access token has `audience` and whose refresh token has `resources` (either may be left out). */
+function pairWith(audience: readonly string[] | undefined, resources: readonly string[] | undefined, base = makePair()): TokenPair {
+  const { audience: _a, ...access } = base.access;
+  const { resources: _r, ...refresh } = base.refresh;
+  return {
+    access: audience === undefined ? access : { ...access, audience: [...audience] },
+    refresh: resources === undefined ? refresh : { ...refresh, resources: [...resources] },
+  };
 }
 
 async function assertDead(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
@@ -264,6 +296,57 @@ export const tokenChecks = {
       assert.equal(await store.getAccessToken(pair.access.token), null, `${what} token revoked`);
     }
   }),
+
+  audienceAndResources: check<TokenCheckContext>(
+    'audience (access) and resources (refresh, RFC 8707) come back from every read path; tokens without them come back without them',
+    async ({ store }) => {
+      const resources = sampleResources();
+      const cases: [TokenPair, string][] = [
+        [pairWith(resources.slice(0, 2), resources), 'audience of two, resources of three'],
+        [pairWith(largestResources(), largestResources()), 'the most core accepts (10 of 2048 characters)'],
+        [pairWith(undefined, resources), 'resources but no audience'],
+        [pairWith(undefined, undefined), 'neither'],
+      ];
+      for (const [pair] of cases) await savePair(store, pair);
+      for (const [pair, what] of cases) await assertLiveLists(store, pair, what);
+      for (const [pair, what] of cases) await consumeWithLists(store, pair, what);
+      // An access token alone (client_credentials) with an audience, and one without.
+      for (const audience of [['https://api.example/'], undefined]) {
+        const { access } = pairWith(audience, undefined, makePair({ userId: null }));
+        await store.saveTokens(access, null);
+        const found = await store.getAccessToken(access.token);
+        assertToken(found, access, 'access token without refresh token');
+        assertList(found?.audience, audience, 'audience', 'access token without refresh token');
+      }
+    },
+  ),
+
+  resourcesThroughRotation: check<TokenCheckContext>(
+    'resources survive rotation: the next pair keeps them, its access token narrowed to a subset',
+    async ({ store, capabilities }) => {
+      const resources = sampleResources();
+      const first = await savePair(store, pairWith(resources, resources));
+      await consumeWithLists(store, first, 'first pair');
+      // What core saves on a refresh narrowing to one resource: the grant's resources carried on.
+      const base = makePair({ clientId: first.access.clientId, userId: first.access.userId, grantId: first.access.grantId });
+      const second = await savePair(store, pairWith(resources.slice(1, 2), resources, base));
+      await assertLiveLists(store, second, 'rotated pair');
+      assertSpent(await store.consumeRefreshToken(first.refresh.token), first.refresh, capabilities, 'the rotated token');
+      await consumeWithLists(store, second, 'rotated pair');
+    },
+  ),
+
+  resourcesConcurrentConsume: check<TokenCheckContext>(
+    'the one winner of 10 concurrent refresh consumes gets the resources',
+    async ({ store }) => {
+      const pair = await savePair(store, pairWith(undefined, sampleResources()));
+      const results = await concurrently(10, () => store.consumeRefreshToken(pair.refresh.token));
+      const winners = results.filter((r) => r?.outcome === 'consumed');
+      assert.equal(winners.length, 1, `exactly one of 10 concurrent consumes must win, ${winners.length} did`);
+      const winner = winners[0];
+      assertList(winner?.outcome === 'consumed' ? winner.record.resources : null, pair.refresh.resources, 'resources', 'the winner');
+    },
+  ),
 } satisfies Record<string, Check<TokenCheckContext>>;
 
 /** Checks that need a probe; registered only when `probe` is given. */
@@ -286,10 +369,26 @@ export const tokenProbeChecks = {
       }
     },
   ),
+
+  rawEntryHoldsLists: check<TokenCheckContext>(
+    'the raw store holds the audience of an access token and the resources of a refresh token, and none of tokens without',
+    async ({ store, probe }) => {
+      assert.ok(probe, 'this check needs a probe');
+      const resources = sampleResources();
+      const audience = resources.slice(0, 1);
+      const bound = await savePair(store, pairWith(audience, resources));
+      const none = await savePair(store, pairWith(undefined, undefined));
+      assertRawHolds(await probe.readAccess(bound.access.token), audience, true, 'access token with an audience');
+      assertRawHolds(await probe.readRefresh(bound.refresh.token), resources, true, 'refresh token with resources');
+      assertRawHolds(await probe.readAccess(none.access.token), resources, false, 'access token without an audience');
+      assertRawHolds(await probe.readRefresh(none.refresh.token), resources, false, 'refresh token without resources');
+    },
+  ),
 } satisfies Record<string, Check<TokenCheckContext>>;
 
 /**
- * Registers the token-store contract tests: round-trip, revocation of one token and of a
+ * Registers the token-store contract tests: round-trip (RFC 8707 `audience` and `resources`
+ * included, through rotation), revocation of one token and of a
  * family, one-time refresh consume under concurrency, expiry, odd tokens, and (with a probe)
  * what the raw store holds. Expects a fresh store: the empty token is saved once per run.
  */

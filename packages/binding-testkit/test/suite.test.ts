@@ -9,12 +9,13 @@ import {
   type StoreCapabilities,
   type TestApi,
   tokenChecks,
+  tokenProbeChecks,
   tokenStoreSuite,
   type UserSeed,
   userChecks,
   userStoreSuite,
 } from '@portcullis/binding-testkit';
-import type { Client, ClientStore, GrantStore, TokenStore, UserStore } from '@portcullis/core';
+import type { AccessTokenRecord, Client, ClientStore, GrantStore, RefreshTokenRecord, TokenStore, UserStore } from '@portcullis/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   concatKeyGrantStore,
@@ -251,6 +252,89 @@ describe('the suite catches broken stores', () => {
       },
     };
     await assert.rejects(grantProbeChecks.rawEntryLifecycle.run({ store, probe, capabilities: ms }), /no longer hold/);
+  });
+
+  it('catches a grant store that drops resources, or gives [] for none', async () => {
+    const inner = mapGrantStore(false);
+    const dropping: GrantStore = {
+      saveGrant: ({ resources: _, ...g }) => inner.saveGrant(g),
+      consumeGrant: (clientId, code) => inner.consumeGrant(clientId, code),
+    };
+    await assert.rejects(grantChecks.resources.run({ store: dropping, capabilities: ms }), /resources must come back as an array/);
+    await assert.rejects(grantChecks.resourcesConcurrentConsume.run({ store: dropping, capabilities: ms }), /resources/);
+    const emptied = mapGrantStore(false);
+    const save = emptied.saveGrant.bind(emptied);
+    const withEmpty: GrantStore = {
+      saveGrant: (g) => save({ ...g, resources: g.resources ?? [] }),
+      consumeGrant: (clientId, code) => emptied.consumeGrant(clientId, code),
+    };
+    await assert.rejects(grantChecks.resources.run({ store: withEmpty, capabilities: ms }), /must come back absent/);
+    const reordered = mapGrantStore(false);
+    const sorted: GrantStore = {
+      saveGrant: (g) => reordered.saveGrant(g.resources ? { ...g, resources: [...g.resources].sort() } : g),
+      consumeGrant: (clientId, code) => reordered.consumeGrant(clientId, code),
+    };
+    await assert.rejects(grantChecks.resources.run({ store: sorted, capabilities: ms }), /same order/);
+  });
+
+  it('catches a grant probe that shows no resources (kept beside the raw entry only)', async () => {
+    const store = mapGrantStore(false);
+    const probe = {
+      read: async (clientId: string, code: string) => {
+        const entry = store.entries.get(JSON.stringify([clientId, code]));
+        if (!entry || 'consumed' in entry) return entry ?? null;
+        const { resources: _, ...rest } = entry;
+        return rest;
+      },
+    };
+    await assert.rejects(grantProbeChecks.rawEntryHoldsResources.run({ store, probe, capabilities: ms }), /must hold/);
+    const honest = { read: async (clientId: string, code: string) => store.entries.get(JSON.stringify([clientId, code])) ?? null };
+    await grantProbeChecks.rawEntryHoldsResources.run({ store, probe: honest, capabilities: ms });
+  });
+
+  it('catches a token store that drops audience or resources, mixes them up, or gives [] for none', async () => {
+    const wrap = (save: (a: AccessTokenRecord, r: RefreshTokenRecord | null) => [AccessTokenRecord, RefreshTokenRecord | null]) => {
+      const inner = mapTokenStore(false);
+      const store: TokenStore = { ...inner, saveTokens: (a, r) => inner.saveTokens(...save(a, r)) };
+      return store;
+    };
+    const noAudience = wrap(({ audience: _, ...a }, r) => [a, r]);
+    await assert.rejects(tokenChecks.audienceAndResources.run({ store: noAudience, capabilities: ms }), /audience must come back/);
+    const noResources = wrap((a, r) => {
+      if (!r) return [a, r];
+      const { resources: _, ...rest } = r;
+      return [a, rest];
+    });
+    await assert.rejects(tokenChecks.audienceAndResources.run({ store: noResources, capabilities: ms }), /resources must come back/);
+    await assert.rejects(tokenChecks.resourcesThroughRotation.run({ store: noResources, capabilities: ms }), /resources/);
+    await assert.rejects(tokenChecks.resourcesConcurrentConsume.run({ store: noResources, capabilities: ms }), /resources/);
+    // One column for both kinds, read back into both fields.
+    const mixed = wrap((a, r) => [
+      a.audience ? ({ ...a, resources: a.audience } as AccessTokenRecord) : a,
+      r?.resources ? ({ ...r, audience: r.resources } as RefreshTokenRecord) : r,
+    ]);
+    await assert.rejects(tokenChecks.audienceAndResources.run({ store: mixed, capabilities: ms }), /of an access token|of a refresh token/);
+    const emptied = wrap((a, r) => [{ ...a, audience: a.audience ?? [] }, r ? { ...r, resources: r.resources ?? [] } : r]);
+    await assert.rejects(tokenChecks.audienceAndResources.run({ store: emptied, capabilities: ms }), /must come back absent/);
+  });
+
+  it('catches a token probe that shows no audience or resources', async () => {
+    const store = mapTokenStore(false);
+    const strip = (entry: (AccessTokenRecord & RefreshTokenRecord) | undefined) => {
+      if (!entry) return null;
+      const { audience: _, resources: __, ...rest } = entry;
+      return rest;
+    };
+    const probe = {
+      readAccess: async (t: string) => strip(store.access.get(t)),
+      readRefresh: async (t: string) => strip(store.refresh.get(t)),
+    };
+    await assert.rejects(tokenProbeChecks.rawEntryHoldsLists.run({ store, probe, capabilities: ms }), /must hold/);
+    const honest = {
+      readAccess: async (t: string) => store.access.get(t) ?? null,
+      readRefresh: async (t: string) => store.refresh.get(t) ?? null,
+    };
+    await tokenProbeChecks.rawEntryHoldsLists.run({ store, probe: honest, capabilities: ms });
   });
 
   it('catches a case-insensitive client lookup', async () => {
