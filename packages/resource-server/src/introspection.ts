@@ -34,8 +34,24 @@ function basicCredentials(id: string, secret: string): string {
   return `Basic ${btoa(bin)}`;
 }
 
-/** @internal Hex SHA-256 of a token: the key of the caches, so no token is kept in memory. */
+/** `node:crypto`'s `createHash`, when the runtime has `process.getBuiltinModule` (Node 20.16+, Bun, Deno). */
+type CreateHash = (algorithm: 'sha256') => { update(data: string): { digest(encoding: 'hex'): string } };
+const createHash = (
+  (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
+    | { createHash?: CreateHash }
+    | undefined
+)?.createHash;
+
+/**
+ * @internal Hex SHA-256 of a token: the key of the caches, so no token is kept in memory.
+ * `node:crypto` where there is one (several times faster than a Web Crypto round trip), else Web Crypto.
+ */
 export async function tokenDigest(token: string): Promise<string> {
+  return createHash ? createHash('sha256').update(token).digest('hex') : webCryptoDigest(token);
+}
+
+/** @internal The Web Crypto path of `tokenDigest` (exported for its test). */
+export async function webCryptoDigest(token: string): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)));
   let hex = '';
   for (const b of d) hex += b.toString(16).padStart(2, '0');

@@ -4,8 +4,11 @@
  * JWKS cache age, the cache is bounded, failed tokens are never cached, and scopes are checked on
  * every call. A hit is seen as the identical `VerifiedToken` object: a fresh check builds a new one.
  */
+
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, type VerifyResult } from '../src/index.js';
+import { tokenDigest, webCryptoDigest } from '../src/introspection.js';
 import { startOwnIssuer, startProvider } from './servers.js';
 
 const AUD = 'https://api.example';
@@ -115,6 +118,14 @@ describe('verifiedTokenCache', () => {
       error: 'invalid_token',
       description: 'The access token expired',
     });
+  });
+
+  it('the cache key: SHA-256 of the whole token, the same on the node:crypto and the Web Crypto paths', async () => {
+    for (const t of ['', 'a.b.c', 'ünï\u{1F600}.x.y', 'z'.repeat(9000)]) {
+      const expected = createHash('sha256').update(t, 'utf8').digest('hex');
+      expect(await tokenDigest(t)).toBe(expected);
+      expect(await webCryptoDigest(t)).toBe(expected);
+    }
   });
 
   it('refuses invalid settings', () => {
