@@ -79,6 +79,12 @@ export interface Client {
    * the provider's `par.required` decides.
    */
   readonly requirePushedAuthorizationRequests?: boolean;
+  /**
+   * `true` when this client's access tokens must be DPoP-bound (RFC 9449 section 5.2,
+   * `dpop_bound_access_tokens`): with `dpop.enabled`, its token requests without a `DPoP` proof are
+   * refused with `invalid_dpop_proof`. Unset: a proof is optional.
+   */
+  readonly dpopBoundAccessTokens?: boolean;
 }
 
 /** A resource owner. Extend it with your own fields and pass your type as the `U` parameter. */
@@ -121,6 +127,11 @@ export interface GrantRecord {
    * binding (the token request can then name no resource).
    */
   readonly resources?: readonly string[];
+  /**
+   * The DPoP key thumbprint (RFC 9449 section 10, `dpop_jkt`) the code is bound to: the token
+   * request must carry a proof made with that key. Unset: not bound.
+   */
+  readonly dpopJkt?: string;
 }
 
 /** An access token as stored. `token` is a digest of the token the client holds. */
@@ -137,6 +148,12 @@ export interface AccessTokenRecord {
    * checked by `verifyAccessToken(req, scopes, { audience })`. Unset: no resource was named.
    */
   readonly audience?: readonly string[];
+  /**
+   * The DPoP key thumbprint the token is bound to (RFC 9449 section 6, `cnf.jkt`): it is then
+   * accepted only with the `DPoP` scheme and a proof made with that key. Unset: a bearer token.
+   * A store that drops it turns a DPoP-bound token into a bearer token: bindings must keep it.
+   */
+  readonly dpopJkt?: string;
 }
 
 /** A refresh token as stored. `token` is a digest of the token the client holds. */
@@ -152,6 +169,11 @@ export interface RefreshTokenRecord {
    * subset, never another. Unset: the grant named none.
    */
   readonly resources?: readonly string[];
+  /**
+   * The DPoP key thumbprint a public client's refresh token is bound to (RFC 9449 section 5):
+   * a refresh request must carry a proof made with that key. Unset: not bound.
+   */
+  readonly dpopJkt?: string;
 }
 
 /**

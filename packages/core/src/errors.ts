@@ -24,7 +24,9 @@ export type OAuthErrorCode =
   | 'slow_down'
   | 'expired_token'
   | 'invalid_target'
-  | 'invalid_request_uri';
+  | 'invalid_request_uri'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
 
 /** The base of every OAuth error core answers: the RFC `error` code, its HTTP status and extra headers. */
 export class OAuthError extends Error {
@@ -199,6 +201,27 @@ export class InvalidTargetError extends OAuthError {
 export class InvalidRequestUriError extends OAuthError {
   constructor(description = 'The request_uri is invalid, expired or already used', opts?: Opts) {
     super('invalid_request_uri', description, 400, opts);
+  }
+}
+
+/**
+ * `invalid_dpop_proof` (RFC 9449 section 5 at the token endpoint, 400; section 7.1 at a protected
+ * resource, 401): the `DPoP` proof is missing where required, malformed, badly signed, stale,
+ * replayed, or for another request or key.
+ */
+export class InvalidDpopProofError extends OAuthError {
+  constructor(description = 'The DPoP proof is invalid', status: 400 | 401 = 400, opts?: Opts) {
+    super('invalid_dpop_proof', description, status, opts);
+  }
+}
+
+/**
+ * `use_dpop_nonce` (RFC 9449 section 8, 400 at the token endpoint; section 9, 401 at a resource):
+ * the proof must carry the server's nonce, sent in the `DPoP-Nonce` header of this answer.
+ */
+export class UseDpopNonceError extends OAuthError {
+  constructor(description: string, status: 400 | 401, nonce: string) {
+    super('use_dpop_nonce', description, status, { headers: { 'DPoP-Nonce': nonce } });
   }
 }
 

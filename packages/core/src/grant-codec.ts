@@ -3,7 +3,8 @@
  * that keeps a string under a key). The store derives the key from `clientId` and `code`, so the
  * text holds the other fields only, as JSON with `expiresAt` in milliseconds since the epoch:
  * `{"userId","redirectUri","scopes","expiresAt","grantId","codeChallenge","codeChallengeMethod"}`, and
- * `"resources"` (RFC 8707) only when the authorization request named some.
+ * `"resources"` (RFC 8707) only when the authorization request named some, `"dpopJkt"` (RFC 9449)
+ * only when the code is bound to a DPoP key.
  * `redirectUri` is `null` when the authorization request left `redirect_uri` out; text written
  * before it could be `null` (always a string) decodes as it always did.
  */
@@ -20,6 +21,8 @@ interface StoredGrant {
   codeChallengeMethod: 'S256' | 'plain' | null;
   /** RFC 8707 resources; absent when the request named none. */
   resources?: string[];
+  /** RFC 9449 key thumbprint; absent when the code is not bound. */
+  dpopJkt?: string;
 }
 
 /**
@@ -40,6 +43,7 @@ export function encodeGrant(grant: GrantRecord): string {
     codeChallengeMethod: grant.codeChallengeMethod,
   };
   if (grant.resources && grant.resources.length > 0) stored.resources = [...grant.resources];
+  if (grant.dpopJkt !== undefined) stored.dpopJkt = grant.dpopJkt;
   return JSON.stringify(stored);
 }
 
@@ -62,7 +66,7 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const s = value as Partial<Record<keyof StoredGrant, unknown>>;
-  const { userId, redirectUri, scopes, expiresAt, grantId, codeChallenge, codeChallengeMethod, resources } = s;
+  const { userId, redirectUri, scopes, expiresAt, grantId, codeChallenge, codeChallengeMethod, resources, dpopJkt } = s;
   if (!isString(userId) || !isString(grantId)) return null;
   // Absent is not `null`: a record that lost the field must not pass as "redirect_uri not sent".
   if (redirectUri !== null && !isString(redirectUri)) return null;
@@ -72,6 +76,8 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
   if (codeChallengeMethod !== null && codeChallengeMethod !== 'S256' && codeChallengeMethod !== 'plain') return null;
   // Optional (text written before resource indicators has none), but never of the wrong type.
   if (resources !== undefined && (!Array.isArray(resources) || !resources.every(isString))) return null;
+  // A binding that does not decode is refused, never dropped (that would unbind the code).
+  if (dpopJkt !== undefined && !isString(dpopJkt)) return null;
   return {
     code,
     clientId,
@@ -83,5 +89,6 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
     codeChallenge,
     codeChallengeMethod,
     ...(resources !== undefined && resources.length > 0 ? { resources: [...(resources as string[])] } : {}),
+    ...(dpopJkt !== undefined ? { dpopJkt } : {}),
   };
 }

@@ -120,6 +120,51 @@ export interface ParOptions {
   consentWindow?: number;
 }
 
+/** A JWS algorithm DPoP proofs may be signed with. */
+export type DpopAlgorithm = 'ES256' | 'ES384' | 'EdDSA' | 'Ed25519' | 'PS256' | 'RS256';
+
+/** Resolved DPoP settings. */
+export interface DpopSettings {
+  readonly enabled: boolean;
+  readonly algorithms: readonly DpopAlgorithm[];
+  /** Seconds a proof is accepted after its `iat`. */
+  readonly maxAge: number;
+  /** Seconds a proof's `iat` may lie in the future (clock skew). */
+  readonly clockSkew: number;
+  /** Server nonces: the HMAC key and how many seconds each nonce is current; `null`: none asked. */
+  readonly nonce: { readonly key: Buffer; readonly lifetime: number } | null;
+  /** Origins whose URLs core's own resource checks accept as `htu`. */
+  readonly resourceOrigins: readonly string[];
+}
+
+/** DPoP: sender-constrained access and refresh tokens (RFC 9449). */
+export interface DpopOptions {
+  /**
+   * Check `DPoP` proofs at the token endpoint and bind the tokens to their key (`token_type:
+   * DPoP`); accept `Authorization: DPoP` at core's resource checks. Needs an ephemeral store (proof
+   * replay is refused across processes). Default `false`: a `DPoP` header is ignored.
+   */
+  enabled?: boolean;
+  /** Algorithms proofs may use (`dpop_signing_alg_values_supported`). Default `ES256`, `EdDSA`, `PS256`, `RS256`. */
+  algorithms?: readonly DpopAlgorithm[];
+  /** Seconds a proof is accepted after its `iat`. Default 300. */
+  maxAge?: number;
+  /** Seconds a proof's `iat` may be ahead of this server's clock. Default 15. */
+  clockSkew?: number;
+  /**
+   * Server-provided nonces (RFC 9449 section 8): proofs must carry a nonce this server handed out
+   * (`use_dpop_nonce` and a `DPoP-Nonce` header otherwise). Nonces are derived from `secret` (at
+   * least 32 characters, the same in every process) and the time, so any process accepts any
+   * other's; each is current for `lifetime` seconds (default 300) and accepted one period longer.
+   */
+  nonce?: { secret: string; lifetime?: number };
+  /**
+   * Origins (`https://api.example`) whose URLs core's own resource checks (`verifyAccessToken`,
+   * `requireOAuth`) accept as a proof's `htu`, with the request's path. Default: the issuer's origin.
+   */
+  resourceOrigins?: readonly string[];
+}
+
 /** Resolved PAR settings. */
 export interface ParSettings {
   readonly enabled: boolean;
@@ -217,6 +262,8 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   device?: DeviceOptions;
   /** Pushed authorization requests (RFC 9126). */
   par?: ParOptions;
+  /** Sender-constrained tokens (RFC 9449, DPoP). */
+  dpop?: DpopOptions;
   /**
    * Protected resources clients may name with `resource` (RFC 8707), checked at startup (absolute
    * URI, no fragment, no duplicate). Any other `resource` value is `invalid_target`.
@@ -247,6 +294,8 @@ export interface ResolvedOptions {
   readonly device: DeviceSettings;
   /** Resolved PAR settings. */
   readonly par: ParSettings;
+  /** Resolved DPoP settings. */
+  readonly dpop: DpopSettings;
   /** Registered resources (RFC 8707) by URI; empty when none are. */
   readonly resources: ReadonlyMap<string, ResolvedResource>;
   readonly logger: Logger;
@@ -310,6 +359,11 @@ export const OPTION_DEFAULTS = {
     shown: '`{ enabled: false, required: false, expiresIn: 60, consentWindow: 600 }`',
     meaning:
       'pushed authorization requests (RFC 9126): serve the endpoint, require them of every client, `request_uri` lifetime and the time to sign in and decide after it (s)',
+  },
+  dpop: {
+    shown: '`{ enabled: false, algorithms: [ES256, EdDSA, PS256, RS256], maxAge: 300, clockSkew: 15 }`',
+    meaning:
+      'DPoP (RFC 9449): bind tokens to the client key of `DPoP` proofs; proof age and skew (s), `nonce: { secret, lifetime }`, `resourceOrigins`',
   },
   resources: {
     shown: 'none',
@@ -434,6 +488,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
     lenientBasicAuth: o.lenientBasicAuth ?? DEFAULT.lenientBasicAuth,
     device: resolveDevice(o.device, o.issuer.replace(/\/$/, '')),
     par: resolvePar(o.par),
+    dpop: resolveDpop(o.dpop, issuer.origin),
     resources: new Map(resources.map((r) => [r.uri, r])),
     logger,
   };
@@ -482,6 +537,44 @@ function count(name: string, value: unknown, fallback: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
     throw new TypeError(`Portcullis: ${name} must be a positive integer`);
   return value;
+}
+
+const DPOP_ALGORITHMS: readonly DpopAlgorithm[] = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'];
+
+function resolveDpop(d: DpopOptions | undefined, issuerOrigin: string): DpopSettings {
+  if (d?.enabled !== undefined && typeof d.enabled !== 'boolean') throw new TypeError('Portcullis: dpop.enabled must be a boolean');
+  const algorithms = d?.algorithms ?? (['ES256', 'EdDSA', 'PS256', 'RS256'] as const);
+  if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((a) => DPOP_ALGORITHMS.includes(a))) {
+    throw new TypeError(`Portcullis: dpop.algorithms must be a non-empty list of ${DPOP_ALGORITHMS.join(', ')}`);
+  }
+  let nonce: DpopSettings['nonce'] = null;
+  if (d?.nonce !== undefined) {
+    const secret = d.nonce?.secret;
+    if (typeof secret !== 'string' || secret.length < 32)
+      throw new TypeError('Portcullis: dpop.nonce.secret must be at least 32 characters');
+    nonce = { key: Buffer.from(secret, 'utf8'), lifetime: count('dpop.nonce.lifetime', d.nonce.lifetime, 300) };
+  }
+  const origins = d?.resourceOrigins ?? [issuerOrigin];
+  const resourceOrigins = origins.map((o) => {
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new TypeError(`Portcullis: dpop.resourceOrigins must be origins such as https://api.example (got ${String(o).slice(0, 80)})`);
+    }
+    if (u.origin === 'null' || (u.protocol !== 'https:' && u.protocol !== 'http:')) {
+      throw new TypeError('Portcullis: dpop.resourceOrigins must be http(s) origins');
+    }
+    return u.origin;
+  });
+  return {
+    enabled: d?.enabled ?? false,
+    algorithms: [...algorithms],
+    maxAge: count('dpop.maxAge', d?.maxAge, 300),
+    clockSkew: count('dpop.clockSkew', d?.clockSkew, 15),
+    nonce,
+    resourceOrigins,
+  };
 }
 
 function resolvePar(p: ParOptions | undefined): ParSettings {

@@ -166,6 +166,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
         `Portcullis: the grant '${DEVICE_GRANT}' needs a device code store: provider.useStores({ devices }) (createMemoryStores() has one)`,
       );
     }
+    if (this.options.dpop.enabled && !this.e.s.ephemeral) {
+      throw new ConfigurationError(
+        'Portcullis: DPoP (dpop.enabled) needs an ephemeral store to refuse replayed proofs across processes: provider.useStores({ ephemeral }) (createMemoryStores() has one) or a binding or grant cache that provides one',
+      );
+    }
     if (this.options.par.enabled && !this.e.s.ephemeral) {
       throw new ConfigurationError(
         'Portcullis: pushed authorization requests (par) need an ephemeral store for the pushed requests: provider.useStores({ ephemeral }) (createMemoryStores() has one) or a binding or grant cache that provides one',

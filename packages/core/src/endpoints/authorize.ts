@@ -1,5 +1,6 @@
 import type { Client, User } from '../contract.js';
 import { digestToken, randomToken } from '../crypto.js';
+import { JKT } from '../dpop.js';
 import { type EndpointResult, type Engine, fail as failResult } from '../engine.js';
 import {
   AccessDeniedError,
@@ -38,6 +39,11 @@ export interface AuthorizationRequest<C extends Client = Client> {
   readonly state: string | null;
   readonly codeChallenge: string | null;
   readonly codeChallengeMethod: 'S256' | 'plain' | null;
+  /**
+   * The DPoP key thumbprint the code will be bound to (RFC 9449 section 10, `dpop_jkt`), or `null`.
+   * Read only with `dpop.enabled`.
+   */
+  readonly dpopJkt: string | null;
   /**
    * `true` when the parameters came from a pushed authorization request (RFC 9126): the request
    * named `client_id` and `request_uri`, and `query` holds just those two. The pushed request is
@@ -157,6 +163,13 @@ export async function validate<U extends User, C extends Client>(
       codeChallengeMethod = m;
     }
   }
+  // RFC 9449 section 10: dpop_jkt binds the code to the key of the client's DPoP proofs.
+  let dpopJkt: string | null = null;
+  if (e.o.dpop.enabled && p.dpop_jkt !== undefined) {
+    if (rt !== 'code') return fail(new InvalidRequestError('dpop_jkt is only for response_type code'));
+    if (!JKT.test(p.dpop_jkt)) return fail(new InvalidRequestError('dpop_jkt is malformed'));
+    dpopJkt = p.dpop_jkt;
+  }
   return {
     kind: 'ok',
     request: {
@@ -169,6 +182,7 @@ export async function validate<U extends User, C extends Client>(
       state,
       codeChallenge,
       codeChallengeMethod,
+      dpopJkt,
       pushed,
       query,
     },
@@ -344,6 +358,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
     codeChallenge: r.codeChallenge,
     codeChallengeMethod: r.codeChallengeMethod,
     ...(r.resources.length > 0 ? { resources: [...r.resources] } : {}),
+    ...(r.dpopJkt !== null ? { dpopJkt: r.dpopJkt } : {}),
   });
   const response = redirectTo(e, r.redirectUri, false, { code, state: r.state });
   return { ...base, userId, response, error: null, scopes, issuedGrantId: grantId };

@@ -51,7 +51,7 @@ export async function introspectionEndpoint<U extends User, C extends Client>(e:
     active: true,
     scope: record.scopes.join(' '),
     client_id: record.clientId,
-    token_type: kind === 'access' ? 'Bearer' : 'refresh_token',
+    token_type: kind === 'access' ? ((record as AccessTokenRecord).dpopJkt ? 'DPoP' : 'Bearer') : 'refresh_token',
     exp: Math.floor(record.expiresAt.getTime() / 1000),
     iss: e.o.issuer,
   };
@@ -59,5 +59,7 @@ export async function introspectionEndpoint<U extends User, C extends Client>(e:
   // RFC 8707 section 2: the audience restriction as the top-level `aud` (one: a string).
   const audience = kind === 'access' ? (record as AccessTokenRecord).audience : undefined;
   if (audience && audience.length > 0) body.aud = audience.length === 1 ? audience[0] : [...audience];
+  // RFC 9449 section 6.2: the key a DPoP-bound token is bound to, as a confirmation claim.
+  if (record.dpopJkt !== undefined) body.cnf = { jkt: record.dpopJkt };
   return { ...ok, response: json(200, body), userId: record.userId, scopes: record.scopes };
 }

@@ -1,8 +1,9 @@
 import { authenticatedForm } from '../client-auth.js';
 import type { Client, User } from '../contract.js';
 import { randomToken } from '../crypto.js';
+import { checkProof, htuOf } from '../dpop.js';
 import { type EndpointResult, type Engine, fail } from '../engine.js';
-import { InvalidRequestError, ServerError } from '../errors.js';
+import { InvalidDpopProofError, InvalidRequestError, isOAuthError, ServerError } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
 import { toQuery } from '../params.js';
 import { encodePushedRequest, pushedRequestKey, REQUEST_URI_PREFIX } from '../pushed-requests.js';
@@ -43,6 +44,18 @@ export async function pushedAuthorizationEndpoint<U extends User, C extends Clie
   }
   if (p.request !== undefined) return fail(new InvalidRequestError('Request objects (request) are not supported'), undefined, client.id);
   for (const k of CREDENTIALS) delete p[k];
+  // RFC 9449 section 10.1: a DPoP proof sent with the push binds the code like dpop_jkt.
+  if (e.o.dpop.enabled) {
+    const url = htuOf(new URL(e.o.endpoints.pushedAuthorizationRequest, `${e.o.issuer}/`).toString())!;
+    const proof = await checkProof(e, req, { urls: [url], accessToken: null, status: 400 });
+    if (isOAuthError(proof)) return fail(proof, undefined, client.id);
+    if (proof !== null) {
+      if (p.dpop_jkt !== undefined && p.dpop_jkt !== proof.jkt) {
+        return fail(new InvalidDpopProofError('dpop_jkt does not match the key of the DPoP proof'), undefined, client.id);
+      }
+      p.dpop_jkt = proof.jkt;
+    }
+  }
   // A client authenticated with HTTP Basic may leave client_id out of the body.
   p.client_id = client.id;
   const v = await validate(e, p, '', client, true);

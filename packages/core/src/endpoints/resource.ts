@@ -1,9 +1,17 @@
 import type { AccessTokenRecord } from '../contract.js';
 import { digestToken } from '../crypto.js';
+import { algsParameter, checkProof, htuOf } from '../dpop.js';
 import type { EndpointResult, Engine } from '../engine.js';
-import { InsufficientScopeError, InvalidRequestError, InvalidTokenError, isOAuthError, type OAuthError } from '../errors.js';
+import {
+  InsufficientScopeError,
+  InvalidDpopProofError,
+  InvalidRequestError,
+  InvalidTokenError,
+  isOAuthError,
+  type OAuthError,
+} from '../errors.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
-import { formBody, header, isForm, parseParams, queryOf } from '../params.js';
+import { formBody, header, isForm, parseParams, pathOf, queryOf } from '../params.js';
 import { json } from '../responses.js';
 
 /** A validated bearer token, as `verifyAccessToken` and `requireOAuth` hand it to the app. */
@@ -13,6 +21,8 @@ export interface VerifiedToken {
   readonly scopes: readonly string[];
   readonly expiresAt: Date;
   readonly grantId: string;
+  /** The DPoP key thumbprint the token is bound to (RFC 9449), when it is; the request proved it. */
+  readonly dpopJkt?: string;
 }
 
 /** What `verifyAccessToken` returns. */
@@ -34,11 +44,24 @@ function quote(s: string): string {
   return s.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '');
 }
 
-/** An RFC 6750 section 3 error with its `WWW-Authenticate: Bearer` challenge. */
-function challenge(e: Engine, error: OAuthError | null, status: number, scopes?: readonly string[]): ResourceInternal {
-  let h = `Bearer realm="${quote(e.o.realm)}"`;
+/**
+ * An RFC 6750 section 3 error with its `WWW-Authenticate` challenge: `Bearer`, or `DPoP` (RFC 9449
+ * section 7.1, with `algs`) for requests that used the DPoP scheme or a DPoP-bound token. With
+ * DPoP on, a request that sent no token is offered both schemes (section 7.2).
+ */
+function challenge(
+  e: Engine,
+  error: OAuthError | null,
+  status: number,
+  scopes?: readonly string[],
+  scheme: 'Bearer' | 'DPoP' = 'Bearer',
+): ResourceInternal {
+  let h = `${scheme} realm="${quote(e.o.realm)}"`;
   if (error) h += `, error="${quote(error.error)}", error_description="${quote(error.message)}"`;
   if (scopes && scopes.length > 0) h += `, scope="${quote(scopes.join(' '))}"`;
+  if (scheme === 'DPoP') h += `, ${algsParameter(e)}`;
+  else if (error === null && e.o.dpop.enabled) h += `, DPoP realm="${quote(e.o.realm)}", ${algsParameter(e)}`;
+  const extra: Record<string, string> = error ? { ...error.headers, 'WWW-Authenticate': h } : { 'WWW-Authenticate': h };
   const body = error
     ? { error: error.error, error_description: error.message }
     : { error: 'invalid_token', error_description: 'A bearer token is required' };
@@ -46,7 +69,7 @@ function challenge(e: Engine, error: OAuthError | null, status: number, scopes?:
   return {
     ok: false,
     result: {
-      response: json(status, body, { 'WWW-Authenticate': h }),
+      response: json(status, body, extra),
       error: err,
       clientId: null,
       userId: null,
@@ -57,10 +80,13 @@ function challenge(e: Engine, error: OAuthError | null, status: number, scopes?:
   };
 }
 
-/** Finds the bearer token: header, form body, or (only when enabled) the query string. */
-function extract(e: Engine, req: OAuthRequest): string | null | OAuthError {
+/**
+ * Finds the bearer token: header, form body, or (only when enabled) the query string. With
+ * `bodyAndQueryOnly`, the header is skipped (the DPoP scheme read it already).
+ */
+function extract(e: Engine, req: OAuthRequest, bodyAndQueryOnly = false): string | null | OAuthError {
   const found: string[] = [];
-  const auth = header(req, 'authorization');
+  const auth = bodyAndQueryOnly ? undefined : header(req, 'authorization');
   if (auth !== undefined) {
     const sp = auth.indexOf(' ');
     if (sp > 0 && auth.slice(0, sp).toLowerCase() === 'bearer') {
@@ -100,11 +126,32 @@ export interface VerifyOptions {
 
 function decide(e: Engine, record: AccessTokenRecord | null, scopes: readonly string[], opts?: VerifyOptions): ResourceInternal {
   if (!record || record.expiresAt.getTime() <= Date.now()) return challenge(e, new InvalidTokenError(), 401);
+  // RFC 9449 section 7.1: a DPoP-bound token sent as a bearer token is refused.
+  if (record.dpopJkt !== undefined) {
+    return challenge(
+      e,
+      new InvalidTokenError('The access token is DPoP-bound: send it with the DPoP scheme and a proof'),
+      401,
+      undefined,
+      'DPoP',
+    );
+  }
+  return grantAccess(e, record, scopes, opts, 'Bearer');
+}
+
+/** The checks after the token (and its proof): audience and scopes. */
+function grantAccess(
+  e: Engine,
+  record: AccessTokenRecord,
+  scopes: readonly string[],
+  opts: VerifyOptions | undefined,
+  scheme: 'Bearer' | 'DPoP',
+): ResourceInternal {
   if (opts?.audience !== undefined && !record.audience?.includes(opts.audience)) {
-    return challenge(e, new InvalidTokenError('The access token was not issued for this resource'), 401);
+    return challenge(e, new InvalidTokenError('The access token was not issued for this resource'), 401, undefined, scheme);
   }
   for (const s of scopes) {
-    if (!record.scopes.includes(s)) return challenge(e, new InsufficientScopeError(), 403, scopes);
+    if (!record.scopes.includes(s)) return challenge(e, new InsufficientScopeError(), 403, scopes, scheme);
   }
   return {
     ok: true,
@@ -114,8 +161,42 @@ function decide(e: Engine, record: AccessTokenRecord | null, scopes: readonly st
       scopes: record.scopes,
       expiresAt: record.expiresAt,
       grantId: record.grantId,
+      ...(record.dpopJkt !== undefined ? { dpopJkt: record.dpopJkt } : {}),
     },
   };
+}
+
+/**
+ * RFC 9449 section 7.1: `Authorization: DPoP <token>` with a `DPoP` proof whose `htm`/`htu` name
+ * this request, whose `ath` is the token's hash and whose key is the one the token is bound to.
+ */
+async function verifyDpop(
+  e: Engine,
+  req: OAuthRequest,
+  token: string,
+  scopes: readonly string[],
+  opts?: VerifyOptions,
+): Promise<ResourceInternal> {
+  const fail = (error: OAuthError, status: number) => challenge(e, error, status, undefined, 'DPoP');
+  if (token === '') return fail(new InvalidTokenError(), 401);
+  if (!TOKEN68.test(token)) return fail(new InvalidRequestError('The Authorization header is malformed'), 400);
+  const other = extract(e, req, true);
+  if (other !== null) return fail(isOAuthError(other) ? other : new InvalidRequestError('Use one method to send the access token'), 400);
+  const record = await e.s.getAccessToken!(digestToken(token));
+  if (!record || record.expiresAt.getTime() <= Date.now()) return fail(new InvalidTokenError(), 401);
+  if (record.dpopJkt === undefined) return fail(new InvalidTokenError('The access token is not DPoP-bound: use the Bearer scheme'), 401);
+  const path = pathOf(req.url);
+  const urls: string[] = [];
+  for (const origin of e.o.dpop.resourceOrigins) {
+    const u = htuOf(origin + path);
+    if (u !== null) urls.push(u);
+  }
+  const proof = await checkProof(e, req, { urls, accessToken: token, status: 401 });
+  if (proof === null) return fail(new InvalidDpopProofError('A DPoP proof is required with the DPoP scheme', 401), 401);
+  if (isOAuthError(proof)) return fail(proof, 401);
+  if (proof.jkt !== record.dpopJkt)
+    return fail(new InvalidDpopProofError('The DPoP proof key is not the one the access token is bound to', 401), 401);
+  return grantAccess(e, record, scopes, opts, 'DPoP');
 }
 
 /**
@@ -129,6 +210,12 @@ export function verifyAccessToken(
   scopes: readonly string[],
   opts?: VerifyOptions,
 ): ResourceInternal | Promise<ResourceInternal> {
+  if (e.o.dpop.enabled) {
+    const auth = header(req, 'authorization');
+    if (auth !== undefined && auth.length >= 5 && auth.slice(0, 5).toLowerCase() === 'dpop ') {
+      return verifyDpop(e, req, auth.slice(5).trim(), scopes, opts);
+    }
+  }
   const token = extract(e, req);
   if (token === null) return challenge(e, null, 401);
   if (typeof token !== 'string') return challenge(e, token, 400);

@@ -1,7 +1,8 @@
 import { authenticatedForm } from '../client-auth.js';
 import type { Client, GrantType, User } from '../contract.js';
+import { checkProof, htuOf, nonceHeader } from '../dpop.js';
 import { type EndpointResult, type Engine, fail } from '../engine.js';
-import { InvalidRequestError, isOAuthError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../errors.js';
+import { InvalidDpopProofError, InvalidRequestError, isOAuthError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../errors.js';
 import { authorizationCodeGrant } from '../grants/authorization-code.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { deviceCodeGrant } from '../grants/device-code.js';
@@ -32,10 +33,20 @@ export async function tokenEndpoint<U extends User, C extends Client>(e: Engine<
   if (!client.grantTypes.includes(grantType as GrantType)) {
     return fail(new UnauthorizedClientError('This client may not use this grant type'), undefined, client.id, grantType);
   }
-  const r = await handler(e, client, p);
+  // RFC 9449 section 5: with DPoP on, a valid proof binds the tokens to its key.
+  let dpopJkt: string | null = null;
+  if (e.o.dpop.enabled) {
+    const proof = await checkProof(e, req, { urls: [tokenUrl(e)], accessToken: null, status: 400 });
+    if (isOAuthError(proof)) return fail(proof, undefined, client.id, grantType);
+    if (proof !== null) dpopJkt = proof.jkt;
+    else if (client.dpopBoundAccessTokens === true) {
+      return fail(new InvalidDpopProofError('This client must send a DPoP proof'), undefined, client.id, grantType);
+    }
+  }
+  const r = await handler(e, client, p, { dpopJkt });
   if (isOAuthError(r)) return fail(r, undefined, client.id, grantType);
   return {
-    response: json(200, r.body),
+    response: json(200, r.body, e.o.dpop.enabled ? nonceHeader(e) : undefined),
     error: null,
     clientId: client.id,
     userId: r.userId,
@@ -43,4 +54,9 @@ export async function tokenEndpoint<U extends User, C extends Client>(e: Engine<
     scopes: r.scopes,
     issuedGrantId: r.grantId,
   };
+}
+
+/** The token endpoint's URL as proofs name it (`htu`): the issuer's origin and the endpoint path. */
+function tokenUrl(e: Engine): string {
+  return htuOf(new URL(e.o.endpoints.token, `${e.o.issuer}/`).toString())!;
 }

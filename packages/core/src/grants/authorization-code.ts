@@ -1,9 +1,9 @@
 import { digestToken, s256, safeEqual } from '../crypto.js';
-import { InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.js';
+import { InvalidDpopProofError, InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.js';
 import { resourceValues } from '../params.js';
 import { allows } from '../policy.js';
 import { checkResources, scopesFor, withinGrant } from '../resources.js';
-import { issueTokens } from './issue.js';
+import { issueTokens, refreshBinding } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
@@ -12,7 +12,7 @@ const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
  * RFC 6749 section 4.1.3 with RFC 7636 (PKCE). The code is consumed first, atomically, so a
  * failed check still burns it; a replayed code revokes every token it minted.
  */
-export const authorizationCodeGrant: GrantHandler = async (e, client, p) => {
+export const authorizationCodeGrant: GrantHandler = async (e, client, p, ctx) => {
   const code = p.code;
   if (!code) return new InvalidRequestError('code is required');
   // RFC 8707 section 2.2: checked before the code is used, so a malformed or unknown resource leaves it usable.
@@ -47,12 +47,18 @@ export const authorizationCodeGrant: GrantHandler = async (e, client, p) => {
     const computed = g.codeChallengeMethod === 'S256' ? s256(verifier) : verifier;
     if (!safeEqual(computed, g.codeChallenge)) return new InvalidGrantError('code_verifier does not match the code_challenge');
   }
+  // RFC 9449 section 10: a code bound with dpop_jkt is redeemed only with a proof made with that key.
+  if (g.dpopJkt !== undefined && g.dpopJkt !== ctx.dpopJkt) {
+    return new InvalidDpopProofError('The authorization code is bound to a DPoP key: send a DPoP proof made with it');
+  }
   // A subset of the grant's resources; the refresh token stays bound to all of them (section 2.2).
   const outside = withinGrant(g.resources, asked);
   if (outside) return outside;
   const audience = asked.length > 0 ? asked : (g.resources ?? []);
   const scopes = scopesFor(e, audience, g.scopes);
   const body = await issueTokens(e, {
+    dpopJkt: ctx.dpopJkt,
+    refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
     clientId: client.id,
     userId: g.userId,
     scopes,

@@ -12,7 +12,7 @@ import {
 import { resourceValues } from '../params.js';
 import { allows } from '../policy.js';
 import { checkResources, scopesFor } from '../resources.js';
-import { issueTokens } from './issue.js';
+import { issueTokens, refreshBinding } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -29,7 +29,7 @@ import type { GrantHandler } from './types.js';
  * - pending: `slow_down` when this poll came sooner than the interval after the previous one (the
  *   store has then added 5 seconds to the interval), else `authorization_pending`.
  */
-export const deviceCodeGrant: GrantHandler = async (e, client, p) => {
+export const deviceCodeGrant: GrantHandler = async (e, client, p, ctx) => {
   const code = p.device_code;
   if (!code) return new InvalidRequestError('device_code is required');
   const audience = checkResources(e, client, resourceValues(p));
@@ -50,6 +50,8 @@ export const deviceCodeGrant: GrantHandler = async (e, client, p) => {
     if (taken.expiresAt.getTime() <= Date.now()) return new ExpiredTokenError();
     const scopes = scopesFor(e, audience, taken.scopes);
     const body = await issueTokens(e, {
+      dpopJkt: ctx.dpopJkt,
+      refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
       clientId: client.id,
       userId: taken.userId,
       scopes,

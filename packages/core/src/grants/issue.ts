@@ -20,12 +20,17 @@ export interface IssueInput {
   audience?: readonly string[];
   /** Resources bound to the new refresh token (the full original grant, RFC 8707 section 2.2). */
   refreshResources?: readonly string[];
+  /** The DPoP key the access token is bound to (RFC 9449): `token_type: DPoP`, `cnf.jkt`. */
+  dpopJkt?: string | null;
+  /** The DPoP key the new refresh token is bound to (public clients, RFC 9449 section 5). */
+  refreshDpopJkt?: string | null;
 }
 
 /** The token response body (RFC 6749 section 5.1). */
 export interface TokenResponseBody {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the access token is bound to a DPoP key (RFC 9449 section 5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   /** Space-delimited granted scopes; left out when no scope was granted. */
   scope?: string;
@@ -55,6 +60,7 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
       expiresAt: new Date(expiresAt),
       grantId: input.grantId,
       ...(audience.length > 0 ? { audience: [...audience] } : {}),
+      ...(input.dpopJkt ? { dpopJkt: input.dpopJkt } : {}),
     },
     refresh === null
       ? null
@@ -66,12 +72,22 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
           expiresAt: new Date(now + o.lifetimes.refreshToken * 1000),
           grantId: input.grantId,
           ...(input.refreshResources && input.refreshResources.length > 0 ? { resources: [...input.refreshResources] } : {}),
+          ...(input.refreshDpopJkt ? { dpopJkt: input.refreshDpopJkt } : {}),
         },
   );
-  const body: TokenResponseBody = { access_token: access, token_type: 'Bearer', expires_in: lifetime };
+  const body: TokenResponseBody = { access_token: access, token_type: input.dpopJkt ? 'DPoP' : 'Bearer', expires_in: lifetime };
   if (input.scopes.length > 0) body.scope = input.scopes.join(' ');
   if (refresh !== null) body.refresh_token = refresh;
   return body;
+}
+
+/**
+ * The DPoP key a new refresh token is bound to: a public client's proof key (RFC 9449 section 5:
+ * "Refresh tokens issued to public clients are bound to the DPoP key"); confidential clients'
+ * refresh tokens are bound to their client authentication instead.
+ */
+export function refreshBinding(client: Client, jkt: string | null): string | null {
+  return jkt !== null && (client.secretHash === null || client.secretHash === undefined) ? jkt : null;
 }
 
 /** A new family id. */
@@ -98,5 +114,7 @@ function jwtAccessToken<U extends User, C extends Client>(
     client_id: input.clientId,
   };
   if (input.scopes.length > 0) claims.scope = input.scopes.join(' ');
+  // RFC 9449 section 6.1: the confirmation claim names the key's thumbprint.
+  if (input.dpopJkt) claims.cnf = { jkt: input.dpopJkt };
   return e.keys!.sign(claims, expiresAt);
 }

@@ -3,14 +3,14 @@ import { InvalidGrantError, InvalidRequestError, isOAuthError } from '../errors.
 import { resourceValues } from '../params.js';
 import { allows, resolveScopes } from '../policy.js';
 import { checkResources, scopesFor } from '../resources.js';
-import { issueTokens, newGrantId } from './issue.js';
+import { issueTokens, newGrantId, refreshBinding } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /**
  * RFC 6749 section 4.3 (off unless enabled; RFC 9700 says not to use it). The user store returns
  * the password hash; core verifies it, spending the same time for unknown users.
  */
-export const passwordGrant: GrantHandler = async (e, client, p) => {
+export const passwordGrant: GrantHandler = async (e, client, p, ctx) => {
   const { username, password } = p;
   if (!username || password === undefined) return new InvalidRequestError('username and password are required');
   const granted = resolveScopes(e, client, p.scope);
@@ -23,6 +23,8 @@ export const passwordGrant: GrantHandler = async (e, client, p) => {
   if (!found || !ok) return new InvalidGrantError('Invalid username or password');
   const grantId = newGrantId();
   const body = await issueTokens(e, {
+    dpopJkt: ctx.dpopJkt,
+    refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
     clientId: client.id,
     userId: found.user.id,
     scopes,

@@ -1,9 +1,16 @@
 import type { RefreshTokenRecord } from '../contract.js';
 import { digestToken } from '../crypto.js';
-import { InvalidGrantError, InvalidRequestError, InvalidScopeError, isOAuthError, type OAuthError } from '../errors.js';
+import {
+  InvalidDpopProofError,
+  InvalidGrantError,
+  InvalidRequestError,
+  InvalidScopeError,
+  isOAuthError,
+  type OAuthError,
+} from '../errors.js';
 import { resourceValues, splitScope } from '../params.js';
 import { checkResources, scopesFor, withinGrant } from '../resources.js';
-import { issueTokens } from './issue.js';
+import { issueTokens, refreshBinding } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /**
@@ -14,7 +21,7 @@ import type { GrantHandler } from './types.js';
  * token only: the new refresh token keeps the scope of the original grant (section 6: "the
  * requested scope MUST NOT include any scope not originally granted").
  */
-export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
+export const refreshTokenGrant: GrantHandler = async (e, client, p, ctx) => {
   const token = p.refresh_token;
   if (!token) return new InvalidRequestError('refresh_token is required');
   const asked = splitScope(p.scope);
@@ -25,7 +32,7 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
   // Look first: a token that is live and this client's, for a scope it holds, is consumed below.
   const seen = await e.s.getRefreshToken!(digest);
   if (seen !== null) {
-    const refused = check(seen, client.id, asked, resources);
+    const refused = check(seen, client.id, asked, resources, ctx.dpopJkt);
     if (refused === 'other-client') {
       // Someone else holds this client's refresh token: treat it as stolen.
       if (e.o.refreshTokenRotation) await e.s.revokeFamily!(seen.grantId);
@@ -46,7 +53,7 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
     }
     record = taken.record;
     // Checked again on what was consumed (it may differ from what was seen, or not have been seen).
-    const refused = check(record, client.id, asked, resources);
+    const refused = check(record, client.id, asked, resources, ctx.dpopJkt);
     if (refused === 'other-client') {
       await e.s.revokeFamily!(record.grantId);
       return new InvalidGrantError('The refresh token was issued to another client');
@@ -68,6 +75,9 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p) => {
     withRefresh: e.o.refreshTokenRotation,
     audience,
     refreshResources: record.resources ?? [],
+    dpopJkt: ctx.dpopJkt,
+    // A bound refresh token stays bound to its key; an unbound one of a public client binds now.
+    refreshDpopJkt: record.dpopJkt ?? refreshBinding(client, ctx.dpopJkt),
   });
   return { body, grantId: record.grantId, scopes, userId: record.userId };
 };
@@ -78,9 +88,14 @@ function check(
   clientId: string,
   asked: readonly string[],
   resources: readonly string[],
+  jkt: string | null,
 ): OAuthError | 'other-client' | null {
   if (record.clientId !== clientId) return 'other-client';
   if (record.expiresAt.getTime() <= Date.now()) return new InvalidGrantError('The refresh token has expired');
+  // RFC 9449 section 5: a public client's bound refresh token needs a proof made with its key.
+  if (record.dpopJkt !== undefined && record.dpopJkt !== jkt) {
+    return new InvalidDpopProofError('The refresh token is bound to a DPoP key: send a DPoP proof made with it');
+  }
   for (const s of asked) {
     if (!record.scopes.includes(s)) return new InvalidScopeError(`Scope '${s}' was not granted originally`);
   }

@@ -13,5 +13,16 @@ export interface Granted {
   userId: string | null;
 }
 
+/** What the token endpoint established before the grant runs. */
+export interface GrantContext {
+  /** The key thumbprint of the request's valid DPoP proof (RFC 9449), or `null` without one. */
+  readonly dpopJkt: string | null;
+}
+
 /** A grant type handler: checks the grant-specific parameters and issues tokens. */
-export type GrantHandler = <U extends User, C extends Client>(e: Engine<U, C>, client: C, params: Params) => Promise<Granted | OAuthError>;
+export type GrantHandler = <U extends User, C extends Client>(
+  e: Engine<U, C>,
+  client: C,
+  params: Params,
+  ctx: GrantContext,
+) => Promise<Granted | OAuthError>;
