@@ -7,7 +7,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { requireOAuth as requireOAuthNode, withOAuth as withOAuthNode } from './adapters/node.js';
 import type { Client, User } from './contract.js';
-import type { VerifiedToken } from './endpoints/resource.js';
+import type { GuardOptions, VerifiedToken } from './endpoints/resource.js';
 import type { OAuth2Provider } from './provider.js';
 
 /** An Express request that passed the bearer check: `req.oauth` is the verified token. */
@@ -23,13 +23,16 @@ export type OAuthExpressHandler = (req: OAuthRequestOf, res: Response, next: Nex
  */
 export function withOAuth<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,
-  scopes: readonly string[],
+  scopes: readonly string[] | GuardOptions,
   handler: OAuthExpressHandler,
 ): RequestHandler {
   return withOAuthNode<U, C, Request, Response>(provider, scopes, handler as never) as RequestHandler;
 }
 
 /** Express middleware protecting the routes after it (RFC 6750); on success `req.oauth` is set. */
-export function requireOAuth<U extends User, C extends Client>(provider: OAuth2Provider<U, C>, ...scopes: string[]): RequestHandler {
+export function requireOAuth<U extends User, C extends Client>(
+  provider: OAuth2Provider<U, C>,
+  ...scopes: string[] | [GuardOptions]
+): RequestHandler {
   return requireOAuthNode(provider, ...scopes) as unknown as RequestHandler;
 }

@@ -1,5 +1,5 @@
 import type { Client, User } from '../contract.js';
-import type { VerifiedToken } from '../endpoints/resource.js';
+import { type GuardOptions, guardArgs, type VerifiedToken } from '../endpoints/resource.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import { describe } from '../log.js';
 import type { OAuth2Provider } from '../provider.js';
@@ -117,17 +117,19 @@ export function toFetchHandler<U extends User, C extends Client>(
 }
 
 /**
- * Checks a Fetch request's bearer token for every listed scope (RFC 6750). Never rejects: a body
- * over the default limit is answered 413, anything thrown 500 `server_error`.
+ * Checks a Fetch request's bearer token for every listed scope (RFC 6750), or for `{ scopes,
+ * audience }` (the token must also have been issued for this resource, RFC 8707). Never rejects:
+ * a body over the default limit is answered 413, anything thrown 500 `server_error`.
  */
 export function requireOAuthFetch<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,
-  ...scopes: string[]
+  ...args: string[] | [GuardOptions]
 ): (request: Request) => Promise<{ ok: true; token: VerifiedToken } | { ok: false; response: Response }> {
+  const { scopes, options } = guardArgs(args);
   provider.validate();
   return async (request) => {
     try {
-      const r = await provider.checkAccessToken(await fromFetchRequest(request), scopes);
+      const r = await provider.checkAccessToken(await fromFetchRequest(request), scopes, options);
       return r.ok ? r : { ok: false, response: toFetchResponse(r.response) };
     } catch (err) {
       return { ok: false, response: failureResponse(provider, err) };

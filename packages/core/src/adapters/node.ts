@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Client, User } from '../contract.js';
-import type { ResourceResult, VerifiedToken } from '../endpoints/resource.js';
+import { type GuardOptions, guardArgs, type ResourceResult, type VerifiedToken } from '../endpoints/resource.js';
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import { describe } from '../log.js';
 import { pathOf } from '../params.js';
@@ -203,9 +203,10 @@ export type OAuthRouteHandler<Req extends IncomingMessage = NodeRequest, Res ext
  */
 function bearerGuard<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,
-  scopes: readonly string[],
+  args: readonly (string | GuardOptions)[] | GuardOptions,
   pass: OAuthRouteHandler,
 ): (req: NodeRequest, res: ServerResponse, next?: NextFunction) => unknown {
+  const { scopes, options } = guardArgs(args);
   provider.validate();
   // The route handler's own failures go to the framework (`next(err)`), or become a 500.
   const handOver = (req: NodeRequest, res: ServerResponse, next: NextFunction | undefined, token: VerifiedToken): unknown => {
@@ -226,7 +227,7 @@ function bearerGuard<U extends User, C extends Client>(
   };
   const slow = async (req: NodeRequest, res: ServerResponse, next: NextFunction | undefined): Promise<unknown> => {
     const oreq = await readForm(req, res);
-    return oreq ? finish(req, res, next, await provider.checkAccessToken(oreq, scopes)) : undefined;
+    return oreq ? finish(req, res, next, await provider.checkAccessToken(oreq, scopes, options)) : undefined;
   };
   // The guard's own failures (none are expected: checkAccessToken never throws) are answered 500.
   const ours = (res: ServerResponse) => (err: unknown) => answerFailure(provider, res, err);
@@ -235,7 +236,7 @@ function bearerGuard<U extends User, C extends Client>(
     try {
       const oreq = withoutReading(req);
       if (!oreq) return slow(req, res, next).catch(ours(res));
-      r = provider.checkAccessToken(oreq, scopes);
+      r = provider.checkAccessToken(oreq, scopes, options);
     } catch (err) {
       ours(res)(err);
       return undefined;
@@ -253,9 +254,14 @@ const callNext: OAuthRouteHandler = (_req, _res, next) => {
 /**
  * Middleware protecting a resource (RFC 6750): needs a valid bearer token holding every listed
  * scope. On success sets `req.oauth` and calls `next()`; otherwise answers 400/401/403 with
- * `WWW-Authenticate`.
+ * `WWW-Authenticate`. Pass `{ scopes, audience }` instead of scope names to also require that the
+ * token was issued for this resource (RFC 8707): `requireOAuth(provider, { scopes: ['read'],
+ * audience: 'https://api.example/' })`.
  */
-export function requireOAuth<U extends User, C extends Client>(provider: OAuth2Provider<U, C>, ...scopes: string[]): NodeMiddleware {
+export function requireOAuth<U extends User, C extends Client>(
+  provider: OAuth2Provider<U, C>,
+  ...scopes: string[] | [GuardOptions]
+): NodeMiddleware {
   // With `callNext` the guard gives back nothing, or a promise of nothing: a NodeMiddleware.
   return bearerGuard(provider, scopes, callNext) as NodeMiddleware;
 }
@@ -275,7 +281,7 @@ export function withOAuth<
   Res extends ServerResponse = ServerResponse,
 >(
   provider: OAuth2Provider<U, C>,
-  scopes: readonly string[],
+  scopes: readonly string[] | GuardOptions,
   handler: OAuthRouteHandler<Req, Res>,
 ): (req: Req, res: Res, next?: NextFunction) => unknown {
   return bearerGuard(provider, scopes, handler as unknown as OAuthRouteHandler) as (req: Req, res: Res, next?: NextFunction) => unknown;

@@ -124,6 +124,30 @@ export interface VerifyOptions {
   readonly audience?: string;
 }
 
+/**
+ * What the guards (`requireOAuth`, `withOAuth`, `requireOAuthFetch`) take instead of a list of
+ * scopes when they need more: the scopes, and the resource this server is (`audience`).
+ */
+export interface GuardOptions extends VerifyOptions {
+  /** Every scope the token must hold. */
+  readonly scopes?: readonly string[];
+}
+
+/** The scopes and options of a guard's arguments: scope names, or one `GuardOptions` object. */
+export function guardArgs(args: readonly (string | GuardOptions)[] | GuardOptions): {
+  scopes: readonly string[];
+  options: VerifyOptions | undefined;
+} {
+  const list: readonly (string | GuardOptions)[] = Array.isArray(args) ? args : [args as GuardOptions];
+  if (list.length === 1 && typeof list[0] === 'object' && list[0] !== null) {
+    const o = list[0] as GuardOptions;
+    return { scopes: o.scopes ?? [], options: o.audience === undefined ? undefined : { audience: o.audience } };
+  }
+  if (!list.every((s) => typeof s === 'string'))
+    throw new TypeError('Portcullis: a guard takes scope names, or one { scopes, audience } object');
+  return { scopes: list as readonly string[], options: undefined };
+}
+
 function decide(e: Engine, record: AccessTokenRecord | null, scopes: readonly string[], opts?: VerifyOptions): ResourceInternal {
   if (!record || record.expiresAt.getTime() <= Date.now()) return challenge(e, new InvalidTokenError(), 401);
   // RFC 9449 section 7.1: a DPoP-bound token sent as a bearer token is refused.
