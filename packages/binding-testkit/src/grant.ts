@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { Consumed, GrantRecord, GrantStore } from '@portcullis/core';
 import { assertList, assertRawHolds, largestResources, sampleResources } from './resources.js';
 import {
@@ -70,6 +71,36 @@ export function makeGrant(overrides: Partial<GrantRecord> = {}): GrantRecord {
     codeChallengeMethod: 'S256',
     ...overrides,
   };
+}
+
+/**
+ * A DPoP key thumbprint (RFC 9449 `dpop_jkt`, RFC 7638): 43 characters of base64url, unique per
+ * call, so a probe can find it in a raw entry and a store cannot pass by giving back another
+ * record's.
+ */
+export function sampleJkt(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * Asserts that `dpopJkt` came back as saved: the same string when `expected` is set, and absent
+ * (`undefined`: not `null`, not `''`) when the saved record was not bound. A store that drops it
+ * from an access token turns a DPoP-bound token into a bearer token.
+ */
+export function assertJkt(actual: unknown, expected: string | undefined, what: string): void {
+  if (expected === undefined) {
+    assert.strictEqual(
+      actual,
+      undefined,
+      `${what}: dpopJkt was not saved, so it must come back absent (not null or ''), got ${JSON.stringify(actual)}`,
+    );
+    return;
+  }
+  assert.strictEqual(
+    actual,
+    expected,
+    `${what}: dpopJkt must round-trip exactly (a dropped thumbprint turns a DPoP-bound record into an unbound one), got ${JSON.stringify(actual)}`,
+  );
 }
 
 async function save(store: GrantStore, grant: GrantRecord): Promise<GrantRecord> {
@@ -252,6 +283,39 @@ export const grantChecks = {
     const winner = winners[0];
     assertList(winner?.outcome === 'consumed' ? winner.record.resources : null, grant.resources, 'resources', 'the winner');
   }),
+
+  dpopJkt: check<GrantCheckContext>(
+    'dpopJkt (RFC 9449) comes back from consume exactly; a code without it comes back without it',
+    async ({ store, capabilities }) => {
+      const bound = await save(store, makeGrant({ dpopJkt: sampleJkt() }));
+      const withResources = await save(store, makeGrant({ dpopJkt: sampleJkt(), resources: sampleResources() }));
+      const noPkce = await save(store, makeGrant({ dpopJkt: sampleJkt(), codeChallenge: null, codeChallengeMethod: null }));
+      // Saved beside them under the same client: it must not take another grant's thumbprint.
+      const none = await save(store, makeGrant({ clientId: bound.clientId }));
+      for (const [grant, what] of [
+        [bound, 'grant bound to a DPoP key'],
+        [withResources, 'grant bound to a DPoP key, with resources'],
+        [noPkce, 'grant bound to a DPoP key, without PKCE'],
+        [none, 'grant not bound'],
+      ] as const) {
+        const result = await store.consumeGrant(grant.clientId, grant.code);
+        assertConsumed(result, grant, what);
+        const record = result?.outcome === 'consumed' ? result.record : null;
+        assertJkt(record?.dpopJkt, grant.dpopJkt, what);
+        assertList(record?.resources, grant.resources, 'resources', what);
+        assertSpent(await store.consumeGrant(grant.clientId, grant.code), grant, capabilities, `${what}, second consume`);
+      }
+    },
+  ),
+
+  dpopJktConcurrentConsume: check<GrantCheckContext>('the one winner of 10 concurrent consumes gets the dpopJkt', async ({ store }) => {
+    const grant = await save(store, makeGrant({ dpopJkt: sampleJkt() }));
+    const results = await concurrently(10, () => store.consumeGrant(grant.clientId, grant.code));
+    const winners = results.filter((r) => r?.outcome === 'consumed');
+    assert.equal(winners.length, 1, `exactly one of 10 concurrent consumes must win, ${winners.length} did`);
+    const winner = winners[0];
+    assertJkt(winner?.outcome === 'consumed' ? winner.record.dpopJkt : null, grant.dpopJkt, 'the winner');
+  }),
 } satisfies Record<string, Check<GrantCheckContext>>;
 
 /** Checks that need a probe; registered only when `probe` is given. */
@@ -299,11 +363,24 @@ export const grantProbeChecks = {
       assertConsumed(await store.consumeGrant(bound.clientId, bound.code), bound, 'consume');
     },
   ),
+
+  rawEntryHoldsDpopJkt: check<GrantCheckContext>(
+    'the raw store holds the dpopJkt of a bound grant, and none of a grant without',
+    async ({ store, probe }) => {
+      assert.ok(probe, 'this check needs a probe');
+      const jkt = sampleJkt();
+      const bound = await save(store, makeGrant({ dpopJkt: jkt }));
+      const none = await save(store, makeGrant({ clientId: bound.clientId }));
+      assertRawHolds(await probe.read(bound.clientId, bound.code), [jkt], true, 'grant bound to a DPoP key');
+      assertRawHolds(await probe.read(none.clientId, none.code), [jkt], false, 'grant not bound');
+      assertConsumed(await store.consumeGrant(bound.clientId, bound.code), bound, 'consume');
+    },
+  ),
 } satisfies Record<string, Check<GrantCheckContext>>;
 
 /**
  * Registers the grant-store contract tests: one-time consume, N-way concurrency, field and Date
- * round-trips (a `null` `redirectUri` and RFC 8707 `resources` included), expiry, client
+ * round-trips (a `null` `redirectUri`, RFC 8707 `resources` and RFC 9449 `dpopJkt` included), expiry, client
  * isolation, odd codes, and (with a probe) what the raw store holds.
  */
 export function grantStoreSuite(t: TestApi, options: GrantSuiteOptions): void {

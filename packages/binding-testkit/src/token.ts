@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { AccessTokenRecord, Consumed, RefreshTokenRecord, TokenStore } from '@portcullis/core';
+import { assertJkt, sampleJkt } from './grant.js';
 import { assertList, assertRawHolds, largestResources, sampleResources } from './resources.js';
 import {
   assertConsumedRecord,
@@ -115,6 +116,33 @@ function pairWith(audience: readonly string[] | undefined, resources: readonly s
     access: audience === undefined ? access : { ...access, audience: [...audience] },
     refresh: resources === undefined ? refresh : { ...refresh, resources: [...resources] },
   };
+}
+
+/** A pair whose access and refresh tokens carry the given `dpopJkt` (each may be left out: not bound). */
+function pairBound(accessJkt: string | undefined, refreshJkt: string | undefined, base = makePair()): TokenPair {
+  const { dpopJkt: _a, ...access } = base.access;
+  const { dpopJkt: _r, ...refresh } = base.refresh;
+  return {
+    access: accessJkt === undefined ? access : { ...access, dpopJkt: accessJkt },
+    refresh: refreshJkt === undefined ? refresh : { ...refresh, dpopJkt: refreshJkt },
+  };
+}
+
+/** Asserts `dpopJkt` of both tokens of a live pair through `getAccessToken` and `getRefreshToken`. */
+async function assertLiveJkt(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
+  const access = await store.getAccessToken(pair.access.token);
+  assertToken(access, pair.access, `${what}: getAccessToken`);
+  assertJkt(access?.dpopJkt, pair.access.dpopJkt, `${what}: getAccessToken`);
+  const refresh = await store.getRefreshToken(pair.refresh.token);
+  assertToken(refresh, pair.refresh, `${what}: getRefreshToken`);
+  assertJkt(refresh?.dpopJkt, pair.refresh.dpopJkt, `${what}: getRefreshToken`);
+}
+
+/** Consumes the pair's refresh token and asserts its `dpopJkt` came back with it. */
+async function consumeWithJkt(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
+  const result = await store.consumeRefreshToken(pair.refresh.token);
+  assertConsumed(result, pair.refresh, `${what}: consumeRefreshToken`);
+  assertJkt(result?.outcome === 'consumed' ? result.record.dpopJkt : null, pair.refresh.dpopJkt, `${what}: consumeRefreshToken`);
 }
 
 async function assertDead(store: TokenStore, pair: TokenPair, what: string): Promise<void> {
@@ -347,6 +375,65 @@ export const tokenChecks = {
       assertList(winner?.outcome === 'consumed' ? winner.record.resources : null, pair.refresh.resources, 'resources', 'the winner');
     },
   ),
+
+  dpopJkt: check<TokenCheckContext>(
+    'dpopJkt (RFC 9449) comes back from every read path of the kind it was saved on; tokens without it come back without it',
+    async ({ store }) => {
+      const jkt = sampleJkt();
+      const cases: [TokenPair, string][] = [
+        // A public client: both tokens bound to the one key.
+        [pairBound(jkt, jkt), 'both tokens bound to one key'],
+        // A confidential client: only the access token is bound.
+        [pairBound(sampleJkt(), undefined), 'access token bound, refresh token not'],
+        // Not seen from core, but a store must not move a thumbprint from one kind to the other.
+        [pairBound(undefined, sampleJkt()), 'refresh token bound, access token not'],
+        [pairBound(sampleJkt(), sampleJkt()), 'each token bound to its own key'],
+        [pairBound(undefined, undefined), 'neither bound'],
+        [
+          pairWith(['https://api.example/'], ['https://api.example/'], pairBound(sampleJkt(), sampleJkt())),
+          'bound, with audience and resources',
+        ],
+      ];
+      for (const [pair] of cases) await savePair(store, pair);
+      for (const [pair, what] of cases) await assertLiveJkt(store, pair, what);
+      for (const [pair, what] of cases) await consumeWithJkt(store, pair, what);
+      // An access token alone (client_credentials) bound, and one not: the bound one must never
+      // come back as a bearer token.
+      for (const dpopJkt of [sampleJkt(), undefined]) {
+        const { access } = pairBound(dpopJkt, undefined, makePair({ userId: null }));
+        await store.saveTokens(access, null);
+        const found = await store.getAccessToken(access.token);
+        assertToken(found, access, 'access token without refresh token');
+        assertJkt(found?.dpopJkt, dpopJkt, 'access token without refresh token');
+      }
+    },
+  ),
+
+  dpopJktThroughRotation: check<TokenCheckContext>(
+    'dpopJkt survives rotation: the next pair, saved bound to the same key, reads back bound',
+    async ({ store, capabilities }) => {
+      const jkt = sampleJkt();
+      const first = await savePair(store, pairBound(jkt, jkt));
+      await consumeWithJkt(store, first, 'first pair');
+      const base = makePair({ clientId: first.access.clientId, userId: first.access.userId, grantId: first.access.grantId });
+      const second = await savePair(store, pairBound(jkt, jkt, base));
+      await assertLiveJkt(store, second, 'rotated pair');
+      assertSpent(await store.consumeRefreshToken(first.refresh.token), first.refresh, capabilities, 'the rotated token');
+      await consumeWithJkt(store, second, 'rotated pair');
+    },
+  ),
+
+  dpopJktConcurrentConsume: check<TokenCheckContext>(
+    'the one winner of 10 concurrent refresh consumes gets the dpopJkt',
+    async ({ store }) => {
+      const pair = await savePair(store, pairBound(sampleJkt(), sampleJkt()));
+      const results = await concurrently(10, () => store.consumeRefreshToken(pair.refresh.token));
+      const winners = results.filter((r) => r?.outcome === 'consumed');
+      assert.equal(winners.length, 1, `exactly one of 10 concurrent consumes must win, ${winners.length} did`);
+      const winner = winners[0];
+      assertJkt(winner?.outcome === 'consumed' ? winner.record.dpopJkt : null, pair.refresh.dpopJkt, 'the winner');
+    },
+  ),
 } satisfies Record<string, Check<TokenCheckContext>>;
 
 /** Checks that need a probe; registered only when `probe` is given. */
@@ -384,11 +471,29 @@ export const tokenProbeChecks = {
       assertRawHolds(await probe.readRefresh(none.refresh.token), resources, false, 'refresh token without resources');
     },
   ),
+
+  rawEntryHoldsDpopJkt: check<TokenCheckContext>(
+    'the raw store holds the dpopJkt of each bound token on its own entry, and none of tokens without',
+    async ({ store, probe }) => {
+      assert.ok(probe, 'this check needs a probe');
+      const accessJkt = sampleJkt();
+      const refreshJkt = sampleJkt();
+      const bound = await savePair(store, pairBound(accessJkt, refreshJkt));
+      const none = await savePair(store, pairBound(undefined, undefined));
+      const both = [accessJkt, refreshJkt];
+      assertRawHolds(await probe.readAccess(bound.access.token), [accessJkt], true, 'bound access token');
+      assertRawHolds(await probe.readAccess(bound.access.token), [refreshJkt], false, 'bound access token (its refresh token’s key)');
+      assertRawHolds(await probe.readRefresh(bound.refresh.token), [refreshJkt], true, 'bound refresh token');
+      assertRawHolds(await probe.readRefresh(bound.refresh.token), [accessJkt], false, 'bound refresh token (its access token’s key)');
+      assertRawHolds(await probe.readAccess(none.access.token), both, false, 'access token not bound');
+      assertRawHolds(await probe.readRefresh(none.refresh.token), both, false, 'refresh token not bound');
+    },
+  ),
 } satisfies Record<string, Check<TokenCheckContext>>;
 
 /**
- * Registers the token-store contract tests: round-trip (RFC 8707 `audience` and `resources`
- * included, through rotation), revocation of one token and of a
+ * Registers the token-store contract tests: round-trip (RFC 8707 `audience` and `resources` and
+ * RFC 9449 `dpopJkt` included, through rotation), revocation of one token and of a
  * family, one-time refresh consume under concurrency, expiry, odd tokens, and (with a probe)
  * what the raw store holds. Expects a fresh store: the empty token is saved once per run.
  */
