@@ -20,6 +20,7 @@ export const projects: string[] = [
   'examples/resource-api/vitest.config.ts',
   'examples/hono/vitest.config.ts',
   'examples/nestjs/vitest.config.ts',
+  'examples/nextjs/vitest.config.ts',
   'docs/vitest.config.ts',
   // Packs every package and installs the tarballs with npm outside the workspace (about 3 min).
   'examples/consumer-test/vitest.config.ts',
