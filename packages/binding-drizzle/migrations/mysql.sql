@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS portcullis_grants (
   code_challenge varchar(255),
   code_challenge_method varchar(16),
   resources text,
+  dpop_jkt varchar(255),
   consumed_at datetime(3),
   PRIMARY KEY (code_hash, client_id),
   INDEX portcullis_grants_expires_at (expires_at)
@@ -45,9 +46,28 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   grant_id varchar(255) NOT NULL,
   audience text,
   resources text,
+  dpop_jkt varchar(255),
   consumed_at datetime(3),
   revoked_at datetime(3),
   PRIMARY KEY (token_hash, kind),
   INDEX portcullis_tokens_grant_id (grant_id),
   INDEX portcullis_tokens_expires_at (expires_at)
+) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Device authorization requests (RFC 8628). active_user_code holds the user code while the
+-- request is live (unique) and is cleared when it expires.
+CREATE TABLE IF NOT EXISTS portcullis_device_codes (
+  device_code varchar(255) NOT NULL PRIMARY KEY,
+  user_code varchar(64) NOT NULL,
+  active_user_code varchar(64) UNIQUE,
+  client_id varchar(255) NOT NULL,
+  scopes text NOT NULL,
+  expires_at datetime(3) NOT NULL,
+  poll_interval int NOT NULL,
+  last_polled_at datetime(3),
+  status varchar(16) NOT NULL,
+  user_id varchar(255),
+  grant_id varchar(255) NOT NULL,
+  version int NOT NULL DEFAULT 0,
+  INDEX portcullis_device_codes_expires_at (expires_at)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

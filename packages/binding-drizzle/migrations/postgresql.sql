@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS portcullis_grants (
   code_challenge text,
   code_challenge_method text,
   resources text,
+  dpop_jkt text,
   consumed_at timestamp(3) with time zone,
   PRIMARY KEY (code_hash, client_id)
 );
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   grant_id text NOT NULL,
   audience text,
   resources text,
+  dpop_jkt text,
   consumed_at timestamp(3) with time zone,
   revoked_at timestamp(3) with time zone,
   PRIMARY KEY (token_hash, kind)
@@ -53,3 +55,22 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
 CREATE INDEX IF NOT EXISTS portcullis_tokens_grant_id ON portcullis_tokens (grant_id);
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_expires_at ON portcullis_tokens (expires_at);
+
+-- Device authorization requests (RFC 8628). active_user_code holds the user code while the
+-- request is live (unique) and is cleared when it expires.
+CREATE TABLE IF NOT EXISTS portcullis_device_codes (
+  device_code text PRIMARY KEY NOT NULL,
+  user_code text NOT NULL,
+  active_user_code text UNIQUE,
+  client_id text NOT NULL,
+  scopes text NOT NULL,
+  expires_at timestamp(3) with time zone NOT NULL,
+  poll_interval integer NOT NULL,
+  last_polled_at timestamp(3) with time zone,
+  status text NOT NULL,
+  user_id text,
+  grant_id text NOT NULL,
+  version integer NOT NULL DEFAULT 0
+);
+
+CREATE INDEX IF NOT EXISTS portcullis_device_codes_expires_at ON portcullis_device_codes (expires_at);

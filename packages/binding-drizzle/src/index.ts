@@ -3,11 +3,13 @@
  * MySQL/MariaDB and SQLite. `createDrizzleStores()` builds the stores over your Drizzle database;
  * `bindDrizzle()` also registers them on a provider.
  */
-import type { Client, CurrentUser, StoreRegistry, Stores, User } from '@portcullis/core';
+import type { Client, CurrentUser, DeviceCodeStore, StoreRegistry, Stores, User } from '@portcullis/core';
+import { createDeviceCodeStore } from './devices.js';
 import { type Dialect, type Driver, driverFor, type ExecuteDatabase, type SqliteDatabase } from './driver.js';
 import { createClientStore, createGrantStore, createTokenStore, createUserStore, purgeExpiredRows } from './stores.js';
 import { mysqlTables, type PortcullisTables, pgTables, sqliteTables } from './tables.js';
 
+export { createDeviceCodeStore } from './devices.js';
 export { type Dialect, type Driver, driverFor, type ExecuteDatabase, isConnectionLost, type SqliteDatabase } from './driver.js';
 export { migrate, migrationFile, migrationStatements } from './migrate.js';
 export { createClientStore, createGrantStore, createTokenStore, createUserStore, keyHash } from './stores.js';
@@ -28,19 +30,22 @@ function resolve(options: DrizzleStoresOptions): { driver: Driver; tables: Portc
   return { driver: driverFor(options.dialect, options.db), tables: { ...DEFAULT_TABLES[options.dialect], ...options.tables } };
 }
 
+/** The stores this binding provides: the four of `Stores` and device authorization requests (RFC 8628). */
+export type DrizzleStores<U extends User = User, C extends Client = Client> = Required<Stores<U, C>> & { devices: DeviceCodeStore };
+
 /**
- * The four stores over a Drizzle database, unregistered: for `provider.useStores(...)` or to mix
- * with others. The grant and token stores declare `detectsReplay: true` and `ttlGranularity: 'ms'`.
+ * The stores over a Drizzle database, unregistered: for `provider.useStores(...)` or to mix with
+ * others. The grant and token stores declare `detectsReplay: true` and `ttlGranularity: 'ms'`.
+ * Building them runs no query; each method queries its table when core calls it.
  */
-export function createDrizzleStores<U extends User = User, C extends Client = Client>(
-  options: DrizzleStoresOptions,
-): Required<Stores<U, C>> {
+export function createDrizzleStores<U extends User = User, C extends Client = Client>(options: DrizzleStoresOptions): DrizzleStores<U, C> {
   const { driver, tables } = resolve(options);
   return {
     clients: createClientStore<C>(driver, tables.clients),
     users: createUserStore<U>(driver, tables.users),
     grants: createGrantStore(driver, tables.grants),
     tokens: createTokenStore(driver, tables.tokens),
+    devices: createDeviceCodeStore(driver, tables.devices),
   };
 }
 
@@ -48,13 +53,14 @@ export function createDrizzleStores<U extends User = User, C extends Client = Cl
 export type BindDrizzleOptions<U extends User = User> = DrizzleStoresOptions & { currentUser?: CurrentUser<U> };
 
 /**
- * Registers the four stores on a provider as `source: 'binding'` (whatever the application
- * registers itself wins, in any order) and returns them.
+ * Registers the stores (clients, users, grants, tokens, device requests) on a provider as
+ * `source: 'binding'` (whatever the application registers itself wins, in any order) and returns
+ * them.
  */
 export function bindDrizzle<U extends User = User, C extends Client = Client>(
   provider: StoreRegistry<U, C>,
   options: BindDrizzleOptions<U>,
-): Required<Stores<U, C>> {
+): DrizzleStores<U, C> {
   const stores = createDrizzleStores<U, C>(options);
   provider.useStores(stores, { source: 'binding' });
   if (options.currentUser) provider.setCurrentUser(options.currentUser, { source: 'binding' });
@@ -62,7 +68,7 @@ export function bindDrizzle<U extends User = User, C extends Client = Client>(
 }
 
 /**
- * Deletes codes and tokens whose `expiresAt` is before `now` (default: the current time). Expired
+ * Deletes codes, tokens and device requests whose `expiresAt` is before `now` (default: the current time). Expired
  * rows are never returned; this only reclaims their space, from a scheduled job. Returns how many
  * rows went.
  */

@@ -30,16 +30,16 @@ export function keyHash(key: string): string {
 const CAPABILITIES: StoreCapabilities = { detectsReplay: true, ttlGranularity: 'ms' };
 
 /** Longest id the default MySQL tables hold (VARCHAR(255)); longer ones are never stored. */
-const MAX_ID = 255;
+export const MAX_ID = 255;
 
 // ---------------------------------------------------------------------------------------------
 // SQL helpers
 
 /** The column's own (unqualified) name: every statement here works on one table. */
-const name = (column: Column) => sql.identifier(column.name);
+export const name = (column: Column) => sql.identifier(column.name);
 
 /** `col AS "key", ...` for the given keys of a table. */
-function selectList(table: Table, keys: readonly string[]): SQL {
+export function selectList(table: Table, keys: readonly string[]): SQL {
   const columns = table as unknown as Record<string, Column>;
   return sql.join(
     keys.map((key) => sql`${name(columns[key] as Column)} AS ${sql.identifier(key)}`),
@@ -48,7 +48,7 @@ function selectList(table: Table, keys: readonly string[]): SQL {
 }
 
 /** `("a", "b") VALUES (?, ?), (?, ?)` for rows keyed by the table's keys. */
-function insertValues(table: Table, rows: readonly Record<string, unknown>[]): SQL {
+export function insertValues(table: Table, rows: readonly Record<string, unknown>[]): SQL {
   const columns = table as unknown as Record<string, Column>;
   const keys = Object.keys(rows[0] as Record<string, unknown>);
   const head = sql.join(
@@ -69,7 +69,7 @@ function insertValues(table: Table, rows: readonly Record<string, unknown>[]): S
  * `true` when a looked-up string can be in a column at all: no NUL (PostgreSQL text cannot hold
  * it) and, for ids, at most 255 characters. Anything else is simply not found.
  */
-function fits(value: string, max = Number.POSITIVE_INFINITY): boolean {
+export function fits(value: string, max = Number.POSITIVE_INFINITY): boolean {
   if (value.includes('\u0000')) return false;
   if (value.length <= max) return true;
   let n = 0;
@@ -78,17 +78,17 @@ function fits(value: string, max = Number.POSITIVE_INFINITY): boolean {
 }
 
 /** Throws a clear error (naming the field, never the value) when a value cannot be stored. */
-function requireFits(value: string | null | undefined, what: string, max = MAX_ID): void {
+export function requireFits(value: string | null | undefined, what: string, max = MAX_ID): void {
   if (value !== null && value !== undefined && !fits(value, max)) {
     throw new RangeError(`${what} is longer than ${max} characters or contains a NUL character`);
   }
 }
 
-const str = (value: unknown): string => String(value);
-const optStr = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+export const str = (value: unknown): string => String(value);
+export const optStr = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 const flag = (value: unknown): boolean => value === true || value === 1 || value === '1' || value === 't' || value === 'true';
 
-function toArray(value: unknown): string[] {
+export function toArray(value: unknown): string[] {
   const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
   return Array.isArray(parsed) ? parsed.map(String) : [];
 }
@@ -104,7 +104,7 @@ const listText = (value: readonly string[] | undefined): string | null => (value
  * A time from any driver: a `Date` (node-postgres, mysql2), milliseconds (SQLite), or text such
  * as `2026-01-02 03:04:05.678+00` (PostgreSQL through Drizzle's raw path).
  */
-function toDate(value: unknown): Date {
+export function toDate(value: unknown): Date {
   if (value instanceof Date) return new Date(value.getTime());
   if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value));
   const text = String(value);
@@ -117,7 +117,25 @@ function toDate(value: unknown): Date {
   return new Date(`${m[1]}T${m[2]}${zone}`);
 }
 
-const isSet = (value: unknown): boolean => value !== null && value !== undefined;
+/**
+ * The DPoP key thumbprint (RFC 9449) a record is bound to, or `null`. Read structurally: the field
+ * is optional in the contract, and a store that dropped it would turn a bound token into a bearer one.
+ */
+function dpopOf(record: object): string | null {
+  const jkt = (record as { dpopJkt?: unknown }).dpopJkt;
+  if (jkt === undefined || jkt === null) return null;
+  requireFits(String(jkt), 'dpopJkt');
+  return String(jkt);
+}
+
+/** The record with each optional field that has a value; fields without one stay absent (not `undefined`). */
+function withOptional<T extends object>(record: T, optional: Record<string, unknown>): T {
+  const out: Record<string, unknown> = { ...(record as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(optional)) if (value !== undefined) out[key] = value;
+  return out as T;
+}
+
+export const isSet = (value: unknown): boolean => value !== null && value !== undefined;
 
 // ---------------------------------------------------------------------------------------------
 // Clients and users
@@ -211,6 +229,7 @@ const GRANT_READ = [
   'codeChallenge',
   'codeChallengeMethod',
   'resources',
+  'dpopJkt',
   'consumedAt',
 ] as const;
 
@@ -236,8 +255,7 @@ export function createGrantStore(driver: Driver, table: TableWith<GrantColumns>)
       codeChallenge: optStr(v.codeChallenge),
       codeChallengeMethod: optStr(v.codeChallengeMethod) as GrantRecord['codeChallengeMethod'],
     };
-    const resources = optArray(v.resources);
-    return resources ? { ...record, resources } : record;
+    return withOptional(record, { resources: optArray(v.resources), dpopJkt: optStr(v.dpopJkt) ?? undefined });
   };
   return {
     detectsReplay: CAPABILITIES.detectsReplay,
@@ -261,6 +279,7 @@ export function createGrantStore(driver: Driver, table: TableWith<GrantColumns>)
           codeChallenge: grant.codeChallenge,
           codeChallengeMethod: grant.codeChallengeMethod,
           resources: listText(grant.resources),
+          dpopJkt: dpopOf(grant),
         };
         await driver.run(sql`INSERT INTO ${table} ${insertValues(table, [row])}`);
       }),
@@ -293,7 +312,18 @@ export function createGrantStore(driver: Driver, table: TableWith<GrantColumns>)
 
 type Kind = 'access' | 'refresh';
 
-const TOKEN_READ = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'audience', 'resources', 'consumedAt', 'revokedAt'] as const;
+const TOKEN_READ = [
+  'clientId',
+  'userId',
+  'scopes',
+  'expiresAt',
+  'grantId',
+  'audience',
+  'resources',
+  'dpopJkt',
+  'consumedAt',
+  'revokedAt',
+] as const;
 
 /**
  * A `TokenStore` over one token table keyed by (`tokenHash`, `kind`), `kind` being `access` or
@@ -318,6 +348,7 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
       grantId: t.grantId,
       audience: kind === 'access' ? listText((t as AccessTokenRecord).audience) : null,
       resources: kind === 'refresh' ? listText((t as RefreshTokenRecord).resources) : null,
+      dpopJkt: dpopOf(t),
     };
   };
   const toRecord = (kind: Kind, v: Row, token: string): AccessTokenRecord & RefreshTokenRecord => {
@@ -330,8 +361,8 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
       grantId: str(v.grantId),
     };
     const list = optArray(kind === 'access' ? v.audience : v.resources);
-    if (!list) return record;
-    return kind === 'access' ? { ...record, audience: list } : { ...record, resources: list };
+    const dpopJkt = optStr(v.dpopJkt) ?? undefined;
+    return withOptional(record, kind === 'access' ? { audience: list, dpopJkt } : { resources: list, dpopJkt });
   };
   /** The live record (not expired, revoked or consumed) or `null`. */
   const get = async (kind: Kind, token: string) => {
@@ -390,18 +421,18 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
 }
 
 /**
- * Deletes codes and tokens whose `expiresAt` is before `now` (default: the current time). Run it
+ * Deletes codes, tokens and device requests whose `expiresAt` is before `now` (default: the current time). Run it
  * from a scheduled job: expired rows are never returned, this only reclaims the space. Returns how
  * many rows went.
  */
 export async function purgeExpiredRows(
   driver: Driver,
-  tables: { grants?: TableWith<'expiresAt'>; tokens?: TableWith<'expiresAt'> },
+  tables: { grants?: TableWith<'expiresAt'>; tokens?: TableWith<'expiresAt'>; devices?: TableWith<'expiresAt'> },
   now: Date = new Date(),
 ): Promise<number> {
   return guard(async () => {
     let removed = 0;
-    for (const table of [tables.grants, tables.tokens]) {
+    for (const table of [tables.grants, tables.tokens, tables.devices]) {
       if (!table) continue;
       removed += await driver.run(sql`DELETE FROM ${table} WHERE ${name(table.expiresAt)} < ${driver.time(now)}`);
     }

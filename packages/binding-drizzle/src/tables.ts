@@ -14,6 +14,7 @@ import {
   char as myChar,
   datetime as myDatetime,
   index as myIndex,
+  int as myInt,
   primaryKey as myPrimaryKey,
   mysqlTable,
   text as myText,
@@ -23,6 +24,7 @@ import {
   boolean as pgBoolean,
   char as pgChar,
   index as pgIndex,
+  integer as pgInteger,
   primaryKey as pgPrimaryKey,
   pgTable,
   text as pgText,
@@ -61,6 +63,7 @@ export type GrantColumns =
   | 'codeChallenge'
   | 'codeChallengeMethod'
   | 'resources'
+  | 'dpopJkt'
   | 'consumedAt';
 /** The keys the token store reads and writes. */
 export type TokenColumns =
@@ -73,8 +76,24 @@ export type TokenColumns =
   | 'grantId'
   | 'audience'
   | 'resources'
+  | 'dpopJkt'
   | 'consumedAt'
   | 'revokedAt';
+
+/** The keys the device-code store (RFC 8628) reads and writes. */
+export type DeviceColumns =
+  | 'deviceCode'
+  | 'userCode'
+  | 'activeUserCode'
+  | 'clientId'
+  | 'scopes'
+  | 'expiresAt'
+  | 'interval'
+  | 'lastPolledAt'
+  | 'status'
+  | 'userId'
+  | 'grantId'
+  | 'version';
 
 /** A Drizzle table (of any dialect) that has at least the columns `K`. */
 export type TableWith<K extends string> = Table & { readonly [P in K]: Column };
@@ -85,6 +104,7 @@ export interface PortcullisTables {
   users: TableWith<UserColumns>;
   grants: TableWith<GrantColumns>;
   tokens: TableWith<TokenColumns>;
+  devices: TableWith<DeviceColumns>;
 }
 
 /** The SQL table names `migrate()` creates. */
@@ -93,6 +113,7 @@ export const TABLE_NAMES = {
   users: 'portcullis_users',
   grants: 'portcullis_grants',
   tokens: 'portcullis_tokens',
+  devices: 'portcullis_device_codes',
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -131,6 +152,7 @@ export const pgGrants = pgTable(
     codeChallenge: pgText('code_challenge'),
     codeChallengeMethod: pgText('code_challenge_method'),
     resources: pgText('resources'),
+    dpopJkt: pgText('dpop_jkt'),
     consumedAt: pgTime('consumed_at'),
   },
   (t) => [pgPrimaryKey({ columns: [t.codeHash, t.clientId] }), pgIndex('portcullis_grants_expires_at').on(t.expiresAt)],
@@ -148,6 +170,7 @@ export const pgTokens = pgTable(
     grantId: pgText('grant_id').notNull(),
     audience: pgText('audience'),
     resources: pgText('resources'),
+    dpopJkt: pgText('dpop_jkt'),
     consumedAt: pgTime('consumed_at'),
     revokedAt: pgTime('revoked_at'),
   },
@@ -158,8 +181,37 @@ export const pgTokens = pgTable(
   ],
 );
 
+/**
+ * Device authorization requests (RFC 8628). `activeUserCode` holds the user code while the request
+ * is live (unique: no two live requests share a user code) and is cleared when it expires.
+ */
+export const pgDeviceCodes = pgTable(
+  TABLE_NAMES.devices,
+  {
+    deviceCode: pgText('device_code').primaryKey(),
+    userCode: pgText('user_code').notNull(),
+    activeUserCode: pgText('active_user_code').unique(),
+    clientId: pgText('client_id').notNull(),
+    scopes: pgText('scopes').notNull(),
+    expiresAt: pgTime('expires_at').notNull(),
+    interval: pgInteger('poll_interval').notNull(),
+    lastPolledAt: pgTime('last_polled_at'),
+    status: pgText('status').notNull(),
+    userId: pgText('user_id'),
+    grantId: pgText('grant_id').notNull(),
+    version: pgInteger('version').notNull().default(0),
+  },
+  (t) => [pgIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
+);
+
 /** The default PostgreSQL tables (`drizzle-orm/pg-core`). */
-export const pgTables = { clients: pgClients, users: pgUsers, grants: pgGrants, tokens: pgTokens } satisfies PortcullisTables;
+export const pgTables = {
+  clients: pgClients,
+  users: pgUsers,
+  grants: pgGrants,
+  tokens: pgTokens,
+  devices: pgDeviceCodes,
+} satisfies PortcullisTables;
 
 // ---------------------------------------------------------------------------------------------
 // MySQL / MariaDB (ids are VARCHAR(255) with a binary collation in the migration: exact matches)
@@ -198,6 +250,7 @@ export const mysqlGrants = mysqlTable(
     codeChallenge: myId('code_challenge'),
     codeChallengeMethod: myVarchar('code_challenge_method', { length: 16 }),
     resources: myText('resources'),
+    dpopJkt: myVarchar('dpop_jkt', { length: 255 }),
     consumedAt: myTime('consumed_at'),
   },
   (t) => [myPrimaryKey({ columns: [t.codeHash, t.clientId] }), myIndex('portcullis_grants_expires_at').on(t.expiresAt)],
@@ -215,6 +268,7 @@ export const mysqlTokens = mysqlTable(
     grantId: myId('grant_id').notNull(),
     audience: myText('audience'),
     resources: myText('resources'),
+    dpopJkt: myVarchar('dpop_jkt', { length: 255 }),
     consumedAt: myTime('consumed_at'),
     revokedAt: myTime('revoked_at'),
   },
@@ -225,12 +279,33 @@ export const mysqlTokens = mysqlTable(
   ],
 );
 
+/** Device authorization requests (RFC 8628); see `pgDeviceCodes`. */
+export const mysqlDeviceCodes = mysqlTable(
+  TABLE_NAMES.devices,
+  {
+    deviceCode: myId('device_code').primaryKey(),
+    userCode: myVarchar('user_code', { length: 64 }).notNull(),
+    activeUserCode: myVarchar('active_user_code', { length: 64 }).unique(),
+    clientId: myId('client_id').notNull(),
+    scopes: myText('scopes').notNull(),
+    expiresAt: myTime('expires_at').notNull(),
+    interval: myInt('poll_interval').notNull(),
+    lastPolledAt: myTime('last_polled_at'),
+    status: myVarchar('status', { length: 16 }).notNull(),
+    userId: myId('user_id'),
+    grantId: myId('grant_id').notNull(),
+    version: myInt('version').notNull().default(0),
+  },
+  (t) => [myIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
+);
+
 /** The default MySQL/MariaDB tables (`drizzle-orm/mysql-core`). */
 export const mysqlTables = {
   clients: mysqlClients,
   users: mysqlUsers,
   grants: mysqlGrants,
   tokens: mysqlTokens,
+  devices: mysqlDeviceCodes,
 } satisfies PortcullisTables;
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +344,7 @@ export const sqliteGrants = sqliteTable(
     codeChallenge: liteText('code_challenge'),
     codeChallengeMethod: liteText('code_challenge_method'),
     resources: liteText('resources'),
+    dpopJkt: liteText('dpop_jkt'),
     consumedAt: liteTime('consumed_at'),
   },
   (t) => [litePrimaryKey({ columns: [t.codeHash, t.clientId] }), liteIndex('portcullis_grants_expires_at').on(t.expiresAt)],
@@ -286,6 +362,7 @@ export const sqliteTokens = sqliteTable(
     grantId: liteText('grant_id').notNull(),
     audience: liteText('audience'),
     resources: liteText('resources'),
+    dpopJkt: liteText('dpop_jkt'),
     consumedAt: liteTime('consumed_at'),
     revokedAt: liteTime('revoked_at'),
   },
@@ -296,10 +373,31 @@ export const sqliteTokens = sqliteTable(
   ],
 );
 
+/** Device authorization requests (RFC 8628); see `pgDeviceCodes`. */
+export const sqliteDeviceCodes = sqliteTable(
+  TABLE_NAMES.devices,
+  {
+    deviceCode: liteText('device_code').primaryKey(),
+    userCode: liteText('user_code').notNull(),
+    activeUserCode: liteText('active_user_code').unique(),
+    clientId: liteText('client_id').notNull(),
+    scopes: liteText('scopes').notNull(),
+    expiresAt: liteTime('expires_at').notNull(),
+    interval: liteInteger('poll_interval').notNull(),
+    lastPolledAt: liteTime('last_polled_at'),
+    status: liteText('status').notNull(),
+    userId: liteText('user_id'),
+    grantId: liteText('grant_id').notNull(),
+    version: liteInteger('version').notNull().default(0),
+  },
+  (t) => [liteIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
+);
+
 /** The default SQLite tables (`drizzle-orm/sqlite-core`). */
 export const sqliteTables = {
   clients: sqliteClients,
   users: sqliteUsers,
   grants: sqliteGrants,
   tokens: sqliteTokens,
+  devices: sqliteDeviceCodes,
 } satisfies PortcullisTables;

@@ -76,6 +76,7 @@ describe('postgresql: tables of your own', () => {
         codeChallenge: text('code_challenge'),
         codeChallengeMethod: text('code_challenge_method'),
         resources: text('resources'),
+        dpopJkt: text('key_thumbprint'),
         consumedAt: timestamp('used_at', { withTimezone: true, precision: 3 }),
         note: text('note').default('from the app'),
       },
