@@ -14,7 +14,16 @@ export type DatabaseConfig =
 /** Where authorization codes live. `database` keeps them in the database above. */
 export type GrantCacheConfig =
   | { readonly type: 'memory'; readonly threshold: number }
-  | { readonly type: 'redis'; readonly url: string }
+  | {
+      readonly type: 'redis';
+      /** The server, or with `clusterNodes` the scheme and credentials of every cluster node (and one node). */
+      readonly url: string;
+      /**
+       * `REDIS_CLUSTER_NODES`: with it the grant cache and the shared state use a Redis Cluster
+       * client (node-redis `createCluster`) whose seed nodes are the URL's node and these `host:port`s.
+       */
+      readonly clusterNodes?: readonly string[];
+    }
   | { readonly type: 'memcached'; readonly servers: readonly string[] }
   | { readonly type: 'database' };
 
@@ -205,6 +214,31 @@ export function redactUrl(text: string): string {
   return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
 }
 
+/**
+ * Adds `REDIS_CLUSTER_NODES` (`host:port,host:port,...`) to a parsed `GRANT_CACHE`, which must then
+ * be a redis:// or rediss:// URL without a database number (a cluster has database 0 only).
+ */
+export function withRedisCluster(cache: GrantCacheConfig, nodesText: string | undefined): GrantCacheConfig {
+  if (nodesText === undefined) return cache;
+  if (cache.type !== 'redis')
+    throw new ConfigError('REDIS_CLUSTER_NODES needs GRANT_CACHE=redis://... (the scheme and credentials of the nodes)');
+  const nodes = nodesText
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  if (nodes.length === 0 || nodes.length > 100) throw new ConfigError('REDIS_CLUSTER_NODES must list 1 to 100 host:port');
+  for (const n of nodes) {
+    if (!/^[A-Za-z0-9.-]{1,253}:\d{1,5}$/.test(n) && !/^\[[0-9a-f:.]{2,45}\]:\d{1,5}$/i.test(n)) {
+      throw new ConfigError(`REDIS_CLUSTER_NODES: "${n.slice(0, 100)}" is not a host:port`);
+    }
+    if (Number(n.slice(n.lastIndexOf(':') + 1)) > 65535) throw new ConfigError(`REDIS_CLUSTER_NODES: "${n}" has no valid port`);
+  }
+  const path = new URL(cache.url).pathname;
+  if (path !== '' && path !== '/' && path !== '/0')
+    throw new ConfigError('GRANT_CACHE: a Redis Cluster has database 0 only (no /db in the URL)');
+  return { ...cache, clusterNodes: [...new Set(nodes)] };
+}
+
 /** Parses `GRANT_CACHE`: `memory`, `redis://...`/`rediss://...`, `memcached://host:port,host:port`, or `database`. */
 export function parseGrantCache(text: string | undefined, threshold = 1000): GrantCacheConfig {
   if (text === undefined || text.toLowerCase() === 'memory') return { type: 'memory', threshold };
@@ -288,7 +322,10 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     port: integer(env, 'PORT', 3000, 0, 65535),
     issuer: parseIssuer(value(env, 'ISSUER')),
     database: parseDatabaseUrl(value(env, 'DATABASE_URL'), cwd),
-    grantCache: parseGrantCache(value(env, 'GRANT_CACHE'), integer(env, 'GRANT_CACHE_THRESHOLD', 1000, 1, 10_000_000)),
+    grantCache: withRedisCluster(
+      parseGrantCache(value(env, 'GRANT_CACHE'), integer(env, 'GRANT_CACHE_THRESHOLD', 1000, 1, 10_000_000)),
+      value(env, 'REDIS_CLUSTER_NODES'),
+    ),
     lifetimes: {
       authorizationCode: duration(env, 'CODE_LIFETIME', 100),
       accessToken: duration(env, 'ACCESS_TOKEN_LIFETIME', 3600),

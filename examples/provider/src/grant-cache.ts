@@ -1,5 +1,6 @@
 import { type CacheGrantConfig, createCacheGrant, type GrantStore, type Logger } from '@portcullis/core';
 import type { GrantCacheConfig } from './config.js';
+import { connectRedis, type RedisTarget } from './state/redis.js';
 
 /** A grant store the app opened, and how to close it. */
 export interface OpenGrantCache {
@@ -39,19 +40,30 @@ function lazyProbe<C>(open: () => Promise<C>, use: (c: C) => Promise<unknown>, c
   };
 }
 
-function redisProbe(url: string) {
+function redisProbe(target: RedisTarget) {
   return lazyProbe(
-    async () => {
-      const { createClient } = await import('redis');
-      // No reconnecting and no offline queue: a probe that fails is dropped and the next one reconnects.
-      const c = createClient({ url, disableOfflineQueue: true, socket: { connectTimeout: 2000, reconnectStrategy: false } });
-      c.on('error', () => {}); // reported by the failing PING
-      await c.connect();
-      return c;
-    },
+    // No reconnecting and no offline queue: a probe that fails is dropped and the next one reconnects.
+    () => connectRedis(target, { connectTimeout: 2000, disableOfflineQueue: true, reconnect: false }),
     (c) => c.ping(),
     async (c) => c.destroy(),
   );
+}
+
+/**
+ * The grant cache on the Redis Cluster of `REDIS_CLUSTER_NODES`: a cluster client (node-redis
+ * `createCluster`) connected here and handed to `@portcullis/grant-cache-redis`, which routes
+ * each code's key to its master; closed with the cache.
+ */
+async function openClusterGrantCache(target: RedisTarget, defaultTimeout: number): Promise<{ store: GrantStore; close(): Promise<void> }> {
+  const client = await connectRedis(target, { connectTimeout: 1000, disableOfflineQueue: true });
+  try {
+    const { createRedisGrantCache } = await import('@portcullis/grant-cache-redis');
+    const store = createRedisGrantCache({ client, defaultTimeout });
+    return { store, close: async () => client.destroy() };
+  } catch (err) {
+    client.destroy();
+    throw err;
+  }
 }
 
 function memcachedProbe(servers: readonly string[]) {
@@ -85,9 +97,22 @@ export async function openGrantCache(config: GrantCacheConfig, defaultTimeout: n
       description = `memory (at most ${config.threshold} codes)`;
       break;
     case 'redis':
+      if (config.clusterNodes) {
+        const cluster = await openClusterGrantCache(config, defaultTimeout);
+        const clusterProbe = redisProbe(config);
+        return {
+          store: cluster.store,
+          description: `redis cluster (${new Set([new URL(config.url).host, ...config.clusterNodes]).size} seed nodes)`,
+          ping: () => clusterProbe.ping(),
+          close: async () => {
+            await clusterProbe.close();
+            await cluster.close();
+          },
+        };
+      }
       settings = { type: 'redis', redisUrl: config.url, defaultTimeout };
       description = 'redis';
-      probe = redisProbe(config.url);
+      probe = redisProbe(config);
       break;
     case 'memcached':
       // memcached counts expiry in whole seconds.

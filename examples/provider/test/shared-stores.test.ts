@@ -10,9 +10,10 @@
  * token, refresh, revoke), and 200 concurrent redemptions of one code spread over the three with
  * exactly one 200 and 199 `400 invalid_grant`.
  *
- * The app has no Redis Cluster setting (GRANT_CACHE takes one redis:// URL): its processes here
- * load fixtures/redis-cluster.mjs, which turns every `createClient` of the `redis` package into a
- * cluster client on the three masters. The test checks that keys landed on more than one master.
+ * The cluster through the app's own setting: `GRANT_CACHE=redis://<one master>` and
+ * `REDIS_CLUSTER_NODES=<the other two>`, so the grant cache and the shared state use node-redis
+ * cluster clients. The test checks that keys landed on more than one master, and that bad
+ * `REDIS_CLUSTER_NODES` values are refused at start with a message naming the setting.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -23,13 +24,13 @@ import { startMariadb, startMemcached, startRedisCluster } from '@portcullis/bin
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMongoServer } from '../../../packages/binding-mongoose/test/mongo-server.js';
+import { ConfigError, parseConfig } from '../src/config.js';
 import { CB, TEST_SEED, TRICKY_SECRET } from './helpers.js';
 import { authorizeCode, type Proc, postForm, RoundRobinBrowser, startProcess } from './processes.js';
 
 const ISSUER = 'http://auth.portcullis.test';
 const CLIENT = 'interop-app';
 const BASIC = basicAuth(CLIENT, TRICKY_SECRET);
-const CLUSTER_PRELOAD = ['--import', './test/fixtures/redis-cluster.mjs'];
 
 const children: ChildProcess[] = [];
 const stops: (() => Promise<void>)[] = [];
@@ -120,12 +121,17 @@ describe('three processes on one MariaDB and a three-master Redis Cluster, STATE
     const env = {
       ...baseEnv(),
       DATABASE_URL: (maria as PromiseFulfilledResult<{ url: string }>).value.url,
-      // The URL names the first master; the preload connects to all three.
+      // The URL names the first master (and the scheme and credentials); the setting the other two.
       GRANT_CACHE: `redis://${nodes[0]!.host}:${nodes[0]!.port}`,
-      PORTCULLIS_TEST_REDIS_CLUSTER: nodes.map((n) => `${n.host}:${n.port}`).join(','),
+      REDIS_CLUSTER_NODES: nodes
+        .slice(1)
+        .map((n) => `${n.host}:${n.port}`)
+        .join(','),
     };
-    procs = await Promise.all([0, 1, 2].map(() => startProcess(env, children, CLUSTER_PRELOAD)));
-    for (const p of procs) expect(p.output()).toMatch(/"database":"mariadb".*"grantCache":"redis".*"state":"redis"/);
+    procs = await Promise.all([0, 1, 2].map(() => startProcess(env, children)));
+    for (const p of procs) {
+      expect(p.output()).toMatch(/"database":"mariadb".*"grantCache":"redis cluster \(3 seed nodes\)".*"state":"redis cluster"/);
+    }
   });
 
   sharedStoreCases(() => procs);
@@ -143,6 +149,49 @@ describe('three processes on one MariaDB and a three-master Redis Cluster, STATE
       }
     }
     expect(sizes.filter((s) => s > 0).length).toBeGreaterThan(1);
+  });
+});
+
+describe('REDIS_CLUSTER_NODES', () => {
+  const parse = (env: Record<string, string>) => parseConfig({ DATABASE_URL: 'sqlite::memory:', ...env }, [], '/');
+  it('lists host:port seed nodes for GRANT_CACHE=redis://...; repeats are dropped', () => {
+    const c = parse({
+      GRANT_CACHE: 'rediss://u:p@10.0.0.1:7000',
+      REDIS_CLUSTER_NODES: ' 10.0.0.2:7001,redis-3.internal:7002,10.0.0.2:7001 ',
+    });
+    expect(c.grantCache).toEqual({
+      type: 'redis',
+      url: 'rediss://u:p@10.0.0.1:7000',
+      clusterNodes: ['10.0.0.2:7001', 'redis-3.internal:7002'],
+    });
+    expect(parse({ GRANT_CACHE: 'redis://a:1' }).grantCache).toEqual({ type: 'redis', url: 'redis://a:1' });
+  });
+  it('refuses hostile or unusable values with a ConfigError naming the setting, never echoing a password', () => {
+    const bad: Record<string, string>[] = [
+      { GRANT_CACHE: 'memory', REDIS_CLUSTER_NODES: 'a:1' },
+      { GRANT_CACHE: 'memcached://a:1', REDIS_CLUSTER_NODES: 'a:1' },
+      { GRANT_CACHE: 'redis://a:1', REDIS_CLUSTER_NODES: ',,' },
+      { GRANT_CACHE: 'redis://a:1', REDIS_CLUSTER_NODES: 'a' },
+      { GRANT_CACHE: 'redis://a:1', REDIS_CLUSTER_NODES: 'a:99999' },
+      { GRANT_CACHE: 'redis://a:1', REDIS_CLUSTER_NODES: 'a:1\r\nSET x y' },
+      { GRANT_CACHE: 'redis://a:1', REDIS_CLUSTER_NODES: 'a\u0000:1' },
+      { GRANT_CACHE: 'redis://a:1', REDIS_CLUSTER_NODES: 'user:pw@a:1' },
+      { GRANT_CACHE: 'redis://a:1', REDIS_CLUSTER_NODES: `${'a'.repeat(300)}:1` },
+      { GRANT_CACHE: 'redis://a:1', REDIS_CLUSTER_NODES: Array.from({ length: 101 }, (_, i) => `n${i}:1`).join(',') },
+      { GRANT_CACHE: 'redis://:s3cret-pw@a:1/2', REDIS_CLUSTER_NODES: 'b:1' },
+    ];
+    for (const env of bad) {
+      let err: unknown;
+      try {
+        parse(env);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(env).slice(0, 100)).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/REDIS_CLUSTER_NODES|GRANT_CACHE/);
+      expect((err as Error).message).not.toContain('s3cret-pw');
+      expect((err as Error).message.length).toBeLessThan(300);
+    }
   });
 });
 
