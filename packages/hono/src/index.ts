@@ -5,6 +5,7 @@
 import {
   type Client,
   describeError,
+  type GuardOptions,
   jsonResponse,
   type OAuth2Provider,
   type OAuthRequest,
@@ -13,6 +14,7 @@ import {
   toFetchResponse,
   type User,
   type VerifiedToken,
+  type VerifyOptions,
 } from '@portcullis/core';
 import type { Context, MiddlewareHandler } from 'hono';
 
@@ -114,22 +116,35 @@ function bearerRequest(c: Context): OAuthRequest {
   return { method: c.req.method, url: u.pathname + u.search, headers };
 }
 
+/** Scope names, or one `{ scopes, audience }` object, as core's guards take them. */
+function guardArgs(args: readonly (string | GuardOptions)[]): { scopes: readonly string[]; options: VerifyOptions | undefined } {
+  const [first] = args;
+  if (args.length === 1 && typeof first === 'object' && first !== null) {
+    return { scopes: first.scopes ?? [], options: first.audience === undefined ? undefined : { audience: first.audience } };
+  }
+  if (!args.every((a) => typeof a === 'string'))
+    throw new TypeError('@portcullis/hono: requireOAuth takes scope names, or one { scopes, audience } object');
+  return { scopes: args as readonly string[], options: undefined };
+}
+
 /**
  * Middleware protecting the handlers after it (RFC 6750): a valid bearer token holding every
- * listed scope. On success it sets `c.get('oauth')` (typed through `OAuthEnv`) and calls
- * `next()`, whose errors reach Hono's `onError` untouched; otherwise it answers 400/401/403 with
- * `WWW-Authenticate` (500 `server_error` when the provider throws). The body is not read: a token
- * in a form body (RFC 6750 section 2.2) is not looked for.
+ * listed scope, given as scope names or as one `{ scopes, audience }` object (RFC 8707: a token
+ * issued for another resource is 401 `invalid_token`). On success it sets `c.get('oauth')` (typed
+ * through `OAuthEnv`) and calls `next()`, whose errors reach Hono's `onError` untouched; otherwise
+ * it answers 400/401/403 with `WWW-Authenticate` (500 `server_error` when the provider throws).
+ * The body is not read: a token in a form body (RFC 6750 section 2.2) is not looked for.
  */
 export function requireOAuth<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,
-  ...scopes: string[]
+  ...args: string[] | [GuardOptions]
 ): MiddlewareHandler<OAuthEnv> {
+  const { scopes, options } = guardArgs(args);
   provider.validate();
   return async (c, next) => {
     let token: VerifiedToken;
     try {
-      const r = await provider.checkAccessToken(bearerRequest(c), scopes);
+      const r = await provider.checkAccessToken(bearerRequest(c), scopes, options);
       if (!r.ok) return toFetchResponse(r.response);
       token = r.token;
     } catch (err) {

@@ -294,6 +294,41 @@ describe('@portcullis/hono', () => {
     expect((await fetch(`${url}/.well-known/oauth-authorization-server`)).status).toBe(404);
   });
 
+  it('takes { scopes, audience } (RFC 8707): a token for another resource is 401 invalid_token', async () => {
+    const A = 'https://a.example/';
+    const B = 'https://b.example/';
+    const app = new Hono();
+    const server = serve({ fetch: (req) => app.fetch(req), port: 0, hostname: '127.0.0.1' });
+    open.push(server);
+    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const provider = new OAuth2Provider({
+      issuer: url,
+      grants: ['client_credentials'],
+      resources: [{ uri: A }, { uri: B }],
+      stores: createMemoryStores({ clients }),
+      logger,
+    });
+    app.use(oauthEndpoints(provider));
+    app.get('/a', requireOAuth(provider, { scopes: ['read'], audience: A }), (c) => c.json({ client: c.get('oauth').clientId }));
+    app.get('/a-write', requireOAuth(provider, { scopes: ['write'], audience: A }), (c) => c.text('ok'));
+    const tokenFor = async (resource: string | null) => {
+      const body = `grant_type=client_credentials&scope=read${resource ? `&resource=${encodeURIComponent(resource)}` : ''}`;
+      const r = await post(`${url}/oauth/token`, body);
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { access_token: string }).access_token;
+    };
+    const a = await tokenFor(A);
+    expect((await fetch(`${url}/a`, { headers: { authorization: `Bearer ${a}` } })).status).toBe(200);
+    for (const t of [await tokenFor(B), await tokenFor(null)]) {
+      const r = await fetch(`${url}/a`, { headers: { authorization: `Bearer ${t}` } });
+      expect(r.status).toBe(401);
+      expect(((await r.json()) as { error: string }).error).toBe('invalid_token');
+    }
+    expect((await fetch(`${url}/a-write`, { headers: { authorization: `Bearer ${a}` } })).status).toBe(403);
+    expect(() => requireOAuth(provider, ...(['read', { audience: A }] as unknown as string[]))).toThrow(TypeError);
+  });
+
   it('types c.get("oauth") through OAuthEnv', () => {
     const app = new Hono<OAuthEnv>();
     app.get('/x', (c) => {
