@@ -5,6 +5,9 @@
 --   BENCH_AUTH   Authorization header value (post, introspect, exchange's token request)
 --   BENCH_BODY   form body (post)
 --   BENCH_FILE   file with one token per line (bearer, introspect): requests cycle through them
+--   BENCH_CURSOR file keeping where the cycle through BENCH_FILE stopped: the next run goes on
+--                from there instead of from the first token (so, with more tokens than a cache
+--                holds, no token is seen again while it could still be cached)
 --   BENCH_TOKEN_PATH, BENCH_TOKEN_BODY  exchange: token endpoint and body with CODE in place of the code
 -- done() prints one line: BENCH_RESULT {json}.
 
@@ -51,11 +54,20 @@ elseif mode == "bearer" or mode == "introspect" then
       end
     end
   end
-  local i = 0
+  local cursorFile = os.getenv("BENCH_CURSOR")
+  -- A global, so done() can read it with thread:get.
+  cursor = 0
+  if cursorFile then
+    local f = io.open(cursorFile, "r")
+    if f then
+      cursor = tonumber(f:read("*l") or "0") or 0
+      f:close()
+    end
+  end
   request = function()
     if #reqs == 0 then return wrk.format() end
-    i = i % #reqs + 1
-    return reqs[i]
+    cursor = cursor % #reqs + 1
+    return reqs[cursor]
   end
 elseif mode == "exchange" then
   -- The whole code flow per exchange: GET the authorization URL (the server approves at once and
@@ -99,6 +111,14 @@ elseif mode == "exchange" then
 end
 
 function done(summary, latency, requests)
+  local cursorFile = os.getenv("BENCH_CURSOR")
+  if cursorFile and threads[1] then
+    local f = io.open(cursorFile, "w")
+    if f then
+      f:write(tostring(threads[1]:get("cursor") or 0), "\n")
+      f:close()
+    end
+  end
   local ex, fl = 0, 0
   if mode == "exchange" then
     for _, t in ipairs(threads) do

@@ -2,7 +2,7 @@
 // then the round trips, cost growth, memory and secret sections of the groups that ran.
 import { loadavg } from 'node:os';
 import { median, SLICE_S, value } from './measure.mjs';
-import { allEntries, E, floorOf, PG, SERVERS, ST, STORE_GROUPS, STORES } from './scenarios.mjs';
+import { allEntries, E, floorOf, J, JWT_ALGS, PG, SERVERS, ST, STORE_GROUPS, STORES } from './scenarios.mjs';
 
 export function fmt(n) {
   if (!Number.isFinite(n)) return 'n/a';
@@ -52,6 +52,29 @@ function targets(results) {
   if (Number.isFinite(E.pcExpressRoute.median)) {
     const r = ratio(E.pcExpressRoute, E.expressHello);
     t['pc-express-route'] = { text: `≥0.9× Express hello: ${both(r)}`, pass: r.rps >= 0.9 };
+  }
+  // JWT access tokens: each row against the floors measured beside it in the jwt groups.
+  const measured = (...es) => es.every((e) => Number.isFinite(e.median));
+  for (const inst of Object.keys(JWT_ALGS)) {
+    const j = J[inst];
+    if (measured(j.pcCc, j.floorSign, j.oidcCc)) {
+      const parts = [
+        [ratio(j.pcCc, j.floorSign), 0.8, 'bare SignJWT'],
+        [ratio(j.pcCc, j.oidcCc), 2, 'oidc-provider (JWT)'],
+      ];
+      t[j.pcCc.id] = {
+        text: parts.map(([r, min, who]) => `≥${min}× ${who}: ${both(r)}`).join('; '),
+        pass: parts.every(([r, min]) => r.rps >= min),
+      };
+    }
+    if (measured(j.rsFirst, j.floorVerify)) {
+      const r = ratio(j.rsFirst, j.floorVerify);
+      t[j.rsFirst.id] = { text: `≥0.8× bare jwtVerify: ${both(r)}`, pass: r.rps >= 0.8 };
+    }
+    if (measured(j.rsCached, J.hello)) {
+      const r = ratio(j.rsCached, J.hello);
+      t[j.rsCached.id] = { text: `≥0.5× bare hello (same group): ${both(r)}`, pass: r.rps >= 0.5 };
+    }
   }
   if (results.growth) {
     const g = results.growth;

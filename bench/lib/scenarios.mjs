@@ -11,7 +11,7 @@ export const AUTHORIZE_PATH = `/oauth/authorize?response_type=code&client_id=c1&
 export const EXCHANGE_BODY = `grant_type=authorization_code&code=CODE&redirect_uri=${REDIRECT}&code_verifier=${VERIFIER}`;
 export const CC_BODY = 'grant_type=client_credentials&scope=read';
 
-export const ALL_GROUPS = ['token', 'resource', 'introspection', 'exchange', 'pg', 'mariadb', 'sqlite', 'mongo', 'memory', 'secret'];
+export const ALL_GROUPS = ['token', 'resource', 'introspection', 'exchange', 'jwt', 'pg', 'mariadb', 'sqlite', 'mongo', 'memory', 'secret'];
 /** The groups that run Portcullis and its floor on a database. */
 export const STORE_GROUPS = ['pg', 'mariadb', 'sqlite', 'mongo'];
 
@@ -48,6 +48,14 @@ export const SERVERS = {
     tokenPath: '/oauth/token',
   },
   floor: { label: 'floor', file: 'servers/floor.mjs', tokenPath: '/oauth/token' },
+  // JWT access tokens (group `jwt`): the algorithm comes from the instance (JWT_ALG).
+  'bare-jwt-sign': { label: 'bare `node:http`: jose `SignJWT` (RFC 9068 claims)', file: 'servers/bare-jwt-sign.mjs' },
+  'bare-jwt-verify': { label: 'bare `node:http`: jose `jwtVerify`, local key', file: 'servers/bare-jwt-verify.mjs' },
+  'rs-node': {
+    label: '`@portcullis/resource-server` `requireOAuth` on `node:http`',
+    portcullis: true,
+    file: 'servers/resource-server.mjs',
+  },
 };
 
 /** How each store is named in the report, and what its floor server uses. */
@@ -163,6 +171,48 @@ export const PG = {
   }),
 };
 
+/** The algorithms of the JWT rows, by instance name (the server's JWT_ALG). */
+export const JWT_ALGS = { es256: 'ES256', eddsa: 'EdDSA' };
+/** The resource oidc-provider issues JWTs for (servers/oidc-provider.mjs). */
+const OIDC_JWT_BODY = `${CC_BODY}&resource=${encodeURIComponent('https://api.example/')}`;
+/** Tokens each first-seen verification row cycles through: more than the verifier's cache holds (1,000). */
+export const JWT_POOL = 5000;
+/** Tokens the cached verification row cycles through. */
+export const JWT_CACHED = 100;
+
+function jwtEntries(inst) {
+  const alg = JWT_ALGS[inst];
+  const a = { stores: 'memory', instance: inst, note: ` — ${alg === 'EdDSA' ? 'EdDSA (Ed25519)' : alg}` };
+  const jwtCc = `${S.cc}, JWT`;
+  return {
+    floorSign: entry(`jwt-${inst}-floor-sign`, 'bare-jwt-sign', 'minimal JWT token (POST)', post('/token', CC_BODY), a),
+    pcCc: entry(`jwt-${inst}-pc-cc`, 'pc-node', jwtCc, post('/oauth/token', CC_BODY, basic('c1')), a),
+    oidcCc: entry(`jwt-${inst}-oidc-cc`, 'oidc', `${jwtCc} (resource indicator)`, post('/token', OIDC_JWT_BODY, basic('c1')), a),
+    floorVerify: entry(`jwt-${inst}-floor-verify`, 'bare-jwt-verify', 'JWT check, a new token each request', bearer(), {
+      ...a,
+      jwtPool: JWT_POOL,
+    }),
+    rsFirst: entry(`jwt-${inst}-rs-first`, 'rs-node', 'JWT check, a new token each request', bearer(), {
+      ...a,
+      jwtPool: JWT_POOL,
+      note: `${a.note}, cache at its default (1,000), ${JWT_POOL.toLocaleString('en')} tokens in turn: never a hit`,
+    }),
+    rsCached: entry(`jwt-${inst}-rs-cached`, 'rs-node', `JWT check, ${JWT_CACHED} tokens in turn`, bearer(), {
+      ...a,
+      instance: `${inst}-cached`,
+      jwtPool: JWT_CACHED,
+      note: `${a.note}, verified-token cache`,
+    }),
+  };
+}
+/** JWT access token rows by algorithm, and the bare hello floor measured beside them. */
+export const J = {
+  ...Object.fromEntries(Object.keys(JWT_ALGS).map((inst) => [inst, jwtEntries(inst)])),
+  hello: entry('jwt-hello', 'bare-hello', S.hello, get('/')),
+};
+export const jwtSignRows = () => Object.keys(JWT_ALGS).flatMap((i) => [J[i].floorSign, J[i].pcCc, J[i].oidcCc]);
+export const jwtVerifyRows = () => [J.hello, ...Object.keys(JWT_ALGS).flatMap((i) => [J[i].floorVerify, J[i].rsFirst, J[i].rsCached])];
+
 /** Every row in report order. */
 export function allEntries() {
   return [
@@ -187,6 +237,8 @@ export function allEntries() {
     E.pcNodeEx,
     E.pcExpressEx,
     E.pcFetchEx,
+    ...jwtSignRows(),
+    ...jwtVerifyRows(),
     ...STORE_GROUPS.flatMap((s) => Object.values(ST[s])),
     PG.resSmall,
     PG.resLarge,

@@ -1,8 +1,44 @@
 // Incumbent: oidc-provider 9 with its default in-memory adapter, doing client_credentials at
 // POST /token and introspection at POST /token/introspection.
+// With `JWT_ALG` (ES256 or EdDSA): a resource indicator (RFC 8707) `JWT_RESOURCE` whose access
+// tokens are JWTs signed with that algorithm (features.resourceIndicators, getResourceServerInfo
+// answering accessTokenFormat 'jwt'), with a key of that algorithm made at start in `jwks`; a
+// client_credentials request naming `resource=JWT_RESOURCE` gets an RFC 9068 JWT.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
+export const JWT_RESOURCE = 'https://api.example/';
+
 const port = Number(process.env.PORT);
+const alg = process.env.JWT_ALG;
+
+function signingKey() {
+  const { privateKey } = alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { ...privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid: randomBytes(12).toString('base64url') };
+}
+
+const jwt = alg
+  ? {
+      jwks: { keys: [signingKey()] },
+      enabledJWA: { idTokenSigningAlgValues: [alg] },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => undefined,
+        useGrantedResource: async () => false,
+        getResourceServerInfo: async (_ctx, resource) => {
+          if (resource !== JWT_RESOURCE) throw new Provider.errors.InvalidTarget();
+          return {
+            scope: 'read write',
+            audience: 'http://127.0.0.1',
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: 3600,
+            jwt: { sign: { alg } },
+          };
+        },
+      },
+    }
+  : null;
+
 const provider = new Provider(`http://127.0.0.1:${port}`, {
   clients: [
     {
@@ -12,8 +48,10 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
       redirect_uris: [],
       response_types: [],
       scope: 'read write',
+      ...(alg ? { id_token_signed_response_alg: alg } : {}),
     },
   ],
+  ...(jwt ? { jwks: jwt.jwks, enabledJWA: jwt.enabledJWA } : {}),
   scopes: ['read', 'write'],
   features: {
     clientCredentials: { enabled: true },
@@ -23,6 +61,7 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
       allowedPolicy: (ctx, client, token) => !(client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client.clientId),
     },
     devInteractions: { enabled: false },
+    ...(jwt ? { resourceIndicators: jwt.resourceIndicators } : {}),
   },
   ttl: { ClientCredentials: 3600 },
 });

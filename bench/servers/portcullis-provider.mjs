@@ -7,8 +7,11 @@
  *   `counters`), and on every store every Redis command, so the benchmark can report round trips.
  * - `STORES=mongo`: clients and tokens in MongoDB through `bindMongoose` (`DATABASE_URL`,
  *   database `MONGO_DB`), codes in Redis.
+ * - `JWT_ALG=ES256` or `EdDSA`: access tokens are RFC 9068 JWTs (`accessTokenFormat: 'jwt'`)
+ *   signed with that algorithm; the signing key is made on the first token.
  */
 import { createMemoryStores, hashPassword, hashSecret, OAuth2Provider } from '@portcullis/core';
+import { BENCH_KEK } from '../lib/workspace.mjs';
 
 export const SECRET = 's3cret-for-the-benchmark-0123456789';
 export const REDIRECT_URI = 'https://app.example/cb';
@@ -58,7 +61,11 @@ async function clients() {
 
 /** @returns {Promise<{ provider: OAuth2Provider, close(): Promise<void> }>} */
 export async function createBenchProvider() {
-  const provider = new OAuth2Provider({ issuer: 'http://127.0.0.1' });
+  const alg = process.env.JWT_ALG;
+  const provider = new OAuth2Provider({
+    issuer: 'http://127.0.0.1',
+    ...(alg ? { accessTokenFormat: 'jwt', jwt: { algorithm: alg, keyEncryptionKey: BENCH_KEK } } : {}),
+  });
   const seed = await clients();
   const stores = process.env.STORES ?? 'memory';
   if (stores === 'memory') {
