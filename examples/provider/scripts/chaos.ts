@@ -3,13 +3,18 @@
  * PostgreSQL and one Redis from the testkit's launchers, under a bounded load of browser-like
  * code flows and client-credentials requests, while it
  *
- * 1. kills one app process (SIGKILL) and starts a new one,
+ * 1. kills one app process (SIGKILL) and starts a new one (with `spare`, one started beforehand),
  * 2. stops Redis and starts it again (empty: the launcher keeps no data),
  * 3. stops PostgreSQL (fast shutdown) and starts it again on the same data directory.
  *
+ * The faults come one after the other: each waits until the previous one has recovered (or its
+ * recovery limit has passed), so each recovery is measured on its own.
+ *
  * It prints requests, 5xx other than 503 (must be 0), 503s, connection errors (a killed process),
- * the longest recovery (from a restart until every process issues a token again), acknowledged
- * tokens lost (every token answered with 200 must introspect active at the end, unless revoked)
+ * the longest recovery (from a restart until every process issues a token again and a new
+ * browser signs in across processes and gets a code redeemed), acknowledged
+ * tokens lost (every token answered with 200 must still be accepted at the end, unless revoked:
+ * an access token by `/api/me`, a refresh token by introspection)
  * and codes redeemed twice (must be 0); it exits 1 when a must-be-0 figure is not 0 or a fault
  * never recovered. Every loop is bounded in time; traffic goes to 127.0.0.1 only.
  *
@@ -30,6 +35,7 @@ const BASIC = `Basic ${Buffer.from(`${CLIENT}:${SECRET}`).toString('base64')}`;
 const USER = { username: 'chaos', password: randomBytes(12).toString('base64url'), subject: 'u-chaos' };
 const CB = 'http://127.0.0.1:9/cb';
 const REQUEST_TIMEOUT_MS = 5000;
+/** How long a fault may take to recover before it counts as not recovered (default). */
 const RECOVERY_LIMIT_MS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,6 +46,14 @@ export interface ChaosOptions {
   workers?: number;
   /** Progress lines. Default: stderr. */
   log?: (line: string) => void;
+  /** ms a fault may take to recover before it counts as not recovered (`null`). Default 30 000. */
+  recoveryLimitMs?: number;
+  /**
+   * Start the process that replaces the killed one together with the first three (out of the
+   * rotation until the kill), instead of after the kill: the run then does not wait for a node
+   * start under load (the CI test). Default `false`: started after the kill, as a supervisor would.
+   */
+  spare?: boolean;
 }
 
 export interface ChaosReport {
@@ -51,13 +65,15 @@ export interface ChaosReport {
   /** Requests that got no HTTP answer (the killed process, a timeout). */
   connectionErrors: number;
   tokensIssued: number;
-  /** Per fault: ms from its restart until every process issued a token again (`null`: never, within 30 s). */
+  /** Per fault: ms from its restart until every process issued a token again (`null`: not within the recovery limit). */
   recoveries: Record<string, number | null>;
   longestRecoveryMs: number | null;
   /** Tokens answered with 200 that did not introspect active at the end (unless revoked). */
   acknowledgedTokensLost: number;
   /** Codes for which more than one redemption got 200. */
   codesRedeemedTwice: number;
+  /** The recovery limit the run used, ms. */
+  recoveryLimitMs: number;
   /** The must-be-0 figures are 0 and every fault recovered. */
   ok: boolean;
 }
@@ -66,6 +82,9 @@ interface Proc {
   url: string;
   child: ChildProcess;
 }
+
+/** The app processes' `error` log lines (the app logs no secrets), for the report when a 5xx was answered. */
+const errorLines: string[] = [];
 
 function startApp(env: Record<string, string>, children: ChildProcess[]): Promise<Proc> {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/main.ts'], {
@@ -77,6 +96,9 @@ function startApp(env: Record<string, string>, children: ChildProcess[]): Promis
   let out = '';
   const collect = (d: Buffer) => {
     out = (out + d).slice(-20_000);
+    for (const line of String(d).split('\n')) {
+      if (line.includes('"level":"error"') && errorLines.length < 20) errorLines.push(line.slice(0, 1000));
+    }
   };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
@@ -132,7 +154,9 @@ async function request(
     if (r.status === 503) c.unavailable++;
     else if (r.status >= 500) {
       c.serverErrors++;
-      if (c.serverErrorSamples.length < 5) c.serverErrorSamples.push(`${r.status} ${new URL(url).pathname} ${text.slice(0, 200)}`);
+      if (c.serverErrorSamples.length < 5) {
+        c.serverErrorSamples.push(`${new Date().toISOString()} ${r.status} ${new URL(url).pathname} ${text.slice(0, 200)}`);
+      }
     }
     return { status: r.status, body, location: r.headers.get('location'), setCookie: r.headers.getSetCookie() };
   } catch {
@@ -247,9 +271,12 @@ class Browser {
 export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport> {
   const seconds = options.seconds ?? 30;
   const workers = options.workers ?? 6;
+  const recoveryLimitMs = options.recoveryLimitMs ?? RECOVERY_LIMIT_MS;
+  if (!(recoveryLimitMs >= 1000 && recoveryLimitMs <= 600_000)) throw new RangeError('recoveryLimitMs must be between 1 s and 10 min');
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const children: ChildProcess[] = [];
   const c = new Counters();
+  const setupStart = Date.now();
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-chaos-'));
   let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
   let pgAgain: SpawnedServer | undefined;
@@ -281,12 +308,15 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       SEED_FILE: seedFile,
       RATE_LIMIT_MAX_FAILURES_PER_IP: '0',
     };
-    const procs = await Promise.all([0, 1, 2].map(() => startApp(env, children)));
+    const first = await Promise.all((options.spare ? [0, 1, 2, 3] : [0, 1, 2]).map(() => startApp(env, children)));
+    const procs = first.slice(0, 3);
+    const spare = first[3];
     const urls = () => procs.map((p) => p.url);
+    log(`processes started after ${((Date.now() - setupStart) / 1000).toFixed(1)} s`);
     log(`chaos: 3 processes on PostgreSQL ${pg.port} and Redis ${redis.port}, ${seconds} s, ${workers} workers`);
 
     /** Acknowledged tokens (access and refresh) by the code they came from ('' for client credentials). */
-    const acknowledged: { token: string; code: string }[] = [];
+    const acknowledged: { token: string; code: string; kind: 'access' | 'refresh' }[] = [];
     const revoked = new Set<string>();
     const wins = new Map<string, number>();
     /** Codes a second redemption was tried for: core revokes their tokens on the replay (by design). */
@@ -300,23 +330,24 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       if (r?.status === 200) {
         wins.set(code.code, (wins.get(code.code) ?? 0) + 1);
         acknowledged.push(
-          { token: String(r.body.access_token), code: code.code },
-          { token: String(r.body.refresh_token), code: code.code },
+          { token: String(r.body.access_token), code: code.code, kind: 'access' },
+          { token: String(r.body.refresh_token), code: code.code, kind: 'refresh' },
         );
       }
       return r;
     };
     const clientCredentials = async (base: string) => {
       const r = await request(c, `${base}/oauth/token`, form({ grant_type: 'client_credentials', scope: 'read' }));
-      if (r?.status === 200) acknowledged.push({ token: String(r.body.access_token), code: '' });
+      if (r?.status === 200) acknowledged.push({ token: String(r.body.access_token), code: '', kind: 'access' });
       return r?.status === 200;
     };
 
     const started = Date.now();
+    log(`load started at ${new Date(started).toISOString()}`);
     const loadEnd = started + seconds * 1000;
-    /** The load also goes on until the last fault has recovered, 60 s past its end at most. */
+    /** The load also goes on until the last fault has recovered, bounded (three recoveries and restarts). */
     let faultsDone = false;
-    const hardEnd = loadEnd + 60_000;
+    const hardEnd = loadEnd + 3 * recoveryLimitMs + 60_000;
     const loading = () => Date.now() < hardEnd && (Date.now() < loadEnd || !faultsDone);
     let iteration = 0;
     const worker = async (w: number) => {
@@ -348,16 +379,18 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     };
 
     /**
-     * ms from now until every process issues a client-credentials token and a new browser gets a
-     * code through the pages and redeems it; `null` after 30 s.
+     * ms from now until every process (the ones running at each round: a replacement counts once
+     * it listens) issues a client-credentials token and a new browser, whose every request goes to
+     * the next process, gets a code through the pages and redeems it; `null` after the limit.
      */
     const recovery = async (): Promise<number | null> => {
       const start = Date.now();
-      const pending = new Set(urls());
+      const done = new Set<number>();
       let flow = false;
       let last = '';
-      while ((pending.size > 0 || !flow) && Date.now() - start < RECOVERY_LIMIT_MS) {
-        for (const u of [...pending]) if (await clientCredentials(u)) pending.delete(u);
+      const recovered = () => flow && done.size === procs.length;
+      while (!recovered() && Date.now() - start < recoveryLimitMs) {
+        for (const [i, u] of urls().entries()) if (!done.has(i) && (await clientCredentials(u))) done.add(i);
         if (!flow) {
           const probe = new Browser(c, urls);
           const code = await probe.code();
@@ -365,10 +398,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
           flow = r?.status === 200;
           last = code ? `redemption: ${r?.status} ${JSON.stringify(r?.body)}` : `no code: ${probe.failure}`;
         }
-        if (pending.size > 0 || !flow) await sleep(100);
+        if (!recovered()) await sleep(100);
       }
-      if (pending.size > 0 || !flow) log(`  not recovered: ${pending.size} process(es) without a token; ${last}`);
-      return pending.size === 0 && flow ? Date.now() - start : null;
+      if (!recovered()) log(`  not recovered: ${procs.length - done.size} process(es) without a token; ${flow ? 'flow ok' : last}`);
+      return recovered() ? Date.now() - start : null;
     };
 
     const recoveries: Record<string, number | null> = {};
@@ -378,16 +411,18 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       await at(0.1);
       log(`fault at ${((Date.now() - started) / 1000).toFixed(1)} s: SIGKILL one app process, start a new one`);
       procs[1]!.child.kill('SIGKILL');
-      const replaced = startApp(env, children).then(async (p) => {
-        procs[1] = p;
-        recoveries['process killed'] = await recovery();
-      });
+      const killed = Date.now();
+      procs[1] = spare ?? (await startApp(env, children));
+      log(`  new process listening after ${Date.now() - killed} ms`);
+      recoveries['process killed'] = await recovery();
+      log(`  recovery: ${recoveries['process killed'] ?? 'none'} ms`);
       await at(0.3);
       log(`fault at ${((Date.now() - started) / 1000).toFixed(1)} s: Redis stopped for ${outage} ms`);
       await redis!.stop();
       await sleep(outage);
       await redis!.restart();
       recoveries['Redis restarted (empty)'] = await recovery();
+      log(`  recovery: ${recoveries['Redis restarted (empty)'] ?? 'none'} ms`);
       await at(0.6);
       log(`fault at ${((Date.now() - started) / 1000).toFixed(1)} s: PostgreSQL stopped for ${outage} ms`);
       const ids = await postgresIds();
@@ -412,7 +447,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
         ...ids,
       });
       recoveries['PostgreSQL restarted'] = await recovery();
-      await replaced;
+      log(`  recovery: ${recoveries['PostgreSQL restarted'] ?? 'none'} ms`);
     })().finally(() => {
       faultsDone = true;
     });
@@ -422,14 +457,25 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     // The end: every acknowledged token, unless revoked (by the load or by replay detection), is active.
     let lost = 0;
     const lostSamples: string[] = [];
-    for (const [i, a] of acknowledged.entries()) {
-      if (revoked.has(a.token) || (a.code && replayed.has(a.code))) continue;
-      const r = await request(c, `${urls()[i % 3]}/oauth/introspect`, form({ token: a.token }));
-      if (r?.body.active !== true) {
-        lost++;
-        if (lostSamples.length < 5) lostSamples.push(`${r?.status ?? 'no answer'} ${JSON.stringify(r?.body)}`);
+    const toCheck = [...acknowledged.entries()].filter(([, a]) => !revoked.has(a.token) && !(a.code && replayed.has(a.code)));
+    // Eight at a time: every check is one request with a timeout, so this ends.
+    const checker = async () => {
+      for (let next = toCheck.shift(); next; next = toCheck.shift()) {
+        const [i, a] = next;
+        // An access token at the API (no client authentication to hash), a refresh token by introspection.
+        const base = urls()[i % 3];
+        const r =
+          a.kind === 'access'
+            ? await request(c, `${base}/api/me`, { headers: { authorization: `Bearer ${a.token}` } })
+            : await request(c, `${base}/oauth/introspect`, form({ token: a.token }));
+        if (a.kind === 'access' ? r?.status !== 200 : r?.body.active !== true) {
+          lost++;
+          if (lostSamples.length < 5) lostSamples.push(`${r?.status ?? 'no answer'} ${JSON.stringify(r?.body)}`);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: 8 }, checker));
+    log(`tokens checked at ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const codesRedeemedTwice = [...wins.values()].filter((n) => n > 1).length;
     const values = Object.values(recoveries);
     const longest = values.some((v) => v === null) ? null : Math.max(0, ...(values as number[]));
@@ -441,11 +487,13 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       tokensIssued: acknowledged.length,
       recoveries,
       longestRecoveryMs: longest,
+      recoveryLimitMs,
       acknowledgedTokensLost: lost,
       codesRedeemedTwice,
       ok: c.serverErrors === 0 && lost === 0 && codesRedeemedTwice === 0 && longest !== null && values.length === 3,
     };
     for (const s of c.serverErrorSamples) log(`  5xx: ${s}`);
+    if (c.serverErrors > 0) for (const line of errorLines) log(`  app: ${line}`);
     for (const s of lostSamples) log(`  lost: ${s}`);
     return report;
   } finally {
@@ -464,7 +512,9 @@ export function formatReport(r: ChaosReport): string {
     `503 unavailable:           ${r.unavailable}`,
     `connection errors:         ${r.connectionErrors}`,
     `tokens acknowledged:       ${r.tokensIssued}`,
-    ...Object.entries(r.recoveries).map(([k, v]) => `recovery, ${k}: ${v === null ? 'none within 30 s' : `${v} ms`}`),
+    ...Object.entries(r.recoveries).map(
+      ([k, v]) => `recovery, ${k}: ${v === null ? `none within ${r.recoveryLimitMs / 1000} s` : `${v} ms`}`,
+    ),
     `longest recovery:          ${r.longestRecoveryMs === null ? 'none' : `${r.longestRecoveryMs} ms`}`,
     `acknowledged tokens lost:  ${r.acknowledgedTokensLost}   (must be 0)`,
     `codes redeemed twice:      ${r.codesRedeemedTwice}   (must be 0)`,
