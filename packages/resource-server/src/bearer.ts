@@ -18,6 +18,12 @@ export interface BearerRequest {
   readonly query: string;
   /** `access_token` was found in a form body a framework already parsed. */
   readonly bodyToken?: boolean;
+  /** The HTTP method, for a DPoP proof's `htm` (RFC 9449). Without it DPoP proofs fail. */
+  readonly method?: string;
+  /** The request target (path, or absolute URL), for a DPoP proof's `htu`. Without it DPoP proofs fail. */
+  readonly url?: string;
+  /** `DPoP` header values, one per header line received (more than one is refused). */
+  readonly dpop?: readonly string[];
 }
 
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -40,41 +46,60 @@ export function serverError(): BearerResponse {
   return json(500, { error: 'server_error', error_description: 'The request could not be completed' });
 }
 
-/** An RFC 6750 answer with its `WWW-Authenticate: Bearer` challenge; without `error` the request had no token. */
+const NONCE = /^[A-Za-z0-9_-]{1,256}$/;
+
+/**
+ * An RFC 6750 answer with its `WWW-Authenticate` challenge: `Bearer`, or `DPoP` (RFC 9449 section
+ * 7.1, with `algs`) when `error.scheme` says so. Without `error` the request had no token: with
+ * DPoP on it is offered both schemes. A `use_dpop_nonce` error carries a `DPoP-Nonce` header.
+ */
 export function challenge(
   verifier: Verifier,
   error: Extract<VerifyResult, { ok: false }> | null,
   scopes: readonly string[],
 ): BearerResponse {
   const c = verifier.challenge;
-  let h = `Bearer realm="${quote(c.realm)}"`;
+  const algs = c.dpopAlgorithms;
+  const metadata = c.resourceMetadata !== null ? `, resource_metadata="${quote(c.resourceMetadata)}"` : '';
+  const dpopScheme = error?.scheme === 'DPoP' && algs !== null;
+  let h = `${dpopScheme ? 'DPoP' : 'Bearer'} realm="${quote(c.realm)}"`;
   if (error) h += `, error="${quote(error.error)}", error_description="${quote(error.description)}"`;
   if (error?.error === 'insufficient_scope' && scopes.length > 0) h += `, scope="${quote(scopes.join(' '))}"`;
-  if (c.resourceMetadata !== null) h += `, resource_metadata="${quote(c.resourceMetadata)}"`;
+  if (dpopScheme) h += `, algs="${quote(algs.join(' '))}"`;
+  h += metadata;
+  if (!error && algs !== null) h += `, DPoP realm="${quote(c.realm)}", algs="${quote(algs.join(' '))}"${metadata}`;
   const body = error
     ? { error: error.error, error_description: error.description }
     : { error: 'invalid_token', error_description: 'A bearer token is required' };
-  return json(error?.status ?? 401, body, { 'WWW-Authenticate': h });
+  const headers: Record<string, string> = { 'WWW-Authenticate': h };
+  if (error?.nonce !== undefined && NONCE.test(error.nonce)) headers['DPoP-Nonce'] = error.nonce;
+  return json(error?.status ?? 401, body, headers);
 }
 
-function invalidRequest(description: string): Extract<VerifyResult, { ok: false }> {
-  return { ok: false, status: 400, error: 'invalid_request', description };
+function invalidRequest(description: string, scheme?: 'DPoP'): Extract<VerifyResult, { ok: false }> {
+  return scheme
+    ? { ok: false, status: 400, error: 'invalid_request', description, scheme }
+    : { ok: false, status: 400, error: 'invalid_request', description };
 }
 
 /**
- * Finds the bearer token (RFC 6750 section 2.1, the `Authorization` header only) and checks it.
- * Rejects only when the verifier does (the token could not be checked).
+ * Finds the access token (RFC 6750 section 2.1, the `Authorization` header only; with DPoP on,
+ * also `Authorization: DPoP`, RFC 9449 section 7.1) and checks it, with its proof for the DPoP
+ * scheme. Rejects only when the verifier does (the token could not be checked).
  */
 export async function authenticate(verifier: Verifier, req: BearerRequest, scopes: readonly string[]): Promise<AuthResult> {
   const found: string[] = [];
   let error: Extract<VerifyResult, { ok: false }> | null = null;
+  let scheme: 'DPoP' | undefined;
   if (req.authorization.length > 1) error = invalidRequest('Send one Authorization header');
   const auth = req.authorization[0];
   if (!error && auth !== undefined) {
     const sp = auth.indexOf(' ');
-    if (sp > 0 && auth.slice(0, sp).toLowerCase() === 'bearer') {
+    const name = sp > 0 ? auth.slice(0, sp).toLowerCase() : '';
+    if (name === 'dpop' && verifier.challenge.dpopAlgorithms !== null) scheme = 'DPoP';
+    if (name === 'bearer' || scheme) {
       const t = auth.slice(sp + 1).trim();
-      if (t !== '' && !TOKEN68.test(t)) error = invalidRequest('The Authorization header is malformed');
+      if (t !== '' && !TOKEN68.test(t)) error = invalidRequest('The Authorization header is malformed', scheme);
       found.push(t);
     }
   }
@@ -85,11 +110,14 @@ export async function authenticate(verifier: Verifier, req: BearerRequest, scope
   if (!error && elsewhere) {
     error = invalidRequest(
       found.length > 0 ? 'Use one method to send the bearer token' : 'Send the bearer token in the Authorization header',
+      scheme,
     );
   }
   if (error) return { ok: false, response: challenge(verifier, error, scopes) };
   const token = found[0];
   if (token === undefined) return { ok: false, response: challenge(verifier, null, scopes) };
-  const r = await verifier.verify(token, scopes);
+  const r = scheme
+    ? await verifier.verifyDpop(token, { method: req.method ?? '', url: req.url ?? '', proofs: req.dpop ?? [] }, scopes)
+    : await verifier.verify(token, scopes);
   return r.ok ? r : { ok: false, response: challenge(verifier, r, scopes) };
 }

@@ -23,10 +23,18 @@ export function requireOAuthFetch(
     try {
       const q = request.url.indexOf('?');
       const auth = request.headers.get('authorization');
+      const dpop = request.headers.get('dpop');
       const r = await authenticate(
         verifier,
-        // Fetch joins repeated headers with ", ", which no token68 contains: refused as malformed.
-        { authorization: auth === null ? [] : [auth], query: q < 0 ? '' : request.url.slice(q + 1).split('#')[0]! },
+        // Fetch joins repeated headers with ", ", which neither a token68 nor a compact JWS
+        // contains: refused as malformed.
+        {
+          authorization: auth === null ? [] : [auth],
+          query: q < 0 ? '' : request.url.slice(q + 1).split('#')[0]!,
+          method: request.method,
+          url: request.url,
+          dpop: dpop === null ? [] : [dpop],
+        },
         scopes,
       );
       return r.ok ? r : { ok: false, response: toFetchResponse(r.response) };

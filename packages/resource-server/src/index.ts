@@ -1,9 +1,10 @@
 /**
- * `@portcullis/resource-server`: bearer token checks (RFC 6750) for APIs that are not the
+ * `@portcullis/resource-server`: bearer and DPoP (RFC 9449) token checks (RFC 6750) for APIs that are not the
  * authorization server. JWT access tokens (RFC 9068) are verified locally with jose; opaque ones
  * through RFC 7662 introspection, with a short bounded cache.
  */
 export { type AuthResult, authenticate, type BearerRequest, type BearerResponse, challenge } from './bearer.js';
+export type { DpopAlgorithm, DpopOptions, DpopReplayStore, DpopRequest } from './dpop.js';
 export { requireOAuthFetch, toFetchResponse } from './fetch.js';
 export type { IntrospectionOptions } from './introspection.js';
 export {
@@ -29,6 +30,7 @@ export {
   type BearerErrorCode,
   createVerifier,
   metadataUrl,
+  type ResourceErrorCode,
   type VerifiedToken,
   type VerifiedTokenCacheOptions,
   type Verifier,

@@ -151,9 +151,11 @@ export class IntrospectionClient {
     }
     if (doc.exp !== undefined && (typeof doc.exp !== 'number' || doc.exp + clockTolerance <= now)) return null;
     if (doc.nbf !== undefined && (typeof doc.nbf !== 'number' || doc.nbf - clockTolerance > now)) return null;
-    if (doc.token_type !== undefined && typeof doc.token_type === 'string' && doc.token_type.toLowerCase() !== 'bearer') {
-      // RFC 7662 token_type is the RFC 6749 type; anything else is not a bearer token for us.
-      if (doc.token_type !== 'access_token') return null;
+    if (doc.token_type !== undefined && typeof doc.token_type === 'string') {
+      // RFC 7662 token_type is the RFC 6749 type: Bearer, or DPoP (RFC 9449 section 6.2, checked
+      // against cnf.jkt by the verifier); anything else (a refresh token) is not an access token.
+      const type = doc.token_type.toLowerCase();
+      if (type !== 'bearer' && type !== 'dpop' && doc.token_type !== 'access_token') return null;
     }
     return doc;
   }

@@ -44,19 +44,24 @@ function failure(res: ServerResponse, err: unknown, next?: NextFunction): void {
   else sendNodeResponse(res, serverError());
 }
 
-/** The bearer-relevant parts of a `node:http` request. */
+/** The bearer-relevant (and DPoP-relevant) parts of a `node:http` request. */
 export function fromNodeRequest(req: NodeRequest): BearerRequest {
   const authorization: string[] = [];
+  const dpop: string[] = [];
   const raw = req.rawHeaders ?? [];
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'authorization') authorization.push(raw[i + 1] ?? '');
+    const name = raw[i]!.toLowerCase();
+    if (name === 'authorization') authorization.push(raw[i + 1] ?? '');
+    else if (name === 'dpop') dpop.push(raw[i + 1] ?? '');
   }
   if (authorization.length === 0 && typeof req.headers.authorization === 'string') authorization.push(req.headers.authorization);
+  const d = req.headers.dpop;
+  if (dpop.length === 0 && d !== undefined) dpop.push(...(typeof d === 'string' ? [d] : d));
   const url = req.originalUrl ?? req.url ?? '/';
   const q = url.indexOf('?');
   const b = req.body;
   const bodyToken = !!b && typeof b === 'object' && !Buffer.isBuffer(b) && Object.hasOwn(b, 'access_token');
-  return { authorization, query: q < 0 ? '' : url.slice(q + 1), bodyToken };
+  return { authorization, query: q < 0 ? '' : url.slice(q + 1), bodyToken, method: req.method ?? '', url, dpop };
 }
 
 function guard(verifier: Verifier, scopes: readonly string[], pass: OAuthRouteHandler): NodeMiddleware {

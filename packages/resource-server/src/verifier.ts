@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { DpopChecker, type DpopOptions, type DpopRequest, JKT } from './dpop.js';
 import { IntrospectionClient, type IntrospectionOptions, tokenDigest } from './introspection.js';
 import { readJson } from './json.js';
 
@@ -21,15 +22,34 @@ export interface VerifiedToken {
   readonly source: 'jwt' | 'introspection';
   /** Every claim of the JWT, or every member of the introspection response. */
   readonly claims: Readonly<Record<string, unknown>>;
+  /**
+   * The JWK SHA-256 thumbprint the token is bound to (`cnf.jkt`, RFC 9449 section 6), when it is
+   * DPoP-bound; the request then carried a valid proof by that key.
+   */
+  readonly dpopJkt?: string;
 }
 
 /** An RFC 6750 section 3.1 error code. */
 export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
 
-/** What `Verifier.verify` returns: the token, or the RFC 6750 error to answer with. */
+/** An error code of a resource request: RFC 6750's, or RFC 9449's for DPoP proofs. */
+export type ResourceErrorCode = BearerErrorCode | 'invalid_dpop_proof' | 'use_dpop_nonce';
+
+/**
+ * What `Verifier.verify` and `Verifier.verifyDpop` return: the token, or the error to answer
+ * with. `scheme` is the `WWW-Authenticate` scheme of the challenge (`DPoP` for requests that used
+ * the DPoP scheme or sent a DPoP-bound token); `nonce` goes in a `DPoP-Nonce` header.
+ */
 export type VerifyResult =
   | { readonly ok: true; readonly token: VerifiedToken }
-  | { readonly ok: false; readonly status: 400 | 401 | 403; readonly error: BearerErrorCode; readonly description: string };
+  | {
+      readonly ok: false;
+      readonly status: 400 | 401 | 403;
+      readonly error: ResourceErrorCode;
+      readonly description: string;
+      readonly scheme?: 'Bearer' | 'DPoP';
+      readonly nonce?: string;
+    };
 
 /** Options of `createVerifier`. */
 export interface VerifierOptions {
@@ -77,6 +97,12 @@ export interface VerifierOptions {
    * effect sooner.
    */
   verifiedTokenCache?: VerifiedTokenCacheOptions | false;
+  /**
+   * DPoP (RFC 9449): accept `Authorization: DPoP <token>` with a `DPoP` proof for tokens bound to
+   * a key (`cnf.jkt`). `true` or an object turns it on; off by default. With or without it, a
+   * DPoP-bound token sent with the Bearer scheme is refused.
+   */
+  dpop?: DpopOptions | boolean;
 }
 
 /** Settings of the verified-token cache (`VerifierOptions.verifiedTokenCache`). */
@@ -93,8 +119,23 @@ export interface Verifier {
    * unreachable), which the adapters answer 500 or hand to `next(err)`.
    */
   verify(token: string, scopes?: readonly string[]): Promise<VerifyResult>;
-  /** The settings the adapters build challenges from. */
-  readonly challenge: { readonly realm: string; readonly resourceMetadata: string | null };
+  /**
+   * Checks a token sent with the DPoP scheme (RFC 9449 section 7.1): a valid token bound to a key
+   * (`cnf.jkt`), and the request's one proof by that key naming this request and token. The token
+   * may come from the verified-token cache; the proof is checked, and its `jti` recorded, on every
+   * call. Refused with `invalid_request` when DPoP is off. Rejects like `verify`, and when the
+   * replay store fails.
+   */
+  verifyDpop(token: string, request: DpopRequest, scopes?: readonly string[]): Promise<VerifyResult>;
+  /**
+   * The settings the adapters build challenges from; `dpopAlgorithms` is `null` when DPoP is off,
+   * else the `algs` offered.
+   */
+  readonly challenge: {
+    readonly realm: string;
+    readonly resourceMetadata: string | null;
+    readonly dpopAlgorithms: readonly string[] | null;
+  };
 }
 
 const ASYMMETRIC = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
@@ -109,8 +150,19 @@ const JOSE_JWKS_MAX_AGE = 600_000;
 /** jose error codes that mean "the JWKS could not be had", not "the token is bad". */
 const UNAVAILABLE = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
 
-function fail(status: 400 | 401 | 403, error: BearerErrorCode, description: string): VerifyResult {
-  return { ok: false, status, error, description };
+function fail(status: 400 | 401 | 403, error: ResourceErrorCode, description: string, scheme?: 'DPoP'): VerifyResult {
+  return scheme ? { ok: false, status, error, description, scheme } : { ok: false, status, error, description };
+}
+
+/** What went wrong with a token's confirmation (`cnf`), or its DPoP key thumbprint. */
+function bindingOf(claims: Record<string, unknown>): { jkt: string | null } | { invalid: true } {
+  const cnf = claims.cnf;
+  if (cnf === undefined) return { jkt: null };
+  if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) return { invalid: true };
+  const jkt = (cnf as Record<string, unknown>).jkt;
+  // A confirmation method this server cannot check (such as mTLS's x5t#S256) is refused.
+  if (typeof jkt !== 'string' || !JKT.test(jkt)) return { invalid: true };
+  return { jkt };
 }
 
 /** The RFC 8414 section 3.1 metadata URL: the well-known segment goes before the issuer's path. */
@@ -172,6 +224,8 @@ export function toVerified(claims: Record<string, unknown>, source: 'jwt' | 'int
   const clientId = str(claims.client_id);
   const subject = str(claims.sub);
   const exp = typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? new Date(claims.exp * 1000) : null;
+  const binding = bindingOf(claims);
+  const jkt = 'jkt' in binding ? binding.jkt : null;
   return deepFreeze({
     clientId,
     subject,
@@ -180,6 +234,7 @@ export function toVerified(claims: Record<string, unknown>, source: 'jwt' | 'int
     expiresAt: exp,
     source,
     claims,
+    ...(jkt !== null ? { dpopJkt: jkt } : {}),
   });
 }
 
@@ -278,6 +333,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (options.resourceMetadata !== undefined) httpUrl(options.resourceMetadata, 'resourceMetadata');
   const introspection = options.introspection ? new IntrospectionClient(options.introspection, issuer, audience) : null;
   const cache = cacheOf(options);
+  const dpop =
+    options.dpop === undefined || options.dpop === false ? null : new DpopChecker(options.dpop === true ? {} : options.dpop, audience);
 
   let keySet: JWTVerifyGetKey | null = null;
   let pending: Promise<JWTVerifyGetKey> | null = null;
@@ -318,32 +375,74 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return { claims: payload as Record<string, unknown> };
   };
 
-  return {
-    challenge: { realm: options.realm ?? 'api', resourceMetadata: options.resourceMetadata ?? null },
-    async verify(token, scopes = []) {
-      if (typeof token !== 'string' || token === '') return fail(401, 'invalid_token', 'The access token is invalid');
-      if (token.length > maxTokenLength) return fail(401, 'invalid_token', 'The access token is too long');
-      let verified: VerifiedToken;
-      if (token.split('.').length === 3) {
-        const key = cache ? await tokenDigest(token) : '';
-        const hit = cache ? cache.get(key, Date.now()) : null;
-        if (hit) verified = hit;
-        else {
-          const r = await verifyJwt(token);
-          if ('failed' in r) return r.failed;
-          verified = toVerified(r.claims, 'jwt');
-          cache?.set(key, verified, Date.now());
-        }
-      } else {
-        if (!introspection) return fail(401, 'invalid_token', 'The access token is invalid');
-        const claims = await introspection.introspect(token, clockTolerance);
-        if (!claims) return fail(401, 'invalid_token', 'The access token is invalid');
-        verified = toVerified(claims, 'introspection');
-      }
-      for (const s of scopes) {
-        if (!verified.scopes.includes(s)) return fail(403, 'insufficient_scope', 'The access token does not have the required scope');
-      }
+  /** The token's checks, without the scopes or its binding: the cached answer, or a fresh one. */
+  const check = async (token: string): Promise<VerifyResult> => {
+    if (typeof token !== 'string' || token === '') return fail(401, 'invalid_token', 'The access token is invalid');
+    if (token.length > maxTokenLength) return fail(401, 'invalid_token', 'The access token is too long');
+    let claims: Record<string, unknown>;
+    let source: 'jwt' | 'introspection';
+    if (token.split('.').length === 3) {
+      const key = cache ? await tokenDigest(token) : '';
+      const hit = cache ? cache.get(key, Date.now()) : null;
+      if (hit) return { ok: true, token: hit };
+      const r = await verifyJwt(token);
+      if ('failed' in r) return r.failed;
+      ({ claims } = r);
+      source = 'jwt';
+      if ('invalid' in bindingOf(claims)) return fail(401, 'invalid_token', 'The access token is invalid');
+      const verified = toVerified(claims, source);
+      cache?.set(key, verified, Date.now());
       return { ok: true, token: verified };
+    }
+    if (!introspection) return fail(401, 'invalid_token', 'The access token is invalid');
+    const found = await introspection.introspect(token, clockTolerance);
+    if (!found) return fail(401, 'invalid_token', 'The access token is invalid');
+    claims = found;
+    source = 'introspection';
+    const binding = bindingOf(claims);
+    if ('invalid' in binding) return fail(401, 'invalid_token', 'The access token is invalid');
+    // RFC 9449 section 6.2: a DPoP token is introspected as token_type DPoP with cnf.jkt.
+    const type = typeof claims.token_type === 'string' ? claims.token_type.toLowerCase() : null;
+    if (type === 'dpop' && binding.jkt === null) return fail(401, 'invalid_token', 'The access token is invalid');
+    return { ok: true, token: toVerified(claims, source) };
+  };
+
+  const scoped = (verified: VerifiedToken, scopes: readonly string[], scheme?: 'DPoP'): VerifyResult => {
+    for (const s of scopes) {
+      if (!verified.scopes.includes(s)) return fail(403, 'insufficient_scope', 'The access token does not have the required scope', scheme);
+    }
+    return { ok: true, token: verified };
+  };
+
+  return {
+    challenge: {
+      realm: options.realm ?? 'api',
+      resourceMetadata: options.resourceMetadata ?? null,
+      dpopAlgorithms: dpop ? dpop.algorithms : null,
+    },
+    async verify(token, scopes = []) {
+      const r = await check(token);
+      if (!r.ok) return r;
+      // RFC 9449 section 7.1: a DPoP-bound token is not a bearer token.
+      if (r.token.dpopJkt !== undefined) {
+        return dpop
+          ? fail(401, 'invalid_token', 'The access token is DPoP-bound: send it with the DPoP scheme and a proof', 'DPoP')
+          : fail(401, 'invalid_token', 'The access token is DPoP-bound, which this API does not accept');
+      }
+      return scoped(r.token, scopes);
+    },
+    async verifyDpop(token, request, scopes = []) {
+      if (!dpop) return fail(400, 'invalid_request', 'This API does not accept the DPoP scheme');
+      const r = await check(token);
+      if (!r.ok) return { ...r, scheme: 'DPoP' };
+      const jkt = r.token.dpopJkt;
+      if (jkt === undefined) return fail(401, 'invalid_token', 'The access token is not DPoP-bound: use the Bearer scheme', 'DPoP');
+      const bad = await dpop.check(request, token, jkt);
+      if (bad) {
+        const failed = fail(401, bad.error, bad.description, 'DPoP');
+        return bad.error === 'use_dpop_nonce' ? { ...failed, nonce: bad.nonce } : failed;
+      }
+      return scoped(r.token, scopes, 'DPoP');
     },
   };
 }

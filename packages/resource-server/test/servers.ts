@@ -52,6 +52,8 @@ export interface ProviderOptions {
   audience?: string;
   /** RFC 8707 resources the provider knows (`OAuth2ProviderOptions.resources`). */
   resources?: { uri: string; accessTokenFormat?: 'jwt' | 'opaque' }[];
+  /** RFC 9449: DPoP on at the provider (`dpop: { enabled: true }`). */
+  dpop?: boolean;
 }
 
 /** A core provider served by `toNodeHandler` on its own server. */
@@ -64,6 +66,7 @@ export async function startProvider(o: ProviderOptions = {}) {
     accessTokenFormat: o.format ?? 'jwt',
     ...(o.lifetimes ? { lifetimes: o.lifetimes } : {}),
     ...(o.resources ? { resources: o.resources } : {}),
+    ...(o.dpop ? { dpop: { enabled: true } } : {}),
     jwt: {
       keyEncryptionKey: KEK,
       ...(o.rotationLeadTime !== undefined ? { rotationLeadTime: o.rotationLeadTime } : {}),
@@ -78,15 +81,21 @@ export async function startProvider(o: ProviderOptions = {}) {
     provider,
     issuer: l.url,
     close: l.close,
-    /** A client_credentials access token; `resource` is the RFC 8707 parameter. */
-    async token(scope = 'read', resource?: string): Promise<string> {
+    /** A client_credentials access token; `resource` is the RFC 8707 parameter; `dpop` a proof for the token endpoint. */
+    async token(scope = 'read', resource?: string, dpop?: string): Promise<string> {
       const r = await fetch(`${l.url}/oauth/token`, {
         method: 'POST',
-        headers: { authorization: basic('app', SECRET), 'content-type': 'application/x-www-form-urlencoded' },
+        headers: {
+          authorization: basic('app', SECRET),
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(dpop !== undefined ? { dpop } : {}),
+        },
         body: new URLSearchParams({ grant_type: 'client_credentials', scope, ...(resource ? { resource } : {}) }).toString(),
       });
       if (r.status !== 200) throw new Error(`token: ${r.status} ${await r.text()}`);
-      return ((await r.json()) as { access_token: string }).access_token;
+      const body = (await r.json()) as { access_token: string; token_type: string };
+      if (body.token_type !== (dpop !== undefined ? 'DPoP' : 'Bearer')) throw new Error(`token: token_type ${body.token_type}`);
+      return body.access_token;
     },
     async revoke(token: string): Promise<void> {
       const r = await fetch(`${l.url}/oauth/revoke`, {
