@@ -152,6 +152,7 @@ export async function checkProof<U extends User, C extends Client>(
   // Section 11.1: a proof is used once. Only signed, fresh proofs reach the store.
   const expiresAt = new Date((iat + s.maxAge + s.clockSkew) * 1000);
   if (!(await e.s.ephemeral!.add(`dpop:${digestToken(`${jkt} ${jti}`)}`, '', expiresAt))) {
+    e.telemetry.replay('dpop_proof');
     return bad('The DPoP proof was already used');
   }
   return { jkt };

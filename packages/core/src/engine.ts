@@ -10,6 +10,7 @@ import type { KeyRing } from './keys.js';
 import type { ResolvedOptions } from './options.js';
 import type { Slots } from './registry.js';
 import { errorResponse } from './responses.js';
+import type { Telemetry } from './telemetry.js';
 
 /** The state endpoints work with. Internal: not part of the public API. */
 export interface Engine<U extends User = User, C extends Client = Client> {
@@ -17,6 +18,8 @@ export interface Engine<U extends User = User, C extends Client = Client> {
   readonly s: Slots<U, C>;
   /** The signing keys, with `accessTokenFormat: 'jwt'`; `null` otherwise. */
   readonly keys: KeyRing | null;
+  /** Spans and metrics (no-ops unless the application registers an OpenTelemetry SDK). */
+  readonly telemetry: Telemetry;
 }
 
 /** Internal result of an endpoint run, before the hooks see it. */

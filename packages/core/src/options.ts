@@ -265,6 +265,13 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   /** Sender-constrained tokens (RFC 9449, DPoP). */
   dpop?: DpopOptions;
   /**
+   * OpenTelemetry through `@opentelemetry/api`: a span per endpoint request with a child per store
+   * call, and metrics (`portcullis.requests`, `portcullis.tokens.issued`,
+   * `portcullis.store.duration`, `portcullis.replays`). Nothing is recorded until the application
+   * registers an SDK. Default `true`; `false` turns it off entirely.
+   */
+  telemetry?: boolean;
+  /**
    * Protected resources clients may name with `resource` (RFC 8707), checked at startup (absolute
    * URI, no fragment, no duplicate). Any other `resource` value is `invalid_target`.
    */
@@ -364,6 +371,10 @@ export const OPTION_DEFAULTS = {
     shown: '`{ enabled: false, algorithms: [ES256, EdDSA, PS256, RS256], maxAge: 300, clockSkew: 15 }`',
     meaning:
       'DPoP (RFC 9449): bind tokens to the client key of `DPoP` proofs; proof age and skew (s), `nonce: { secret, lifetime }`, `resourceOrigins`',
+  },
+  telemetry: {
+    shown: '`true`',
+    meaning: 'OpenTelemetry spans and metrics through `@opentelemetry/api` (recorded only when the app registers an SDK; see below)',
   },
   resources: {
     shown: 'none',

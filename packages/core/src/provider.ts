@@ -1,3 +1,4 @@
+import { context } from '@opentelemetry/api';
 import { requestedClientId } from './client-auth.js';
 import type { Client, ClientStore, GrantStore, ProviderStores, TokenStore, User, UserCredentials } from './contract.js';
 import { DEVICE_GRANT, LookupThrottle } from './device-codes.js';
@@ -32,6 +33,7 @@ import { type ProviderOptions, type ResolvedOptions, resolveOptions } from './op
 import { pathOf } from './params.js';
 import { type CurrentUser, type RegisterOptions, type SlotName, SlotTable, type SlotTypes, type StoreRegistry } from './registry.js';
 import { errorResponse, json } from './responses.js';
+import { type Outcome, observedSlots, Telemetry } from './telemetry.js';
 
 export { ConfigurationError } from './errors.js';
 
@@ -60,6 +62,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   private metadataAt = -1;
   /** Failed user code lookups of the device grant, for the whole provider (see `DeviceOptions`). */
   private readonly deviceLookups: LookupThrottle;
+  /** Spans and metrics through `@opentelemetry/api` (no-ops without an SDK; off with `telemetry: false`). */
+  private readonly telemetry: Telemetry;
 
   constructor(options: ProviderOptions<U, C>) {
     this.options = resolveOptions(options as ProviderOptions);
@@ -68,7 +72,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     // Keys must verify the longest-lived access token, whichever resource it was for.
     let longest = this.options.lifetimes.accessToken;
     for (const r of this.options.resources.values()) longest = Math.max(longest, r.accessTokenLifetime ?? 0);
-    this.e = { o: this.options, s: slots, keys: jwt ? new KeyRing(() => slots.keys, jwt, longest) : null };
+    this.telemetry = new Telemetry(options.telemetry !== false);
+    this.e = { o: this.options, s: slots, keys: jwt ? new KeyRing(() => slots.keys, jwt, longest) : null, telemetry: this.telemetry };
     this.hooks = new Hooks(() => this.options.logger);
     this.deviceLookups = new LookupThrottle(this.options.device.maxLookupFailures, this.options.device.lookupWindow * 1000);
     const h = options.hooks;
@@ -215,8 +220,10 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (early) return { type: 'response', response: early };
     const r = await this.guard<AuthorizeInternal<C>>(
       'authorize',
-      () => authorizeEndpoint(this.engine(), req),
+      (e) => authorizeEndpoint(e, req),
       (result) => ({ type: 'response', result }),
+      (r) =>
+        r.type === 'consent' ? { status: 200, error: null, clientId: r.request.client.id, grantType: null } : endpointOutcome(r.result),
     );
     if (r.type === 'consent') {
       const out = await this.hooks.runAfter(ctx, {
@@ -260,15 +267,16 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (early) return early;
     const result = await this.guard(
       'authorize_decision',
-      () => completeAuthorization(this.engine(), request, decision, req),
+      (e) => completeAuthorization(e, request, decision, req),
       (r) => r,
+      endpointOutcome,
     );
     return this.finish(ctx, result);
   }
 
   /** The token endpoint (RFC 6749 section 3.2). POST with a form body only. */
   async token(req: OAuthRequest): Promise<OAuthResponse> {
-    return this.run('token', req, () => tokenEndpoint(this.engine(), req));
+    return this.run('token', req, (e) => tokenEndpoint(e, req));
   }
 
   /**
@@ -277,7 +285,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * user enters it.
    */
   async deviceAuthorization(req: OAuthRequest): Promise<OAuthResponse> {
-    return this.run('device_authorization', req, () => deviceAuthorizationEndpoint(this.engine(), req));
+    return this.run('device_authorization', req, (e) => deviceAuthorizationEndpoint(e, req));
   }
 
   /**
@@ -307,18 +315,17 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
 
   /** The revocation endpoint (RFC 7009). */
   async revoke(req: OAuthRequest): Promise<OAuthResponse> {
-    return this.run('revocation', req, () => revocationEndpoint(this.engine(), req));
+    return this.run('revocation', req, (e) => revocationEndpoint(e, req));
   }
 
   /** The introspection endpoint (RFC 7662). */
   async introspect(req: OAuthRequest): Promise<OAuthResponse> {
-    return this.run('introspection', req, () => introspectionEndpoint(this.engine(), req));
+    return this.run('introspection', req, (e) => introspectionEndpoint(e, req));
   }
 
   /** Authorization server metadata (RFC 8414), generated from what is enabled. */
   async metadata(req: OAuthRequest = { method: 'GET', url: METADATA_PATH, headers: {} }): Promise<OAuthResponse> {
-    return this.run('metadata', req, async () => {
-      const e = this.engine();
+    return this.run('metadata', req, async (e) => {
       if (this.metadataAt !== this.table.version || this.metadataCache === null) {
         this.metadataCache = JSON.stringify(metadataDocument(e));
         this.metadataAt = this.table.version;
@@ -333,8 +340,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * `Cache-Control: max-age` is the key cache interval, so verifiers refresh as often as processes do.
    */
   async jwks(req: OAuthRequest = { method: 'GET', url: this.options.endpoints.jwks, headers: {} }): Promise<OAuthResponse> {
-    return this.run('metadata', req, async () => {
-      const keys = this.engine().keys;
+    return this.run('metadata', req, async (e) => {
+      const keys = e.keys;
       if (!keys) return plain(json(404, { error: 'not_found' }));
       const response = json(200, await keys.jwks());
       response.headers['Cache-Control'] = `public, max-age=${this.options.jwt!.keyCacheTtl}`;
@@ -374,12 +381,12 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
       const early = await before;
       if (early) return { ok: false, response: early };
     }
-    let r: ResourceInternal;
-    try {
-      r = await verifyAccessToken(this.engine(), req, scopes, options);
-    } catch (err) {
-      r = { ok: false, result: this.failure('resource', err) };
-    }
+    const r = await this.guard<ResourceInternal>(
+      'resource',
+      async (e) => verifyAccessToken(e, req, scopes, options),
+      (result) => ({ ok: false, result }),
+      (r) => (r.ok ? { status: 200, error: null, clientId: r.token.clientId, grantType: null } : endpointOutcome(r.result)),
+    );
     return this.afterResource(ctx, r);
   }
 
@@ -390,7 +397,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * route handler in the same tick. Never throws or rejects: store failures become 503/500.
    */
   checkAccessToken(req: OAuthRequest, scopes: readonly string[] = [], options?: VerifyOptions): ResourceResult | Promise<ResourceResult> {
-    if (!this.hooks.none) return this.verifyAccessToken(req, scopes, options);
+    // Hooks or telemetry that records: the full path (one promise more).
+    if (!this.hooks.none || this.telemetry.active()) return this.verifyAccessToken(req, scopes, options);
     let r: ResourceInternal | Promise<ResourceInternal>;
     try {
       r = verifyAccessToken(this.engine(), req, scopes, options);
@@ -430,7 +438,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * authorization request, keeps it, and answers 201 with its `request_uri` and `expires_in`.
    */
   async pushedAuthorizationRequest(req: OAuthRequest): Promise<OAuthResponse> {
-    return this.run('pushed_authorization_request', req, () => pushedAuthorizationEndpoint(this.engine(), req));
+    return this.run('pushed_authorization_request', req, (e) => pushedAuthorizationEndpoint(e, req));
   }
 
   /**
@@ -488,13 +496,13 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     };
   }
 
-  private async run(endpoint: EndpointName, req: OAuthRequest, fn: () => Promise<EndpointResult>): Promise<OAuthResponse> {
+  private async run(endpoint: EndpointName, req: OAuthRequest, fn: (e: Engine<U, C>) => Promise<EndpointResult>): Promise<OAuthResponse> {
     // Without hooks nothing reads a context: none is built, and no hook step is awaited (hot path).
-    if (this.hooks.none) return (await this.guard(endpoint, fn, (r) => r)).response;
+    if (this.hooks.none) return (await this.guard(endpoint, fn, (r) => r, endpointOutcome)).response;
     const ctx = this.context(endpoint, req);
     const early = await this.hooks.runBefore(ctx);
     if (early) return early;
-    return this.finish(ctx, await this.guard(endpoint, fn, (r) => r));
+    return this.finish(ctx, await this.guard(endpoint, fn, (r) => r, endpointOutcome));
   }
 
   private async finish(ctx: HookContext, result: EndpointResult): Promise<OAuthResponse> {
@@ -511,13 +519,34 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     return replaced;
   }
 
-  /** Runs an endpoint; anything thrown becomes `server_error` or `temporarily_unavailable`. */
-  private async guard<T>(endpoint: EndpointName, fn: () => Promise<T>, onError: (r: EndpointResult) => T): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      return onError(this.failure(endpoint, err));
+  /**
+   * Runs an endpoint; anything thrown becomes `server_error` or `temporarily_unavailable`. When
+   * telemetry records, the run is a span (with a child span per store call) and counted.
+   */
+  private async guard<T>(
+    endpoint: EndpointName,
+    fn: (e: Engine<U, C>) => Promise<T>,
+    onError: (r: EndpointResult) => T,
+    outcome: (r: T) => Outcome,
+  ): Promise<T> {
+    const scope = this.telemetry.begin(endpoint);
+    if (scope === null) {
+      try {
+        return await fn(this.engine());
+      } catch (err) {
+        return onError(this.failure(endpoint, err));
+      }
     }
+    let out: T;
+    try {
+      const base = this.engine();
+      const e: Engine<U, C> = { ...base, s: observedSlots(this.telemetry, scope, base.s) };
+      out = await context.with(scope.ctx, () => fn(e));
+    } catch (err) {
+      out = onError(this.failure(endpoint, err));
+    }
+    this.telemetry.end(scope, endpoint, outcome(out));
+    return out;
   }
 
   /** A store or endpoint failure as an endpoint result: logged without secrets, answered 503/500. */
@@ -531,6 +560,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
 function describeSource(source: 'binding' | 'explicit' | null): string {
   if (source === 'explicit') return 'an explicit registration';
   return source === 'binding' ? 'a binding' : 'nothing';
+}
+
+/** What telemetry records of an endpoint's result. */
+function endpointOutcome(r: EndpointResult): Outcome {
+  return { status: r.response.status, error: r.error?.error ?? null, clientId: r.clientId, grantType: r.grantType };
 }
 
 /** A resource check's answer as handed to the app. */

@@ -21,6 +21,7 @@ export const authorizationCodeGrant: GrantHandler = async (e, client, p, ctx) =>
   const taken = await e.s.consumeGrant!(client.id, digestToken(code));
   if (taken === null) return new InvalidGrantError('The authorization code is invalid, expired or already used');
   if (taken.outcome === 'replayed') {
+    e.telemetry.replay('authorization_code');
     await e.s.revokeFamily!(taken.grantId);
     return new InvalidGrantError('The authorization code was already used; tokens issued with it are revoked');
   }

@@ -75,6 +75,7 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
           ...(input.refreshDpopJkt ? { dpopJkt: input.refreshDpopJkt } : {}),
         },
   );
+  e.telemetry.issued(input.grantType);
   const body: TokenResponseBody = { access_token: access, token_type: input.dpopJkt ? 'DPoP' : 'Bearer', expires_in: lifetime };
   if (input.scopes.length > 0) body.scope = input.scopes.join(' ');
   if (refresh !== null) body.refresh_token = refresh;

@@ -48,6 +48,7 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p, ctx) => {
     const taken = await e.s.consumeRefreshToken!(digest);
     if (taken === null) return new InvalidGrantError('The refresh token is invalid, expired or revoked');
     if (taken.outcome === 'replayed') {
+      e.telemetry.replay('refresh_token');
       await e.s.revokeFamily!(taken.grantId);
       return new InvalidGrantError('The refresh token was already used; its token family is revoked');
     }
