@@ -11,7 +11,7 @@
  * RFC 9449 section 8: use_dpop_nonce with a DPoP-Nonce header.
  * RFC 9449 section 11.1: a proof's jti is refused when seen again.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
@@ -430,6 +430,15 @@ describe('DPoP-bound JWT access tokens from a core provider', () => {
     expect(first.response.headers['WWW-Authenticate']).toMatch(/^DPoP realm="api", error="use_dpop_nonce"/);
     const nonce = first.response.headers['DPoP-Nonce'];
     expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // Derived as core derives its nonces, so one secret makes the provider's nonces valid here.
+    const slot = Math.floor(Date.now() / 300_000);
+    const core = (n: number) =>
+      createHmac('sha256', Buffer.from('n'.repeat(40), 'utf8'))
+        .update(`dpop-nonce:${n}`)
+        .digest('base64url');
+    expect([core(slot), core(slot - 1)]).toContain(nonce);
+    expect((await verifier.verifyDpop(token, req(await proofFor(key, READ, token, { nonce: core(slot - 1) })))).ok).toBe(true);
+    expect((await verifier.verifyDpop(token, req(await proofFor(key, READ, token, { nonce: core(slot - 2) })))).ok).toBe(false);
     expect((await verifier.verifyDpop(token, req(await proofFor(key, READ, token, { nonce })))).ok).toBe(true);
     const wrong = await verifier.verifyDpop(token, req(await proofFor(key, READ, token, { nonce: 'A'.repeat(43) })));
     expect(wrong).toMatchObject({ ok: false, error: 'use_dpop_nonce' });
