@@ -12,7 +12,8 @@
  *
  * It prints requests, 5xx other than 503 (must be 0), 503s, connection errors (a killed process),
  * the longest recovery (from a restart until every process issues a token again and a new
- * browser signs in across processes and gets a code redeemed), acknowledged
+ * browser signs in across processes and gets a code redeemed) next to the same measure taken
+ * before any fault (its floor on this machine under this load), acknowledged
  * tokens lost (every token answered with 200 must still be accepted at the end, unless revoked:
  * an access token by `/api/me`, a refresh token by introspection)
  * and codes redeemed twice (must be 0); it exits 1 when a must-be-0 figure is not 0 or a fault
@@ -54,6 +55,8 @@ export interface ChaosOptions {
    * start under load (the CI test). Default `false`: started after the kill, as a supervisor would.
    */
   spare?: boolean;
+  /** Take the recovery measure once before the first fault (`baselineMs`). Default `true`. */
+  baseline?: boolean;
 }
 
 export interface ChaosReport {
@@ -68,6 +71,8 @@ export interface ChaosReport {
   /** Per fault: ms from its restart until every process issued a token again (`null`: not within the recovery limit). */
   recoveries: Record<string, number | null>;
   longestRecoveryMs: number | null;
+  /** The same measure before any fault (one flow under the load): what a recovery cannot go below; `null` when not taken. */
+  baselineMs: number | null;
   /** Tokens answered with 200 that did not introspect active at the end (unless revoked). */
   acknowledgedTokensLost: number;
   /** Codes for which more than one redemption got 200. */
@@ -407,7 +412,12 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     const recoveries: Record<string, number | null> = {};
     const outage = Math.max(1000, seconds * 100); // 10 % of the run each
     const at = (fraction: number) => sleep(Math.max(0, started + seconds * 1000 * fraction - Date.now()));
+    let baseline: number | null = null;
     const faults = (async () => {
+      if (options.baseline !== false) {
+        baseline = await recovery();
+        log(`  baseline (no fault): ${baseline ?? 'none'} ms`);
+      }
       await at(0.1);
       log(`fault at ${((Date.now() - started) / 1000).toFixed(1)} s: SIGKILL one app process, start a new one`);
       procs[1]!.child.kill('SIGKILL');
@@ -487,6 +497,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       tokensIssued: acknowledged.length,
       recoveries,
       longestRecoveryMs: longest,
+      baselineMs: baseline,
       recoveryLimitMs,
       acknowledgedTokensLost: lost,
       codesRedeemedTwice,
@@ -516,6 +527,7 @@ export function formatReport(r: ChaosReport): string {
       ([k, v]) => `recovery, ${k}: ${v === null ? `none within ${r.recoveryLimitMs / 1000} s` : `${v} ms`}`,
     ),
     `longest recovery:          ${r.longestRecoveryMs === null ? 'none' : `${r.longestRecoveryMs} ms`}`,
+    `same measure, no fault:    ${r.baselineMs === null ? 'none' : `${r.baselineMs} ms`}`,
     `acknowledged tokens lost:  ${r.acknowledgedTokensLost}   (must be 0)`,
     `codes redeemed twice:      ${r.codesRedeemedTwice}   (must be 0)`,
     r.ok ? 'OK' : 'FAILED',
