@@ -6,6 +6,7 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import {
   type Client,
   describeError,
+  type GuardOptions,
   jsonResponse,
   type OAuth2Provider,
   type OAuthRequest,
@@ -13,6 +14,7 @@ import {
   serverErrorResponse,
   type User,
   type VerifiedToken,
+  type VerifyOptions,
 } from '@portcullis/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 
@@ -179,21 +181,42 @@ export async function portcullis<U extends User, C extends Client>(
 // in skip-override: the plugin keeps its own context.
 Object.assign(portcullis, { [Symbol.for('plugin-meta')]: { fastify: '5.x', name: '@portcullis/fastify' } });
 
+/** Scope names, or one `{ scopes, audience }` object, as core's guards take them. */
+function guardArgs(args: readonly (string | GuardOptions)[]): { scopes: readonly string[]; options: VerifyOptions | undefined } {
+  const [first] = args;
+  if (args.length === 1 && typeof first === 'object' && first !== null) {
+    return { scopes: first.scopes ?? [], options: first.audience === undefined ? undefined : { audience: first.audience } };
+  }
+  if (!args.every((a) => typeof a === 'string'))
+    throw new TypeError('@portcullis/fastify: requireOAuth takes scope names, or one { scopes, audience } object');
+  return { scopes: args as readonly string[], options: undefined };
+}
+
 /**
- * A `preHandler` protecting a route (RFC 6750): a valid bearer token holding every listed scope.
- * On success it sets `request.oauth` and the route handler runs; otherwise it answers 400/401/403
- * with `WWW-Authenticate`. The route handler's own errors go to Fastify's error handler as usual:
- * `fastify.get('/me', { preHandler: requireOAuth(provider, 'read') }, async (req) => req.oauth)`.
- * A token in a form body (RFC 6750 section 2.2) is seen when the route's context parses forms.
+ * A `preHandler` protecting a route (RFC 6750): a valid access token holding every listed scope,
+ * given as scope names or as one `{ scopes, audience }` object (core's `GuardOptions`; RFC 8707: a
+ * token issued for another resource is 401 `invalid_token`):
+ * `fastify.get('/me', { preHandler: requireOAuth(provider, { scopes: ['read'], audience: 'https://api.example/' }) }, h)`.
+ *
+ * On success it sets `request.oauth` (with `dpopJkt` for a DPoP-bound token) and the route handler
+ * runs; otherwise it answers 400/401/403 with every header core set (`WWW-Authenticate`, and
+ * `DPoP-Nonce` when the provider asks for a DPoP nonce). With `dpop: { enabled: true }` on the
+ * provider, `Authorization: DPoP <token>` and its `DPoP` proof (RFC 9449) are checked by core as
+ * Node received them: a repeated `DPoP` header, which Node joins with `, `, is refused (401
+ * `invalid_dpop_proof`). The proof's `htu` is a `dpop.resourceOrigins` origin plus the request's
+ * full path (Fastify prefixes included). The route handler's own errors go to Fastify's error
+ * handler as usual. A token in a form body (RFC 6750 section 2.2) is seen when the route's context
+ * parses forms.
  */
 export function requireOAuth<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,
-  ...scopes: string[]
+  ...args: string[] | [GuardOptions]
 ): preHandlerAsyncHookHandler {
+  const { scopes, options } = guardArgs(args);
   provider.validate();
   return async (request, reply) => {
     try {
-      const r = await provider.checkAccessToken(toOAuthRequest(request), scopes);
+      const r = await provider.checkAccessToken(toOAuthRequest(request), scopes, options);
       if (!r.ok) return send(reply, r.response);
       request.oauth = r.token;
     } catch (err) {
