@@ -5,6 +5,7 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import {
   type Client,
   describeError,
+  type GuardOptions,
   jsonResponse,
   type OAuth2Provider,
   type OAuthRequest,
@@ -12,6 +13,7 @@ import {
   serverErrorResponse,
   type User,
   type VerifiedToken,
+  type VerifyOptions,
 } from '@portcullis/core';
 import type { Context, Middleware, Next } from 'koa';
 
@@ -171,18 +173,43 @@ export function oauthEndpoints<U extends User, C extends Client>(
   };
 }
 
+/** Scope names, or one `{ scopes, audience }` object, as core's guards take them. */
+function guardArgs(args: readonly (string | GuardOptions)[]): { scopes: readonly string[]; options: VerifyOptions | undefined } {
+  const [first] = args;
+  if (args.length === 1 && typeof first === 'object' && first !== null) {
+    return { scopes: first.scopes ?? [], options: first.audience === undefined ? undefined : { audience: first.audience } };
+  }
+  if (!args.every((a) => typeof a === 'string'))
+    throw new TypeError('@portcullis/koa: requireOAuth takes scope names, or one { scopes, audience } object');
+  return { scopes: args as readonly string[], options: undefined };
+}
+
 /**
- * Middleware protecting the routes after it (RFC 6750): a valid bearer token holding every listed
- * scope. On success it sets `ctx.state.oauth` and calls `next()`, whose errors reach Koa's error
- * handling untouched; otherwise it answers 400/401/403 with `WWW-Authenticate`. The body is not
- * read: a token in a form body (RFC 6750 section 2.2) is seen only when a body parser ran before.
+ * Middleware protecting the routes after it (RFC 6750): a valid access token holding every listed
+ * scope, given as scope names or as one `{ scopes, audience }` object (core's `GuardOptions`; RFC
+ * 8707: a token issued for another resource is 401 `invalid_token`):
+ * `router.get('/me', requireOAuth(provider, { scopes: ['read'], audience: 'https://api.example/' }), h)`.
+ *
+ * On success it sets `ctx.state.oauth` (with `dpopJkt` for a DPoP-bound token) and calls `next()`,
+ * whose errors reach Koa's error handling untouched; otherwise it answers 400/401/403 with every
+ * header core set (`WWW-Authenticate`, and `DPoP-Nonce` when the provider asks for a DPoP nonce).
+ * With `dpop: { enabled: true }` on the provider, `Authorization: DPoP <token>` and its `DPoP`
+ * proof (RFC 9449) are checked by core as Node received them: a repeated `DPoP` header, which Node
+ * joins with `, `, is refused (401 `invalid_dpop_proof`). The proof's `htu` is a
+ * `dpop.resourceOrigins` origin plus `ctx.originalUrl`'s path (the full path, also under a mount
+ * point). The body is not read: a token in a form body (RFC 6750 section 2.2) is seen only when a
+ * body parser ran before.
  */
-export function requireOAuth<U extends User, C extends Client>(provider: OAuth2Provider<U, C>, ...scopes: string[]): Middleware {
+export function requireOAuth<U extends User, C extends Client>(
+  provider: OAuth2Provider<U, C>,
+  ...args: string[] | [GuardOptions]
+): Middleware {
+  const { scopes, options } = guardArgs(args);
   provider.validate();
   return async (ctx: Context, next: Next) => {
     let token: VerifiedToken;
     try {
-      const r = await provider.checkAccessToken(await toOAuthRequest(ctx), scopes);
+      const r = await provider.checkAccessToken(await toOAuthRequest(ctx), scopes, options);
       if (!r.ok) {
         send(ctx, r.response);
         return undefined;
