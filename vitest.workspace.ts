@@ -12,6 +12,7 @@ export const projects: string[] = [
   'packages/binding-sequelize/vitest.config.ts',
   'packages/binding-mongoose/vitest.config.ts',
   'packages/binding-drizzle/vitest.config.ts',
+  'packages/binding-prisma/vitest.config.ts',
   'packages/resource-server/vitest.config.ts',
   'packages/fastify/vitest.config.ts',
   'packages/koa/vitest.config.ts',
