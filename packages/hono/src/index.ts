@@ -106,7 +106,11 @@ export function oauthEndpoints<U extends User, C extends Client>(
   };
 }
 
-/** The request as core's bearer check reads it: method, path with query, headers; no body. */
+/**
+ * The request as core's bearer check reads it: method, path with query, headers; no body. Fetch
+ * `Headers` join a repeated header's values with `, `, so two `DPoP` proofs arrive as one value
+ * core refuses, never as one of them.
+ */
 function bearerRequest(c: Context): OAuthRequest {
   const u = new URL(c.req.url);
   const headers: Record<string, string> = {};
@@ -128,12 +132,17 @@ function guardArgs(args: readonly (string | GuardOptions)[]): { scopes: readonly
 }
 
 /**
- * Middleware protecting the handlers after it (RFC 6750): a valid bearer token holding every
+ * Middleware protecting the handlers after it (RFC 6750): a valid access token holding every
  * listed scope, given as scope names or as one `{ scopes, audience }` object (RFC 8707: a token
  * issued for another resource is 401 `invalid_token`). On success it sets `c.get('oauth')` (typed
- * through `OAuthEnv`) and calls `next()`, whose errors reach Hono's `onError` untouched; otherwise
- * it answers 400/401/403 with `WWW-Authenticate` (500 `server_error` when the provider throws).
- * The body is not read: a token in a form body (RFC 6750 section 2.2) is not looked for.
+ * through `OAuthEnv`; with `dpopJkt` for a DPoP-bound token) and calls `next()`, whose errors reach
+ * Hono's `onError` untouched; otherwise it answers 400/401/403 with every header core set
+ * (`WWW-Authenticate`, and `DPoP-Nonce` when the provider asks for a DPoP nonce; 500
+ * `server_error` when the provider throws). With `dpop: { enabled: true }` on the provider,
+ * `Authorization: DPoP <token>` and its `DPoP` proof (RFC 9449) reach core as the Fetch `Headers`
+ * hold them: a repeated `DPoP` header, joined with `, `, is refused (401 `invalid_dpop_proof`).
+ * The proof's `htu` is a `dpop.resourceOrigins` origin plus the request URL's full path. The body
+ * is not read: a token in a form body (RFC 6750 section 2.2) is not looked for.
  */
 export function requireOAuth<U extends User, C extends Client>(
   provider: OAuth2Provider<U, C>,

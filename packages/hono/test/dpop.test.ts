@@ -1,0 +1,253 @@
+/**
+ * DPoP (RFC 9449) through the guard, on a real Node server (@hono/node-server) on 127.0.0.1: the
+ * `DPoP` request header reaches core as the Fetch `Headers` hold it (two of them are refused, not
+ * merged into one valid proof nor dropped), and every header core answers with
+ * (`WWW-Authenticate`, `DPoP-Nonce`) reaches the client. `{ scopes, audience }` is in hono.test.ts.
+ */
+import { request as httpRequest } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import {
+  type Client,
+  createMemoryStores,
+  generateClientSecret,
+  hashSecret,
+  type Logger,
+  OAuth2Provider,
+  type ProviderOptions,
+} from '@portcullis/core';
+import { type Context, Hono } from 'hono';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type OAuthEnv, oauthEndpoints, requireOAuth } from '../src/index.js';
+import { type DpopKey, dpopKey, proof } from './dpop-proof.js';
+
+const SECRET = generateClientSecret();
+const NONCE_SECRET = generateClientSecret();
+const A = 'https://a.example/';
+const B = 'https://b.example/';
+const clients: Client[] = [
+  { id: 'app', secretHash: hashSecret(SECRET), redirectUris: [], grantTypes: ['client_credentials'], scopes: ['read', 'write'] },
+];
+const BASIC = `Basic ${Buffer.from(`app:${SECRET}`).toString('base64')}`;
+const FORM = { authorization: BASIC, 'content-type': 'application/x-www-form-urlencoded' };
+
+const errors: string[] = [];
+const logger: Logger = { warn: () => undefined, error: (m) => void errors.push(m) };
+
+const open: ServerType[] = [];
+afterEach(async () => {
+  await Promise.all(
+    open.splice(0).map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if ('closeAllConnections' in s) s.closeAllConnections();
+          s.close(() => resolve());
+        }),
+    ),
+  );
+  // No test here may reach the provider's failure path.
+  expect(errors).toEqual([]);
+  errors.length = 0;
+});
+
+/** A Hono app with the endpoints and guarded routes on a free loopback port (the issuer). */
+async function start(extra: Partial<ProviderOptions> = {}) {
+  const app = new Hono<OAuthEnv>();
+  const server = serve({ fetch: (req) => app.fetch(req), port: 0, hostname: '127.0.0.1' });
+  open.push(server);
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const provider = new OAuth2Provider({
+    issuer: url,
+    grants: ['client_credentials'],
+    stores: createMemoryStores({ clients }),
+    resources: [{ uri: A }, { uri: B }],
+    logger,
+    ...extra,
+  });
+  const echo = (c: Context<OAuthEnv>) => {
+    const t = c.get('oauth');
+    return c.json({ client: t.clientId, scopes: t.scopes, dpopJkt: t.dpopJkt ?? null });
+  };
+  app.use(oauthEndpoints(provider));
+  app.get('/api/me', requireOAuth(provider, 'read'), echo);
+  app.get('/api/a', requireOAuth(provider, { scopes: ['read'], audience: A }), echo);
+  const sub = new Hono<OAuthEnv>();
+  sub.get('/me', requireOAuth(provider, { scopes: ['read'] }), echo);
+  app.route('/v1', sub);
+  return { url, provider };
+}
+
+/** A client_credentials token; with `key`, a DPoP-bound one (taking the server's nonce if asked). */
+async function token(url: string, opts: { resource?: string; scope?: string; key?: DpopKey } = {}): Promise<string> {
+  let body = `grant_type=client_credentials&scope=${opts.scope ?? 'read'}`;
+  if (opts.resource) body += `&resource=${encodeURIComponent(opts.resource)}`;
+  const send = (nonce?: string) =>
+    fetch(`${url}/oauth/token`, {
+      method: 'POST',
+      headers: opts.key ? { ...FORM, dpop: proof(opts.key, 'POST', `${url}/oauth/token`, nonce === undefined ? {} : { nonce }) } : FORM,
+      body,
+    });
+  let r = await send();
+  const nonce = r.headers.get('dpop-nonce');
+  if (r.status === 400 && nonce !== null) r = await send(nonce);
+  const json = (await r.json()) as { access_token: string; token_type: string };
+  expect(r.status).toBe(200);
+  expect(json.token_type).toBe(opts.key ? 'DPoP' : 'Bearer');
+  return json.access_token;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A GET over node:http, which sends an array header as repeated header lines. */
+function rawGet(url: string, path: string, headers: Record<string, string | string[]>): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}${path}`, { method: 'GET', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const dpopGet = (url: string, path: string, tok: string, p: string) =>
+  fetch(`${url}${path}`, { headers: { authorization: `DPoP ${tok}`, dpop: p } });
+
+describe('@portcullis/hono requireOAuth with DPoP (RFC 9449)', () => {
+  it('accepts a DPoP-bound token with a valid proof and sets dpopJkt; refuses it as Bearer with a DPoP challenge', async () => {
+    const { url } = await start({ dpop: { enabled: true } });
+    const key = dpopKey();
+    const tok = await token(url, { key });
+    const ok = await dpopGet(url, '/api/me?x=1', tok, proof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ client: 'app', scopes: ['read'], dpopJkt: key.jkt });
+
+    const bearer = await fetch(`${url}/api/me`, { headers: { authorization: `Bearer ${tok}` } });
+    expect(bearer.status).toBe(401);
+    expect(bearer.headers.get('www-authenticate')).toMatch(/^DPoP /);
+    expect(bearer.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    expect(bearer.headers.get('www-authenticate')).toContain('algs="');
+  });
+
+  it('checks htu against the full path, also in a sub-app mounted with app.route', async () => {
+    const { url } = await start({ dpop: { enabled: true, resourceOrigins: ['http://127.0.0.1:1', 'https://api.example'] } });
+    const key = dpopKey();
+    // resourceOrigins replaces the issuer's origin: a proof for the server's own origin is refused.
+    const tok = await token(url, { key });
+    const own = await dpopGet(url, '/v1/me', tok, proof(key, 'GET', `${url}/v1/me`, { accessToken: tok }));
+    expect(own.status).toBe(401);
+    expect(await own.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+    const ok = await dpopGet(url, '/v1/me', tok, proof(key, 'GET', 'https://api.example/v1/me', { accessToken: tok }));
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { dpopJkt: string }).dpopJkt).toBe(key.jkt);
+    const shortPath = await dpopGet(url, '/v1/me', tok, proof(key, 'GET', 'https://api.example/me', { accessToken: tok }));
+    expect(shortPath.status).toBe(401);
+    expect(shortPath.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_dpop_proof"/);
+  });
+
+  it('checks the audience of a DPoP-bound token too: another resource is 401 invalid_token with a DPoP challenge', async () => {
+    const { url } = await start({ dpop: { enabled: true } });
+    const key = dpopKey();
+    const forA = await token(url, { key, resource: A });
+    const ok = await dpopGet(url, '/api/a', forA, proof(key, 'GET', `${url}/api/a`, { accessToken: forA }));
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { dpopJkt: string }).dpopJkt).toBe(key.jkt);
+    const forB = await token(url, { key, resource: B });
+    const r = await dpopGet(url, '/api/a', forB, proof(key, 'GET', `${url}/api/a`, { accessToken: forB }));
+    expect(r.status).toBe(401);
+    expect(r.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_token"/);
+  });
+
+  it('refuses a replayed proof 401 invalid_dpop_proof', async () => {
+    const { url } = await start({ dpop: { enabled: true } });
+    const key = dpopKey();
+    const tok = await token(url, { key });
+    const p = proof(key, 'GET', `${url}/api/me`, { accessToken: tok });
+    expect((await dpopGet(url, '/api/me', tok, p)).status).toBe(200);
+    const again = await dpopGet(url, '/api/me', tok, p);
+    expect(again.status).toBe(401);
+    expect(again.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_dpop_proof"/);
+    expect(await again.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+  });
+
+  it('passes the DPoP-Nonce header on: use_dpop_nonce without the nonce, 200 with it', async () => {
+    const { url } = await start({ dpop: { enabled: true, nonce: { secret: NONCE_SECRET } } });
+    const key = dpopKey();
+    const tok = await token(url, { key });
+    const first = await dpopGet(url, '/api/me', tok, proof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
+    expect(first.status).toBe(401);
+    expect(first.headers.get('www-authenticate')).toMatch(/^DPoP .*error="use_dpop_nonce"/);
+    expect(await first.json()).toMatchObject({ error: 'use_dpop_nonce' });
+    const nonce = first.headers.get('dpop-nonce');
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const ok = await dpopGet(url, '/api/me', tok, proof(key, 'GET', `${url}/api/me`, { accessToken: tok, nonce: nonce! }));
+    expect(ok.status).toBe(200);
+  });
+
+  it('refuses two DPoP headers 401 (guard) and 400 (token endpoint), never merged, dropped or 5xx', async () => {
+    const { url } = await start({ dpop: { enabled: true } });
+    const key = dpopKey();
+    const tok = await token(url, { key });
+    const good = () => proof(key, 'GET', `${url}/api/me`, { accessToken: tok });
+    // Two valid proofs, and one valid with one junk value in either order: none may pass.
+    for (const pair of [
+      [good(), good()],
+      [good(), 'junk'],
+      ['junk', good()],
+    ]) {
+      const r = await rawGet(url, '/api/me', { authorization: `DPoP ${tok}`, dpop: pair });
+      expect(r.status).toBe(401);
+      expect(String(r.headers['www-authenticate'])).toMatch(/^DPoP .*error="invalid_dpop_proof"/);
+      expect(JSON.parse(r.body)).toMatchObject({ error: 'invalid_dpop_proof' });
+    }
+    const tp = () => proof(key, 'POST', `${url}/oauth/token`);
+    const r = await new Promise<Answer>((resolve, reject) => {
+      const req = httpRequest(`${url}/oauth/token`, { method: 'POST', headers: { ...FORM, dpop: [tp(), tp()] } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      });
+      req.on('error', reject);
+      req.end('grant_type=client_credentials&scope=read');
+    });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body)).toMatchObject({ error: 'invalid_dpop_proof' });
+  });
+
+  it('answers hostile DPoP headers 4xx: oversize, not a JWS, a proof by another key, CR inside a value', async () => {
+    const { url } = await start({ dpop: { enabled: true } });
+    const key = dpopKey();
+    const tok = await token(url, { key });
+    for (const p of ['a'.repeat(9000), 'not.a-jws', proof(dpopKey(), 'GET', `${url}/api/me`, { accessToken: tok })]) {
+      const r = await dpopGet(url, '/api/me', tok, p);
+      expect(r.status).toBe(401);
+      expect(await r.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+    }
+    // No proof at all with the DPoP scheme.
+    const none = await fetch(`${url}/api/me`, { headers: { authorization: `DPoP ${tok}` } });
+    expect(none.status).toBe(401);
+    expect(await none.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+    // A bare CR in the header value: Node's parser refuses it before the app; the server lives on.
+    const { port } = new URL(url);
+    const head = await new Promise<string>((resolve, reject) => {
+      const s = connect(Number(port), '127.0.0.1', () => {
+        s.write(`GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: DPoP ${tok}\r\nDPoP: a\rb\r\nConnection: close\r\n\r\n`);
+      });
+      let got = '';
+      s.on('data', (c: Buffer) => {
+        got += c.toString('latin1');
+      });
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 4\d\d /);
+    const after = await dpopGet(url, '/api/me', tok, proof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
+    expect(after.status).toBe(200);
+  });
+});
