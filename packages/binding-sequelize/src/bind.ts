@@ -17,7 +17,8 @@ export interface BindSequelizeOptions<U extends User = User> extends SequelizeMo
  * Binds the stores of the models given to a provider (Flask-OAuthlib's `bind_sqlalchemy`):
  * `client` -> clients, `user` -> users (password grant), `grant` -> authorization codes,
  * `token` -> access and refresh tokens, `key` -> signing keys of JWT access tokens, `device` ->
- * device authorization requests (RFC 8628). A model left out binds nothing, so you can register
+ * device authorization requests (RFC 8628), `ephemeral` -> core's ephemeral store (pushed
+ * authorization requests, DPoP proof replay). A model left out binds nothing, so you can register
  * your own store for it. Registrations are made as `source: 'binding'`, so anything the
  * application registers itself wins, whatever the order. Returns the stores it registered.
  * Throws at once when `grant` is given without `currentUser`.
@@ -26,20 +27,20 @@ export function bindSequelize<U extends User = User, C extends Client = Client>(
   provider: StoreRegistry<U, C>,
   options: BindSequelizeOptions<U>,
 ): ProviderStores<U, C> {
-  const { sequelize, currentUser, client, user, grant, token, key, device } = options;
+  const { sequelize, currentUser, client, user, grant, token, key, device, ephemeral } = options;
   if (grant && !currentUser) {
     throw new TypeError(
       'bindSequelize: `currentUser` is required when `grant` is given (a function returning the signed-in user for a request, or null)',
     );
   }
   if (sequelize) {
-    for (const [name, model] of Object.entries({ client, user, grant, token, key, device })) {
+    for (const [name, model] of Object.entries({ client, user, grant, token, key, device, ephemeral })) {
       if (model && model.sequelize !== sequelize) {
         throw new TypeError(`bindSequelize: the \`${name}\` model belongs to another Sequelize instance`);
       }
     }
   }
-  const stores = createSequelizeStores<U, C>({ client, user, grant, token, key, device });
+  const stores = createSequelizeStores<U, C>({ client, user, grant, token, key, device, ephemeral });
   provider.useStores(stores, { source: 'binding' });
   if (currentUser) provider.setCurrentUser(currentUser, { source: 'binding' });
   return stores;

@@ -3,6 +3,7 @@
  * users, authorization codes and tokens, with atomic one-time consumption and replay detection.
  */
 export { type BindSequelizeOptions, bindSequelize } from './bind.js';
+export { createEphemeralStore } from './ephemeral.js';
 export { type MigrationLockOptions, MigrationLockTimeoutError, withMigrationLock } from './lock.js';
 export {
   defineModels,

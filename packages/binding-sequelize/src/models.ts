@@ -29,6 +29,8 @@ export interface PortcullisModels {
   key: PortcullisModel;
   /** Device authorization requests (RFC 8628). */
   device: PortcullisModel;
+  /** Short-lived records of core's `EphemeralStore`: pushed authorization requests (RFC 9126), DPoP proof ids (RFC 9449). */
+  ephemeral: PortcullisModel;
 }
 
 /** Which table each model lives in. */
@@ -40,7 +42,7 @@ export interface SchemaOptions {
   tablePrefix?: string;
   /**
    * Table names before the prefix. Defaults: `oauth_clients`, `oauth_users`, `oauth_grants`,
-   * `oauth_tokens`, `oauth_signing_keys`, `oauth_device_codes`.
+   * `oauth_tokens`, `oauth_signing_keys`, `oauth_device_codes`, `oauth_ephemeral`.
    */
   tableNames?: Partial<Record<TableKey, string>>;
   /**
@@ -58,6 +60,7 @@ const DEFAULT_TABLES: Record<TableKey, string> = {
   token: 'oauth_tokens',
   key: 'oauth_signing_keys',
   device: 'oauth_device_codes',
+  ephemeral: 'oauth_ephemeral',
 };
 
 /** The table names `defineModels` and `migrate` use for these options. */
@@ -71,6 +74,7 @@ export function tableNamesFor(options: SchemaOptions = {}): Record<TableKey, str
     token: prefix + names.token,
     key: prefix + names.key,
     device: prefix + names.device,
+    ephemeral: prefix + names.ephemeral,
   };
 }
 
@@ -81,6 +85,8 @@ const id = (allowNull = false): ModelAttributeColumnOptions => ({ type: DataType
 const jsonText = (allowNull = false): ModelAttributeColumnOptions => ({ type: DataTypes.TEXT, allowNull });
 /** Millisecond precision everywhere (MariaDB `DATETIME(3)`, PostgreSQL `timestamptz`). */
 const date = (allowNull = false): ModelAttributeColumnOptions => ({ type: DataTypes.DATE(3), allowNull });
+/** A JWK SHA-256 thumbprint (43 characters of base64url), with room to spare; nullable. */
+const jkt = (): ModelAttributeColumnOptions => ({ type: DataTypes.STRING(128), allowNull: true });
 /** SHA-256 hex of a code or token: a fixed-size key whatever the key's length. */
 const hashColumn = (): ModelAttributeColumnOptions => ({ type: DataTypes.CHAR(64), allowNull: false, primaryKey: true });
 
@@ -92,10 +98,11 @@ const hashColumn = (): ModelAttributeColumnOptions => ({ type: DataTypes.CHAR(64
 export const ADDED_COLUMNS: Record<TableKey, readonly string[]> = {
   client: ['resourceServer'],
   user: [],
-  grant: ['resources'],
-  token: ['resources'],
+  grant: ['resources', 'dpopJkt'],
+  token: ['resources', 'dpopJkt'],
   key: [],
   device: [],
+  ephemeral: [],
 };
 
 /** The JSON-array columns of each table (the default models read and write them as arrays). */
@@ -106,10 +113,14 @@ export const JSON_COLUMNS: Record<TableKey, readonly string[]> = {
   token: ['scopes', 'resources'],
   key: [],
   device: ['scopes'],
+  ephemeral: [],
 };
 
-/** The columns of each default table, shared by `defineModels` (for `sync()`) and `migrate`. */
-export function columnsFor(table: TableKey): Columns {
+/**
+ * The columns of each default table, shared by `defineModels` (for `sync()`) and `migrate`.
+ * `dialect` picks LONGTEXT for the ephemeral values on MariaDB/MySQL (plain TEXT elsewhere).
+ */
+export function columnsFor(table: TableKey, dialect?: string): Columns {
   switch (table) {
     case 'client':
       return {
@@ -147,6 +158,9 @@ export function columnsFor(table: TableKey): Columns {
         // RFC 8707: the resources the authorization request named, as a JSON array; NULL when it
         // named none. `migrate()` adds the column to grant tables made before it existed.
         resources: jsonText(true),
+        // RFC 9449: the DPoP key thumbprint (`dpop_jkt`) the code is bound to; NULL when it is not
+        // bound. `migrate()` adds the column to grant tables made before it existed.
+        dpopJkt: jkt(),
       };
     case 'token':
       return {
@@ -162,6 +176,9 @@ export function columnsFor(table: TableKey): Columns {
         // RFC 8707, as a JSON array: an access token's audience, a refresh token's resources (those
         // of its grant); NULL when there are none. `migrate()` adds the column to older token tables.
         resources: jsonText(true),
+        // RFC 9449: the DPoP key thumbprint the token is bound to (`cnf.jkt`); NULL for a bearer
+        // token. `migrate()` adds the column to older token tables.
+        dpopJkt: jkt(),
       };
     case 'key':
       // Signing keys of JWT access tokens: a handful of rows. `publicJwk` is JSON text,
@@ -195,6 +212,15 @@ export function columnsFor(table: TableKey): Columns {
         grantId: id(),
         version: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
       };
+    case 'ephemeral':
+      // Core's `EphemeralStore`: `key` (at most 200 printable ASCII characters) is the primary key;
+      // `value` is text of up to 64 KiB (LONGTEXT on MariaDB/MySQL, whose TEXT holds 64 KiB of
+      // bytes only), kept with NUL and backslash escaped (see createEphemeralStore).
+      return {
+        key: { type: DataTypes.STRING(255), allowNull: false, primaryKey: true },
+        value: { type: dialect === 'mariadb' || dialect === 'mysql' ? DataTypes.TEXT('long') : DataTypes.TEXT, allowNull: false },
+        expiresAt: date(),
+      };
   }
 }
 
@@ -226,6 +252,8 @@ export function indexesFor(table: TableKey, tableName: string): IndexDefinition[
         { name: `${tableName}_active_user_code`, unique: true, fields: ['activeUserCode'] },
         { name: `${tableName}_expires_at`, fields: ['expiresAt'] },
       ];
+    case 'ephemeral':
+      return [{ name: `${tableName}_expires_at`, fields: ['expiresAt'] }];
   }
 }
 
@@ -287,7 +315,7 @@ export function defineModels(sequelize: Sequelize, options: SchemaOptions = {}):
       indexes: indexesFor(table, names[table]),
       ...tableOptions,
     };
-    const attributes = { ...withJsonAccessors(columnsFor(table), JSON_COLUMNS[table]), ...options.extend?.[table] };
+    const attributes = { ...withJsonAccessors(columnsFor(table, sequelize.getDialect()), JSON_COLUMNS[table]), ...options.extend?.[table] };
     return sequelize.define(names[table], attributes, modelOptions);
   };
   return {
@@ -297,5 +325,6 @@ export function defineModels(sequelize: Sequelize, options: SchemaOptions = {}):
     token: define('token'),
     key: define('key'),
     device: define('device'),
+    ephemeral: define('ephemeral'),
   };
 }

@@ -17,8 +17,9 @@ import { addNullableColumn, allowNull } from './upgrade.js';
 /** Options of `migrate`. */
 export interface MigrateOptions extends SchemaOptions {
   /**
-   * The tables to create; default all six (`key`: the signing keys of JWT access tokens;
-   * `device`: device authorization requests, RFC 8628). Leave
+   * The tables to create; default all seven (`key`: the signing keys of JWT access tokens;
+   * `device`: device authorization requests, RFC 8628; `ephemeral`: pushed authorization
+   * requests and DPoP proof ids). Leave
    * out `client`/`user` when you bring your own.
    */
   tables?: readonly TableKey[];
@@ -38,24 +39,25 @@ export interface MigrateOptions extends SchemaOptions {
  * `NOT NULL` (0.1) is made to accept NULL, keeping its rows (on SQLite by rebuilding the table
  * in one transaction; see the README), a client table without the `resourceServer` column
  * gets it (nullable: existing clients stay ordinary clients), and grant and token tables without
- * the `resources` column (RFC 8707) get it (nullable: existing codes and tokens name no resource). A database made before the
- * signing-key or the device-code table existed gets them, the other tables and their rows left
- * as they are.
+ * the `resources` column (RFC 8707) and the `dpopJkt` column (RFC 9449) get them (nullable:
+ * existing codes and tokens name no resource and are bound to no DPoP key). A database made
+ * before the signing-key, device-code or ephemeral table existed gets them, the other tables and
+ * their rows left as they are.
  */
 export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}): Promise<void> {
   const qi = sequelize.getQueryInterface();
   const names = tableNamesFor(options);
   await holdMigrationLock(sequelize, { timeoutMs: options.lockTimeoutMs }, async (transaction) => {
-    for (const table of options.tables ?? (['client', 'user', 'grant', 'token', 'key', 'device'] as const)) {
+    for (const table of options.tables ?? (['client', 'user', 'grant', 'token', 'key', 'device', 'ephemeral'] as const)) {
       const name = names[table];
-      const columns = { ...columnsFor(table), ...options.extend?.[table] };
+      const columns = { ...columnsFor(table, sequelize.getDialect()), ...options.extend?.[table] };
       await qi.createTable(name, columns, { ...tableOptionsFor(sequelize), transaction });
       // Tables made by 0.1 have `redirectUri` NOT NULL; it now holds NULL when the authorization
       // request left redirect_uri out. (Unless `extend` keeps it NOT NULL on purpose.)
       const redirectUri = table === 'grant' ? (columns.redirectUri as { allowNull?: boolean; field?: string } | undefined) : undefined;
       if (redirectUri && redirectUri.allowNull !== false) await allowNull(sequelize, name, redirectUri.field ?? 'redirectUri', transaction);
       // Columns added since a table's first version (client `resourceServer`; grant and token
-      // `resources`, RFC 8707): tables made before them lack them.
+      // `resources`, RFC 8707, and `dpopJkt`, RFC 9449): tables made before them lack them.
       for (const added of ADDED_COLUMNS[table]) {
         const column = (columns as Record<string, unknown>)[added];
         if (column && typeof column === 'object' && 'type' in column) {
@@ -97,12 +99,12 @@ async function purgeModel(model: PortcullisModel, batchSize: number, now: Date):
 }
 
 /**
- * Deletes expired grants, tokens and device requests (consumed markers and revoked rows included, once past
- * `expiresAt`) in batches of `batchSize`, so no statement locks much at once. Run it from a
+ * Deletes expired grants, tokens, device requests and ephemeral records (consumed markers and
+ * revoked rows included, once past `expiresAt`) in batches of `batchSize`, so no statement locks much at once. Run it from a
  * timer or a cron job. Returns how many rows were deleted.
  */
 export async function purgeExpired(
-  models: Partial<Pick<PortcullisModels, 'grant' | 'token' | 'device'>>,
+  models: Partial<Pick<PortcullisModels, 'grant' | 'token' | 'device' | 'ephemeral'>>,
   options: PurgeOptions = {},
 ): Promise<number> {
   const batchSize = options.batchSize ?? 1000;
@@ -110,7 +112,8 @@ export async function purgeExpired(
   const now = options.now ?? new Date();
   return guardStoreCall(async () => {
     let total = 0;
-    for (const model of [models.grant, models.token, models.device]) if (model) total += await purgeModel(model, batchSize, now);
+    for (const model of [models.grant, models.token, models.device, models.ephemeral])
+      if (model) total += await purgeModel(model, batchSize, now);
     return total;
   });
 }

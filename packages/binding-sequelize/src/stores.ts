@@ -22,6 +22,7 @@ import {
   type UserStore,
 } from '@portcullis/core';
 import { ConnectionError, type Model, Op, UniqueConstraintError } from 'sequelize';
+import { createEphemeralStore } from './ephemeral.js';
 import { isJsonTextGetter, type PortcullisModel, type PortcullisModels } from './models.js';
 import { type ColumnKind, columnsOf, type RawAccess, rawAccess } from './raw.js';
 
@@ -152,6 +153,36 @@ function listWriter(model: PortcullisModel, attribute: string, store: string): (
   }
   const write = arrayWriter(model, attribute);
   return (value) => (value && value.length > 0 ? write(value) : null);
+}
+
+/**
+ * Writes an optional DPoP key thumbprint (RFC 9449 `dpopJkt`) to `attribute`: the string when
+ * set, NULL when absent. A model without the attribute takes unbound records only; a bound one
+ * throws (naming the attribute, never the value), since dropping the thumbprint would turn a
+ * DPoP-bound token into a bearer token.
+ */
+function jktWriter(model: PortcullisModel, attribute: string, store: string): (value: string | undefined) => string | null | undefined {
+  if (!(attribute in (model.getAttributes() as Record<string, unknown>))) {
+    return (value) => {
+      if (value !== undefined && value !== '') {
+        throw new TypeError(
+          `${store}: the model ${model.name} lacks the attribute ${attribute}, needed for DPoP-bound records (RFC 9449); migrate() adds it to the default tables`,
+        );
+      }
+      return undefined;
+    };
+  }
+  const max = maxLength(model, attribute);
+  return (value) => {
+    if (value === undefined || value === '') return null;
+    requireFits(value, max, `${store}: dpopJkt`);
+    return value;
+  };
+}
+
+/** Reads an optional DPoP key thumbprint: `undefined` (the record leaves the field out) for NULL or ''. */
+function toJkt(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 /** Reads an optional RFC 8707 list: `undefined` (the record leaves the field out) for NULL or an empty array. */
@@ -289,9 +320,11 @@ export function createGrantStore(model: PortcullisModel): GrantStore {
   const limits = limitsOf(model, ['clientId', 'userId', 'grantId', 'codeChallenge', 'codeChallengeMethod', 'redirectUri']);
   const writeScopes = arrayWriter(model, 'scopes');
   const writeResources = listWriter(model, 'resources', 'saveGrant');
+  const writeJkt = jktWriter(model, 'dpopJkt', 'saveGrant');
   const toRecord = (v: Row, code: string): GrantRecord => {
     const resources = toList(v.resources);
-    return { ...grantFields(v, code), ...(resources ? { resources } : {}) };
+    const dpopJkt = toJkt(v.dpopJkt);
+    return { ...grantFields(v, code), ...(resources ? { resources } : {}), ...(dpopJkt ? { dpopJkt } : {}) };
   };
   const grantFields = (v: Row, code: string): GrantRecord => ({
     code,
@@ -328,6 +361,7 @@ export function createGrantStore(model: PortcullisModel): GrantStore {
           codeChallengeMethod: grant.codeChallengeMethod,
           consumedAt: null,
           ...withValue('resources', writeResources(grant.resources)),
+          ...withValue('dpopJkt', writeJkt(grant.dpopJkt)),
         });
       }),
     consumeGrant: (clientId, code) =>
@@ -376,6 +410,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
   const limits = limitsOf(model, ['clientId', 'userId', 'grantId']);
   const writeScopes = arrayWriter(model, 'scopes');
   const writeResources = listWriter(model, 'resources', 'saveTokens');
+  const writeJkt = jktWriter(model, 'dpopJkt', 'saveTokens');
   const toRow = (kind: Kind, t: AccessTokenRecord | RefreshTokenRecord): Row => {
     requireFits(t.clientId, limits.clientId, `saveTokens: ${kind} clientId`);
     requireFits(t.userId, limits.userId, `saveTokens: ${kind} userId`);
@@ -395,6 +430,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
         'resources',
         writeResources(kind === 'access' ? (t as AccessTokenRecord).audience : (t as RefreshTokenRecord).resources),
       ),
+      ...withValue('dpopJkt', writeJkt(t.dpopJkt)),
     };
   };
   const toRecord = (kind: Kind, v: Row, token: string): AccessTokenRecord & RefreshTokenRecord => {
@@ -406,9 +442,11 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
       expiresAt: toDate(v.expiresAt),
       grantId: str(v.grantId),
     };
+    const dpopJkt = toJkt(v.dpopJkt);
+    const bound = dpopJkt ? { ...record, dpopJkt } : record;
     const list = toList(v.resources);
-    if (!list) return record;
-    return kind === 'access' ? { ...record, audience: list } : { ...record, resources: list };
+    if (!list) return bound;
+    return kind === 'access' ? { ...bound, audience: list } : { ...bound, resources: list };
   };
   const whereKey = (kind: Kind, token: string) => ({ tokenHash: keyHash(token), kind });
   // Lookups read only the columns a record needs, as plain rows without model instances (the
@@ -425,6 +463,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
     'consumedAt',
     'revokedAt',
     ...('resources' in attrs ? ['resources'] : []),
+    ...('dpopJkt' in attrs ? ['dpopJkt'] : []),
   ];
   const raw = readColumns.every((c) => typeof attrs[c]?.get !== 'function' || isJsonTextGetter(attrs[c]?.get));
   const direct = directTokenStatements(model);
@@ -461,6 +500,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
           for (const r of rows) {
             values.push(r.tokenHash, r.kind, r.clientId, r.userId, json(r.scopes), direct.date(r.expiresAt as Date), r.grantId);
             if (direct.insertsResources) values.push(json(r.resources));
+            if (direct.insertsJkt) values.push(r.dpopJkt ?? null);
           }
           await direct.write(direct.insert[rows.length - 1] as string, values);
           return;
@@ -524,6 +564,7 @@ const TOKEN_COLUMNS: Record<string, ColumnKind> = {
   consumedAt: 'date',
   revokedAt: 'date',
   resources: 'json',
+  dpopJkt: 'text',
 };
 
 /**
@@ -534,16 +575,18 @@ const TOKEN_COLUMNS: Record<string, ColumnKind> = {
  */
 function directTokenStatements(
   model: PortcullisModel,
-): (RawAccess & { lookup: string; consume: string; insert: string[] | null; insertsResources: boolean }) | null {
+): (RawAccess & { lookup: string; consume: string; insert: string[] | null; insertsResources: boolean; insertsJkt: boolean }) | null {
   const access = rawAccess(model, 'expiresAt');
-  // `resources` may be missing from a model of your own (a table made before it existed).
-  const optional = ['resources'];
+  // `resources` and `dpopJkt` may be missing from a model of your own (a table made before they existed).
+  const optional = ['resources', 'dpopJkt'];
   const fields = access && columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter, { optional });
   if (!access || !fields) return null;
   const c = (attribute: string) => access.column(fields[attribute] as string);
   const p = access.param;
   const hasResources = 'resources' in fields;
-  const read = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt', ...(hasResources ? ['resources'] : [])]
+  const hasJkt = 'dpopJkt' in fields;
+  const optionalColumns = [...(hasResources ? ['resources'] : []), ...(hasJkt ? ['dpopJkt'] : [])];
+  const read = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt', ...optionalColumns]
     .map((a) => (fields[a] === a ? c(a) : `${c(a)} AS ${access.column(a)}`))
     .join(', ');
   const lookup = `SELECT ${read} FROM ${access.table} WHERE ${c('tokenHash')} = ${p(1)} AND ${c('kind')} = ${p(2)}`;
@@ -553,7 +596,7 @@ function directTokenStatements(
   let insert: string[] | null = null;
   if (columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter, { exact: true, optional })) {
     // The bound values of a row, in this order, then NULL for `consumedAt` and `revokedAt`.
-    const bound = ['tokenHash', 'kind', 'clientId', 'userId', 'scopes', 'expiresAt', 'grantId', ...(hasResources ? ['resources'] : [])];
+    const bound = ['tokenHash', 'kind', 'clientId', 'userId', 'scopes', 'expiresAt', 'grantId', ...optionalColumns];
     const names = [...bound, 'consumedAt', 'revokedAt'].map(c).join(', ');
     const row = (first: number) => `(${bound.map((_, i) => p(first + i)).join(', ')}, NULL, NULL)`;
     insert = [
@@ -561,7 +604,7 @@ function directTokenStatements(
       `INSERT INTO ${access.table} (${names}) VALUES ${row(1)}, ${row(1 + bound.length)}`,
     ];
   }
-  return { ...access, lookup, consume, insert, insertsResources: hasResources };
+  return { ...access, lookup, consume, insert, insertsResources: hasResources, insertsJkt: hasJkt };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -793,6 +836,7 @@ export function createSequelizeStores<U extends User = User, C extends Client = 
   if (models.token) stores.tokens = createTokenStore(models.token);
   if (models.key) stores.keys = createKeyStore(models.key);
   if (models.device) stores.devices = createDeviceCodeStore(models.device);
+  if (models.ephemeral) stores.ephemeral = createEphemeralStore(models.ephemeral);
   return stores;
 }
 

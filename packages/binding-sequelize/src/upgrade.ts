@@ -1,8 +1,9 @@
 /**
- * Schema upgrades `migrate()` applies to tables an older version created. So far two: the grant
- * table's `redirectUri` became nullable (`null`: the authorization request left `redirect_uri`
- * out), and tables made by 0.1 have it `NOT NULL`; and the client table gained the nullable
- * `resourceServer` column, which older client tables lack.
+ * Schema upgrades `migrate()` applies to tables an older version created: the grant table's
+ * `redirectUri` became nullable (`null`: the authorization request left `redirect_uri` out), and
+ * tables made by 0.1 have it `NOT NULL`; and columns added since (the client table's
+ * `resourceServer`, the grant and token tables' `resources` and `dpopJkt`), which older tables
+ * lack and `addNullableColumn` adds.
  */
 import { randomBytes } from 'node:crypto';
 import { type ModelAttributeColumnOptions, QueryTypes, type Sequelize, Transaction } from 'sequelize';

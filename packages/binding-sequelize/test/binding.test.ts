@@ -489,7 +489,7 @@ describe('mariadb: table options', () => {
         { type: QueryTypes.SELECT, replacements: { names: Object.values(db.tables) } },
       );
       expect(rows.map((r) => r.TABLE_COLLATION)).toEqual(Object.values(db.tables).map(() => 'utf8mb4_nopad_bin'));
-      expect(rows, 'all six tables, the device table included').toHaveLength(6);
+      expect(rows, 'all seven tables, the device and ephemeral tables included').toHaveLength(7);
       await db.models.user.bulkCreate([
         { id: 'u1', username: 'bob', passwordHash: 'h1' },
         { id: 'u2', username: 'bob ', passwordHash: 'h2' },

@@ -1,6 +1,6 @@
-import { clientStoreSuite, grantStoreSuite, tokenStoreSuite, userStoreSuite } from '@portcullis/binding-testkit';
+import { clientStoreSuite, ephemeralStoreSuite, grantStoreSuite, tokenStoreSuite, userStoreSuite } from '@portcullis/binding-testkit';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { createClientStore, createGrantStore, createTokenStore, createUserStore } from '../src/index.js';
+import { createClientStore, createEphemeralStore, createGrantStore, createTokenStore, createUserStore } from '../src/index.js';
 import { DIALECTS, openDatabase, probes, type TestDatabase } from './databases.js';
 
 const t = { describe, it, beforeAll, afterAll };
@@ -39,6 +39,11 @@ for (const dialect of DIALECTS) {
         readAccess: (token) => probes(tokenDb!).token.readAccess(token),
         readRefresh: (token) => probes(tokenDb!).token.readRefresh(token),
       },
+    });
+
+    ephemeralStoreSuite(t, {
+      name: `sequelize ${dialect}`,
+      create: async () => createEphemeralStore((await open()).models.ephemeral),
     });
 
     let clientDb: Promise<TestDatabase> | undefined;
