@@ -1,9 +1,11 @@
 import type { Client, CurrentUser, ProviderStores, StoreRegistry, User } from '@portcullis/core';
 import type { Connection, Model } from 'mongoose';
+import { createEphemeralStore } from './ephemeral.js';
 import {
   type ClientDocument,
   type DeviceCodeDocument,
   defineModels,
+  type EphemeralDocument,
   type GrantDocument,
   type SigningKeyDocument,
   type TokenDocument,
@@ -11,6 +13,7 @@ import {
 } from './schemas.js';
 import { createClientStore, createDeviceCodeStore, createGrantStore, createKeyStore, createTokenStore, createUserStore } from './stores.js';
 
+export { createEphemeralStore } from './ephemeral.js';
 export * from './schemas.js';
 export {
   createClientStore,
@@ -50,6 +53,8 @@ export interface BindMongooseOptions<
   key?: Model<SigningKeyDocument> | true;
   /** Binds `devices` (device authorization requests, RFC 8628, with the device_code grant). */
   device?: Model<DeviceCodeDocument> | true;
+  /** Binds `ephemeral` (pushed authorization requests, RFC 9126, and DPoP proof replay, RFC 9449). */
+  ephemeral?: Model<EphemeralDocument> | true;
   /** Who is signed in while deciding on an authorization request; required with `grant`. */
   currentUser?: CurrentUser<U>;
 }
@@ -68,11 +73,11 @@ export function bindMongoose<
   GD extends GrantDocument = GrantDocument,
   TD extends TokenDocument = TokenDocument,
 >(provider: StoreRegistry<U, C>, options: BindMongooseOptions<U, CD, UD, GD, TD>): ProviderStores<U, C> {
-  const { connection, client, user, grant, token, key, device, currentUser } = options;
+  const { connection, client, user, grant, token, key, device, ephemeral, currentUser } = options;
   if (grant && typeof currentUser !== 'function') {
     throw new TypeError('bindMongoose: `currentUser` is required when `grant` is given (it names the consenting user)');
   }
-  const wantsDefaults = [client, user, grant, token, key, device].some((model) => model === true);
+  const wantsDefaults = [client, user, grant, token, key, device, ephemeral].some((model) => model === true);
   if (wantsDefaults && !connection) {
     throw new TypeError('bindMongoose: `connection` is required when a model is given as `true`');
   }
@@ -93,6 +98,8 @@ export function bindMongoose<
   if (keyModel) stores.keys = createKeyStore(keyModel);
   const deviceModel = pick<DeviceCodeDocument>(device, defaults?.device);
   if (deviceModel) stores.devices = createDeviceCodeStore(deviceModel);
+  const ephemeralModel = pick<EphemeralDocument>(ephemeral, defaults?.ephemeral);
+  if (ephemeralModel) stores.ephemeral = createEphemeralStore(ephemeralModel);
 
   provider.useStores(stores, { source: 'binding' });
   if (currentUser) provider.setCurrentUser(currentUser, { source: 'binding' });

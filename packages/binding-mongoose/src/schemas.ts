@@ -51,6 +51,11 @@ export interface GrantDocument {
    * (documents written before the field existed go without it too).
    */
   resources?: string[];
+  /**
+   * The DPoP key thumbprint (RFC 9449 `dpop_jkt`) the code is bound to; absent when it is not
+   * bound (and in documents written before the field existed).
+   */
+  dpopJkt?: string;
 }
 
 /** An access or refresh token document (default schema), told apart by `kind`. */
@@ -71,6 +76,11 @@ export interface TokenDocument {
    * Absent when there are none (and in documents written before the field existed).
    */
   resources?: string[];
+  /**
+   * RFC 9449: the DPoP key thumbprint the token is bound to (`cnf.jkt`); absent for a bearer token
+   * (and in documents written before the field existed).
+   */
+  dpopJkt?: string;
 }
 
 const nullableString = { type: String, default: null };
@@ -121,6 +131,8 @@ export const grantSchema = new Schema<GrantDocument>({
   consumedAt: nullableDate,
   // No default: a grant that named no resource goes without the field, not with [].
   resources: { type: [String], default: undefined },
+  // No default: an unbound code goes without the field, not with null.
+  dpopJkt: { type: String },
 });
 grantSchema.index({ key: 1, clientId: 1 }, { unique: true });
 
@@ -140,6 +152,8 @@ export const tokenSchema = new Schema<TokenDocument>({
   revokedAt: nullableDate,
   // No default: a token without audience or resources goes without the field, not with [].
   resources: { type: [String], default: undefined },
+  // No default: a bearer token goes without the field, not with null.
+  dpopJkt: { type: String },
 });
 tokenSchema.index({ key: 1, kind: 1 }, { unique: true });
 
@@ -212,6 +226,28 @@ export const deviceCodeSchema = new Schema<DeviceCodeDocument>({
   version: { type: Number, required: true, default: 0 },
 });
 
+/**
+ * A record of core's `EphemeralStore` (default schema): pushed authorization requests (RFC 9126)
+ * and DPoP proof ids (RFC 9449). The key is the `_id`, so the collection's own unique index
+ * settles concurrent adds.
+ */
+export interface EphemeralDocument {
+  _id: string;
+  value: string;
+  expiresAt: Date;
+}
+
+/** Ephemeral records: `_id` is the key; TTL index on `expiresAt` (cleanup only: the store filters on it). */
+export const ephemeralSchema = new Schema<EphemeralDocument>(
+  {
+    _id: { type: String, required: true },
+    // Not required: '' is a value (a required string refuses it).
+    value: { type: String, default: '' },
+    expiresAt,
+  },
+  { versionKey: false },
+);
+
 /** The default models: the four stores', the signing keys' of JWT access tokens and the device requests'. */
 export interface PortcullisModels {
   client: Model<ClientDocument>;
@@ -220,6 +256,8 @@ export interface PortcullisModels {
   token: Model<TokenDocument>;
   key: Model<SigningKeyDocument>;
   device: Model<DeviceCodeDocument>;
+  /** Core's ephemeral store: pushed authorization requests, DPoP proof ids. */
+  ephemeral: Model<EphemeralDocument>;
 }
 
 /** Options of `defineModels`. */
@@ -247,6 +285,7 @@ export function defineModels(connection: Connection, options: DefineModelsOption
     token: modelOn(connection, `${prefix}Token`, tokenSchema, `${prefix}tokens`),
     key: modelOn(connection, `${prefix}SigningKey`, signingKeySchema, `${prefix}signing_keys`),
     device: modelOn(connection, `${prefix}DeviceCode`, deviceCodeSchema, `${prefix}device_codes`),
+    ephemeral: modelOn(connection, `${prefix}Ephemeral`, ephemeralSchema, `${prefix}ephemeral`),
   };
 }
 
@@ -259,20 +298,20 @@ export interface PurgeOptions {
 }
 
 /**
- * Deletes expired grants and tokens (consumed markers and revoked tokens included, once past
+ * Deletes expired grants, tokens and ephemeral records (consumed markers and revoked tokens included, once past
  * `expiresAt`) in batches of `batchSize`: what the TTL indexes do, for deployments where the TTL
  * monitor is off, lags, or is missing (some MongoDB-compatible servers), or to purge at a time of
  * your choosing. Returns how many documents were deleted.
  */
 export async function purgeExpired(
-  models: Partial<Pick<PortcullisModels, 'grant' | 'token'>>,
+  models: Partial<Pick<PortcullisModels, 'grant' | 'token' | 'ephemeral'>>,
   options: PurgeOptions = {},
 ): Promise<number> {
   const batchSize = options.batchSize ?? 1000;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('purgeExpired: batchSize must be a positive integer');
   const now = options.now ?? new Date();
   let total = 0;
-  for (const model of [models.grant, models.token] as (Model<{ expiresAt: Date }> | undefined)[]) {
+  for (const model of [models.grant, models.token, models.ephemeral] as unknown as (Model<{ expiresAt: Date }> | undefined)[]) {
     if (!model) continue;
     const expired = { expiresAt: { $lte: now } };
     for (;;) {

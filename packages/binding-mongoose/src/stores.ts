@@ -123,10 +123,22 @@ function list(value: unknown): string[] | undefined {
   return [...value];
 }
 
+/** An optional DPoP key thumbprint as stored: the string when set; `undefined` (left out) when absent, `null`, '' or not a string. */
+function jkt(value: unknown): string | undefined {
+  return isString(value) && value !== '' ? value : undefined;
+}
+
+/** `{ dpopJkt }` for a bound record, nothing for an unbound one: the field is written only when set. */
+function withJkt(value: unknown): { dpopJkt?: string } {
+  const v = jkt(value);
+  return v ? { dpopJkt: v } : {};
+}
+
 function toGrant(code: string, doc: GrantDocument): GrantRecord {
   const resources = list(doc.resources);
   return {
     ...(resources ? { resources } : {}),
+    ...withJkt(doc.dpopJkt),
     code,
     clientId: doc.clientId,
     userId: doc.userId,
@@ -162,6 +174,7 @@ export function createGrantStore<D extends GrantDocument = GrantDocument>(model:
           codeChallengeMethod: grant.codeChallengeMethod,
           consumedAt: null,
           ...(grant.resources && grant.resources.length > 0 ? { resources: [...grant.resources] } : {}),
+          ...withJkt(grant.dpopJkt),
         });
       }),
     consumeGrant: (clientId, code) =>
@@ -194,6 +207,7 @@ function toToken(token: string, doc: TokenDocument): AccessTokenRecord & Refresh
     scopes: [...doc.scopes],
     expiresAt: doc.expiresAt,
     grantId: doc.grantId,
+    ...withJkt(doc.dpopJkt),
   };
   // One field for both kinds: an access token's audience, a refresh token's resources.
   const values = list(doc.resources);
@@ -205,6 +219,7 @@ function tokenDocument(kind: TokenDocument['kind'], record: AccessTokenRecord | 
   const values = kind === 'access' ? (record as AccessTokenRecord).audience : (record as RefreshTokenRecord).resources;
   return {
     ...(values && values.length > 0 ? { resources: [...values] } : {}),
+    ...withJkt(record.dpopJkt),
     key: lookupKey(record.token),
     kind,
     clientId: record.clientId,
@@ -436,3 +451,5 @@ export function createDeviceCodeStore<D extends DeviceCodeDocument = DeviceCodeD
       }),
   };
 }
+
+export { run as runStoreCall };

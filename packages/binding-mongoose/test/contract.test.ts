@@ -1,7 +1,14 @@
-import { clientStoreSuite, grantStoreSuite, tokenStoreSuite, type UserSeed, userStoreSuite } from '@portcullis/binding-testkit';
+import {
+  clientStoreSuite,
+  ephemeralStoreSuite,
+  grantStoreSuite,
+  tokenStoreSuite,
+  type UserSeed,
+  userStoreSuite,
+} from '@portcullis/binding-testkit';
 import type { Client } from '@portcullis/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { createClientStore, createGrantStore, createTokenStore, createUserStore, lookupKey } from '../src/index.js';
+import { createClientStore, createEphemeralStore, createGrantStore, createTokenStore, createUserStore, lookupKey } from '../src/index.js';
 import { openTestDatabase, type TestDatabase } from './connect.js';
 
 const t = { describe, it, beforeAll, afterAll };
@@ -33,6 +40,16 @@ tokenStoreSuite(t, {
     readAccess: (token) => readToken('access', token),
     readRefresh: (token) => readToken('refresh', token),
   },
+});
+
+let ephemeral: TestDatabase;
+ephemeralStoreSuite(t, {
+  name: 'mongoose',
+  create: async () => {
+    ephemeral = await openTestDatabase('ephemeral');
+    return createEphemeralStore(ephemeral.models.ephemeral);
+  },
+  destroy: () => ephemeral.close(),
 });
 
 let clients: TestDatabase | undefined;

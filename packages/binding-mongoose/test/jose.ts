@@ -6,4 +6,5 @@ import type * as Jose from '../../core/node_modules/jose/dist/types/index.js';
 // @ts-expect-error -- the JavaScript build has no declarations beside it; typed by the cast below.
 import * as joseBuild from '../../core/node_modules/jose/dist/webapi/index.js';
 
-export const { createLocalJWKSet, decodeProtectedHeader, jwtVerify } = joseBuild as typeof Jose;
+export const { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } =
+  joseBuild as typeof Jose;

@@ -56,4 +56,16 @@ describe('purgeExpired', () => {
     expect(await db.models.grant.countDocuments()).toBe(2);
     await expect(purgeExpired({ grant: db.models.grant }, { batchSize: 0 })).rejects.toThrow(RangeError);
   });
+
+  it('deletes expired ephemeral records (string _id) and keeps live ones', async () => {
+    const now = Date.now();
+    const at = (ms: number) => new Date(now + ms);
+    const { ephemeral } = db.models;
+    await ephemeral.collection.insertMany([
+      ...Array.from({ length: 4 }, (_, i) => ({ _id: `par:old-${i}`, value: 'x', expiresAt: at(-1000 - i) })),
+      { _id: 'par:live', value: 'y', expiresAt: at(60_000) },
+    ] as never[]);
+    expect(await purgeExpired({ ephemeral }, { batchSize: 3 })).toBe(4);
+    expect((await ephemeral.collection.find({}).toArray()).map((d) => d._id)).toEqual(['par:live']);
+  });
 });
