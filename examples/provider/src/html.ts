@@ -174,6 +174,8 @@ export const ERROR_TEXT: Readonly<Record<OAuthErrorCode, string>> = {
   invalid_request_uri: 'The pushed authorization request is unknown, expired or already used. Start again from the application.',
   invalid_dpop_proof: 'The DPoP proof is missing or invalid.',
   use_dpop_nonce: 'The DPoP proof must carry the nonce the server provided.',
+  invalid_redirect_uri: 'A redirect URI of the client registration is invalid.',
+  invalid_client_metadata: 'The client registration metadata is invalid.',
   authorization_pending: 'The device is waiting for the user to approve the request.',
   slow_down: 'The device is asking too often.',
   expired_token: 'The device code has expired.',

@@ -68,11 +68,17 @@ export async function authenticateClient<U extends User, C extends Client>(
     const decoded = basic.secret === null ? false : await verifySecret(basic.secret, client.secretHash);
     const raw = lenient && basic.rawSecret !== basic.secret ? await verifySecret(basic.rawSecret, client.secretHash) : false;
     if (!decoded && !raw) return fail();
-    return { client, method };
+    return expired(client) ? fail('The client secret has expired') : { client, method };
   }
   if (postSecret === undefined) return fail();
   if (!(await verifySecret(postSecret, client.secretHash))) return fail();
-  return { client, method };
+  return expired(client) ? fail('The client secret has expired') : { client, method };
+}
+
+/** `true` when the client's secret has passed its `clientSecretExpiresAt` (RFC 7591 section 3.2.1). */
+function expired(client: Client): boolean {
+  const at = client.clientSecretExpiresAt;
+  return at !== undefined && at !== null && at.getTime() <= Date.now();
 }
 
 /** The client id a request claims (Basic user name or `client_id`), for hooks and logs only. */

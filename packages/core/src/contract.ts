@@ -85,6 +85,34 @@ export interface Client {
    * refused with `invalid_dpop_proof`. Unset: a proof is optional.
    */
   readonly dpopBoundAccessTokens?: boolean;
+  /** Display name shown on consent pages (`client_name`, RFC 7591 section 2). */
+  readonly name?: string;
+  /** The client's home page (`client_uri`). */
+  readonly uri?: string;
+  /** The client's logo (`logo_uri`). */
+  readonly logoUri?: string;
+  /**
+   * When the client secret stops working (`client_secret_expires_at`, RFC 7591 section 3.2.1):
+   * client authentication with it is then `invalid_client`. Unset or `null`: never.
+   */
+  readonly clientSecretExpiresAt?: Date | null;
+  /** What dynamic registration (RFC 7591/7592) keeps of a self-registered client; unset for others. */
+  readonly registration?: ClientRegistrationInfo;
+}
+
+/** What dynamic client registration keeps of a self-registered client (RFC 7591/7592). */
+export interface ClientRegistrationInfo {
+  /** Digest of the registration access token (RFC 7592): the token itself is shown once. */
+  readonly accessTokenHash: string;
+  /** `client_id_issued_at`. */
+  readonly issuedAt: Date;
+  /** People responsible for the client (`contacts`). */
+  readonly contacts?: readonly string[];
+  /** `software_id` and `software_version` as registered. */
+  readonly softwareId?: string;
+  readonly softwareVersion?: string;
+  /** The `token_endpoint_auth_method` and `response_types` as registered (echoed on reads). */
+  readonly responseTypes: readonly string[];
 }
 
 /** A resource owner. Extend it with your own fields and pass your type as the `U` parameter. */
@@ -278,6 +306,31 @@ export interface ProviderStores<U extends User = User, C extends Client = Client
   devices?: DeviceCodeStore;
   /** Short-lived records: pushed authorization requests (RFC 9126); needed when `par` is enabled. */
   ephemeral?: EphemeralStore;
+  /** Writes to the client store, for dynamic client registration (RFC 7591/7592); needed when `registration` is enabled. */
+  registrations?: ClientRegistrationStore<C>;
+}
+
+/**
+ * Writes clients, for dynamic client registration (RFC 7591) and its management (RFC 7592). The
+ * clients it writes must then be found by `ClientStore.getClient`. Clients are given as core made
+ * them: `secretHash` from `hashSecret`, `registration.accessTokenHash` a digest.
+ */
+export interface ClientRegistrationStore<C extends Client = Client> {
+  /**
+   * Called by the registration endpoint with a new client.
+   * @returns `false`, saving nothing, when a client with this id exists (core draws another id).
+   */
+  createClient(client: C): Promise<boolean>;
+  /**
+   * Called by a management update (RFC 7592 section 2.2) with the whole new record.
+   * @returns `false` when no client has this id.
+   */
+  updateClient(client: C): Promise<boolean>;
+  /**
+   * Called by a management delete (RFC 7592 section 2.3).
+   * @returns `false` when no client has this id.
+   */
+  deleteClient(clientId: string): Promise<boolean>;
 }
 
 /**

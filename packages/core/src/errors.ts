@@ -26,7 +26,9 @@ export type OAuthErrorCode =
   | 'invalid_target'
   | 'invalid_request_uri'
   | 'invalid_dpop_proof'
-  | 'use_dpop_nonce';
+  | 'use_dpop_nonce'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata';
 
 /** The base of every OAuth error core answers: the RFC `error` code, its HTTP status and extra headers. */
 export class OAuthError extends Error {
@@ -222,6 +224,20 @@ export class InvalidDpopProofError extends OAuthError {
 export class UseDpopNonceError extends OAuthError {
   constructor(description: string, status: 400 | 401, nonce: string) {
     super('use_dpop_nonce', description, status, { headers: { 'DPoP-Nonce': nonce } });
+  }
+}
+
+/** `invalid_redirect_uri` (400): RFC 7591 section 3.2.2; a registered redirect URI is not acceptable. */
+export class InvalidRedirectUriError extends OAuthError {
+  constructor(description = 'A redirect URI is invalid', opts?: Opts) {
+    super('invalid_redirect_uri', description, 400, opts);
+  }
+}
+
+/** `invalid_client_metadata` (400): RFC 7591 section 3.2.2; a metadata field is invalid or not allowed. */
+export class InvalidClientMetadataError extends OAuthError {
+  constructor(description = 'The client metadata is invalid', opts?: Opts) {
+    super('invalid_client_metadata', description, 400, opts);
   }
 }
 

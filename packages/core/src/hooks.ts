@@ -20,7 +20,8 @@ export type EndpointName =
   | 'metadata'
   | 'resource'
   | 'device_authorization'
-  | 'pushed_authorization_request';
+  | 'pushed_authorization_request'
+  | 'registration';
 
 /** What every hook is told about the request. */
 export interface HookContext {

@@ -1,6 +1,7 @@
 import type {
   AccessTokenRecord,
   Client,
+  ClientRegistrationStore,
   ClientStore,
   Consumed,
   DeviceCodeRecord,
@@ -49,6 +50,8 @@ export interface MemoryStores<U extends User = User, C extends Client = Client> 
   devices: DeviceCodeStore;
   /** Short-lived records (pushed authorization requests, RFC 9126). */
   ephemeral: EphemeralStore;
+  /** Client writes for dynamic registration (RFC 7591/7592), on the same clients as `clients`. */
+  registrations: ClientRegistrationStore<C>;
   addClient(client: C): void;
   addUser(seed: MemoryUserSeed<U>): void;
 }
@@ -141,6 +144,21 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   const clientStore: ClientStore<C> = {
     async getClient(clientId) {
       return clients.get(clientId) ?? null;
+    },
+  };
+  const registrationStore: ClientRegistrationStore<C> = {
+    async createClient(client) {
+      if (clients.has(client.id)) return false;
+      clients.set(client.id, client);
+      return true;
+    },
+    async updateClient(client) {
+      if (!clients.has(client.id)) return false;
+      clients.set(client.id, client);
+      return true;
+    },
+    async deleteClient(clientId) {
+      return clients.delete(clientId);
     },
   };
   const userStore: UserStore<U> = {
@@ -321,6 +339,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     keys: keyStore,
     devices: deviceStore,
     ephemeral: ephemeralStore,
+    registrations: registrationStore,
     addClient: (c) => void clients.set(c.id, c),
     addUser: (u) => void users.set(u.username, u),
   };

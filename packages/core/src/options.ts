@@ -48,6 +48,11 @@ export interface EndpointPaths {
   deviceAuthorization?: string;
   /** The pushed authorization request endpoint (RFC 9126 section 2), served when `par.enabled`. */
   pushedAuthorizationRequest?: string;
+  /**
+   * The client registration endpoint (RFC 7591), served when `registration.enabled`; each client's
+   * configuration endpoint (RFC 7592) is this path, `/`, and the client id.
+   */
+  registration?: string;
 }
 
 /**
@@ -165,6 +170,36 @@ export interface DpopOptions {
   resourceOrigins?: readonly string[];
 }
 
+/** Dynamic client registration (RFC 7591) and management (RFC 7592). */
+export interface RegistrationOptions {
+  /** Serve `POST /oauth/register` and the configuration endpoints. Default `false`. */
+  enabled?: boolean;
+  /**
+   * Initial access tokens (RFC 7591 section 3): when set, a registration needs `Authorization:
+   * Bearer <one of them>` (each at least 32 characters). Unset: open registration.
+   */
+  initialAccessTokens?: readonly string[];
+  /** Grant types a self-registered client may ask for. Default `authorization_code`, `refresh_token`. */
+  grantTypes?: readonly GrantType[];
+  /** Scopes a self-registered client may ask for. Default: the server's `scopes`; without those, none. */
+  scopes?: readonly string[];
+  /** Seconds a generated client secret lives (`client_secret_expires_at`); 0: forever. Default 0. */
+  clientSecretLifetime?: number;
+  /** Registrations per client address within `window` seconds. Default `{ max: 20, window: 3600 }`. */
+  rateLimit?: { max: number; window: number };
+}
+
+/** Resolved registration settings. */
+export interface RegistrationSettings {
+  readonly enabled: boolean;
+  readonly initialAccessTokens: readonly string[];
+  readonly grantTypes: ReadonlySet<GrantType>;
+  /** `null`: no scope may be asked for. */
+  readonly scopes: ReadonlySet<string> | null;
+  readonly clientSecretLifetime: number;
+  readonly rateLimit: { readonly max: number; readonly window: number };
+}
+
 /** Resolved PAR settings. */
 export interface ParSettings {
   readonly enabled: boolean;
@@ -264,6 +299,8 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   par?: ParOptions;
   /** Sender-constrained tokens (RFC 9449, DPoP). */
   dpop?: DpopOptions;
+  /** Clients that register themselves (RFC 7591) and manage their registration (RFC 7592). */
+  registration?: RegistrationOptions;
   /**
    * OpenTelemetry through `@opentelemetry/api`: a span per endpoint request with a child per store
    * call, and metrics (`portcullis.requests`, `portcullis.tokens.issued`,
@@ -303,6 +340,8 @@ export interface ResolvedOptions {
   readonly par: ParSettings;
   /** Resolved DPoP settings. */
   readonly dpop: DpopSettings;
+  /** Resolved registration settings. */
+  readonly registration: RegistrationSettings;
   /** Registered resources (RFC 8707) by URI; empty when none are. */
   readonly resources: ReadonlyMap<string, ResolvedResource>;
   readonly logger: Logger;
@@ -352,7 +391,7 @@ export const OPTION_DEFAULTS = {
   },
   endpoints: {
     shown:
-      '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`, `/oauth/jwks`, `/oauth/device_authorization`, `/oauth/par`',
+      '`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`, `/oauth/jwks`, `/oauth/device_authorization`, `/oauth/par`, `/oauth/register`',
     meaning: 'paths for metadata and `handle()`',
   },
   realm: { shown: '`oauth`', meaning: 'realm of `WWW-Authenticate` challenges' },
@@ -371,6 +410,12 @@ export const OPTION_DEFAULTS = {
     shown: '`{ enabled: false, algorithms: [ES256, EdDSA, PS256, RS256], maxAge: 300, clockSkew: 15 }`',
     meaning:
       'DPoP (RFC 9449): bind tokens to the client key of `DPoP` proofs; proof age and skew (s), `nonce: { secret, lifetime }`, `resourceOrigins`',
+  },
+  registration: {
+    shown:
+      '`{ enabled: false, grantTypes: [authorization_code, refresh_token], clientSecretLifetime: 0, rateLimit: { max: 20, window: 3600 } }`',
+    meaning:
+      'dynamic client registration (RFC 7591/7592): `initialAccessTokens` (unset: open), allowed `grantTypes` and `scopes`, secret lifetime (s), registrations per address',
   },
   telemetry: {
     shown: '`true`',
@@ -399,6 +444,7 @@ const DEFAULT = {
     jwks: '/oauth/jwks',
     deviceAuthorization: '/oauth/device_authorization',
     pushedAuthorizationRequest: '/oauth/par',
+    registration: '/oauth/register',
   },
   par: { enabled: false, required: false, expiresIn: 60, consentWindow: 600 },
   device: { verificationPath: '/device', expiresIn: 600, interval: 5, maxLookupFailures: 30, lookupWindow: 60 },
@@ -491,6 +537,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
       jwks: o.endpoints?.jwks ?? DEFAULT.endpoints.jwks,
       deviceAuthorization: o.endpoints?.deviceAuthorization ?? DEFAULT.endpoints.deviceAuthorization,
       pushedAuthorizationRequest: o.endpoints?.pushedAuthorizationRequest ?? DEFAULT.endpoints.pushedAuthorizationRequest,
+      registration: o.endpoints?.registration ?? DEFAULT.endpoints.registration,
     },
     accessTokenFormat: format,
     // Signing keys also when only some resources take JWT access tokens.
@@ -500,6 +547,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
     device: resolveDevice(o.device, o.issuer.replace(/\/$/, '')),
     par: resolvePar(o.par),
     dpop: resolveDpop(o.dpop, issuer.origin),
+    registration: resolveRegistration(o.registration, o.scopes),
     resources: new Map(resources.map((r) => [r.uri, r])),
     logger,
   };
@@ -548,6 +596,32 @@ function count(name: string, value: unknown, fallback: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
     throw new TypeError(`Portcullis: ${name} must be a positive integer`);
   return value;
+}
+
+function resolveRegistration(r: RegistrationOptions | undefined, serverScopes: readonly string[] | undefined): RegistrationSettings {
+  if (r?.enabled !== undefined && typeof r.enabled !== 'boolean') throw new TypeError('Portcullis: registration.enabled must be a boolean');
+  const tokens = r?.initialAccessTokens ?? [];
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string' && t.length >= 32)) {
+    throw new TypeError('Portcullis: registration.initialAccessTokens must be strings of at least 32 characters');
+  }
+  const grantTypes = r?.grantTypes ?? ['authorization_code', 'refresh_token'];
+  for (const g of grantTypes) {
+    if (!ALL_GRANTS.includes(g)) throw new TypeError(`Portcullis: registration.grantTypes: unknown grant '${String(g)}'`);
+  }
+  const scopes = r?.scopes ?? serverScopes;
+  const lifetime = r?.clientSecretLifetime ?? 0;
+  if (typeof lifetime !== 'number' || !Number.isInteger(lifetime) || lifetime < 0) {
+    throw new TypeError('Portcullis: registration.clientSecretLifetime must be 0 or a positive integer of seconds');
+  }
+  const rl = r?.rateLimit ?? { max: 20, window: 3600 };
+  return {
+    enabled: r?.enabled ?? false,
+    initialAccessTokens: [...tokens],
+    grantTypes: new Set(grantTypes),
+    scopes: scopes ? new Set(scopes) : null,
+    clientSecretLifetime: lifetime,
+    rateLimit: { max: count('registration.rateLimit.max', rl.max, 20), window: count('registration.rateLimit.window', rl.window, 3600) },
+  };
 }
 
 const DPOP_ALGORITHMS: readonly DpopAlgorithm[] = ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'PS256', 'RS256'];

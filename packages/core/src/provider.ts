@@ -20,6 +20,7 @@ import {
 import { introspectionEndpoint } from './endpoints/introspection.js';
 import { metadataDocument } from './endpoints/metadata.js';
 import { pushedAuthorizationEndpoint } from './endpoints/par.js';
+import { clientConfigurationEndpoint, RegistrationLimiter, registrationEndpoint } from './endpoints/registration.js';
 import { type ResourceInternal, type ResourceResult, type VerifyOptions, verifyAccessToken } from './endpoints/resource.js';
 import { revocationEndpoint } from './endpoints/revocation.js';
 import { tokenEndpoint } from './endpoints/token.js';
@@ -64,6 +65,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   private readonly deviceLookups: LookupThrottle;
   /** Spans and metrics through `@opentelemetry/api` (no-ops without an SDK; off with `telemetry: false`). */
   private readonly telemetry: Telemetry;
+  /** Registrations per client address (RFC 7591 endpoint). */
+  private readonly registrationLimiter: RegistrationLimiter;
 
   constructor(options: ProviderOptions<U, C>) {
     this.options = resolveOptions(options as ProviderOptions);
@@ -73,6 +76,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     let longest = this.options.lifetimes.accessToken;
     for (const r of this.options.resources.values()) longest = Math.max(longest, r.accessTokenLifetime ?? 0);
     this.telemetry = new Telemetry(options.telemetry !== false);
+    const rl = this.options.registration.rateLimit;
+    this.registrationLimiter = new RegistrationLimiter(rl.max, rl.window * 1000);
     this.e = { o: this.options, s: slots, keys: jwt ? new KeyRing(() => slots.keys, jwt, longest) : null, telemetry: this.telemetry };
     this.hooks = new Hooks(() => this.options.logger);
     this.deviceLookups = new LookupThrottle(this.options.device.maxLookupFailures, this.options.device.lookupWindow * 1000);
@@ -174,6 +179,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (this.options.dpop.enabled && !this.e.s.ephemeral) {
       throw new ConfigurationError(
         'Portcullis: DPoP (dpop.enabled) needs an ephemeral store to refuse replayed proofs across processes: provider.useStores({ ephemeral }) (createMemoryStores() has one) or a binding or grant cache that provides one',
+      );
+    }
+    if (this.options.registration.enabled && !this.e.s.registrations) {
+      throw new ConfigurationError(
+        'Portcullis: dynamic client registration (registration.enabled) needs a store that writes clients: provider.useStores({ registrations }) (createMemoryStores() has one) or a binding that provides one',
       );
     }
     if (this.options.par.enabled && !this.e.s.ephemeral) {
@@ -442,6 +452,23 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   }
 
   /**
+   * Dynamic client registration (RFC 7591 section 3), served when `registration.enabled`: POST a
+   * JSON object of client metadata; answers 201 with the client id, a secret for confidential
+   * clients, and the registration access token and URI for RFC 7592 management.
+   */
+  async registerClient(req: OAuthRequest): Promise<OAuthResponse> {
+    return this.run('registration', req, (e) => registrationEndpoint(e, req, this.registrationLimiter));
+  }
+
+  /**
+   * A client's configuration endpoint (RFC 7592): `GET`, `PUT` or `DELETE` with the registration
+   * access token as a bearer token.
+   */
+  async manageClient(req: OAuthRequest, clientId: string): Promise<OAuthResponse> {
+    return this.run('registration', req, (e) => clientConfigurationEndpoint(e, req, clientId));
+  }
+
+  /**
    * Routes a request to the endpoint its path names (token, revocation, introspection, metadata,
    * JWKS, device authorization, pushed authorization requests).
    * @returns the response, or `null` when the path is not one of them.
@@ -456,6 +483,11 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     if (this.e.keys && path === e.jwks) return this.jwks(req);
     if (path === e.deviceAuthorization && this.options.grants.has(DEVICE_GRANT)) return this.deviceAuthorization(req);
     if (path === e.pushedAuthorizationRequest && this.options.par.enabled) return this.pushedAuthorizationRequest(req);
+    if (this.options.registration.enabled) {
+      if (path === e.registration) return this.registerClient(req);
+      const id = this.configurationId(path);
+      if (id !== null) return this.manageClient(req, id);
+    }
     return null;
   }
 
@@ -472,8 +504,22 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
       path === METADATA_PATH ||
       (this.e.keys !== null && path === e.jwks) ||
       (path === e.deviceAuthorization && this.options.grants.has(DEVICE_GRANT)) ||
-      (path === e.pushedAuthorizationRequest && this.options.par.enabled)
+      (path === e.pushedAuthorizationRequest && this.options.par.enabled) ||
+      (this.options.registration.enabled && (path === e.registration || this.configurationId(path) !== null))
     );
+  }
+
+  /** The client id of a configuration endpoint path (`<registration>/<id>`), or `null`. */
+  private configurationId(path: string): string | null {
+    const base = `${this.options.endpoints.registration}/`;
+    if (!path.startsWith(base)) return null;
+    const rest = path.slice(base.length);
+    if (rest === '' || rest.length > 256 || rest.includes('/')) return null;
+    try {
+      return decodeURIComponent(rest);
+    } catch {
+      return null;
+    }
   }
 
   // ---------------------------------------------------------------- internals

@@ -1,5 +1,6 @@
 import type {
   Client,
+  ClientRegistrationStore,
   ClientStore,
   DeviceCodeStore,
   EphemeralStore,
@@ -82,6 +83,8 @@ export interface Slots<U extends User = User, C extends Client = Client> {
   devices: DeviceCodeStore | undefined;
   /** Short-lived records such as pushed authorization requests (registered whole, with `useStores({ ephemeral })`). */
   ephemeral: EphemeralStore | undefined;
+  /** Client writes for dynamic registration (registered whole, with `useStores({ registrations })`). */
+  registrations: ClientRegistrationStore<C> | undefined;
 }
 
 const SLOT_KEYS: Record<SlotName, Exclude<keyof Slots, 'currentUser'>> = {
@@ -128,7 +131,8 @@ export class SlotTable<U extends User = User, C extends Client = Client> {
   useStores(stores: ProviderStores<U, C>, options?: RegisterOptions): void {
     const marked = (stores as { [BINDING_STORES]?: boolean })[BINDING_STORES] === true;
     const layer = this.layers[options?.source ?? (marked ? 'binding' : 'explicit')];
-    const { clients, users, grants, tokens, keys, devices, ephemeral } = stores;
+    const { clients, users, grants, tokens, keys, devices, ephemeral, registrations } = stores;
+    if (registrations) layer.registrations = registrations as ClientRegistrationStore<C>;
     if (keys) layer.keys = keys;
     if (devices) layer.devices = devices;
     if (ephemeral) layer.ephemeral = ephemeral;
@@ -202,5 +206,6 @@ function emptySlots<U extends User, C extends Client>(): Slots<U, C> {
     keys: undefined,
     devices: undefined,
     ephemeral: undefined,
+    registrations: undefined,
   };
 }

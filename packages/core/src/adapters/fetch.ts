@@ -61,7 +61,7 @@ export async function fromFetchRequest(request: Request, options?: FetchAdapterO
   const method = request.method.toUpperCase();
   const ct = headers['content-type'];
   const body =
-    method !== 'GET' && method !== 'HEAD' && ct?.toLowerCase().startsWith('application/x-www-form-urlencoded')
+    method !== 'GET' && method !== 'HEAD' && readsBody(ct)
       ? await readLimited(request, options?.bodyLimit ?? DEFAULT_BODY_LIMIT)
       : undefined;
   return body === undefined ? { method, url: u.pathname + u.search, headers } : { method, url: u.pathname + u.search, headers, body };
@@ -135,4 +135,10 @@ export function requireOAuthFetch<U extends User, C extends Client>(
       return { ok: false, response: failureResponse(provider, err) };
     }
   };
+}
+
+/** Bodies the adapter reads: forms (token, revocation, ...) and JSON (client registration, RFC 7591). */
+function readsBody(contentType: string | undefined): boolean {
+  const ct = contentType?.toLowerCase();
+  return ct !== undefined && (ct.startsWith('application/x-www-form-urlencoded') || ct.startsWith('application/json'));
 }

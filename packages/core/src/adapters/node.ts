@@ -68,7 +68,7 @@ function withoutReading(req: NodeRequest): OAuthRequest | undefined {
   if (Buffer.isBuffer(b)) return { method, url, headers, remoteAddress, body: b.toString('utf8') };
   if (b && typeof b === 'object') return { method, url, headers, remoteAddress, parsedBody: b as Record<string, unknown> };
   const ct = headers['content-type'];
-  if (method !== 'GET' && method !== 'HEAD' && ct?.toLowerCase().startsWith('application/x-www-form-urlencoded')) return undefined;
+  if (method !== 'GET' && method !== 'HEAD' && readsBody(ct)) return undefined;
   return { method, url, headers, remoteAddress };
 }
 
@@ -285,4 +285,10 @@ export function withOAuth<
   handler: OAuthRouteHandler<Req, Res>,
 ): (req: Req, res: Res, next?: NextFunction) => unknown {
   return bearerGuard(provider, scopes, handler as unknown as OAuthRouteHandler) as (req: Req, res: Res, next?: NextFunction) => unknown;
+}
+
+/** Bodies the adapter reads: forms (token, revocation, ...) and JSON (client registration, RFC 7591). */
+function readsBody(contentType: string | undefined): boolean {
+  const ct = contentType?.toLowerCase();
+  return ct !== undefined && (ct.startsWith('application/x-www-form-urlencoded') || ct.startsWith('application/json'));
 }

@@ -97,11 +97,15 @@ describe('toOAuthRequest', () => {
       expect(r).toMatchObject({ method: 'POST', url: '/t', body: 'grant_type=client_credentials' });
     }
   });
-  it('does not read the body of GET, HEAD, or a request that is not a form', async () => {
+  it('does not read the body of GET, HEAD, or a request that is neither a form nor JSON', async () => {
+    const json = await toOAuthRequest(
+      nodeRequest({ method: 'POST', url: '/t', headers: { 'content-type': 'application/json' }, chunks: ['{}'] }),
+    );
+    expect(json.body).toBe('{}');
     for (const [method, type] of [
       ['GET', FORM],
       ['HEAD', FORM],
-      ['POST', 'application/json'],
+      ['POST', 'text/plain'],
       ['POST', undefined],
     ] as const) {
       const headers: Record<string, string> = type ? { 'content-type': type } : {};
@@ -215,15 +219,19 @@ describe('Fetch adapter', () => {
     const ok = toFetchResponse({ status: 200, headers: {}, body: '{"a":1}' });
     expect(await ok.text()).toBe('{"a":1}');
   });
-  it('fromFetchRequest reads the body of a form POST only', async () => {
+  it('fromFetchRequest reads the body of a form or JSON POST only', async () => {
     const post = await fromFetchRequest(
       new Request('https://as.example/oauth/token?q=1', { method: 'POST', headers: { 'content-type': FORM }, body: 'a=1' }),
     );
     expect(post).toEqual({ method: 'POST', url: '/oauth/token?q=1', headers: { 'content-type': FORM }, body: 'a=1' });
     const json = await fromFetchRequest(
-      new Request('https://as.example/t', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'a=1' }),
+      new Request('https://as.example/t', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' }),
     );
-    expect(json.body).toBeUndefined();
+    expect(json.body).toBe('{"a":1}');
+    const text = await fromFetchRequest(
+      new Request('https://as.example/t', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'a=1' }),
+    );
+    expect(text.body).toBeUndefined();
     const get = await fromFetchRequest(new Request('https://as.example/t', { method: 'GET', headers: { 'content-type': FORM } }));
     expect(get.body).toBeUndefined();
     expect(get.method).toBe('GET');
