@@ -1,16 +1,18 @@
 // Floor for checking JWT access tokens: bare node:http that takes the token from the
 // Authorization header and runs jose's jwtVerify with a local key (iss, aud, typ at+jwt, the one
-// algorithm), answering a small JSON. The key is read once at start from the issuer's JWKS
-// (`JWKS_URL`, the key whose alg is `JWT_ALG`) and imported; no remote key set, no cache.
+// algorithm), answering a small JSON. The keys are read once at start from the issuer's JWKS
+// (`JWKS_URL`, those whose alg is `JWT_ALG`) and imported, then picked by `kid`; no remote key
+// set, no cache.
 import { createServer } from 'node:http';
 import { JWT_ISSUER, loadJose } from '../lib/workspace.mjs';
 
 const { importJWK, jwtVerify } = await loadJose();
 const alg = process.env.JWT_ALG ?? 'ES256';
 const jwks = await (await fetch(process.env.JWKS_URL, { signal: AbortSignal.timeout(5000) })).json();
-const jwk = jwks.keys.find((k) => k.alg === alg);
-if (!jwk) throw new Error(`no ${alg} key at ${process.env.JWKS_URL}`);
-const key = await importJWK(jwk, alg);
+const keys = new Map();
+for (const jwk of jwks.keys) if (jwk.alg === alg) keys.set(jwk.kid, await importJWK(jwk, alg));
+if (keys.size === 0) throw new Error(`no ${alg} key at ${process.env.JWKS_URL}`);
+const key = (header) => keys.get(header.kid);
 const options = { issuer: JWT_ISSUER, audience: JWT_ISSUER, typ: 'at+jwt', algorithms: [alg] };
 
 function send(res, status, body) {
