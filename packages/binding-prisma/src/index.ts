@@ -1,6 +1,6 @@
 /**
  * `@portcullis/binding-prisma`: the Portcullis storage contract on Prisma ORM 7 (PostgreSQL
- * through a driver adapter such as `@prisma/adapter-pg`). `createPrismaStores()` builds the
+ * through `@prisma/adapter-pg`, SQLite through `@prisma/adapter-libsql`). `createPrismaStores()` builds the
  * stores over your `PrismaClient`; `bindPrisma()` also registers them on a provider.
  */
 import type { Client, CurrentUser, StoreRegistry, Stores, User } from '@portcullis/core';
@@ -22,7 +22,7 @@ export {
   type UserDelegate,
   type UserRow,
 } from './client.js';
-export { migrate, migrationFile, migrationStatements } from './migrate.js';
+export { type MigrateOptions, migrate, migrationFile, migrationStatements, type Provider } from './migrate.js';
 export { createClientStore, createGrantStore, createTokenStore, createUserStore, keyHash } from './stores.js';
 
 /** Options of `createPrismaStores`: a Prisma client whose schema holds the Portcullis models. */

@@ -1,0 +1,58 @@
+-- @portcullis/binding-prisma: the tables of prisma/sqlite.prisma on SQLite (3.35+ for
+-- UPDATE ... RETURNING). Safe to run again (IF NOT EXISTS). Times are what Prisma's SQLite
+-- driver adapters write: ISO 8601 text in UTC by default, which compares in time order.
+CREATE TABLE IF NOT EXISTS portcullis_clients (
+  id text PRIMARY KEY NOT NULL,
+  secret_hash text,
+  redirect_uris text NOT NULL,
+  grant_types text NOT NULL,
+  scopes text NOT NULL,
+  default_scopes text,
+  token_endpoint_auth_method text,
+  resource_server boolean,
+  resources text
+);
+
+CREATE TABLE IF NOT EXISTS portcullis_users (
+  id text PRIMARY KEY NOT NULL,
+  username text NOT NULL UNIQUE,
+  password_hash text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS portcullis_grants (
+  code_hash text NOT NULL,
+  client_id text NOT NULL,
+  user_id text NOT NULL,
+  redirect_uri text,
+  scopes text NOT NULL,
+  expires_at datetime NOT NULL,
+  grant_id text NOT NULL,
+  code_challenge text,
+  code_challenge_method text,
+  resources text,
+  dpop_jkt text,
+  consumed_at datetime,
+  PRIMARY KEY (code_hash, client_id)
+);
+
+CREATE INDEX IF NOT EXISTS portcullis_grants_expires_at ON portcullis_grants (expires_at);
+
+CREATE TABLE IF NOT EXISTS portcullis_tokens (
+  token_hash text NOT NULL,
+  kind text NOT NULL,
+  client_id text NOT NULL,
+  user_id text,
+  scopes text NOT NULL,
+  expires_at datetime NOT NULL,
+  grant_id text NOT NULL,
+  audience text,
+  resources text,
+  dpop_jkt text,
+  consumed_at datetime,
+  revoked_at datetime,
+  PRIMARY KEY (token_hash, kind)
+);
+
+CREATE INDEX IF NOT EXISTS portcullis_tokens_grant_id ON portcullis_tokens (grant_id);
+
+CREATE INDEX IF NOT EXISTS portcullis_tokens_expires_at ON portcullis_tokens (expires_at);
