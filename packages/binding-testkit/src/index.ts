@@ -74,6 +74,16 @@ export {
   type PermissiveUserSeed,
   permissiveProviderSuite,
 } from './permissive.js';
+export {
+  assertClientExactly,
+  clientRegistrationStoreSuite,
+  makeMinimalRegisteredClient,
+  makeRegisteredClient,
+  type RegistrationCheckContext,
+  type RegistrationStores,
+  type RegistrationSuiteOptions,
+  registrationChecks,
+} from './registration.js';
 export { assertGrant, assertToken, type Check, type StoreCapabilities, type TestApi } from './shared.js';
 export {
   makePair,

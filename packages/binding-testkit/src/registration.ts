@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import type { Client, ClientRegistrationStore, ClientStore } from '@portcullis/core';
+import { type Check, check, concurrently, label, registerSuite, rid, type TestApi } from './shared.js';
+
+/** The two stores the registration checks use: writes through one, reads through the other. */
+export interface RegistrationStores {
+  /** The client store core reads clients from (`ProviderStores.clients`). */
+  clients: ClientStore;
+  /** The writes of dynamic client registration (`ProviderStores.registrations`), on the same clients. */
+  registrations: ClientRegistrationStore;
+}
+
+/** Options of `clientRegistrationStoreSuite`. */
+export interface RegistrationSuiteOptions {
+  /** Shown in test titles. */
+  name: string;
+  /** Called once, in `beforeAll`; the checks share the stores, each with its own random client ids. */
+  create: () => Promise<RegistrationStores>;
+  /** Called once, in `afterAll`: close everything `create` opened. */
+  destroy?: () => Promise<void>;
+  /** Concurrent callers in the concurrent-create check. Default 10. */
+  concurrency?: number;
+}
+
+/** What each registration check runs against. */
+export interface RegistrationCheckContext extends RegistrationStores {
+  /** Concurrent callers in the concurrent-create check (default 10). */
+  concurrency?: number;
+}
+
+/**
+ * A self-registered confidential client with every optional field set (random id), as core's
+ * registration endpoint makes one, with millisecond parts in its dates and non-ASCII text.
+ */
+export function makeRegisteredClient(overrides: Partial<Client> = {}): Client {
+  return {
+    id: rid('dyn'),
+    secretHash: `hmac-sha256$${rid('salt')}$${rid('digest')}`,
+    redirectUris: ['https://app.example/cb', 'http://127.0.0.1:8080/callback?x=1'],
+    grantTypes: ['refresh_token', 'authorization_code', 'client_credentials'],
+    scopes: ['write', 'read'],
+    defaultScopes: ['read'],
+    tokenEndpointAuthMethod: 'client_secret_post',
+    resourceServer: true,
+    resources: ['https://api.example/', 'https://files.example/'],
+    requirePushedAuthorizationRequests: true,
+    dpopBoundAccessTokens: true,
+    name: 'Café “Client” 🔑',
+    uri: 'https://app.example/',
+    logoUri: 'https://app.example/logo.png?v=2',
+    clientSecretExpiresAt: new Date(Date.UTC(2031, 4, 6, 7, 8, 9, 123)),
+    registration: {
+      accessTokenHash: rid('rat-digest'),
+      issuedAt: new Date(Date.UTC(2026, 11, 6, 18, 0, 1, 456)),
+      contacts: ['ops@app.example', 'zoë@app.example'],
+      softwareId: '4NRB1-0XZABZI9E6-5SM3R',
+      softwareVersion: '2.1.0-β',
+      responseTypes: ['code'],
+    },
+    ...overrides,
+  };
+}
+
+/** A self-registered public client with no optional field but `registration` (random id). */
+export function makeMinimalRegisteredClient(overrides: Partial<Client> = {}): Client {
+  return {
+    id: rid('dyn'),
+    secretHash: null,
+    redirectUris: ['com.example.app:/oauth'],
+    grantTypes: ['authorization_code'],
+    scopes: [],
+    tokenEndpointAuthMethod: 'none',
+    registration: { accessTokenHash: rid('rat-digest'), issuedAt: new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 6)), responseTypes: ['code'] },
+    ...overrides,
+  };
+}
+
+const present = (o: object, key: string): boolean => (o as Record<string, unknown>)[key] !== undefined;
+
+function assertDate(actual: unknown, expected: Date, what: string): void {
+  assert.ok(actual instanceof Date, `${what} must come back as a Date, got ${JSON.stringify(actual)}`);
+  assert.equal(actual.getTime(), expected.getTime(), `${what} must round-trip to the millisecond`);
+}
+
+function assertOptional(actual: object, expected: object, key: string, what: string): void {
+  const a = (actual as Record<string, unknown>)[key];
+  const e = (expected as Record<string, unknown>)[key];
+  if (e === undefined) {
+    assert.ok(!present(actual, key), `${what}: ${key} must stay absent (not null), got ${JSON.stringify(a)}`);
+  } else if (Array.isArray(e)) {
+    assert.ok(Array.isArray(a), `${what}: ${key} must come back as an array, got ${JSON.stringify(a)}`);
+    assert.deepEqual([...a], [...e], `${what}: ${key} must round-trip (in order)`);
+  } else {
+    assert.equal(a, e, `${what}: ${key}`);
+  }
+}
+
+/** A flag whose `false` means the same as unset: `true` must come back `true`, anything else absent or `false`. */
+function assertFlag(
+  actual: Client,
+  expected: Client,
+  key: 'resourceServer' | 'requirePushedAuthorizationRequests' | 'dpopBoundAccessTokens',
+  what: string,
+): void {
+  const a: unknown = actual[key];
+  if (expected[key] === true) assert.equal(a, true, `${what}: ${key} must come back true`);
+  else assert.ok(a === undefined || a === false, `${what}: ${key} must stay absent or false, got ${JSON.stringify(a)}`);
+}
+
+/**
+ * Asserts `actual` is `expected` field by field, strictly: arrays in order, dates as `Date`s to
+ * the millisecond, absent optional fields absent (not `null`), `clientSecretExpiresAt: null` as
+ * `null`, and `registration` whole. Flags whose `false` means unset may come back absent.
+ * Attributes outside `Client` (extra columns of a binding) are not looked at.
+ */
+export function assertClientExactly(actual: Client | null, expected: Client, what: string): void {
+  assert.ok(actual, `${what}: expected client ${JSON.stringify(expected.id)}, got null`);
+  assert.equal(actual.id, expected.id, `${what}: id`);
+  assert.equal(actual.secretHash, expected.secretHash, `${what}: secretHash`);
+  for (const key of ['redirectUris', 'grantTypes', 'scopes'] as const) {
+    assert.ok(Array.isArray(actual[key]), `${what}: ${key} must be an array`);
+    assert.deepEqual([...actual[key]], [...expected[key]], `${what}: ${key} must round-trip (in order)`);
+  }
+  for (const key of ['defaultScopes', 'resources', 'tokenEndpointAuthMethod', 'name', 'uri', 'logoUri'] as const) {
+    assertOptional(actual, expected, key, what);
+  }
+  for (const key of ['resourceServer', 'requirePushedAuthorizationRequests', 'dpopBoundAccessTokens'] as const) {
+    assertFlag(actual, expected, key, what);
+  }
+  const at = expected.clientSecretExpiresAt;
+  if (at === undefined) assertOptional(actual, expected, 'clientSecretExpiresAt', what);
+  else if (at === null) assert.equal(actual.clientSecretExpiresAt, null, `${what}: clientSecretExpiresAt null must come back null`);
+  else assertDate(actual.clientSecretExpiresAt, at, `${what}: clientSecretExpiresAt`);
+  const reg = expected.registration;
+  if (reg === undefined) {
+    assertOptional(actual, expected, 'registration', what);
+    return;
+  }
+  const got = actual.registration;
+  assert.ok(got && typeof got === 'object', `${what}: registration must come back, got ${JSON.stringify(got)}`);
+  assert.equal(got.accessTokenHash, reg.accessTokenHash, `${what}: registration.accessTokenHash`);
+  assertDate(got.issuedAt, reg.issuedAt, `${what}: registration.issuedAt`);
+  for (const key of ['contacts', 'softwareId', 'softwareVersion', 'responseTypes'] as const) {
+    assertOptional(got, reg, key, `${what}: registration`);
+  }
+}
+
+const n = (ctx: RegistrationCheckContext) => ctx.concurrency ?? 10;
+
+/** Every check of the client-registration suite, by key. */
+export const registrationChecks = {
+  roundTrip: check<RegistrationCheckContext>('createClient, then getClient gives every field back exactly', async (ctx) => {
+    const full = makeRegisteredClient();
+    assert.equal(await ctx.registrations.createClient(full), true, 'createClient of a new id must answer true');
+    assertClientExactly(await ctx.clients.getClient(full.id), full, 'client with every field');
+    const minimal = makeMinimalRegisteredClient();
+    assert.equal(await ctx.registrations.createClient(minimal), true);
+    assertClientExactly(await ctx.clients.getClient(minimal.id), minimal, 'client with no optional field');
+    // `clientSecretExpiresAt: null` (a secret that never expires) is not the same record as an unset one.
+    const never = makeRegisteredClient({ clientSecretExpiresAt: null, resourceServer: false, dpopBoundAccessTokens: false });
+    assert.equal(await ctx.registrations.createClient(never), true);
+    assertClientExactly(await ctx.clients.getClient(never.id), never, 'client whose secret never expires');
+    // An unregistered client written through the store (no registration, empty lists kept empty).
+    const plain = makeMinimalRegisteredClient({ registration: undefined, scopes: [], defaultScopes: [], resources: [] });
+    assert.equal(await ctx.registrations.createClient(plain), true);
+    assertClientExactly(await ctx.clients.getClient(plain.id), plain, 'client without registration');
+  }),
+
+  createExisting: check<RegistrationCheckContext>('createClient of an existing id answers false and changes nothing', async (ctx) => {
+    const first = makeRegisteredClient();
+    assert.equal(await ctx.registrations.createClient(first), true);
+    const second = makeMinimalRegisteredClient({ id: first.id });
+    assert.equal(await ctx.registrations.createClient(second), false, 'createClient of an existing id must answer false');
+    assertClientExactly(await ctx.clients.getClient(first.id), first, 'the first client after a refused create');
+  }),
+
+  createConcurrent: check<RegistrationCheckContext>('of N concurrent creates of one id exactly one answers true', async (ctx) => {
+    const id = rid('dyn');
+    const candidates = Array.from({ length: n(ctx) }, (_, i) => makeRegisteredClient({ id, name: `candidate ${i}` }));
+    let i = 0;
+    const answers = await concurrently(candidates.length, async () => {
+      const c = candidates[i++] as Client;
+      return (await ctx.registrations.createClient(c)) ? c : null;
+    });
+    const winners = answers.filter((a): a is Client => a !== null);
+    assert.equal(winners.length, 1, `exactly one of ${answers.length} concurrent creates must win, ${winners.length} did`);
+    assertClientExactly(await ctx.clients.getClient(id), winners[0] as Client, 'the winner of concurrent creates');
+  }),
+
+  updateReplaces: check<RegistrationCheckContext>('updateClient replaces the whole record: fields it leaves out are gone', async (ctx) => {
+    const full = makeRegisteredClient();
+    await ctx.registrations.createClient(full);
+    // As core's management update does: the new record, an unset field given as an own `undefined`.
+    const replaced = {
+      ...makeMinimalRegisteredClient({ id: full.id, redirectUris: ['https://other.example/cb'], scopes: ['read'] }),
+      clientSecretExpiresAt: undefined,
+    };
+    assert.equal(await ctx.registrations.updateClient(replaced), true, 'updateClient of an existing id must answer true');
+    assertClientExactly(await ctx.clients.getClient(full.id), replaced, 'client after an update removing fields');
+    // And back: every field set again, the secret expiry now null, the registration rotated.
+    const again = makeRegisteredClient({ id: full.id, clientSecretExpiresAt: null, name: 'renamed' });
+    assert.equal(await ctx.registrations.updateClient(again), true);
+    assertClientExactly(await ctx.clients.getClient(full.id), again, 'client after an update adding fields');
+  }),
+
+  unknownIds: check<RegistrationCheckContext>(
+    'updateClient and deleteClient of an unknown id answer false and create nothing',
+    async (ctx) => {
+      const ghost = makeRegisteredClient();
+      assert.equal(await ctx.registrations.updateClient(ghost), false, 'updateClient of an unknown id must answer false');
+      assert.equal(await ctx.clients.getClient(ghost.id), null, 'updateClient of an unknown id must not create it');
+      assert.equal(await ctx.registrations.deleteClient(ghost.id), false, 'deleteClient of an unknown id must answer false');
+      assert.equal(await ctx.registrations.deleteClient(''), false, 'deleteClient of the empty id');
+    },
+  ),
+
+  delete: check<RegistrationCheckContext>('deleteClient removes the client, once; its id may be registered again', async (ctx) => {
+    const client = makeRegisteredClient();
+    const other = makeRegisteredClient();
+    await ctx.registrations.createClient(client);
+    await ctx.registrations.createClient(other);
+    assert.equal(await ctx.registrations.deleteClient(client.id), true, 'deleteClient of an existing id must answer true');
+    assert.equal(await ctx.clients.getClient(client.id), null, 'getClient after deleteClient');
+    assert.equal(await ctx.registrations.deleteClient(client.id), false, 'a second deleteClient');
+    assert.equal(await ctx.registrations.updateClient(client), false, 'updateClient after deleteClient');
+    assertClientExactly(await ctx.clients.getClient(other.id), other, 'another client after a delete');
+    assert.equal(await ctx.registrations.createClient(client), true, 'createClient after deleteClient');
+    assertClientExactly(await ctx.clients.getClient(client.id), client, 'the client registered again');
+  }),
+} satisfies Record<string, Check<RegistrationCheckContext>>;
+
+/**
+ * Registers the `ClientRegistrationStore` contract tests (RFC 7591/7592 writes): exact round
+ * trips through `ClientStore.getClient`, one winner among concurrent creates, whole-record
+ * updates, and `false` for unknown ids.
+ */
+export function clientRegistrationStoreSuite(t: TestApi, options: RegistrationSuiteOptions): void {
+  registerSuite(
+    t,
+    label('ClientRegistrationStore', options.name),
+    Object.values(registrationChecks),
+    async () => ({ ...(await options.create()), concurrency: options.concurrency }),
+    options.destroy,
+  );
+}

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { clientRegistrationStoreSuite, makeRegisteredClient, registrationChecks } from '@portcullis/binding-testkit';
+import { type Client, createMemoryStores } from '@portcullis/core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+
+/** The client-registration checks: core's memory store passes them, broken stores fail them. */
+
+const t = { describe, it, beforeAll, afterAll };
+
+clientRegistrationStoreSuite(t, {
+  name: 'core memory store',
+  create: async () => {
+    const s = createMemoryStores();
+    return { clients: s.clients, registrations: s.registrations };
+  },
+});
+
+type Change = (c: Client) => Client;
+const tick = () => new Promise((r) => setTimeout(r, 2));
+
+/**
+ * A map-backed store that keeps a transformed copy of each client. `racy`: create reads, waits a
+ * tick, then writes. `merge`: update keeps the old fields it is not given. `upsert`: update of an
+ * unknown id creates it. `overwrite`: create of an existing id replaces it. `alwaysTrue`: delete
+ * answers true for unknown ids.
+ */
+function mapStore(
+  opts: { store?: Change; racy?: boolean; merge?: boolean; upsert?: boolean; overwrite?: boolean; alwaysTrue?: boolean } = {},
+) {
+  const rows = new Map<string, Client>();
+  const keep = opts.store ?? ((c) => structuredClone(c));
+  return {
+    clients: { getClient: async (id: string) => (rows.has(id) ? structuredClone(rows.get(id) as Client) : null) },
+    registrations: {
+      async createClient(c: Client) {
+        if (rows.has(c.id) && !opts.overwrite) return false;
+        if (opts.racy) await tick();
+        rows.set(c.id, keep(c));
+        return true;
+      },
+      async updateClient(c: Client) {
+        const old = rows.get(c.id);
+        if (!old && !opts.upsert) return false;
+        const given = Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as Client;
+        rows.set(c.id, keep(opts.merge && old ? { ...old, ...given } : c));
+        return true;
+      },
+      async deleteClient(id: string) {
+        return rows.delete(id) || opts.alwaysTrue === true;
+      },
+    },
+  };
+}
+
+/** Through JSON and back, as a naive document or text column would keep it. */
+const viaJson: Change = (c) => JSON.parse(JSON.stringify(c));
+/** Every unset optional field written as NULL and read back as null, as a naive SQL row would. */
+const nulls: Change = (c) =>
+  ({ name: null, uri: null, logoUri: null, clientSecretExpiresAt: null, ...structuredClone(c) }) as unknown as Client;
+
+describe('the registration suite catches broken stores', () => {
+  it('passes every check on the correct map store', async () => {
+    for (const c of Object.values(registrationChecks)) await c.run(mapStore());
+  });
+
+  it('catches dates kept as strings, unset fields read as null, and lost or reordered fields', async () => {
+    await assert.rejects(registrationChecks.roundTrip.run(mapStore({ store: viaJson })), /must come back as a Date/);
+    await assert.rejects(registrationChecks.roundTrip.run(mapStore({ store: nulls })), /must stay absent \(not null\)/);
+    const noNull: Change = (c) => {
+      const { clientSecretExpiresAt, ...rest } = structuredClone(c);
+      return clientSecretExpiresAt === null ? (rest as Client) : c;
+    };
+    await assert.rejects(registrationChecks.roundTrip.run(mapStore({ store: noNull })), /null must come back null/);
+    const seconds: Change = (c) => {
+      const copy = structuredClone(c);
+      const at = copy.clientSecretExpiresAt;
+      return at ? { ...copy, clientSecretExpiresAt: new Date(Math.floor(at.getTime() / 1000) * 1000) } : copy;
+    };
+    await assert.rejects(registrationChecks.roundTrip.run(mapStore({ store: seconds })), /to the millisecond/);
+    const noContacts: Change = (c) => {
+      const copy = structuredClone(c);
+      if (!copy.registration) return copy;
+      const { contacts: _, ...reg } = copy.registration;
+      return { ...copy, registration: reg };
+    };
+    await assert.rejects(registrationChecks.roundTrip.run(mapStore({ store: noContacts })), /contacts/);
+    const sorted: Change = (c) => ({ ...structuredClone(c), redirectUris: [...c.redirectUris].reverse() });
+    await assert.rejects(registrationChecks.roundTrip.run(mapStore({ store: sorted })), /redirectUris must round-trip/);
+    const noPar: Change = (c) => ({ ...structuredClone(c), requirePushedAuthorizationRequests: undefined });
+    await assert.rejects(
+      registrationChecks.roundTrip.run(mapStore({ store: noPar })),
+      /requirePushedAuthorizationRequests must come back true/,
+    );
+    const emptyResources: Change = (c) =>
+      c.resources?.length === 0 ? { ...structuredClone(c), resources: undefined } : structuredClone(c);
+    await assert.rejects(registrationChecks.roundTrip.run(mapStore({ store: emptyResources })), /resources must come back as an array/);
+  });
+
+  it('catches a create that overwrites, and concurrent creates with several winners', async () => {
+    await assert.rejects(registrationChecks.createExisting.run(mapStore({ overwrite: true })), /must answer false/);
+    await assert.rejects(
+      registrationChecks.createConcurrent.run(mapStore({ racy: true })),
+      /exactly one of 10 concurrent creates must win, 10 did/,
+    );
+  });
+
+  it('catches an update that merges, an update that upserts, and a delete that always answers true', async () => {
+    await assert.rejects(registrationChecks.updateReplaces.run(mapStore({ merge: true })), /must stay absent/);
+    await assert.rejects(registrationChecks.unknownIds.run(mapStore({ upsert: true })), /updateClient of an unknown id must answer false/);
+    await assert.rejects(
+      registrationChecks.unknownIds.run(mapStore({ alwaysTrue: true })),
+      /deleteClient of an unknown id must answer false/,
+    );
+    await assert.rejects(registrationChecks.delete.run(mapStore({ alwaysTrue: true })), /a second deleteClient/);
+  });
+
+  it('makeRegisteredClient gives every optional field', () => {
+    const c = makeRegisteredClient();
+    for (const k of ['name', 'uri', 'logoUri', 'clientSecretExpiresAt', 'registration', 'resources', 'defaultScopes'] as const) {
+      assert.ok(c[k] !== undefined, k);
+    }
+  });
+});
