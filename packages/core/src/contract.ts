@@ -182,6 +182,8 @@ export interface AccessTokenRecord {
    * A store that drops it turns a DPoP-bound token into a bearer token: bindings must keep it.
    */
   readonly dpopJkt?: string;
+  /** When the token was issued (core sets it); a user's "connected apps" view shows it as last use. */
+  readonly issuedAt?: Date;
 }
 
 /** A refresh token as stored. `token` is a digest of the token the client holds. */
@@ -202,6 +204,8 @@ export interface RefreshTokenRecord {
    * a refresh request must carry a proof made with that key. Unset: not bound.
    */
   readonly dpopJkt?: string;
+  /** When the token was issued (core sets it). */
+  readonly issuedAt?: Date;
 }
 
 /**
@@ -308,6 +312,40 @@ export interface ProviderStores<U extends User = User, C extends Client = Client
   ephemeral?: EphemeralStore;
   /** Writes to the client store, for dynamic client registration (RFC 7591/7592); needed when `registration` is enabled. */
   registrations?: ClientRegistrationStore<C>;
+  /** What each user granted, for "connected apps" views and revocation per user (`provider.listUserGrants`). */
+  userGrants?: UserGrantStore;
+}
+
+/** What a user granted one client, as a "connected apps" page shows it. */
+export interface UserGrantSummary {
+  readonly clientId: string;
+  /** Every scope held by the user's live tokens for this client. */
+  readonly scopes: readonly string[];
+  /** The earliest `issuedAt` of those tokens (or, for tokens stored without it, `null`). */
+  readonly firstIssuedAt: Date | null;
+  /** The latest `issuedAt`: the client's last token request for this user. */
+  readonly lastIssuedAt: Date | null;
+  /** How many token families (authorizations) are live. */
+  readonly grants: number;
+}
+
+/**
+ * Per-user views of grants: the optional store behind `provider.listUserGrants` and
+ * `provider.revokeUserGrants`. Only live (unexpired, unrevoked) records count.
+ */
+export interface UserGrantStore {
+  /**
+   * Called by `provider.listUserGrants(userId)`.
+   * @returns one summary per client with a live access or refresh token for the user; `[]` when none.
+   */
+  listUserGrants(userId: string): Promise<readonly UserGrantSummary[]>;
+  /**
+   * Called by `provider.revokeUserGrants(userId, clientId?)`: revokes, at once, every access token,
+   * refresh token and unredeemed authorization code the user granted to `clientId` (or to every
+   * client when it is `null`), so that none of them works on the next request.
+   * @returns how many token families and codes were revoked.
+   */
+  revokeUserGrants(userId: string, clientId: string | null): Promise<number>;
 }
 
 /**

@@ -16,6 +16,8 @@ import type {
   TokenStore,
   User,
   UserCredentials,
+  UserGrantStore,
+  UserGrantSummary,
   UserStore,
 } from './contract.js';
 import { BINDING_STORES } from './registry.js';
@@ -52,6 +54,8 @@ export interface MemoryStores<U extends User = User, C extends Client = Client> 
   ephemeral: EphemeralStore;
   /** Client writes for dynamic registration (RFC 7591/7592), on the same clients as `clients`. */
   registrations: ClientRegistrationStore<C>;
+  /** Per-user grant views and revocation, over the tokens and codes above. */
+  userGrants: UserGrantStore;
   addClient(client: C): void;
   addUser(seed: MemoryUserSeed<U>): void;
 }
@@ -281,6 +285,56 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   };
   // Signing keys of JWT access tokens: a handful at a time, kept as given (private parts are
   // already encrypted by core). Copies go out, so a caller cannot change what is held.
+  // Per-user views: a scan of the live records (the memory stores are for tests and quick starts).
+  const userGrantStore: UserGrantStore = {
+    async listUserGrants(userId) {
+      const by = new Map<string, { scopes: Set<string>; first: number | null; last: number | null; families: Set<string> }>();
+      const add = (r: AccessTokenRecord | RefreshTokenRecord) => {
+        if (r.userId !== userId || !live(r.expiresAt)) return;
+        let s = by.get(r.clientId);
+        if (!s) {
+          s = { scopes: new Set(), first: null, last: null, families: new Set() };
+          by.set(r.clientId, s);
+        }
+        for (const x of r.scopes) s.scopes.add(x);
+        s.families.add(r.grantId);
+        const at = r.issuedAt?.getTime();
+        if (at !== undefined) {
+          s.first = s.first === null ? at : Math.min(s.first, at);
+          s.last = s.last === null ? at : Math.max(s.last, at);
+        }
+      };
+      for (const r of access.values()) add(r);
+      for (const e of refresh.values()) if (!e.consumed) add(e.record);
+      const out: UserGrantSummary[] = [];
+      for (const [clientId, s] of by) {
+        out.push({
+          clientId,
+          scopes: [...s.scopes],
+          firstIssuedAt: s.first === null ? null : new Date(s.first),
+          lastIssuedAt: s.last === null ? null : new Date(s.last),
+          grants: s.families.size,
+        });
+      }
+      return out;
+    },
+    async revokeUserGrants(userId, clientId) {
+      const families = new Set<string>();
+      const matches = (r: { userId: string | null; clientId: string }) =>
+        r.userId === userId && (clientId === null || r.clientId === clientId);
+      for (const r of access.values()) if (matches(r)) families.add(r.grantId);
+      for (const e of refresh.values()) if (matches(e.record)) families.add(e.record.grantId);
+      let codes = 0;
+      for (const [k, e] of grants) {
+        if (!e.consumed && matches(e.record)) {
+          grants.delete(k);
+          codes++;
+        }
+      }
+      for (const f of families) await tokenStore.revokeFamily(f);
+      return families.size + codes;
+    },
+  };
   // Short-lived records: one synchronous Map step per call, hence atomic; bounded like codes.
   const shortLived = new Map<string, { value: string; expiresAt: number }>();
   const liveValue = (key: string): string | null => {
@@ -340,6 +394,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     devices: deviceStore,
     ephemeral: ephemeralStore,
     registrations: registrationStore,
+    userGrants: userGrantStore,
     addClient: (c) => void clients.set(c.id, c),
     addUser: (u) => void users.set(u.username, u),
   };

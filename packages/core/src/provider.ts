@@ -1,6 +1,6 @@
 import { context } from '@opentelemetry/api';
 import { requestedClientId } from './client-auth.js';
-import type { Client, ClientStore, GrantStore, ProviderStores, TokenStore, User, UserCredentials } from './contract.js';
+import type { Client, ClientStore, GrantStore, ProviderStores, TokenStore, User, UserCredentials, UserGrantSummary } from './contract.js';
 import { DEVICE_GRANT, LookupThrottle } from './device-codes.js';
 import {
   type AuthorizationDecision,
@@ -449,6 +449,35 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    */
   async pushedAuthorizationRequest(req: OAuthRequest): Promise<OAuthResponse> {
     return this.run('pushed_authorization_request', req, (e) => pushedAuthorizationEndpoint(e, req));
+  }
+
+  /**
+   * What `userId` granted, one summary per client with live tokens: a "connected apps" page.
+   * @throws ConfigurationError when no `userGrants` store is registered.
+   */
+  async listUserGrants(userId: string): Promise<readonly UserGrantSummary[]> {
+    return this.userGrantStore().listUserGrants(userId);
+  }
+
+  /**
+   * Revokes everything `userId` granted to `clientId` (or to every client when `null`): access and
+   * refresh tokens and unredeemed codes, effective on the next request. Remembered consent is the
+   * application's to forget. Hooks do not run.
+   * @returns how many token families and codes were revoked.
+   * @throws ConfigurationError when no `userGrants` store is registered.
+   */
+  async revokeUserGrants(userId: string, clientId: string | null = null): Promise<number> {
+    return this.userGrantStore().revokeUserGrants(userId, clientId);
+  }
+
+  private userGrantStore() {
+    const s = this.engine().s.userGrants;
+    if (!s) {
+      throw new ConfigurationError(
+        'Portcullis: per-user grant views need a userGrants store: provider.useStores({ userGrants }) (createMemoryStores() has one) or a binding that provides one',
+      );
+    }
+    return s;
   }
 
   /**

@@ -9,6 +9,7 @@ import type {
   ProviderStores,
   TokenStore,
   User,
+  UserGrantStore,
   UserStore,
 } from './contract.js';
 import type { OAuthRequest } from './http.js';
@@ -85,6 +86,8 @@ export interface Slots<U extends User = User, C extends Client = Client> {
   ephemeral: EphemeralStore | undefined;
   /** Client writes for dynamic registration (registered whole, with `useStores({ registrations })`). */
   registrations: ClientRegistrationStore<C> | undefined;
+  /** Per-user grant views (registered whole, with `useStores({ userGrants })`). */
+  userGrants: UserGrantStore | undefined;
 }
 
 const SLOT_KEYS: Record<SlotName, Exclude<keyof Slots, 'currentUser'>> = {
@@ -131,7 +134,8 @@ export class SlotTable<U extends User = User, C extends Client = Client> {
   useStores(stores: ProviderStores<U, C>, options?: RegisterOptions): void {
     const marked = (stores as { [BINDING_STORES]?: boolean })[BINDING_STORES] === true;
     const layer = this.layers[options?.source ?? (marked ? 'binding' : 'explicit')];
-    const { clients, users, grants, tokens, keys, devices, ephemeral, registrations } = stores;
+    const { clients, users, grants, tokens, keys, devices, ephemeral, registrations, userGrants } = stores;
+    if (userGrants) layer.userGrants = userGrants;
     if (registrations) layer.registrations = registrations as ClientRegistrationStore<C>;
     if (keys) layer.keys = keys;
     if (devices) layer.devices = devices;
@@ -207,5 +211,6 @@ function emptySlots<U extends User, C extends Client>(): Slots<U, C> {
     devices: undefined,
     ephemeral: undefined,
     registrations: undefined,
+    userGrants: undefined,
   };
 }

@@ -61,6 +61,7 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
       grantId: input.grantId,
       ...(audience.length > 0 ? { audience: [...audience] } : {}),
       ...(input.dpopJkt ? { dpopJkt: input.dpopJkt } : {}),
+      issuedAt: new Date(now),
     },
     refresh === null
       ? null
@@ -73,6 +74,7 @@ export async function issueTokens<U extends User, C extends Client>(e: Engine<U,
           grantId: input.grantId,
           ...(input.refreshResources && input.refreshResources.length > 0 ? { resources: [...input.refreshResources] } : {}),
           ...(input.refreshDpopJkt ? { dpopJkt: input.refreshDpopJkt } : {}),
+          issuedAt: new Date(now),
         },
   );
   e.telemetry.issued(input.grantType);
