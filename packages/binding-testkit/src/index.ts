@@ -84,6 +84,14 @@ export {
   type RegistrationSuiteOptions,
   registrationChecks,
 } from './registration.js';
+export {
+  REGISTRATION_FLOW_OPTIONS,
+  type RegistrationFlowOptions,
+  type RegistrationFlowProvider,
+  type RegistrationFlowResult,
+  type RegistrationSecrets,
+  registrationFlow,
+} from './registration-flow.js';
 export { assertGrant, assertToken, type Check, type StoreCapabilities, type TestApi } from './shared.js';
 export {
   makePair,

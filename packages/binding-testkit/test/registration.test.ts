@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
-import { clientRegistrationStoreSuite, makeRegisteredClient, registrationChecks } from '@portcullis/binding-testkit';
-import { type Client, createMemoryStores } from '@portcullis/core';
+import {
+  clientRegistrationStoreSuite,
+  makeRegisteredClient,
+  REGISTRATION_FLOW_OPTIONS,
+  registrationChecks,
+  registrationFlow,
+} from '@portcullis/binding-testkit';
+import { type Client, createMemoryStores, OAuth2Provider, type ProviderStores } from '@portcullis/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
 /** The client-registration checks: core's memory store passes them, broken stores fail them. */
@@ -119,5 +125,45 @@ describe('the registration suite catches broken stores', () => {
     for (const k of ['name', 'uri', 'logoUri', 'clientSecretExpiresAt', 'registration', 'resources', 'defaultScopes'] as const) {
       assert.ok(c[k] !== undefined, k);
     }
+  });
+});
+
+function flowProvider(stores: ProviderStores): OAuth2Provider {
+  return new OAuth2Provider({
+    issuer: 'https://auth.example',
+    grants: ['authorization_code', 'refresh_token', 'client_credentials'],
+    scopes: ['read', 'write'],
+    stores,
+    registration: {
+      ...REGISTRATION_FLOW_OPTIONS,
+      grantTypes: [...REGISTRATION_FLOW_OPTIONS.grantTypes],
+      scopes: [...REGISTRATION_FLOW_OPTIONS.scopes],
+    },
+  });
+}
+
+describe('registrationFlow', () => {
+  it('passes on core memory stores, and inspect sees both secrets', async () => {
+    const stores = createMemoryStores();
+    const seen: string[] = [];
+    const r = await registrationFlow(flowProvider(stores), {
+      inspect: async (step, s) => {
+        seen.push(step);
+        const stored = await stores.clients.getClient(s.clientId);
+        assert.ok(stored?.secretHash && !stored.secretHash.includes(s.clientSecret));
+        assert.notEqual(stored.registration?.accessTokenHash, s.registrationAccessToken);
+      },
+    });
+    assert.deepEqual(seen, ['registered', 'updated']);
+    assert.equal(await stores.clients.getClient(r.clientId), null);
+  });
+
+  it('fails on stores whose delete or update does nothing', async () => {
+    const noDelete = createMemoryStores();
+    const keepDeleting = { ...noDelete, registrations: { ...noDelete.registrations, deleteClient: async () => true } };
+    await assert.rejects(registrationFlow(flowProvider(keepDeleting)), /read after delete/);
+    const noUpdate = createMemoryStores();
+    const keepUpdating = { ...noUpdate, registrations: { ...noUpdate.registrations, updateClient: async () => true } };
+    await assert.rejects(registrationFlow(flowProvider(keepUpdating)), /old token|the update replaced/);
   });
 });
