@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GrantType } from '@portcullis/core';
+import { inspect } from 'node:util';
+import type { GrantType, ResourceOptions } from '@portcullis/core';
 
 /** Where the default SQLite file lives: `examples/provider/.data/` (git-ignored). */
 export const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.data/', import.meta.url));
@@ -101,6 +102,18 @@ export interface AppConfig {
   readonly server: ServerTimeouts;
   /** The periodic purge of expired rows: every `intervalSeconds` (0: never), `batchSize` rows per statement. */
   readonly purge: { readonly intervalSeconds: number; readonly batchSize: number };
+  // --- Token features (issues 14, 16): JWT access tokens, resources, PAR, DPoP ---
+  /** `ACCESS_TOKEN_FORMAT`: `opaque` (default) or `jwt` (RFC 9068, signed with rotating keys). */
+  readonly accessTokenFormat: 'opaque' | 'jwt';
+  /** `KEY_ENCRYPTION_KEY`: encrypts the signing keys at rest; required when any token is a JWT. */
+  readonly keyEncryptionKey: Secret | null;
+  /** `RESOURCES`: the protected resources clients may name with `resource` (RFC 8707). */
+  readonly resources: readonly ResourceOptions[];
+  /** `PAR`: pushed authorization requests (RFC 9126) `off`, `on` (default) or `required` of every client. */
+  readonly par: 'off' | 'on' | 'required';
+  /** `DPOP` (default on) and `DPOP_NONCE_SECRET` (server nonces, RFC 9449 section 8). */
+  readonly dpop: { readonly enabled: boolean; readonly nonceSecret: Secret | null };
+  // --- end of token features ---
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -352,6 +365,7 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
       intervalSeconds: ['0', 'off'].includes(value(env, 'PURGE_INTERVAL')?.toLowerCase() ?? '') ? 0 : duration(env, 'PURGE_INTERVAL', 3600),
       batchSize: integer(env, 'PURGE_BATCH_SIZE', 1000, 1, 1_000_000),
     },
+    ...parseTokenFeatures(env), // ACCESS_TOKEN_FORMAT, KEY_ENCRYPTION_KEY, RESOURCES, PAR, DPOP, DPOP_NONCE_SECRET
   };
 }
 
@@ -373,4 +387,176 @@ function parseServerTimeouts(env: Env): ServerTimeouts {
     throw new ConfigError(`HEADERS_TIMEOUT (${t.headersTimeout}s) must not be longer than REQUEST_TIMEOUT (${t.requestTimeout}s)`);
   }
   return t;
+}
+
+// --- Token features (issues 14, 16): JWT access tokens, resources, PAR, DPoP ---
+
+/**
+ * A secret setting: its text only through `reveal()`. Printing, `JSON.stringify` and
+ * `util.inspect` (which loggers use) show `[redacted]`, so a logged config never leaks it.
+ */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '[redacted]';
+  }
+  toJSON(): string {
+    return '[redacted]';
+  }
+  [inspect.custom](): string {
+    return '[redacted]';
+  }
+}
+
+/** Most resources `RESOURCES` may list, and its longest value (characters). */
+export const MAX_RESOURCES = 50;
+const MAX_RESOURCES_TEXT = 64 * 1024;
+/** Core refuses a `resource` longer than this; a registered one could never be asked for. */
+const MAX_RESOURCE_URI = 2048;
+/** RFC 6749 section 3.3 scope-token. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+
+function resourceUri(text: string, where: string): string {
+  const shown = JSON.stringify(text.slice(0, 100));
+  if (text.length > MAX_RESOURCE_URI) throw new ConfigError(`${where}: a resource URI is at most ${MAX_RESOURCE_URI} characters`);
+  // No spaces or control characters (CR, LF, NUL among them): they could never be sent as a `resource`.
+  if (!/^[\x21-\x7e]+$/.test(text)) throw new ConfigError(`${where}: ${shown} holds a space, a control or a non-ASCII character`);
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new ConfigError(`${where}: ${shown} is not an absolute URI`);
+  }
+  if (text.includes('#') || u.hash) throw new ConfigError(`${where}: ${shown} must not have a fragment (RFC 8707)`);
+  if (u.username || u.password) throw new ConfigError(`${where}: a resource URI must not hold credentials`);
+  return text;
+}
+
+function resourceScopes(list: readonly unknown[], where: string): string[] {
+  if (list.length === 0 || list.length > 100) throw new ConfigError(`${where}: scopes must list 1 to 100 scopes`);
+  for (const s of list) {
+    if (typeof s !== 'string' || !SCOPE_TOKEN.test(s)) {
+      throw new ConfigError(`${where}: ${JSON.stringify(String(s).slice(0, 50))} is not a scope (printable ASCII without space, " or \\)`);
+    }
+  }
+  return [...new Set(list as string[])];
+}
+
+/**
+ * Parses `RESOURCES`, either
+ * - `<uri>[|<scope> <scope>...][,<uri>...]`: each resource an absolute URI without a fragment
+ *   (and without commas or `|`), optionally followed by `|` and the scopes it takes, or
+ * - JSON (starting with `[`): `[{ "uri": "...", "scopes": ["read"], "accessTokenFormat": "jwt" }]`.
+ */
+export function parseResources(text: string | undefined): ResourceOptions[] {
+  if (text === undefined) return [];
+  if (text.length > MAX_RESOURCES_TEXT) throw new ConfigError(`RESOURCES is longer than ${MAX_RESOURCES_TEXT} characters`);
+  const out: ResourceOptions[] = [];
+  if (text.startsWith('[')) {
+    let list: unknown;
+    try {
+      list = JSON.parse(text);
+    } catch {
+      throw new ConfigError('RESOURCES: not valid JSON (expected [{ "uri": "...", "scopes": [...], "accessTokenFormat": "jwt" }])');
+    }
+    if (!Array.isArray(list)) throw new ConfigError('RESOURCES: the JSON form must be an array');
+    if (list.length > MAX_RESOURCES) throw new ConfigError(`RESOURCES: at most ${MAX_RESOURCES} resources`);
+    list.forEach((item: unknown, i) => {
+      const where = `RESOURCES[${i}]`;
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new ConfigError(`${where} must be an object`);
+      const v = item as Record<string, unknown>;
+      for (const k of Object.keys(v)) {
+        if (!['uri', 'scopes', 'accessTokenFormat'].includes(k)) {
+          throw new ConfigError(`${where}: unknown field ${JSON.stringify(k.slice(0, 50))} (uri, scopes, accessTokenFormat)`);
+        }
+      }
+      if (typeof v.uri !== 'string') throw new ConfigError(`${where}.uri must be a string`);
+      const r: { -readonly [K in keyof ResourceOptions]: ResourceOptions[K] } = { uri: resourceUri(v.uri, where) };
+      if (v.scopes !== undefined) {
+        if (!Array.isArray(v.scopes)) throw new ConfigError(`${where}.scopes must be an array of scopes`);
+        r.scopes = resourceScopes(v.scopes, where);
+      }
+      if (v.accessTokenFormat !== undefined) {
+        if (v.accessTokenFormat !== 'opaque' && v.accessTokenFormat !== 'jwt') {
+          throw new ConfigError(`${where}.accessTokenFormat must be "opaque" or "jwt"`);
+        }
+        r.accessTokenFormat = v.accessTokenFormat;
+      }
+      out.push(r);
+    });
+  } else {
+    const entries = text
+      .split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== '');
+    if (entries.length > MAX_RESOURCES) throw new ConfigError(`RESOURCES: at most ${MAX_RESOURCES} resources`);
+    for (const entry of entries) {
+      const bar = entry.indexOf('|');
+      const uri = resourceUri((bar < 0 ? entry : entry.slice(0, bar)).trim(), 'RESOURCES');
+      if (bar < 0) {
+        out.push({ uri });
+        continue;
+      }
+      const scopes = entry
+        .slice(bar + 1)
+        .split(' ')
+        .filter((s) => s !== '');
+      out.push({ uri, scopes: resourceScopes(scopes, 'RESOURCES') });
+    }
+  }
+  if (out.length === 0) throw new ConfigError('RESOURCES must list at least one resource URI (or be left unset)');
+  const seen = new Set<string>();
+  for (const r of out) {
+    if (seen.has(r.uri)) throw new ConfigError(`RESOURCES lists ${JSON.stringify(r.uri.slice(0, 100))} twice`);
+    seen.add(r.uri);
+  }
+  return out;
+}
+
+/**
+ * A secret setting checked without its value ever reaching a message: printable ASCII only (no
+ * CR, LF, NUL or other control characters), `min` to `max` characters.
+ */
+function secretSetting(env: Env, name: string, min: number, max: number): Secret | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  if (raw.length > max) throw new ConfigError(`${name} is too long (at most ${max} characters)`);
+  if (!/^[\x21-\x7e]+$/.test(raw)) throw new ConfigError(`${name} holds a space, a control or a non-ASCII character`);
+  if (raw.length < min) throw new ConfigError(`${name} is too short (at least ${min} characters)`);
+  return new Secret(raw);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const v = value(env, name);
+  if (v === undefined) return fallback;
+  const lower = v.toLowerCase() as T;
+  if (allowed.includes(lower)) return lower;
+  throw new ConfigError(`${name} must be ${allowed.join(', ')}, got ${JSON.stringify(v.slice(0, 50))}`);
+}
+
+/** `ACCESS_TOKEN_FORMAT`, `KEY_ENCRYPTION_KEY`, `RESOURCES`, `PAR`, `DPOP` and `DPOP_NONCE_SECRET` (see README). */
+export function parseTokenFeatures(env: Env): Pick<AppConfig, 'accessTokenFormat' | 'keyEncryptionKey' | 'resources' | 'par' | 'dpop'> {
+  const accessTokenFormat = oneOf(env, 'ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque');
+  // 32 bytes: 43 base64url characters or 64 hex digits (what core reads).
+  const keyEncryptionKey = secretSetting(env, 'KEY_ENCRYPTION_KEY', 43, 64);
+  if (keyEncryptionKey && !/^(?:[A-Za-z0-9_-]{43}|[0-9a-fA-F]{64})$/.test(keyEncryptionKey.reveal())) {
+    throw new ConfigError('KEY_ENCRYPTION_KEY must be 32 random bytes as base64url (43 characters) or hex (64 digits)');
+  }
+  const resources = parseResources(value(env, 'RESOURCES'));
+  if (!keyEncryptionKey && (accessTokenFormat === 'jwt' || resources.some((r) => r.accessTokenFormat === 'jwt'))) {
+    throw new ConfigError(
+      'KEY_ENCRYPTION_KEY is required for JWT access tokens (32 random bytes as base64url, e.g. `openssl rand -base64 32 | tr "+/" "-_" | tr -d =`)',
+    );
+  }
+  const par = oneOf(env, 'PAR', ['off', 'on', 'required'] as const, 'on');
+  const enabled = flag(env, 'DPOP', true);
+  const nonceSecret = secretSetting(env, 'DPOP_NONCE_SECRET', 32, 1024);
+  if (nonceSecret && !enabled) throw new ConfigError('DPOP_NONCE_SECRET needs DPOP=on');
+  return { accessTokenFormat, keyEncryptionKey, resources, par, dpop: { enabled, nonceSecret } };
 }

@@ -2,14 +2,18 @@ import { randomBytes } from 'node:crypto';
 import {
   type AfterRequestHook,
   type CurrentUser,
+  createMemoryStores,
   type GrantStore,
   hashPassword,
   OAuth2Provider,
   type OAuthRequest,
+  type ProviderStores,
+  type StoreRegistry,
 } from '@portcullis/core';
 import type { AppConfig } from './config.js';
 import { type AppContext, createContext, type RequestInfo } from './context.js';
 import { DEMO_CLIENT_ID, DEMO_SCOPES } from './demo.js';
+import { ephemeralStoreOf } from './grant-cache.js';
 import type { AppLogger } from './log.js';
 import { type ClientAuthRateLimit, createClientAuthRateLimit, createPasswordGrantLimit, SignInLimit } from './rate-limit.js';
 import { DEVICE_DEMO_CLIENT } from './routes/device.js';
@@ -68,6 +72,53 @@ async function ensureDemo(storage: Storage, issuer: string): Promise<DemoUser> {
   return { username: DEMO_USERNAME, subject: DEMO_SUBJECT, password };
 }
 
+/** The provider options of `ACCESS_TOKEN_FORMAT`, `KEY_ENCRYPTION_KEY`, `RESOURCES`, `PAR`, `DPOP` and `DPOP_NONCE_SECRET`. */
+function tokenFeatureOptions(config: AppConfig) {
+  const nonce = config.dpop.nonceSecret;
+  return {
+    accessTokenFormat: config.accessTokenFormat,
+    ...(config.keyEncryptionKey ? { jwt: { keyEncryptionKey: config.keyEncryptionKey.reveal() } } : {}),
+    ...(config.resources.length > 0 ? { resources: config.resources } : {}),
+    par: { enabled: config.par !== 'off', required: config.par === 'required' },
+    dpop: { enabled: config.dpop.enabled, ...(nonce ? { nonce: { secret: nonce.reveal() } } : {}) },
+  };
+}
+
+/**
+ * Registers the stores the token features need when nothing better was registered:
+ * - the ephemeral store (PAR, DPoP proof replay): the grant cache's (Redis, memcached), else the
+ *   database binding's, else this process's memory (one process only: a warning says so unless
+ *   the grant cache is in memory too);
+ * - the signing keys of JWT access tokens: the database binding's, else this process's memory
+ *   (lost at restart and not shared by processes: a warning says so).
+ */
+function registerTokenFeatureStores(provider: OAuth2Provider, config: AppConfig, p: ProviderParts, bound: ProviderStores): void {
+  const { logger } = p;
+  const needsEphemeral = config.par !== 'off' || config.dpop.enabled;
+  const needsKeys = config.accessTokenFormat === 'jwt' || config.resources.some((r) => r.accessTokenFormat === 'jwt');
+  const cached = ephemeralStoreOf(p.grantCache);
+  let memory: ReturnType<typeof createMemoryStores> | null = null;
+  if (needsEphemeral) {
+    if (cached) provider.useStores({ ephemeral: cached });
+    else if (!bound.ephemeral) {
+      memory ??= createMemoryStores();
+      provider.useStores({ ephemeral: memory.ephemeral });
+      if (config.grantCache.type !== 'memory') {
+        logger.warn(
+          'pushed authorization requests and DPoP proof ids are kept in this process only: the database binding registers no ephemeral store',
+        );
+      }
+    }
+  }
+  if (needsKeys && !bound.keys) {
+    memory ??= createMemoryStores();
+    provider.useStores({ keys: memory.keys });
+    logger.warn(
+      'JWT signing keys are kept in this process only (new keys at every start, not shared by processes): the database binding registers no key store',
+    );
+  }
+}
+
 /**
  * The provider: its options and hooks (rate limits, the client id for the request log), its stores
  * (the database binding, and the grant cache when there is one), the seed file and the demo
@@ -114,14 +165,29 @@ export async function setupProvider(config: AppConfig, p: ProviderParts): Promis
       beforeRequest: [rateLimit.beforeRequest, passwordGrantLimit.beforeRequest],
       afterRequest: [rateLimit.afterRequest, passwordGrantLimit.afterRequest, noteClient],
     },
+    ...tokenFeatureOptions(config),
   });
   const context = createContext({ config, issuer, url: p.url, provider, storage, logger, state, loginCsrf, signInLimit, infos });
   const currentUser: CurrentUser = async (req) => {
     const s = await context.sessionOf(req.headers.cookie as string | string[] | undefined);
     return s ? { id: s.userId } : null;
   };
-  storage.bind(provider, { currentUser, withGrants: p.grantCache === null });
+  // What the binding registers is noted, so the token features' stores are added only where it has none.
+  const bound: ProviderStores = {};
+  const recorder: StoreRegistry = {
+    useStores(stores, options) {
+      Object.assign(bound, stores);
+      provider.useStores(stores, options);
+      return this;
+    },
+    setCurrentUser(fn, options) {
+      provider.setCurrentUser(fn, options);
+      return this;
+    },
+  };
+  storage.bind(recorder, { currentUser, withGrants: p.grantCache === null });
   if (p.grantCache) provider.useStores({ grants: p.grantCache });
+  registerTokenFeatureStores(provider, config, p, bound);
   provider.validate();
 
   const seed = config.seedFile ? await loadSeedFile(config.seedFile) : null;

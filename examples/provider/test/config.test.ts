@@ -1,15 +1,18 @@
 /** Configuration parsing (environment and flags) and seed file validation. */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
   DEFAULT_SQLITE_FILE,
+  MAX_RESOURCES,
   parseConfig,
   parseDatabaseUrl,
   parseDuration,
   parseGrantCache,
   parseGrants,
+  parseResources,
   redactUrl,
 } from '../src/config.js';
 import { clientFromSeed, parseSeed, SeedError } from '../src/seed.js';
@@ -39,6 +42,11 @@ describe('parseConfig', () => {
       stateStore: 'memory',
       server: { headersTimeout: 10, requestTimeout: 30, keepAliveTimeout: 5, shutdownGrace: 10 },
       purge: { intervalSeconds: 3600, batchSize: 1000 },
+      accessTokenFormat: 'opaque',
+      keyEncryptionKey: null,
+      resources: [],
+      par: 'on',
+      dpop: { enabled: true, nonceSecret: null },
     });
   });
 
@@ -267,5 +275,126 @@ describe('seed file', () => {
     const bad = { clients: [{ id: 'c', secret: 'TOPSECRET-1', public: true, grantTypes: ['client_credentials'], scopes: ['r'] }] };
     expect(() => parseSeed(bad)).toThrow(SeedError);
     expect(() => parseSeed(bad)).not.toThrow(/TOPSECRET/);
+  });
+});
+
+describe('token features: ACCESS_TOKEN_FORMAT, KEY_ENCRYPTION_KEY, RESOURCES, PAR, DPOP, DPOP_NONCE_SECRET', () => {
+  const KEK = 'q3uV8lq2m8gYtXQyqJ3sXo7c4pQ0wZq8dL3kF6n1RcE'; // 43 base64url characters: 32 bytes
+  const KEK_HEX = 'ab'.repeat(32);
+  const NONCE = 'n0nce-secret-of-at-least-32-characters!';
+  const features = (env: Record<string, string>) => parseConfig(env, [], CWD);
+  /** The error's message, which must never hold `secret`. */
+  const failure = (env: Record<string, string>, secret?: string): string => {
+    let message = '';
+    try {
+      features(env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).not.toBe('');
+    if (secret !== undefined) {
+      expect(message).not.toContain(secret);
+      for (const piece of [secret.slice(0, 12), secret.slice(-12)]) if (piece.trim().length >= 8) expect(message).not.toContain(piece);
+    }
+    return message;
+  };
+
+  it('reads jwt with a key-encryption key (base64url or hex), and keeps the key out of printing and JSON', () => {
+    const c = features({ ACCESS_TOKEN_FORMAT: 'JWT', KEY_ENCRYPTION_KEY: KEK });
+    expect(c.accessTokenFormat).toBe('jwt');
+    expect(c.keyEncryptionKey?.reveal()).toBe(KEK);
+    expect(JSON.stringify(c)).not.toContain(KEK);
+    expect(inspect(c, { depth: 10 })).not.toContain(KEK);
+    expect(`${c.keyEncryptionKey}`).toBe('[redacted]');
+    expect(features({ ACCESS_TOKEN_FORMAT: 'jwt', KEY_ENCRYPTION_KEY: KEK_HEX }).keyEncryptionKey?.reveal()).toBe(KEK_HEX);
+    expect(features({ ACCESS_TOKEN_FORMAT: 'opaque' }).accessTokenFormat).toBe('opaque');
+  });
+
+  it('refuses a bad ACCESS_TOKEN_FORMAT, and jwt without a usable key, never echoing the key', () => {
+    expect(failure({ ACCESS_TOKEN_FORMAT: 'paseto' })).toMatch(/ACCESS_TOKEN_FORMAT must be opaque, jwt/);
+    expect(failure({ ACCESS_TOKEN_FORMAT: 'jwt' })).toMatch(/KEY_ENCRYPTION_KEY is required/);
+    expect(failure({ RESOURCES: '[{"uri":"https://api.example/","accessTokenFormat":"jwt"}]' })).toMatch(/KEY_ENCRYPTION_KEY is required/);
+    const bad = [
+      `${KEK.slice(0, 42)}!`, // not base64url
+      KEK.slice(0, 40), // too short
+      `${KEK}AAAA`, // 47 characters: neither form
+      `${KEK.slice(0, 20)}\r\n${KEK.slice(20)}`, // CR LF
+      `${KEK.slice(0, 20)}\u0000${KEK.slice(21)}`, // NUL
+      `${KEK} `, // trailing space
+      KEK.repeat(1000), // oversize
+      'zz'.repeat(32), // 64 characters, not hex, not base64url of 32 bytes
+    ];
+    for (const key of bad) expect(failure({ ACCESS_TOKEN_FORMAT: 'jwt', KEY_ENCRYPTION_KEY: key }, key)).toMatch(/KEY_ENCRYPTION_KEY/);
+  });
+
+  it('reads RESOURCES as uri[|scopes] lists and as JSON', () => {
+    expect(features({}).resources).toEqual([]);
+    expect(parseResources('https://api.example/, https://cal.example/|calendar read ,urn:example:reports')).toEqual([
+      { uri: 'https://api.example/' },
+      { uri: 'https://cal.example/', scopes: ['calendar', 'read'] },
+      { uri: 'urn:example:reports' },
+    ]);
+    const json = '[{"uri":"https://api.example/"},{"uri":"https://cal.example/","scopes":["calendar"],"accessTokenFormat":"jwt"}]';
+    expect(features({ RESOURCES: json, KEY_ENCRYPTION_KEY: KEK }).resources).toEqual([
+      { uri: 'https://api.example/' },
+      { uri: 'https://cal.example/', scopes: ['calendar'], accessTokenFormat: 'jwt' },
+    ]);
+    const many = Array.from({ length: MAX_RESOURCES }, (_, i) => `https://api${i}.example/`).join(',');
+    expect(parseResources(many)).toHaveLength(MAX_RESOURCES);
+  });
+
+  it.each([
+    ['not-a-uri', /not an absolute URI/],
+    ['https://api.example/#frag', /fragment/],
+    ['https://api.example/ x', /space, a control/],
+    ['https://api.example/\r\nX-Injected: 1', /space, a control/],
+    ['https://api.example/\u0000', /space, a control/],
+    ['https://api.éxample/', /non-ASCII/],
+    ['https://user:pw@api.example/', /credentials/],
+    [`https://api.example/${'a'.repeat(2100)}`, /at most 2048/],
+    ['https://api.example/,https://api.example/', /twice/],
+    [' , ', /at least one/],
+    ['https://api.example/|', /1 to 100 scopes/],
+    ['https://api.example/|read "evil"', /not a scope/],
+    [Array.from({ length: MAX_RESOURCES + 1 }, (_, i) => `https://a${i}.example/`).join(','), /at most 50/],
+    ['x'.repeat(70_000), /longer than/],
+    ['[{"uri":"https://api.example/"', /not valid JSON/],
+    ['[{"uri":"https://api.example/","accessTokenFormat":"paseto"}]', /accessTokenFormat/],
+    ['[{"uri":"https://api.example/","scopes":"read"}]', /scopes must be an array/],
+    ['[{"uri":"https://api.example/","audience":"x"}]', /unknown field/],
+    ['[{"uri":42}]', /uri must be a string/],
+    ['[42]', /must be an object/],
+    ['[]', /at least one/],
+  ])('refuses a bad RESOURCES (case %#)', (text, message) => {
+    expect(failure({ RESOURCES: text, KEY_ENCRYPTION_KEY: KEK })).toMatch(message);
+  });
+
+  it('reads PAR as off, on (default) or required', () => {
+    expect(features({}).par).toBe('on');
+    expect(features({ PAR: 'off' }).par).toBe('off');
+    expect(features({ PAR: 'Required' }).par).toBe('required');
+    for (const bad of ['yes', '2', 'require', 'o\r\nn', 'on\u0000']) expect(failure({ PAR: bad })).toMatch(/PAR must be off, on, required/);
+  });
+
+  it('reads DPOP (default on) and DPOP_NONCE_SECRET, never echoing the secret', () => {
+    expect(features({ DPOP: 'off' }).dpop).toEqual({ enabled: false, nonceSecret: null });
+    const c = features({ DPOP: 'on', DPOP_NONCE_SECRET: NONCE });
+    expect(c.dpop.enabled).toBe(true);
+    expect(c.dpop.nonceSecret?.reveal()).toBe(NONCE);
+    expect(JSON.stringify(c)).not.toContain(NONCE);
+    expect(inspect(c, { depth: 10 })).not.toContain(NONCE);
+    expect(failure({ DPOP: 'sometimes' })).toMatch(/DPOP must be 1 or 0/);
+    expect(failure({ DPOP: 'off', DPOP_NONCE_SECRET: NONCE }, NONCE)).toMatch(/DPOP_NONCE_SECRET needs DPOP=on/);
+    for (const secret of [
+      'short-secret-1234567890', // fewer than 32 characters
+      `${NONCE}\r\nX: 1`,
+      `${NONCE}\u0000`,
+      `${NONCE} with spaces`,
+      `${NONCE}é`,
+      NONCE.repeat(100), // oversize
+    ]) {
+      expect(failure({ DPOP_NONCE_SECRET: secret }, secret)).toMatch(/DPOP_NONCE_SECRET is too|DPOP_NONCE_SECRET holds/);
+    }
   });
 });
