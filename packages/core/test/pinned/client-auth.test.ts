@@ -5,6 +5,7 @@
  * id that hooks see when authentication fails.
  */
 import { describe, expect, it } from 'vitest';
+import { hashSecret } from '../../src/crypto.js';
 import type { Client, HookContext, HookOutcome, OAuthRequest, OAuthResponse } from '../../src/index.js';
 import { basic, body, form, makeProvider, OTHER_SECRET, OTHER_SECRET_HASH, SECRET } from '../helpers.js';
 
@@ -98,9 +99,40 @@ describe('reading the Basic header', () => {
   });
   it('is not Basic when the header names another scheme: no credentials at all', async () => {
     const { provider } = makeProvider();
-    for (const authorization of ['Bearer abc', 'Basicx abc', 'Digest username="conf"']) {
+    for (const authorization of ['Bearer abc', 'Basicx abc', 'Digest username="conf"', '', ' Basic abc', '(Basic) abc']) {
       expectInvalidClient(await provider.token(form(CC, { authorization })), 'Client authentication is required', false);
     }
+  });
+});
+
+describe('a secret with a plus sign (+ is a space in form encoding)', () => {
+  const PLUS = 'plus+secret'.padEnd(40, 'q');
+  function plusProvider(options: Parameters<typeof makeProvider>[0] = {}) {
+    const made = makeProvider(options);
+    const secretHash = hashSecret(PLUS);
+    made.stores.addClient({ id: 'plus', secretHash, redirectUris: [], grantTypes: ['client_credentials'], scopes: ['read'] });
+    return made.provider;
+  }
+  const raw = `Basic ${b64(`plus:${PLUS}`)}`;
+  it('strict: only the form-encoded secret authenticates', async () => {
+    const provider = plusProvider();
+    expectOk(await provider.token(form(CC, { authorization: basic('plus', PLUS) })));
+    expectInvalidClient(await provider.token(form(CC, { authorization: raw })), 'Client authentication failed', true);
+  });
+  it('lenient: the secret as sent authenticates too', async () => {
+    const provider = plusProvider({ lenientBasicAuth: true });
+    expectOk(await provider.token(form(CC, { authorization: raw })));
+    expectOk(await provider.token(form(CC, { authorization: basic('plus', PLUS) })));
+  });
+});
+
+describe('the method', () => {
+  it('is POST only: 405 with Allow: POST and its description', async () => {
+    const { provider } = makeProvider();
+    const r = await provider.token({ method: 'GET', url: '/oauth/token?grant_type=client_credentials', headers: {} });
+    expect(r.status).toBe(405);
+    expect(r.headers.Allow).toBe('POST');
+    expect(body(r)).toEqual({ error: 'invalid_request', error_description: 'Use POST' });
   });
 });
 

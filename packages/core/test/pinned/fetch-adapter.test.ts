@@ -63,7 +63,8 @@ describe('fromFetchRequest', () => {
   });
   it('does not read the body of HEAD or of a POST without a content type, and names the method in upper case', async () => {
     const head = await fromFetchRequest(new Request(`${AS}/t?x=1`, { method: 'HEAD', headers: { 'content-type': FORM } }));
-    expect(head).toEqual({ method: 'HEAD', url: '/t?x=1', headers: { 'content-type': FORM } });
+    expect(head).toStrictEqual({ method: 'HEAD', url: '/t?x=1', headers: { 'content-type': FORM } });
+    expect('body' in head).toBe(false);
     const untyped = await fromFetchRequest(new Request(`${AS}/t`, { method: 'POST', body: new Uint8Array([97]) }));
     expect(untyped).toEqual({ method: 'POST', url: '/t', headers: {} });
     const patch = await fromFetchRequest(new Request(`${AS}/t`, { method: 'patch', headers: { 'content-type': FORM }, body: 'a=1' }));
@@ -132,6 +133,11 @@ describe('toFetchHandler', () => {
     expect(r?.status).toBe(200);
     expect(r?.headers.get('cache-control')).toBe('no-store');
     expect(((await r!.json()) as { token_type: string }).token_type).toBe('Bearer');
+  });
+  it('answers null for another path before reading its body, however large', async () => {
+    const { provider } = makeProvider();
+    const big = new Request(`${AS}/elsewhere`, { method: 'POST', headers: { 'content-type': FORM }, body: 'a'.repeat(100) });
+    expect(await toFetchHandler(provider, { bodyLimit: 4 })(big)).toBeNull();
   });
   it('answers 413 with Connection: close and the JSON error', async () => {
     const { provider } = makeProvider();

@@ -52,6 +52,26 @@ describe('the token endpoint form', () => {
     expect(r.status, r.body).toBe(200);
     expect(body(r).scope).toBe('write');
   });
+  it('leaves out a name sent without =, wherever it stands', async () => {
+    const { provider } = makeProvider();
+    for (const text of [
+      'grant_type=client_credentials&scopee',
+      'scopee&grant_type=client_credentials',
+      'grant_type=client_credentials&scope',
+    ]) {
+      const r = await provider.token(cc(text));
+      expect(r.status, text).toBe(200);
+      expect(body(r).scope, text).toBe('read');
+    }
+  });
+  it('refuses a scope token with a forbidden character at its start', async () => {
+    const { provider } = makeProvider();
+    for (const scope of ['read "write', 'read \\write']) {
+      const r = await provider.token(cc(`grant_type=client_credentials&scope=${encodeURIComponent(scope)}`));
+      expect(r.status, scope).toBe(400);
+      expect(body(r)).toEqual({ error: 'invalid_scope', error_description: 'The scope parameter is malformed' });
+    }
+  });
   it('decodes every + in a value', async () => {
     const { provider } = makeProvider();
     const r = await provider.token(cc('grant_type=client_credentials&scope=read+write+admin'));
