@@ -4,7 +4,7 @@
  */
 import type { Client, ClientAuthMethod, User } from './contract.js';
 import { verifySecret } from './crypto.js';
-import { type EndpointResult, type Engine, fail } from './engine.js';
+import { type EndpointResult, type Engine, fail, findClient } from './engine.js';
 import { InvalidClientError, InvalidRequestError, isOAuthError, type OAuthError } from './errors.js';
 import type { OAuthRequest } from './http.js';
 import { basicCredentials, formBody, isForm, type Params, parseParams, queryOf } from './params.js';
@@ -45,12 +45,12 @@ export async function authenticateClient<U extends User, C extends Client>(
   }
   let client: C | null = null;
   if (basic) {
-    if (basic.id !== null) client = await e.s.getClient!(basic.id);
-    if (!client && lenient && basic.rawId !== basic.id) client = await e.s.getClient!(basic.rawId);
+    if (basic.id !== null) client = await findClient(e, basic.id);
+    if (!client && lenient && basic.rawId !== basic.id) client = await findClient(e, basic.rawId);
   } else {
     const id = params.client_id;
     if (id === undefined || id === '') return fail('Client authentication is required');
-    client = await e.s.getClient!(id);
+    client = await findClient(e, id);
   }
   if (!client) return fail();
   const registered = client.tokenEndpointAuthMethod;

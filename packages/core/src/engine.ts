@@ -3,6 +3,7 @@
  * Endpoints and grants import from here (and from the leaf modules), never from `provider.ts`, so
  * core reads in one direction: provider -> endpoints -> grants -> engine.
  */
+import type { ClientMetadataResolver } from './client-metadata.js';
 import type { Client, User } from './contract.js';
 import type { OAuthError } from './errors.js';
 import type { OAuthResponse } from './http.js';
@@ -20,6 +21,17 @@ export interface Engine<U extends User = User, C extends Client = Client> {
   readonly keys: KeyRing | null;
   /** Spans and metrics (no-ops unless the application registers an OpenTelemetry SDK). */
   readonly telemetry: Telemetry;
+  /** Resolves https client ids from their metadata documents; `null` when the feature is off. */
+  readonly clientMetadata: ClientMetadataResolver | null;
+}
+
+/**
+ * The client with this id: from its metadata document when the id is an https URL and Client ID
+ * Metadata Documents are on, else from the client store. `null`: unknown (or a document refused).
+ */
+export function findClient<U extends User, C extends Client>(e: Engine<U, C>, clientId: string): Promise<C | null> | C | null {
+  if (e.clientMetadata !== null && clientId.startsWith('https://')) return e.clientMetadata.resolve(clientId) as Promise<C | null>;
+  return e.s.getClient!(clientId);
 }
 
 /** Internal result of an endpoint run, before the hooks see it. */

@@ -1,3 +1,8 @@
+import {
+  type ClientIdMetadataDocumentOptions,
+  type ClientIdMetadataDocumentSettings,
+  resolveClientIdMetadataDocuments,
+} from './client-metadata.js';
 import type { Client, GrantType, ProviderStores, SigningAlgorithm, User } from './contract.js';
 import { ConfigurationError } from './errors.js';
 import type { AfterRequestHook, BeforeRequestHook } from './hooks.js';
@@ -302,6 +307,11 @@ export interface ProviderOptions<U extends User = User, C extends Client = Clien
   /** Clients that register themselves (RFC 7591) and manage their registration (RFC 7592). */
   registration?: RegistrationOptions;
   /**
+   * Client ID Metadata Documents: a `client_id` that is an https URL is resolved by fetching the
+   * JSON document at it (SSRF-guarded, size- and time-limited, cached). Off by default.
+   */
+  clientIdMetadataDocuments?: ClientIdMetadataDocumentOptions;
+  /**
    * OpenTelemetry through `@opentelemetry/api`: a span per endpoint request with a child per store
    * call, and metrics (`portcullis.requests`, `portcullis.tokens.issued`,
    * `portcullis.store.duration`, `portcullis.replays`). Nothing is recorded until the application
@@ -342,6 +352,8 @@ export interface ResolvedOptions {
   readonly dpop: DpopSettings;
   /** Resolved registration settings. */
   readonly registration: RegistrationSettings;
+  /** Resolved Client ID Metadata Document settings. */
+  readonly clientIdMetadataDocuments: ClientIdMetadataDocumentSettings;
   /** Registered resources (RFC 8707) by URI; empty when none are. */
   readonly resources: ReadonlyMap<string, ResolvedResource>;
   readonly logger: Logger;
@@ -416,6 +428,11 @@ export const OPTION_DEFAULTS = {
       '`{ enabled: false, grantTypes: [authorization_code, refresh_token], clientSecretLifetime: 0, rateLimit: { max: 20, window: 3600 } }`',
     meaning:
       'dynamic client registration (RFC 7591/7592): `initialAccessTokens` (unset: open), allowed `grantTypes` and `scopes`, secret lifetime (s), registrations per address',
+  },
+  clientIdMetadataDocuments: {
+    shown: '`{ enabled: false, maxBytes: 5120, timeout: 3000, cacheTtl: { min: 60, max: 86400 } }`',
+    meaning:
+      'resolve https `client_id`s from their metadata document (no redirects, no private addresses unless `allowPrivateNetworks`; see below)',
   },
   telemetry: {
     shown: '`true`',
@@ -548,6 +565,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
     par: resolvePar(o.par),
     dpop: resolveDpop(o.dpop, issuer.origin),
     registration: resolveRegistration(o.registration, o.scopes),
+    clientIdMetadataDocuments: resolveClientIdMetadataDocuments(o.clientIdMetadataDocuments),
     resources: new Map(resources.map((r) => [r.uri, r])),
     logger,
   };

@@ -1,5 +1,6 @@
 import { context } from '@opentelemetry/api';
 import { requestedClientId } from './client-auth.js';
+import { ClientMetadataResolver } from './client-metadata.js';
 import type { Client, ClientStore, GrantStore, ProviderStores, TokenStore, User, UserCredentials, UserGrantSummary } from './contract.js';
 import { DEVICE_GRANT, LookupThrottle } from './device-codes.js';
 import {
@@ -20,7 +21,7 @@ import {
 import { introspectionEndpoint } from './endpoints/introspection.js';
 import { metadataDocument } from './endpoints/metadata.js';
 import { pushedAuthorizationEndpoint } from './endpoints/par.js';
-import { clientConfigurationEndpoint, RegistrationLimiter, registrationEndpoint } from './endpoints/registration.js';
+import { clientConfigurationEndpoint, documentClient, RegistrationLimiter, registrationEndpoint } from './endpoints/registration.js';
 import { type ResourceInternal, type ResourceResult, type VerifyOptions, verifyAccessToken } from './endpoints/resource.js';
 import { revocationEndpoint } from './endpoints/revocation.js';
 import { tokenEndpoint } from './endpoints/token.js';
@@ -78,7 +79,22 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     this.telemetry = new Telemetry(options.telemetry !== false);
     const rl = this.options.registration.rateLimit;
     this.registrationLimiter = new RegistrationLimiter(rl.max, rl.window * 1000);
-    this.e = { o: this.options, s: slots, keys: jwt ? new KeyRing(() => slots.keys, jwt, longest) : null, telemetry: this.telemetry };
+    const cimd = this.options.clientIdMetadataDocuments;
+    const e: { -readonly [K in keyof Engine<U, C>]: Engine<U, C>[K] } = {
+      o: this.options,
+      s: slots,
+      keys: jwt ? new KeyRing(() => slots.keys, jwt, longest) : null,
+      telemetry: this.telemetry,
+      clientMetadata: null,
+    };
+    if (cimd.enabled) {
+      e.clientMetadata = new ClientMetadataResolver(
+        cimd,
+        (doc, id) => documentClient(e, doc, id),
+        (m) => this.options.logger.warn(m),
+      );
+    }
+    this.e = e;
     this.hooks = new Hooks(() => this.options.logger);
     this.deviceLookups = new LookupThrottle(this.options.device.maxLookupFailures, this.options.device.lookupWindow * 1000);
     const h = options.hooks;

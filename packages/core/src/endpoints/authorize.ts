@@ -1,7 +1,7 @@
 import type { Client, User } from '../contract.js';
 import { digestToken, randomToken } from '../crypto.js';
 import { JKT } from '../dpop.js';
-import { type EndpointResult, type Engine, fail as failResult } from '../engine.js';
+import { type EndpointResult, type Engine, fail as failResult, findClient } from '../engine.js';
 import {
   AccessDeniedError,
   InvalidRequestError,
@@ -105,7 +105,7 @@ export async function validate<U extends User, C extends Client>(
 ): Promise<Validation<C>> {
   const clientId = p.client_id;
   if (!clientId) return { kind: 'page', error: new InvalidRequestError('client_id is required'), clientId: null };
-  const client = known !== undefined && known.id === clientId ? known : await e.s.getClient!(clientId);
+  const client = known !== undefined && known.id === clientId ? known : await findClient(e, clientId);
   if (!client) return { kind: 'page', error: new InvalidRequestError('Unknown client'), clientId };
   let redirectUri = p.redirect_uri;
   const redirectUriSent = redirectUri !== undefined;

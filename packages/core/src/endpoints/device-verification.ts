@@ -5,7 +5,7 @@
  */
 import type { Client, DeviceDecision, User } from '../contract.js';
 import { DEVICE_GRANT, formatUserCode, type LookupThrottle, normalizeUserCode } from '../device-codes.js';
-import type { Engine } from '../engine.js';
+import { type Engine, findClient } from '../engine.js';
 import { ConfigurationError } from '../errors.js';
 import { allows } from '../policy.js';
 
@@ -40,7 +40,7 @@ export async function findDeviceRequest<U extends User, C extends Client>(
   const userCode = normalizeUserCode(input);
   const record = userCode === null ? null : await e.s.devices!.findDeviceCode(userCode);
   if (record === null || record.status !== 'pending' || record.expiresAt.getTime() <= Date.now()) return failed(e, throttle);
-  const client = await e.s.getClient!(record.clientId);
+  const client = await findClient(e, record.clientId);
   if (!client || !allows(e, client, DEVICE_GRANT)) return null;
   return { client, scopes: [...record.scopes], userCode: formatUserCode(record.userCode), expiresAt: new Date(record.expiresAt) };
 }

@@ -30,6 +30,7 @@ export function metadataDocument(e: Engine): Record<string, unknown> {
   if (o.scopes) doc.scopes_supported = [...o.scopes];
   if (o.jwt) doc.jwks_uri = url(o.endpoints.jwks);
   if (g.has(DEVICE_GRANT)) doc.device_authorization_endpoint = url(o.endpoints.deviceAuthorization);
+  if (o.clientIdMetadataDocuments.enabled) doc.client_id_metadata_document_supported = true;
   if (o.registration.enabled) doc.registration_endpoint = url(o.endpoints.registration);
   if (o.dpop.enabled) doc.dpop_signing_alg_values_supported = [...o.dpop.algorithms];
   if (o.par.enabled) {

@@ -119,7 +119,11 @@ function optionalHttpsUri(m: Record<string, unknown>, field: string): string | u
 const isError = (v: unknown): v is OAuthError => v instanceof OAuthErrorClass;
 
 /** Validates the metadata of a registration or an update (RFC 7591 section 2). Unknown fields are ignored. */
-function validateMetadata<U extends User, C extends Client>(e: Engine<U, C>, m: Record<string, unknown>): Metadata | OAuthError {
+function validateMetadata<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  m: Record<string, unknown>,
+  allowedGrants: ReadonlySet<GrantType> = e.o.registration.grantTypes,
+): Metadata | OAuthError {
   const r = e.o.registration;
   // Keys and signed assertions are not supported (yet): refused rather than ignored.
   for (const f of ['jwks', 'jwks_uri', 'software_statement']) {
@@ -134,7 +138,7 @@ function validateMetadata<U extends User, C extends Client>(e: Engine<U, C>, m: 
   if (!isStringArray(grants) || grants.length === 0 || grants.length > 10)
     return new InvalidClientMetadataError('grant_types must be a list of grant types');
   for (const g of grants) {
-    if (!r.grantTypes.has(g as GrantType) || !e.o.grants.has(g as GrantType)) {
+    if (!allowedGrants.has(g as GrantType) || !e.o.grants.has(g as GrantType)) {
       return new InvalidClientMetadataError(`The grant type '${g}' is not allowed for registered clients`);
     }
   }
@@ -450,4 +454,33 @@ export async function clientConfigurationEndpoint<U extends User, C extends Clie
   if (!secret) (updated as { clientSecretExpiresAt?: unknown }).clientSecretExpiresAt = undefined;
   if (!(await e.s.registrations!.updateClient(updated))) return unauthorized('The registration access token is invalid');
   return ok(200, information(e, updated, { ...(shown !== undefined ? { secret: shown } : {}), accessToken }));
+}
+
+/**
+ * The client a Client ID Metadata Document describes: the same metadata rules as registration,
+ * plus `client_id` equal to the document's URL and no shared secret (such clients are public).
+ * @returns the client, or why the document is refused (for logs).
+ */
+export function documentClient<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  doc: Record<string, unknown>,
+  clientId: string,
+): Client | string {
+  if (doc.client_id !== clientId) return 'client_id in the document is not the URL it was fetched from';
+  if (doc.client_secret !== undefined) return 'a metadata document must not carry a client_secret';
+  const method = doc.token_endpoint_auth_method ?? 'none';
+  if (method !== 'none') return 'token_endpoint_auth_method must be none (private_key_jwt is not supported yet)';
+  const m = validateMetadata(e, { ...doc, token_endpoint_auth_method: 'none' }, e.o.clientIdMetadataDocuments.grantTypes);
+  if (isError(m)) return `${m.error}: ${m.message}`;
+  return {
+    id: clientId,
+    secretHash: null,
+    redirectUris: m.redirectUris,
+    grantTypes: m.grantTypes,
+    scopes: m.scopes,
+    tokenEndpointAuthMethod: 'none',
+    ...(m.name !== undefined ? { name: m.name } : {}),
+    ...(m.uri !== undefined ? { uri: m.uri } : {}),
+    ...(m.logoUri !== undefined ? { logoUri: m.logoUri } : {}),
+  };
 }
