@@ -1,4 +1,4 @@
-/** Child processes for the test: the stand-in provider and the example API, each started with tsx. */
+/** Child processes for the test: the example provider and the example API, each started with tsx. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -13,13 +13,23 @@ export interface Proc {
   output(): string;
 }
 
+/** The example provider's package (`examples/provider`). */
+export const PROVIDER_DIR = fileURLToPath(new URL('../../provider/', import.meta.url));
+
 /**
- * Runs `entry` (relative to the package) as `node --conditions=source --import tsx`, records the
- * child in `children` (killed by the caller's afterAll) and waits, 60 s at most, for `<name> on <url>`.
+ * Runs `entry` (relative to `cwd`, default this package) as `node --conditions=source --import
+ * tsx`, records the child in `children` (killed by the caller's afterAll) and waits, 60 s at
+ * most, for `<name> on <url>`.
  */
-export async function startProcess(entry: string, name: string, env: Record<string, string>, children: ChildProcess[]): Promise<Proc> {
+export async function startProcess(
+  entry: string,
+  name: string,
+  env: Record<string, string>,
+  children: ChildProcess[],
+  cwd = PACKAGE_DIR,
+): Promise<Proc> {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', entry], {
-    cwd: PACKAGE_DIR,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

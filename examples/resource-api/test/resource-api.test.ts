@@ -1,18 +1,27 @@
 /**
- * The example API and an authorization server as two separate processes on 127.0.0.1: a JWT
- * access token asked for the API's resource (RFC 8707) is accepted; no token, a bad token and a
- * token for another resource get 401 with an RFC 6750 challenge carrying `resource_metadata`
- * (RFC 9728); hostile requests get 400/401/405/431 and the process stays up.
+ * The example API and the example provider (examples/provider, started as `pnpm start` runs it,
+ * with `ACCESS_TOKEN_FORMAT=jwt` and `RESOURCES=<the API>,<another API>`) as two separate
+ * processes on 127.0.0.1: a JWT access token asked for the API's resource (RFC 8707) is accepted;
+ * no token, a bad token and a token for another resource get 401 with an RFC 6750 challenge
+ * carrying `resource_metadata` (RFC 9728); hostile requests get 400/401/405/431 and the process
+ * stays up.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/config.js';
-import { freePort, type Proc, startProcess, stopAll } from './processes.js';
+import { freePort, PROVIDER_DIR, type Proc, startProcess, stopAll } from './processes.js';
 
 const children: ChildProcess[] = [];
-afterAll(() => stopAll(children));
+let dir = '';
+afterAll(async () => {
+  await stopAll(children);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
 
 const SECRET = randomBytes(24).toString('base64url');
 const OTHER = 'https://other-api.example';
@@ -62,11 +71,31 @@ function raw(bytes: string): Promise<number> {
 beforeAll(async () => {
   const port = await freePort();
   audience = `http://127.0.0.1:${port}`;
+  // The example provider on a throwaway SQLite file, seeded with one client_credentials client.
+  dir = await mkdtemp(join(tmpdir(), 'portcullis-resource-api-'));
+  const seed = join(dir, 'seed.json');
+  await writeFile(
+    seed,
+    JSON.stringify({
+      clients: [{ id: 'app', secret: SECRET, redirectUris: [], grantTypes: ['client_credentials'], scopes: ['read', 'write'] }],
+    }),
+  );
   provider = await startProcess(
-    'test/provider-process.ts',
+    'src/main.ts',
     'provider',
-    { CLIENT_SECRET: SECRET, RESOURCES: `${audience} ${OTHER}` },
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DEMO: '0',
+      DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`,
+      SEED_FILE: seed,
+      GRANT_CACHE: 'memory',
+      ACCESS_TOKEN_FORMAT: 'jwt',
+      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+      RESOURCES: `${audience},${OTHER}`,
+    },
     children,
+    PROVIDER_DIR,
   );
   api = await startProcess(
     'src/main.ts',
