@@ -137,6 +137,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       ['binding-sequelize', 'sequelize'],
       ['binding-sequelize', 'sqlite3'],
       ['binding-mongoose', 'mongoose'],
+      ['binding-drizzle', 'drizzle-orm'],
       ['grant-cache-redis', 'redis'],
       ['grant-cache-memcached', 'memjs'],
       ['fastify', 'fastify'],
@@ -169,7 +170,9 @@ describe('the packed packages, installed with npm outside the workspace', () => 
 
   it('packs every publishable package, each without the workspace-only source condition', () => {
     expect(names.sort()).toEqual([
+      '@portcullis/binding-drizzle',
       '@portcullis/binding-mongoose',
+      '@portcullis/binding-prisma',
       '@portcullis/binding-sequelize',
       '@portcullis/binding-testkit',
       '@portcullis/core',
@@ -209,6 +212,8 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     expect(required['@portcullis/core']).toEqual(expect.arrayContaining(['OAuth2Provider', 'bindCacheGrant', 'toNodeHandler']));
     expect(required['@portcullis/binding-sequelize']).toContain('bindSequelize');
     expect(required['@portcullis/binding-mongoose']).toContain('bindMongoose');
+    expect(required['@portcullis/binding-drizzle']).toEqual(expect.arrayContaining(['createDrizzleStores', 'bindDrizzle']));
+    expect(required['@portcullis/binding-prisma']?.length).toBeGreaterThan(0);
     expect(required['@portcullis/grant-cache-memory']).toContain('createMemoryGrantCache');
     expect(required['@portcullis/grant-cache-redis']).toContain('createRedisGrantCache');
     expect(required['@portcullis/grant-cache-memcached']).toContain('createMemcachedGrantCache');
