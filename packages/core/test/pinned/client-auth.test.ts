@@ -13,6 +13,7 @@ const CC = { grant_type: 'client_credentials' };
 const MALFORMED = 'Malformed Basic credentials';
 const CHALLENGE = 'Basic realm="oauth"';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
+const CB_BARE = 'https://bare.example/cb';
 
 /** Clients whose ids need the form encoding: `my app` (a space) and `x+y` (a plus sign). */
 function withOddIds(options: Parameters<typeof makeProvider>[0] = {}) {
@@ -179,6 +180,19 @@ describe('which methods a request may use', () => {
     const r = await provider.token(form({ ...refresh, client_id: 'pub' }));
     expect(r.status).toBe(400);
     expect(body(r).error).toBe('invalid_grant');
+  });
+});
+
+// A JavaScript app or a database row can leave the field out although the type requires it.
+describe('a client registered without any secretHash field', () => {
+  it('is public: client_id alone authenticates it, and a secret is refused', async () => {
+    const { provider, stores } = makeProvider();
+    stores.addClient({ id: 'bare', redirectUris: [CB_BARE], grantTypes: ['refresh_token'], scopes: ['read'] } as unknown as Client);
+    const refresh = { grant_type: 'refresh_token', refresh_token: 'x' };
+    const r = await provider.token(form({ ...refresh, client_id: 'bare' }));
+    expect(r.status, r.body).toBe(400);
+    expect(body(r).error).toBe('invalid_grant');
+    expectInvalidClient(await provider.token(form(refresh, { authorization: basic('bare', 'x') })), 'Client authentication failed', true);
   });
 });
 
