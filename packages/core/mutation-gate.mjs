@@ -3,7 +3,7 @@
 // security checks below, unless MUTATION.md's list of equivalent mutants names it. Checks are found
 // by the text of the source, not by line numbers, so they follow the code when it moves.
 // Usage: node packages/core/mutation-gate.mjs [report.json]
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -68,6 +68,17 @@ function regions(lines, check) {
 }
 
 const report = JSON.parse(readFileSync(reportPath, 'utf8'));
+
+// Stamps the incremental baseline StrykerJS has just written with the fingerprint of the inputs it
+// cannot diff (computed by stryker.config.mjs when the run started), so the next run may reuse its
+// results. A baseline older than this run's start (StrykerJS did not complete) is left as it is.
+const baseline = `${here}mutation-baseline.json`;
+const inputs = `${here}reports/mutation/inputs.txt`;
+if (process.argv[2] === undefined && existsSync(baseline) && existsSync(inputs) && statSync(baseline).mtimeMs >= statSync(inputs).mtimeMs) {
+  const data = JSON.parse(readFileSync(baseline, 'utf8'));
+  data.portcullisInputs = readFileSync(inputs, 'utf8').trim();
+  writeFileSync(baseline, JSON.stringify(data));
+}
 
 // Per-file scores, as StrykerJS counts them: (killed + timeout) / (all but ignored and errors).
 let detectedAll = 0;

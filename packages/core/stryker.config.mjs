@@ -5,8 +5,12 @@
 // MUTATION.md, next to this file, lists the surviving mutants that are equivalent and why;
 // mutation-gate.mjs fails the run when a mutant survives in one of the security checks.
 
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
-export default {
+const options = {
   packageManager: 'pnpm',
   testRunner: 'vitest',
   plugins: ['@stryker-mutator/vitest-runner'],
@@ -65,5 +69,92 @@ export default {
   reporters: ['clear-text', 'progress', 'json', 'html'],
   jsonReporter: { fileName: 'packages/core/reports/mutation/mutation.json' },
   htmlReporter: { fileName: 'packages/core/reports/mutation/index.html' },
-  incremental: false,
+  // Incremental mode (MUTATION.md, "Incremental runs"): the committed baseline holds the last
+  // run's result per mutant and per test; StrykerJS re-tests only mutants whose code changed and
+  // those whose killing or covering tests changed. `force` (a full run, which rewrites the baseline)
+  // is set when anything StrykerJS does not diff changed since the baseline was made.
+  incremental: true,
+  incrementalFile: 'packages/core/mutation-baseline.json',
 };
+
+// What StrykerJS's incremental diff cannot see: it compares test files (*.test.ts) and the code of
+// each mutant, but not the helpers tests import, the sources next to a mutant (other lines of a
+// mutated file, core's files that are not mutated), the testkit, the lockfile, or these options.
+// A change to any of them can change the fate of a mutant whose own code is untouched, so its
+// fingerprint is kept in the baseline (written by mutation-gate.mjs after a completed run), and any
+// difference forces a full run. Only a change confined to test files and documentation reuses results.
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const SKIP_DIRS = new Set(['node_modules', 'dist', 'reports', '.turbo', '.stryker-tmp', 'coverage', 'fuzz']);
+function inputFiles() {
+  const out = ['package.json', 'tsconfig.base.json', 'vitest.shared.ts', 'pnpm-lock.yaml'];
+  const walk = (rel) => {
+    for (const d of readdirSync(`${root}${rel}`, { withFileTypes: true })) {
+      const path = `${rel}/${d.name}`;
+      if (d.isDirectory()) {
+        if (!SKIP_DIRS.has(d.name) && !d.name.startsWith('.')) walk(path);
+      } else if (d.isFile() && !/\.md$/.test(d.name) && !/^packages\/core\/test\/.*\.test\.ts$/.test(path)) {
+        // Not what a mutant's fate depends on: the mutation tooling besides these options.
+        if (!/^packages\/core\/(mutation-[^/]*|stryker\.[^/]*)$/.test(path)) out.push(path);
+      }
+    }
+  };
+  for (const dir of [
+    'packages/core',
+    'packages/binding-testkit',
+    'packages/grant-cache-memory',
+    'packages/grant-cache-redis',
+    'packages/grant-cache-memcached',
+  ]) {
+    if (existsSync(`${root}${dir}`)) walk(dir);
+  }
+  return out.sort();
+}
+function fingerprint() {
+  const h = createHash('sha256');
+  const { incremental: _i, incrementalFile: _f, force: _force, reporters: _r, concurrency: _c, ...rest } = options;
+  h.update(JSON.stringify(rest));
+  for (const f of inputFiles()) {
+    h.update(`\0${f}\0`);
+    if (existsSync(`${root}${f}`)) h.update(readFileSync(`${root}${f}`));
+  }
+  return h.digest('hex');
+}
+function baselineInputs() {
+  try {
+    return JSON.parse(readFileSync(`${root}${options.incrementalFile}`, 'utf8')).portcullisInputs ?? null;
+  } catch {
+    return null;
+  }
+}
+// stryker.bindings.config.mjs builds on these options for the bindings' store code: no baseline.
+const forBindings = process.env.MUTATE_PACKAGE !== undefined || process.argv.some((a) => a.includes('stryker.bindings.config'));
+// A run over some files only (`--mutate`) must not replace the baseline of the whole set.
+if (process.argv.some((a) => a === '--mutate' || a === '-m' || a.startsWith('--mutate='))) {
+  options.incrementalFile = 'packages/core/reports/mutation/subset-incremental.json';
+}
+if (forBindings) options.incremental = false;
+const inputs = forBindings ? '' : fingerprint();
+const previous = baselineInputs();
+const reason =
+  process.env.MUTATION_FORCE === '1'
+    ? 'MUTATION_FORCE=1'
+    : previous === null
+      ? 'no baseline, or one without an input fingerprint'
+      : previous !== inputs
+        ? 'files other than tests changed since the baseline was made'
+        : null;
+if (forBindings) {
+  // Not incremental: nothing to compare or record.
+} else if (reason) {
+  options.force = true;
+  console.error(`mutation: full run (${reason})`);
+} else {
+  console.error('mutation: incremental run against the committed baseline');
+}
+if (!forBindings) {
+  // For mutation-gate.mjs, which stamps the baseline with it once the run has completed.
+  mkdirSync(`${root}packages/core/reports/mutation`, { recursive: true });
+  writeFileSync(`${root}packages/core/reports/mutation/inputs.txt`, `${inputs}\n`);
+}
+
+export default options;
