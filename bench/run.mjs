@@ -3,7 +3,7 @@
 // @node-oauth/oauth2-server, and on each database next to a floor (bare node:http + the driver
 // doing the same statements), in one run, with ratios. A script, not a test: it asserts nothing.
 //
-//   pnpm bench                      full run (about 35 minutes)
+//   pnpm bench                      full run (about 50 minutes)
 //   pnpm bench --quick              a few minutes: one round of 2 s runs (warm-ups bounded at 4 s),
 //                                   100,000 rows for cost growth, 100,000 tokens/codes for memory
 //   pnpm bench --only pg,mariadb    groups: token resource introspection exchange jwt pg mariadb
