@@ -98,6 +98,11 @@ export interface Client {
   readonly clientSecretExpiresAt?: Date | null;
   /** What dynamic registration (RFC 7591/7592) keeps of a self-registered client; unset for others. */
   readonly registration?: ClientRegistrationInfo;
+  /**
+   * `true` for a client whose tokens with the `admin` scope may use an admin API (such as
+   * `@portcullis/admin`). Core itself grants nothing for it.
+   */
+  readonly administrator?: boolean;
 }
 
 /** What dynamic client registration keeps of a self-registered client (RFC 7591/7592). */
@@ -369,6 +374,13 @@ export interface ClientRegistrationStore<C extends Client = Client> {
    * @returns `false` when no client has this id.
    */
   deleteClient(clientId: string): Promise<boolean>;
+  /**
+   * Called by admin tools to page through clients in `id` order (optional).
+   * @param after the last id of the previous page, or `null` for the first page.
+   * @returns at most `limit` clients with ids after `after`, and the id to continue after, or
+   *   `null` when there are no more.
+   */
+  listClients?(after: string | null, limit: number): Promise<{ readonly clients: readonly C[]; readonly next: string | null }>;
 }
 
 /**

@@ -164,6 +164,12 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     async deleteClient(clientId) {
       return clients.delete(clientId);
     },
+    async listClients(after, limit) {
+      const ids = [...clients.keys()].filter((id) => after === null || id > after).sort();
+      const page = ids.slice(0, Math.max(0, limit));
+      const next = ids.length > page.length && page.length > 0 ? page[page.length - 1]! : null;
+      return { clients: page.map((id) => clients.get(id)!), next };
+    },
   };
   const userStore: UserStore<U> = {
     async getUserByUsername(username): Promise<UserCredentials<U> | null> {

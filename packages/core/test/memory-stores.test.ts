@@ -33,3 +33,17 @@ describe('createMemoryStores maxCodes', () => {
     expect(() => createMemoryStores({ maxCodes: 1.5 })).toThrow(RangeError);
   });
 });
+
+describe('memory registrations.listClients', () => {
+  it('pages through clients in id order', async () => {
+    const { createMemoryStores: make } = await import('../src/index.js');
+    const s = make({ clients: ['c', 'a', 'b', 'd'].map((id) => ({ id, secretHash: null, redirectUris: [], grantTypes: [], scopes: [] })) });
+    const p1 = await s.registrations.listClients!(null, 3);
+    expect(p1.clients.map((c) => c.id)).toEqual(['a', 'b', 'c']);
+    expect(p1.next).toBe('c');
+    const p2 = await s.registrations.listClients!(p1.next, 3);
+    expect(p2.clients.map((c) => c.id)).toEqual(['d']);
+    expect(p2.next).toBeNull();
+    expect((await s.registrations.listClients!(null, 4)).next).toBeNull();
+  });
+});
