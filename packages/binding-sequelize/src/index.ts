@@ -17,6 +17,7 @@ export {
 } from './models.js';
 export { type MigrateOptions, migrate, type PurgeOptions, purgeExpired } from './schema.js';
 export {
+  createClientRegistrationStore,
   createClientStore,
   createDeviceCodeStore,
   createGrantStore,

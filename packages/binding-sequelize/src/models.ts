@@ -96,7 +96,18 @@ const hashColumn = (): ModelAttributeColumnOptions => ({ type: DataTypes.CHAR(64
  * model of your own that leaves them out (until a record needs one: see the README).
  */
 export const ADDED_COLUMNS: Record<TableKey, readonly string[]> = {
-  client: ['resourceServer'],
+  client: [
+    'resourceServer',
+    'resources',
+    'requirePushedAuthorizationRequests',
+    'dpopBoundAccessTokens',
+    'name',
+    'uri',
+    'logoUri',
+    'clientSecretExpiresAt',
+    'secretNeverExpires',
+    'registration',
+  ],
   user: [],
   grant: ['resources', 'dpopJkt'],
   token: ['resources', 'dpopJkt'],
@@ -107,7 +118,7 @@ export const ADDED_COLUMNS: Record<TableKey, readonly string[]> = {
 
 /** The JSON-array columns of each table (the default models read and write them as arrays). */
 export const JSON_COLUMNS: Record<TableKey, readonly string[]> = {
-  client: ['redirectUris', 'grantTypes', 'scopes', 'defaultScopes'],
+  client: ['redirectUris', 'grantTypes', 'scopes', 'defaultScopes', 'resources', 'registration'],
   user: [],
   grant: ['scopes', 'resources'],
   token: ['scopes', 'resources'],
@@ -134,6 +145,26 @@ export function columnsFor(table: TableKey, dialect?: string): Columns {
         // TRUE: a resource server, which may introspect every client's tokens. NULL or FALSE: only
         // its own. `migrate()` adds the column to client tables made before it existed.
         resourceServer: { type: DataTypes.BOOLEAN, allowNull: true },
+        // The columns below came with dynamic client registration (RFC 7591/7592); `migrate()`
+        // adds them to client tables made before. RFC 8707: the resources the client may ask
+        // for, as a JSON array (NULL: any; `[]`: none).
+        resources: jsonText(true),
+        // RFC 9126 `require_pushed_authorization_requests`, RFC 9449 `dpop_bound_access_tokens`.
+        requirePushedAuthorizationRequests: { type: DataTypes.BOOLEAN, allowNull: true },
+        dpopBoundAccessTokens: { type: DataTypes.BOOLEAN, allowNull: true },
+        // `client_name`, `client_uri`, `logo_uri` (core allows 200 and 2000 characters).
+        name: { type: DataTypes.TEXT, allowNull: true },
+        uri: { type: DataTypes.TEXT, allowNull: true },
+        logoUri: { type: DataTypes.TEXT, allowNull: true },
+        // When the secret stops working (`client_secret_expires_at`). `secretNeverExpires` TRUE
+        // records a `clientSecretExpiresAt` of `null` (a secret that never expires); both NULL:
+        // the client has no such field.
+        clientSecretExpiresAt: date(true),
+        secretNeverExpires: { type: DataTypes.BOOLEAN, allowNull: true },
+        // What registration keeps of a self-registered client, as JSON: the registration access
+        // token's digest (never the token), `issuedAt`, `contacts`, `softwareId`,
+        // `softwareVersion`, `responseTypes`. NULL for clients that did not register themselves.
+        registration: jsonText(true),
       };
     case 'user':
       return {

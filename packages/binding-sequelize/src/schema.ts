@@ -38,7 +38,10 @@ export interface MigrateOptions extends SchemaOptions {
  * Also upgrades tables an older version created: a grant table whose `redirectUri` is
  * `NOT NULL` (0.1) is made to accept NULL, keeping its rows (on SQLite by rebuilding the table
  * in one transaction; see the README), a client table without the `resourceServer` column
- * gets it (nullable: existing clients stay ordinary clients), and grant and token tables without
+ * gets it (nullable: existing clients stay ordinary clients), as does one without the columns of
+ * dynamic client registration (`resources`, `requirePushedAuthorizationRequests`,
+ * `dpopBoundAccessTokens`, `name`, `uri`, `logoUri`, `clientSecretExpiresAt`,
+ * `secretNeverExpires`, `registration`; existing clients read without those fields), and grant and token tables without
  * the `resources` column (RFC 8707) and the `dpopJkt` column (RFC 9449) get them (nullable:
  * existing codes and tokens name no resource and are bound to no DPoP key). A database made
  * before the signing-key, device-code or ephemeral table existed gets them, the other tables and

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import {
   type AccessTokenRecord,
   type Client,
+  type ClientRegistrationInfo,
+  type ClientRegistrationStore,
   type ClientStore,
   type Consumed,
   type DeviceCodeRecord,
@@ -214,11 +216,94 @@ const flag = (value: unknown): boolean => value === true || value === 1 || value
 // ---------------------------------------------------------------------------------------------
 // Clients and users
 
+/** The client columns this binding reads itself (every other attribute comes back as it is). */
+const FLAG_CLIENT_COLUMNS = new Set([
+  'resourceServer',
+  'requirePushedAuthorizationRequests',
+  'dpopBoundAccessTokens',
+  'secretNeverExpires',
+]);
+const JSON_CLIENT_COLUMNS = new Set(['redirectUris', 'grantTypes', 'scopes', 'defaultScopes', 'resources', 'registration']);
+const DATE_CLIENT_COLUMNS = new Set(['clientSecretExpiresAt']);
+
+/** A flag read back as `true`, `false` (`0`, `'0'`, `'false'` from a model of your own) or `undefined` for NULL. */
+function triFlag(value: unknown): boolean | undefined {
+  if (flag(value)) return true;
+  return value === false || value === 0 || value === '0' || value === 'false' ? false : undefined;
+}
+
+/** Parses JSON text, or takes the value as is when the model's getter already parsed it. */
+function fromJson(value: unknown): unknown {
+  return typeof value === 'string' ? JSON.parse(value) : value;
+}
+
+/** `registration` as stored (JSON, `issuedAt` as ISO text) back to core's `ClientRegistrationInfo`. */
+function toRegistration(value: unknown): ClientRegistrationInfo | undefined {
+  if (value === null || value === undefined) return undefined;
+  const r = fromJson(value) as Record<string, unknown>;
+  const info: Record<string, unknown> = {
+    accessTokenHash: str(r.accessTokenHash),
+    issuedAt: toDate(r.issuedAt),
+    responseTypes: toArray(r.responseTypes),
+  };
+  if (Array.isArray(r.contacts)) info.contacts = toArray(r.contacts);
+  if (typeof r.softwareId === 'string') info.softwareId = r.softwareId;
+  if (typeof r.softwareVersion === 'string') info.softwareVersion = r.softwareVersion;
+  return info as unknown as ClientRegistrationInfo;
+}
+
+/** A client row (through the model or the direct lookup) as core's `Client`; `null` when the id is not exactly `clientId`. */
+function clientFromRow(found: Row, clientId: string): Row | null {
+  const {
+    defaultScopes,
+    tokenEndpointAuthMethod,
+    resourceServer,
+    resources,
+    requirePushedAuthorizationRequests,
+    dpopBoundAccessTokens,
+    name,
+    uri,
+    logoUri,
+    clientSecretExpiresAt,
+    secretNeverExpires,
+    registration,
+    ...v
+  } = found;
+  if (str(v.id) !== clientId) return null; // exact match whatever the column collation
+  const client: Row = {
+    ...v,
+    id: clientId,
+    secretHash: optStr(v.secretHash),
+    redirectUris: toArray(v.redirectUris),
+    grantTypes: toArray(v.grantTypes),
+    scopes: toArray(v.scopes),
+  };
+  if (defaultScopes !== null && defaultScopes !== undefined) client.defaultScopes = toArray(defaultScopes);
+  if (tokenEndpointAuthMethod) client.tokenEndpointAuthMethod = str(tokenEndpointAuthMethod);
+  if (flag(resourceServer)) client.resourceServer = true;
+  if (resources !== null && resources !== undefined) client.resources = toArray(resources);
+  const par = triFlag(requirePushedAuthorizationRequests);
+  if (par !== undefined) client.requirePushedAuthorizationRequests = par;
+  const dpop = triFlag(dpopBoundAccessTokens);
+  if (dpop !== undefined) client.dpopBoundAccessTokens = dpop;
+  if (typeof name === 'string') client.name = name;
+  if (typeof uri === 'string') client.uri = uri;
+  if (typeof logoUri === 'string') client.logoUri = logoUri;
+  if (clientSecretExpiresAt !== null && clientSecretExpiresAt !== undefined) client.clientSecretExpiresAt = toDate(clientSecretExpiresAt);
+  else if (flag(secretNeverExpires)) client.clientSecretExpiresAt = null;
+  const reg = toRegistration(registration);
+  if (reg) client.registration = reg;
+  return client;
+}
+
 /**
  * A `ClientStore` over a client model (attributes: `id`, `secretHash`, `redirectUris`,
- * `grantTypes`, `scopes`, `defaultScopes?`, `tokenEndpointAuthMethod?`, `resourceServer?`). Extra
+ * `grantTypes`, `scopes`, and the optional `defaultScopes`, `tokenEndpointAuthMethod`,
+ * `resourceServer`, `resources`, `requirePushedAuthorizationRequests`, `dpopBoundAccessTokens`,
+ * `name`, `uri`, `logoUri`, `clientSecretExpiresAt`, `secretNeverExpires`, `registration`). Extra
  * attributes of your model come back on the client. `resourceServer` comes back as `true` when
- * the column holds true and is left out otherwise (NULL, false, or no such attribute).
+ * the column holds true and is left out otherwise (NULL, false, or no such attribute); the other
+ * optional fields are left out for NULL.
  */
 export function createClientStore<C extends Client = Client>(model: PortcullisModel): ClientStore<C> {
   requireAttributes(model, 'createClientStore', ['id', 'secretHash', 'redirectUris', 'grantTypes', 'scopes']);
@@ -235,28 +320,148 @@ export function createClientStore<C extends Client = Client>(model: PortcullisMo
           found = row ? plain(row) : undefined;
         }
         if (!found) return null;
-        const { defaultScopes, tokenEndpointAuthMethod, resourceServer, ...v } = found;
-        if (str(v.id) !== clientId) return null; // exact match whatever the column collation
-        const client: Row = {
-          ...v,
-          id: clientId,
-          secretHash: optStr(v.secretHash),
-          redirectUris: toArray(v.redirectUris),
-          grantTypes: toArray(v.grantTypes),
-          scopes: toArray(v.scopes),
-        };
-        if (defaultScopes !== null && defaultScopes !== undefined) client.defaultScopes = toArray(defaultScopes);
-        if (tokenEndpointAuthMethod) client.tokenEndpointAuthMethod = str(tokenEndpointAuthMethod);
-        if (flag(resourceServer)) client.resourceServer = true;
-        return client as unknown as C;
+        return clientFromRow(found, clientId) as unknown as C | null;
+      }),
+  };
+}
+
+/**
+ * The columns of a client row for `client`, every one this binding knows (NULL for an absent
+ * field, so an update replaces the whole record). Extra attributes of your model are written when
+ * the client carries them. A field the model has no attribute for throws (naming the attribute,
+ * never the value) when the client sets it, rather than dropping it.
+ */
+function clientWriter(model: PortcullisModel): (client: Client) => Row {
+  const attrs = model.getAttributes() as Record<string, unknown>;
+  const has = (a: string) => a in attrs;
+  const idMax = maxLength(model, 'id');
+  const write = {
+    redirectUris: arrayWriter(model, 'redirectUris'),
+    grantTypes: arrayWriter(model, 'grantTypes'),
+    scopes: arrayWriter(model, 'scopes'),
+    defaultScopes: has('defaultScopes') ? arrayWriter(model, 'defaultScopes') : null,
+    resources: has('resources') ? arrayWriter(model, 'resources') : null,
+  };
+  const registrationNative = (() => {
+    const column = attrs.registration as { type?: { key?: string }; set?: unknown } | undefined;
+    const key = column?.type?.key;
+    return key === 'JSON' || key === 'JSONB' || typeof column?.set === 'function';
+  })();
+  const known = new Set([
+    'id',
+    'secretHash',
+    'redirectUris',
+    'grantTypes',
+    'scopes',
+    'defaultScopes',
+    'tokenEndpointAuthMethod',
+    'resourceServer',
+    'resources',
+    'requirePushedAuthorizationRequests',
+    'dpopBoundAccessTokens',
+    'name',
+    'uri',
+    'logoUri',
+    'clientSecretExpiresAt',
+    'secretNeverExpires',
+    'registration',
+  ]);
+  const set = (row: Row, attribute: string, value: unknown, given: boolean) => {
+    if (has(attribute)) row[attribute] = value;
+    else if (given) {
+      throw new TypeError(
+        `createClientRegistrationStore: the model ${model.name} lacks the attribute ${attribute}; migrate() adds it to the default client table`,
+      );
+    }
+  };
+  return (c) => {
+    requireFits(c.id, idMax, 'createClient: id');
+    const row: Row = {
+      id: c.id,
+      secretHash: c.secretHash,
+      redirectUris: write.redirectUris(c.redirectUris),
+      grantTypes: write.grantTypes(c.grantTypes),
+      scopes: write.scopes(c.scopes),
+    };
+    set(
+      row,
+      'defaultScopes',
+      c.defaultScopes && write.defaultScopes ? write.defaultScopes(c.defaultScopes) : null,
+      c.defaultScopes !== undefined,
+    );
+    set(row, 'tokenEndpointAuthMethod', c.tokenEndpointAuthMethod ?? null, c.tokenEndpointAuthMethod !== undefined);
+    set(row, 'resourceServer', c.resourceServer ?? null, c.resourceServer === true);
+    set(row, 'resources', c.resources && write.resources ? write.resources(c.resources) : null, c.resources !== undefined);
+    const par = c.requirePushedAuthorizationRequests;
+    set(row, 'requirePushedAuthorizationRequests', par ?? null, par !== undefined);
+    set(row, 'dpopBoundAccessTokens', c.dpopBoundAccessTokens ?? null, c.dpopBoundAccessTokens !== undefined);
+    for (const a of ['name', 'uri', 'logoUri'] as const) set(row, a, c[a] ?? null, c[a] !== undefined);
+    const at = c.clientSecretExpiresAt;
+    set(row, 'clientSecretExpiresAt', at ?? null, at instanceof Date);
+    set(row, 'secretNeverExpires', at === null ? true : null, at === null);
+    const r = c.registration;
+    let reg: unknown = null;
+    if (r) {
+      const stored = {
+        accessTokenHash: r.accessTokenHash,
+        issuedAt: r.issuedAt.toISOString(),
+        ...(r.contacts !== undefined ? { contacts: [...r.contacts] } : {}),
+        ...(r.softwareId !== undefined ? { softwareId: r.softwareId } : {}),
+        ...(r.softwareVersion !== undefined ? { softwareVersion: r.softwareVersion } : {}),
+        responseTypes: [...r.responseTypes],
+      };
+      reg = registrationNative ? stored : JSON.stringify(stored);
+    }
+    set(row, 'registration', reg, r !== undefined);
+    for (const [k, v] of Object.entries(c)) if (!known.has(k) && has(k) && v !== undefined) row[k] = v;
+    return row;
+  };
+}
+
+/**
+ * A `ClientRegistrationStore` (dynamic client registration, RFC 7591/7592) over the same client
+ * model as `createClientStore`, which then finds the clients it writes. `createClient` is one
+ * INSERT (the primary key picks the winner of concurrent creates; a duplicate answers `false`),
+ * `updateClient` one UPDATE of every column (absent fields become NULL), `deleteClient` one
+ * DELETE. The default table has every column after `migrate()`; a model of your own without an
+ * optional one takes clients that leave that field out, and throws a TypeError for the others.
+ */
+export function createClientRegistrationStore<C extends Client = Client>(model: PortcullisModel): ClientRegistrationStore<C> {
+  requireAttributes(model, 'createClientRegistrationStore', ['id', 'secretHash', 'redirectUris', 'grantTypes', 'scopes']);
+  const toRow = clientWriter(model);
+  const idMax = maxLength(model, 'id');
+  return {
+    createClient: (client) =>
+      guard(async () => {
+        const row = toRow(client);
+        try {
+          await model.create(row);
+          return true;
+        } catch (err) {
+          if (err instanceof UniqueConstraintError) return false;
+          throw err;
+        }
+      }),
+    updateClient: (client) =>
+      guard(async () => {
+        const { id, ...row } = toRow(client);
+        const [changed] = await model.update(row, { where: { id: client.id } });
+        if (changed > 0) return true;
+        // MariaDB/MySQL count changed rows only: an update to the same values answers 0.
+        return (await model.count({ where: { id: client.id } })) > 0;
+      }),
+    deleteClient: (clientId) =>
+      guard(async () => {
+        if (!fits(clientId, idMax)) return false;
+        return (await model.destroy({ where: { id: clientId } })) > 0;
       }),
   };
 }
 
 /**
  * The client lookup, written once, for `rawAccess` (see raw.ts): every attribute of the model,
- * when each is text (this binding's JSON text included) or the `resourceServer` flag, so the row
- * reads the same as through the model. `null` when the model must be used as is.
+ * when each is text (this binding's JSON text included), a flag or a date, so the row reads the
+ * same as through the model. `null` when the model must be used as is.
  */
 function directClientLookup(model: PortcullisModel): (RawAccess & { lookup: string }) | null {
   const access = rawAccess(model);
@@ -264,7 +469,13 @@ function directClientLookup(model: PortcullisModel): (RawAccess & { lookup: stri
   const attrs = model.getAttributes() as Record<string, unknown>;
   const kinds: Record<string, ColumnKind> = {};
   for (const name of Object.keys(attrs)) {
-    kinds[name] = name === 'resourceServer' ? 'flag' : JSON_CLIENT_COLUMNS.has(name) ? 'json' : 'text';
+    kinds[name] = FLAG_CLIENT_COLUMNS.has(name)
+      ? 'flag'
+      : JSON_CLIENT_COLUMNS.has(name)
+        ? 'json'
+        : DATE_CLIENT_COLUMNS.has(name)
+          ? 'date'
+          : 'text';
   }
   const fields = columnsOf(model, kinds, isJsonTextGetter);
   if (!fields) return null;
@@ -273,7 +484,6 @@ function directClientLookup(model: PortcullisModel): (RawAccess & { lookup: stri
     .join(', ');
   return { ...access, lookup: `SELECT ${read} FROM ${access.table} WHERE ${access.column(fields.id as string)} = ${access.param(1)}` };
 }
-const JSON_CLIENT_COLUMNS = new Set(['redirectUris', 'grantTypes', 'scopes', 'defaultScopes']);
 
 /**
  * A `UserStore` over a user model (attributes: `id`, `username` (unique), `passwordHash` from
@@ -830,7 +1040,10 @@ export function createSequelizeStores<U extends User = User, C extends Client = 
   models: SequelizeModelsOption,
 ): ProviderStores<U, C> {
   const stores: ProviderStores<U, C> = {};
-  if (models.client) stores.clients = createClientStore<C>(models.client);
+  if (models.client) {
+    stores.clients = createClientStore<C>(models.client);
+    stores.registrations = createClientRegistrationStore<C>(models.client);
+  }
   if (models.user) stores.users = createUserStore<U>(models.user);
   if (models.grant) stores.grants = createGrantStore(models.grant);
   if (models.token) stores.tokens = createTokenStore(models.token);

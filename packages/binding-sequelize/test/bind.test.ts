@@ -22,7 +22,7 @@ describe('bindSequelize wiring', () => {
     const registry = new RecordingRegistry();
     const stores = bindSequelize(registry, { sequelize: db.sequelize, client: db.models.client, token: db.models.token });
     expect(registry.stores).toHaveLength(1);
-    expect(Object.keys(registry.stores[0]!.stores).sort()).toEqual(['clients', 'tokens']);
+    expect(Object.keys(registry.stores[0]!.stores).sort()).toEqual(['clients', 'registrations', 'tokens']);
     expect(registry.stores[0]!.options).toEqual({ source: 'binding' });
     expect(registry.currentUsers).toHaveLength(0);
     expect(stores).toBe(registry.stores[0]!.stores);

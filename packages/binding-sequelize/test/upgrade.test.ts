@@ -1,14 +1,16 @@
 /**
  * Upgrading tables made by 0.1, whose grant table has `redirectUri TEXT NOT NULL`: `migrate()`
  * makes the column accept NULL (a code issued without redirect_uri) and keeps every row. And
- * client tables made before `resourceServer` existed, and grant and token tables made before
+ * client tables made before `resourceServer` and the dynamic registration columns existed, and grant and token tables made before
  * `resources` (RFC 8707): `migrate()` adds the nullable column.
  */
 import { randomBytes } from 'node:crypto';
+import { assertClientExactly, makeRegisteredClient } from '@portcullis/binding-testkit';
 import type { GrantRecord } from '@portcullis/core';
 import { DataTypes, QueryTypes, type Sequelize } from 'sequelize';
 import { describe, expect, it } from 'vitest';
 import {
+  createClientRegistrationStore,
   createClientStore,
   createGrantStore,
   createTokenStore,
@@ -18,7 +20,7 @@ import {
   type SchemaOptions,
   tableNamesFor,
 } from '../src/index.js';
-import { columnsFor, tableOptionsFor } from '../src/models.js';
+import { ADDED_COLUMNS, columnsFor, tableOptionsFor } from '../src/models.js';
 import { withoutNotNull } from '../src/upgrade.js';
 import { connect, DIALECTS, freshDatabase, uniquePrefix } from './databases.js';
 
@@ -346,11 +348,14 @@ describe('withoutNotNull', () => {
   });
 });
 
-/** The client columns before `resourceServer` existed (0.1 and 0.2). */
+/** The client columns before `resourceServer` existed (0.1 and 0.2), and so before every column added since. */
 function clientColumnsBefore() {
-  const { resourceServer: _, ...columns } = columnsFor('client');
-  return columns;
+  const columns: Record<string, unknown> = { ...columnsFor('client') };
+  for (const added of ADDED_COLUMNS.client) delete columns[added];
+  return columns as ReturnType<typeof columnsFor>;
 }
+/** The added client columns, each NULL (what `migrate()` gives the rows it keeps). */
+const addedClientNulls = () => Object.fromEntries(ADDED_COLUMNS.client.map((c) => [c, null]));
 
 /**
  * A client table as versions before `resourceServer` created it, under a fresh prefix, with two
@@ -382,7 +387,7 @@ async function clientRows(sequelize: Sequelize, table: string): Promise<Record<s
 
 for (const dialect of DIALECTS) {
   describe(`${dialect}: a client table made before resourceServer`, () => {
-    it('gets a nullable resourceServer column from migrate(), keeping its rows; old clients are no resource servers', async () => {
+    it('gets the nullable resourceServer and registration columns from migrate(), keeping its rows; old clients are ordinary clients', async () => {
       const { sequelize, cleanup } = await connect(dialect);
       try {
         const { tablePrefix, table, rows } = await clientTableBefore(sequelize);
@@ -398,12 +403,15 @@ for (const dialect of DIALECTS) {
         await migrate(sequelize, { tablePrefix, tables: ['client'] });
 
         const after = await qi.describeTable(table);
-        expect(after.resourceServer?.allowNull).toBe(true);
-        expect(after.resourceServer?.defaultValue ?? null).toBeNull();
-        const { resourceServer: _, ...rest } = after;
+        const rest: Record<string, unknown> = { ...after };
+        for (const added of ADDED_COLUMNS.client) {
+          expect(after[added]?.allowNull, added).toBe(true);
+          expect(after[added]?.defaultValue ?? null, added).toBeNull();
+          delete rest[added];
+        }
         expect(rest, 'every other column as it was').toEqual(before);
-        expect(await clientRows(sequelize, table), 'every row as it was, the new column NULL').toEqual(
-          rowsBefore.map((r) => ({ ...r, resourceServer: null })),
+        expect(await clientRows(sequelize, table), 'every row as it was, the new columns NULL').toEqual(
+          rowsBefore.map((r) => ({ ...r, ...addedClientNulls() })),
         );
 
         const clients = createClientStore(models.client);
@@ -411,7 +419,15 @@ for (const dialect of DIALECTS) {
           const client = await clients.getClient(r.id);
           expect(client).toMatchObject({ id: r.id, secretHash: r.secretHash, scopes: ['read'] });
           expect(client, 'NULL reads as an ordinary client').not.toHaveProperty('resourceServer');
+          for (const field of ['resources', 'name', 'clientSecretExpiresAt', 'registration', 'dpopBoundAccessTokens']) {
+            expect(client, `NULL ${field} reads as absent`).not.toHaveProperty(field);
+          }
         }
+        // Dynamic client registration writes and reads every field on the upgraded table.
+        const registered = makeRegisteredClient();
+        expect(await createClientRegistrationStore(models.client).createClient(registered)).toBe(true);
+        assertClientExactly(await clients.getClient(registered.id), registered, 'registered on the upgraded table');
+        await models.client.destroy({ where: { id: registered.id } });
         await models.client.update({ resourceServer: true }, { where: { id: rows[0]!.id } });
         expect((await clients.getClient(rows[0]!.id))?.resourceServer).toBe(true);
         await models.client.update({ resourceServer: false }, { where: { id: rows[1]!.id } });
