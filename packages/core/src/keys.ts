@@ -95,6 +95,9 @@ export class KeyRing {
     private readonly accessLifetime: number,
   ) {}
 
+  /** The first key's creation while it runs, so concurrent first requests make one key. */
+  private bootstrapping: Promise<void> | null = null;
+
   private keyStore(): KeyStore {
     const s = this.store();
     if (!s) throw new ConfigurationError("Portcullis: JWT access tokens need a key store: useStores({ keys }) or a binding's");
@@ -132,12 +135,18 @@ export class KeyRing {
     if (!record) {
       const all = await this.keys(now);
       if (all.length === 0) {
-        // Bootstrapping: no key anywhere yet. Two processes may both add one; both are published,
-        // and the later activation signs everywhere once the caches agree.
-        await this.keyStore().addKey(
-          await createSigningKey(this.settings.algorithm, this.settings.keyEncryptionKey, new Date(now), new Date(now)),
-        );
-        this.invalidate();
+        // Bootstrapping: no key anywhere yet. Concurrent requests of this process wait for one
+        // creation. Two processes may both add one; both are published, and the later activation
+        // signs everywhere once the caches agree.
+        this.bootstrapping ??= (async () => {
+          await this.keyStore().addKey(
+            await createSigningKey(this.settings.algorithm, this.settings.keyEncryptionKey, new Date(now), new Date(now)),
+          );
+          this.invalidate();
+        })().finally(() => {
+          this.bootstrapping = null;
+        });
+        await this.bootstrapping;
         record = signingKeyAt(await this.keys(), Date.now());
       }
       if (!record) throw new ConfigurationError('Portcullis: no signing key is active yet (a new key is still within its lead time)');

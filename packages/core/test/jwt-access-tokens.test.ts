@@ -36,6 +36,14 @@ async function cc(provider: OAuth2Provider) {
 }
 
 describe('JWT access tokens (RFC 9068)', () => {
+  it('16 concurrent first token requests create one signing key, not one each', async () => {
+    const { provider, stores } = jwtProvider();
+    const tokens = await Promise.all(Array.from({ length: 16 }, () => cc(provider)));
+    expect(new Set(tokens.map((t) => decodeProtectedHeader(t).kid)).size).toBe(1);
+    expect(await stores.keys.listKeys()).toHaveLength(1);
+    expect((await jwks(provider)).keys).toHaveLength(1);
+  });
+
   it('are signed JWTs with typ at+jwt and the required claims, verifiable against the JWKS alone', async () => {
     const { provider } = jwtProvider();
     const token = await cc(provider);
