@@ -11,11 +11,20 @@ import {
   type TokenDocument,
   type UserDocument,
 } from './schemas.js';
-import { createClientStore, createDeviceCodeStore, createGrantStore, createKeyStore, createTokenStore, createUserStore } from './stores.js';
+import {
+  createClientRegistrationStore,
+  createClientStore,
+  createDeviceCodeStore,
+  createGrantStore,
+  createKeyStore,
+  createTokenStore,
+  createUserStore,
+} from './stores.js';
 
 export { createEphemeralStore } from './ephemeral.js';
 export * from './schemas.js';
 export {
+  createClientRegistrationStore,
   createClientStore,
   createDeviceCodeStore,
   createGrantStore,
@@ -41,7 +50,7 @@ export interface BindMongooseOptions<
   connection?: Connection;
   /** Collection prefix for the default models (see `defineModels`). */
   collectionPrefix?: string;
-  /** Binds `clients.getClient`. */
+  /** Binds `clients.getClient` and `registrations.*` (dynamic client registration, RFC 7591/7592). */
   client?: Model<CD> | true;
   /** Binds `users.getUserByUsername` (the password grant). */
   user?: Model<UD> | true;
@@ -90,7 +99,10 @@ export function bindMongoose<
   const userModel = pick<UserDocument>(user as Model<UserDocument> | true | undefined, defaults?.user);
   const grantModel = pick<GrantDocument>(grant as Model<GrantDocument> | true | undefined, defaults?.grant);
   const tokenModel = pick<TokenDocument>(token as Model<TokenDocument> | true | undefined, defaults?.token);
-  if (clientModel) stores.clients = createClientStore<C>(clientModel);
+  if (clientModel) {
+    stores.clients = createClientStore<C>(clientModel);
+    stores.registrations = createClientRegistrationStore<C>(clientModel);
+  }
   if (userModel) stores.users = createUserStore<U>(userModel);
   if (grantModel) stores.grants = createGrantStore(grantModel);
   if (tokenModel) stores.tokens = createTokenStore(tokenModel);

@@ -24,6 +24,35 @@ export interface ClientDocument {
    * section 4). Absent, `null` or `false`: only its own tokens.
    */
   resourceServer?: boolean | null;
+  /** RFC 8707: the resources the client may ask tokens for. Absent: any; empty: none. */
+  resources?: string[];
+  /** RFC 9126 `require_pushed_authorization_requests`. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 9449 `dpop_bound_access_tokens`. */
+  dpopBoundAccessTokens?: boolean;
+  /** `client_name`, shown on consent pages (RFC 7591 section 2). */
+  name?: string;
+  /** `client_uri`. */
+  uri?: string;
+  /** `logo_uri`. */
+  logoUri?: string;
+  /** When the secret stops working; `null`: never (as core gave it); absent: no such field. */
+  clientSecretExpiresAt?: Date | null;
+  /** What dynamic client registration (RFC 7591/7592) keeps of a self-registered client. */
+  registration?: ClientRegistrationDocument;
+}
+
+/**
+ * The `registration` subdocument of a self-registered client: the digest of the registration
+ * access token (never the token), when the client id was issued, and the metadata echoed on reads.
+ */
+export interface ClientRegistrationDocument {
+  accessTokenHash: string;
+  issuedAt: Date;
+  contacts?: string[];
+  softwareId?: string;
+  softwareVersion?: string;
+  responseTypes: string[];
 }
 
 /** A user document (default schema). `userId` becomes `User.id`; `username` is the login name. */
@@ -99,6 +128,28 @@ export const clientSchema = new Schema<ClientDocument>({
   tokenEndpointAuthMethod: { type: String, enum: ['client_secret_basic', 'client_secret_post', 'none'] },
   // No default: documents written before the field existed, and ordinary clients, go without it.
   resourceServer: { type: Boolean },
+  // Dynamic client registration (RFC 7591/7592) and the fields it sets; each absent unless given
+  // (documents written before they existed go without them).
+  resources: { type: [String], default: undefined },
+  requirePushedAuthorizationRequests: { type: Boolean },
+  dpopBoundAccessTokens: { type: Boolean },
+  name: { type: String },
+  uri: { type: String },
+  logoUri: { type: String },
+  clientSecretExpiresAt: { type: Date },
+  registration: {
+    type: new Schema<ClientRegistrationDocument>(
+      {
+        accessTokenHash: { type: String, required: true },
+        issuedAt: { type: Date, required: true },
+        contacts: { type: [String], default: undefined },
+        softwareId: { type: String },
+        softwareVersion: { type: String },
+        responseTypes: { type: [String], default: [] },
+      },
+      { _id: false },
+    ),
+  },
 });
 
 /** Users: unique indexes on `username` and `userId`. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   type AccessTokenRecord,
   type Client,
+  type ClientRegistrationStore,
   type ClientStore,
   type Consumed,
   type DeviceCodeRecord,
@@ -92,6 +93,81 @@ export function createClientStore<C extends Client = Client, D extends ClientDoc
         // Only a stored `true` makes a resource server; `false`, `null` or a missing field (documents
         // written before it existed) leave it out, and so does anything written past the schema.
         return (resourceServer === true ? { ...rest, id, resourceServer } : { ...rest, id }) as unknown as C;
+      }),
+  };
+}
+
+/** The document for a client: `id` as `clientId`, arrays copied, absent (or `undefined`) fields left out. */
+function clientDocument(client: Client): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    clientId: client.id,
+    secretHash: client.secretHash,
+    redirectUris: [...client.redirectUris],
+    grantTypes: [...client.grantTypes],
+    scopes: [...client.scopes],
+  };
+  for (const [k, v] of Object.entries(client)) {
+    if (v === undefined || k === 'id' || doc[k] !== undefined) continue;
+    if (k === 'registration') {
+      const r = v as NonNullable<Client['registration']>;
+      doc.registration = {
+        accessTokenHash: r.accessTokenHash,
+        issuedAt: r.issuedAt,
+        ...(r.contacts !== undefined ? { contacts: [...r.contacts] } : {}),
+        ...(r.softwareId !== undefined ? { softwareId: r.softwareId } : {}),
+        ...(r.softwareVersion !== undefined ? { softwareVersion: r.softwareVersion } : {}),
+        responseTypes: [...r.responseTypes],
+      };
+    } else doc[k] = Array.isArray(v) ? [...v] : v;
+  }
+  return doc;
+}
+
+/** `true` for MongoDB's duplicate-key error (E11000), however the driver wrapped it. */
+function duplicateKey(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if ((e as { code?: unknown }).code === 11000) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * A `ClientRegistrationStore` (dynamic client registration, RFC 7591/7592) over the client model
+ * of `createClientStore`, which then finds the clients it writes. `createClient` is one insert
+ * (the unique index on `clientId` picks the winner of concurrent creates; a duplicate answers
+ * `false`; the index is built first when the model builds its own), `updateClient` one
+ * `replaceOne` (fields the new record leaves out are gone), `deleteClient` one `deleteOne`.
+ * Secrets arrive hashed (`secretHash`, `registration.accessTokenHash`) and are stored as given.
+ */
+export function createClientRegistrationStore<C extends Client = Client, D extends ClientDocument = ClientDocument>(
+  model: Model<D>,
+): ClientRegistrationStore<C> {
+  const clients = model as unknown as Model<ClientDocument>;
+  let ready: Promise<unknown> | undefined;
+  return {
+    createClient: (client) =>
+      run('createClient', async () => {
+        ready ??= clients.init();
+        await ready;
+        try {
+          await clients.create(clientDocument(client));
+          return true;
+        } catch (err) {
+          if (duplicateKey(err)) return false;
+          throw err;
+        }
+      }),
+    updateClient: (client) =>
+      run('updateClient', async () => {
+        if (!isString(client.id)) return false;
+        const result = await clients.replaceOne({ clientId: eq(client.id) }, clientDocument(client));
+        return result.matchedCount > 0;
+      }),
+    deleteClient: (clientId) =>
+      run('deleteClient', async () => {
+        if (!isString(clientId)) return false;
+        return (await clients.deleteOne({ clientId: eq(clientId) })).deletedCount > 0;
       }),
   };
 }

@@ -68,7 +68,7 @@ describe('bindMongoose wiring', () => {
     expect(registry.stores).toHaveLength(1);
     const [registered] = registry.stores;
     expect(registered?.options).toEqual({ source: 'binding' });
-    expect(Object.keys(registered?.stores ?? {}).sort()).toEqual(['clients', 'tokens']);
+    expect(Object.keys(registered?.stores ?? {}).sort()).toEqual(['clients', 'registrations', 'tokens']);
     expect(typeof registered?.stores.clients?.getClient).toBe('function');
     expect(Object.keys(registered?.stores.tokens ?? {}).sort()).toEqual([
       'capabilities',
@@ -112,14 +112,14 @@ describe('bindMongoose wiring', () => {
   it('does not require currentUser without grant', () => {
     const registry = new RecordingRegistry();
     bindMongoose(registry, { user: db.models.user, client: db.models.client });
-    expect(Object.keys(registry.stores[0]?.stores ?? {}).sort()).toEqual(['clients', 'users']);
+    expect(Object.keys(registry.stores[0]?.stores ?? {}).sort()).toEqual(['clients', 'registrations', 'users']);
   });
 
   it('`true` uses the default models on `connection`, which is then required', async () => {
     const registry = new RecordingRegistry();
     expect(() => bindMongoose(registry, { client: true })).toThrow(/connection/);
     const stores = bindMongoose(registry, { connection: db.connection, client: true, user: true });
-    expect(Object.keys(stores).sort()).toEqual(['clients', 'users']);
+    expect(Object.keys(stores).sort()).toEqual(['clients', 'registrations', 'users']);
     const clientId = id('client');
     await db.models.client.create({ clientId, secretHash: null, redirectUris: [], grantTypes: [], scopes: [] });
     expect(await stores.clients?.getClient(clientId)).toMatchObject({ id: clientId, secretHash: null });
