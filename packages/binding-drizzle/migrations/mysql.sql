@@ -10,7 +10,16 @@ CREATE TABLE IF NOT EXISTS portcullis_clients (
   default_scopes text,
   token_endpoint_auth_method varchar(32),
   resource_server boolean,
-  resources text
+  resources text,
+  -- Dynamic client registration (RFC 7591/7592): see the upgrade statements below.
+  require_pushed_authorization_requests boolean,
+  dpop_bound_access_tokens boolean,
+  name text,
+  uri text,
+  logo_uri text,
+  client_secret_expires_at datetime(3),
+  secret_never_expires boolean,
+  registration text
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS portcullis_users (
@@ -71,3 +80,15 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
   version int NOT NULL DEFAULT 0,
   INDEX portcullis_device_codes_expires_at (expires_at)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Client tables made before dynamic client registration: migrate() adds each of these columns
+-- the table lacks (nullable, no default: no row is rewritten, every row kept). By hand, run
+-- those the table lacks:
+--   ALTER TABLE portcullis_clients ADD COLUMN require_pushed_authorization_requests boolean;
+--   ALTER TABLE portcullis_clients ADD COLUMN dpop_bound_access_tokens boolean;
+--   ALTER TABLE portcullis_clients ADD COLUMN name text;
+--   ALTER TABLE portcullis_clients ADD COLUMN uri text;
+--   ALTER TABLE portcullis_clients ADD COLUMN logo_uri text;
+--   ALTER TABLE portcullis_clients ADD COLUMN client_secret_expires_at datetime(3);
+--   ALTER TABLE portcullis_clients ADD COLUMN secret_never_expires boolean;
+--   ALTER TABLE portcullis_clients ADD COLUMN registration text;

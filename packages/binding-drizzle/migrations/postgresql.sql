@@ -9,7 +9,16 @@ CREATE TABLE IF NOT EXISTS portcullis_clients (
   default_scopes text,
   token_endpoint_auth_method text,
   resource_server boolean,
-  resources text
+  resources text,
+  -- Dynamic client registration (RFC 7591/7592): see the upgrade statements below.
+  require_pushed_authorization_requests boolean,
+  dpop_bound_access_tokens boolean,
+  name text,
+  uri text,
+  logo_uri text,
+  client_secret_expires_at timestamp(3) with time zone,
+  secret_never_expires boolean,
+  registration text
 );
 
 CREATE TABLE IF NOT EXISTS portcullis_users (
@@ -74,3 +83,14 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
 );
 
 CREATE INDEX IF NOT EXISTS portcullis_device_codes_expires_at ON portcullis_device_codes (expires_at);
+
+-- Client tables made before dynamic client registration get its columns (nullable, no default:
+-- no row is rewritten, every row kept).
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS require_pushed_authorization_requests boolean;
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS dpop_bound_access_tokens boolean;
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS name text;
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS uri text;
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS logo_uri text;
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS client_secret_expires_at timestamp(3) with time zone;
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS secret_never_expires boolean;
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS registration text;

@@ -9,7 +9,16 @@ CREATE TABLE IF NOT EXISTS portcullis_clients (
   default_scopes text,
   token_endpoint_auth_method text,
   resource_server integer,
-  resources text
+  resources text,
+  -- Dynamic client registration (RFC 7591/7592): see the upgrade statements below.
+  require_pushed_authorization_requests integer,
+  dpop_bound_access_tokens integer,
+  name text,
+  uri text,
+  logo_uri text,
+  client_secret_expires_at integer,
+  secret_never_expires integer,
+  registration text
 );
 
 CREATE TABLE IF NOT EXISTS portcullis_users (
@@ -74,3 +83,15 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
 );
 
 CREATE INDEX IF NOT EXISTS portcullis_device_codes_expires_at ON portcullis_device_codes (expires_at);
+
+-- Client tables made before dynamic client registration: migrate() adds each of these columns
+-- the table lacks (nullable, no default: no row is rewritten, every row kept). By hand, run
+-- those the table lacks:
+--   ALTER TABLE portcullis_clients ADD COLUMN require_pushed_authorization_requests integer;
+--   ALTER TABLE portcullis_clients ADD COLUMN dpop_bound_access_tokens integer;
+--   ALTER TABLE portcullis_clients ADD COLUMN name text;
+--   ALTER TABLE portcullis_clients ADD COLUMN uri text;
+--   ALTER TABLE portcullis_clients ADD COLUMN logo_uri text;
+--   ALTER TABLE portcullis_clients ADD COLUMN client_secret_expires_at integer;
+--   ALTER TABLE portcullis_clients ADD COLUMN secret_never_expires integer;
+--   ALTER TABLE portcullis_clients ADD COLUMN registration text;

@@ -3,16 +3,30 @@
  * MySQL/MariaDB and SQLite. `createDrizzleStores()` builds the stores over your Drizzle database;
  * `bindDrizzle()` also registers them on a provider.
  */
-import type { Client, CurrentUser, DeviceCodeStore, StoreRegistry, Stores, User } from '@portcullis/core';
+import type { Client, ClientRegistrationStore, CurrentUser, DeviceCodeStore, StoreRegistry, Stores, User } from '@portcullis/core';
 import { createDeviceCodeStore } from './devices.js';
 import { type Dialect, type Driver, driverFor, type ExecuteDatabase, type SqliteDatabase } from './driver.js';
-import { createClientStore, createGrantStore, createTokenStore, createUserStore, purgeExpiredRows } from './stores.js';
+import {
+  createClientRegistrationStore,
+  createClientStore,
+  createGrantStore,
+  createTokenStore,
+  createUserStore,
+  purgeExpiredRows,
+} from './stores.js';
 import { mysqlTables, type PortcullisTables, pgTables, sqliteTables } from './tables.js';
 
 export { createDeviceCodeStore } from './devices.js';
 export { type Dialect, type Driver, driverFor, type ExecuteDatabase, isConnectionLost, type SqliteDatabase } from './driver.js';
-export { migrate, migrationFile, migrationStatements } from './migrate.js';
-export { createClientStore, createGrantStore, createTokenStore, createUserStore, keyHash } from './stores.js';
+export { migrate, migrationFile, migrationStatements, upgradeColumns } from './migrate.js';
+export {
+  createClientRegistrationStore,
+  createClientStore,
+  createGrantStore,
+  createTokenStore,
+  createUserStore,
+  keyHash,
+} from './stores.js';
 export * from './tables.js';
 
 /** Which database, and the tables to use (each defaults to this package's table of that dialect). */
@@ -30,8 +44,14 @@ function resolve(options: DrizzleStoresOptions): { driver: Driver; tables: Portc
   return { driver: driverFor(options.dialect, options.db), tables: { ...DEFAULT_TABLES[options.dialect], ...options.tables } };
 }
 
-/** The stores this binding provides: the four of `Stores` and device authorization requests (RFC 8628). */
-export type DrizzleStores<U extends User = User, C extends Client = Client> = Required<Stores<U, C>> & { devices: DeviceCodeStore };
+/**
+ * The stores this binding provides: the four of `Stores`, device authorization requests (RFC 8628)
+ * and the writes of dynamic client registration (RFC 7591/7592, on the client table).
+ */
+export type DrizzleStores<U extends User = User, C extends Client = Client> = Required<Stores<U, C>> & {
+  devices: DeviceCodeStore;
+  registrations: ClientRegistrationStore<C>;
+};
 
 /**
  * The stores over a Drizzle database, unregistered: for `provider.useStores(...)` or to mix with
@@ -46,6 +66,7 @@ export function createDrizzleStores<U extends User = User, C extends Client = Cl
     grants: createGrantStore(driver, tables.grants),
     tokens: createTokenStore(driver, tables.tokens),
     devices: createDeviceCodeStore(driver, tables.devices),
+    registrations: createClientRegistrationStore<C>(driver, tables.clients),
   };
 }
 
@@ -53,7 +74,7 @@ export function createDrizzleStores<U extends User = User, C extends Client = Cl
 export type BindDrizzleOptions<U extends User = User> = DrizzleStoresOptions & { currentUser?: CurrentUser<U> };
 
 /**
- * Registers the stores (clients, users, grants, tokens, device requests) on a provider as
+ * Registers the stores (clients, users, grants, tokens, device requests, client registration) on a provider as
  * `source: 'binding'` (whatever the application registers itself wins, in any order) and returns
  * them.
  */

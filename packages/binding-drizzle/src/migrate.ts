@@ -19,13 +19,42 @@ export async function migrationStatements(dialect: Dialect): Promise<string[]> {
     .filter((s) => s.length > 0);
 }
 
+/**
+ * The columns added to the client table since its first version, with the statement that adds
+ * each, read from the `--   ALTER TABLE ... ADD COLUMN` lines of a dialect's migration file
+ * (MySQL and SQLite have no `ADD COLUMN IF NOT EXISTS`, so `migrate()` runs them itself; on
+ * PostgreSQL the file runs them as `IF NOT EXISTS` statements and this is empty).
+ */
+export async function upgradeColumns(dialect: Dialect): Promise<{ column: string; statement: string }[]> {
+  const text = await readFile(migrationFile(dialect), 'utf8');
+  const out: { column: string; statement: string }[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^--\s+(ALTER TABLE portcullis_clients ADD COLUMN (\w+) [^;]+);\s*$/.exec(line);
+    if (m) out.push({ column: m[2] as string, statement: m[1] as string });
+  }
+  return out;
+}
+
+/** The column names of the default client table as the database has them. */
+async function clientColumns(driver: ReturnType<typeof driverFor>): Promise<Set<string>> {
+  const query =
+    driver.dialect === 'sqlite'
+      ? sql.raw("SELECT name FROM pragma_table_info('portcullis_clients')")
+      : sql.raw(
+          "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'portcullis_clients'",
+        );
+  return new Set((await driver.rows(query)).map((r) => String(r.name ?? r.NAME)));
+}
+
 /** Arbitrary, fixed: the advisory lock that serializes concurrent `migrate()` runs on PostgreSQL. */
 const PG_LOCK = 0x706f7274;
 
 /**
  * Creates the default tables (and their indexes) of `migrations/<dialect>.sql` where they are
- * missing. Idempotent: every statement is `CREATE ... IF NOT EXISTS`, so running it on every
- * start is safe and keeps existing rows. On PostgreSQL the file runs as one multi-statement query
+ * missing, and adds the dynamic client registration columns to a client table made before them
+ * (nullable, no default: every row kept). Idempotent: every statement is `CREATE ... IF NOT
+ * EXISTS` or adds only a missing column, so running it on every start is safe and keeps existing
+ * rows. On PostgreSQL the file runs as one multi-statement query
  * (one implicit transaction) under an advisory lock, so processes starting together do not race.
  */
 export async function migrate(
@@ -40,5 +69,16 @@ export async function migrate(
       return;
     }
     for (const statement of statements) await driver.run(sql.raw(statement));
+    // Client tables made before dynamic client registration: add the columns they lack. Two
+    // processes may race here; the loser's "duplicate column" is ignored once the column exists.
+    const have = await clientColumns(driver);
+    for (const { column, statement } of await upgradeColumns(options.dialect)) {
+      if (have.has(column)) continue;
+      try {
+        await driver.run(sql.raw(statement));
+      } catch (err) {
+        if (!(await clientColumns(driver)).has(column)) throw err;
+      }
+    }
   });
 }

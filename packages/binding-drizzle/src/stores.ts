@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type {
   AccessTokenRecord,
   Client,
+  ClientRegistrationStore,
   ClientStore,
   Consumed,
   GrantRecord,
@@ -159,6 +160,7 @@ export function createClientStore<C extends Client = Client>(driver: Driver, tab
     'tokenEndpointAuthMethod',
     'resourceServer',
     'resources',
+    ...REGISTRATION_KEYS,
   ]);
   return {
     getClient: (clientId) =>
@@ -184,7 +186,157 @@ export function createClientStore<C extends Client = Client>(driver: Driver, tab
         if (isSet(row.tokenEndpointAuthMethod)) client.tokenEndpointAuthMethod = str(row.tokenEndpointAuthMethod);
         if (flag(row.resourceServer)) client.resourceServer = true;
         if (isSet(row.resources)) client.resources = toArray(row.resources);
+        readRegistrationFields(row, client);
         return client as unknown as C;
+      }),
+  };
+}
+
+/** The optional client keys of dynamic client registration (`RegistrationClientColumns`). */
+const REGISTRATION_KEYS = [
+  'requirePushedAuthorizationRequests',
+  'dpopBoundAccessTokens',
+  'name',
+  'uri',
+  'logoUri',
+  'clientSecretExpiresAt',
+  'secretNeverExpires',
+  'registration',
+] as const;
+
+/** A flag column: `true`, `false`, or `undefined` for NULL (the client has no such field). */
+function triFlag(value: unknown): boolean | undefined {
+  if (!isSet(value)) return undefined;
+  if (flag(value)) return true;
+  return value === false || value === 0 || value === '0' || value === 'f' || value === 'false' ? false : undefined;
+}
+
+/** Sets the registration fields of a client row on `client`; NULL columns leave their field out. */
+function readRegistrationFields(row: Row, client: Record<string, unknown>): void {
+  for (const key of ['requirePushedAuthorizationRequests', 'dpopBoundAccessTokens'] as const) {
+    const v = triFlag(row[key]);
+    if (v !== undefined) client[key] = v;
+  }
+  for (const key of ['name', 'uri', 'logoUri'] as const) if (isSet(row[key])) client[key] = str(row[key]);
+  if (isSet(row.clientSecretExpiresAt)) client.clientSecretExpiresAt = toDate(row.clientSecretExpiresAt);
+  else if (flag(row.secretNeverExpires)) client.clientSecretExpiresAt = null;
+  if (isSet(row.registration)) {
+    const r = JSON.parse(str(row.registration)) as Record<string, unknown>;
+    const info: Record<string, unknown> = { accessTokenHash: str(r.accessTokenHash), issuedAt: toDate(r.issuedAt) };
+    if (Array.isArray(r.contacts)) info.contacts = toArray(r.contacts);
+    if (typeof r.softwareId === 'string') info.softwareId = r.softwareId;
+    if (typeof r.softwareVersion === 'string') info.softwareVersion = r.softwareVersion;
+    info.responseTypes = toArray(r.responseTypes);
+    client.registration = info;
+  }
+}
+
+/** `true` for MySQL's duplicate-key error (ER_DUP_ENTRY, 1062), however Drizzle wrapped it. */
+function duplicateKey(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
+    const { code, errno } = e as { code?: unknown; errno?: unknown };
+    if (code === 'ER_DUP_ENTRY' || errno === 1062) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** `registration` as stored: JSON with `issuedAt` as ISO text (the digest, never the token). */
+function registrationText(r: NonNullable<Client['registration']>): string {
+  return JSON.stringify({
+    accessTokenHash: r.accessTokenHash,
+    issuedAt: r.issuedAt.toISOString(),
+    ...(r.contacts !== undefined ? { contacts: [...r.contacts] } : {}),
+    ...(r.softwareId !== undefined ? { softwareId: r.softwareId } : {}),
+    ...(r.softwareVersion !== undefined ? { softwareVersion: r.softwareVersion } : {}),
+    responseTypes: [...r.responseTypes],
+  });
+}
+
+/**
+ * A `ClientRegistrationStore` (dynamic client registration, RFC 7591/7592) over the client table
+ * of `createClientStore`, which then finds the clients it writes. `createClient` is one INSERT
+ * that does nothing on a taken id (`ON CONFLICT DO NOTHING`; MySQL `ON DUPLICATE KEY UPDATE id =
+ * id`): the primary key picks the one winner of concurrent creates, the others answer `false`.
+ * `updateClient` is one UPDATE of every column (absent fields become NULL), `deleteClient` one
+ * DELETE. A table of your own may leave out the optional columns: clients that set such a field
+ * are then refused with a TypeError naming it, rather than stored without it.
+ */
+export function createClientRegistrationStore<C extends Client = Client>(
+  driver: Driver,
+  table: TableWith<ClientColumns>,
+): ClientRegistrationStore<C> {
+  const columns = getTableColumns(table) as Record<string, Column>;
+  const has = (key: string) => key in columns;
+  /** The value of every column this store knows and the table has, by key. */
+  const values = (c: Client): Record<string, unknown> => {
+    requireFits(c.id, 'createClient: id');
+    const row: Record<string, unknown> = {
+      id: c.id,
+      secretHash: c.secretHash,
+      redirectUris: JSON.stringify(c.redirectUris),
+      grantTypes: JSON.stringify(c.grantTypes),
+      scopes: JSON.stringify(c.scopes),
+    };
+    const at = c.clientSecretExpiresAt;
+    const optional: [string, unknown, boolean][] = [
+      ['defaultScopes', listText(c.defaultScopes), c.defaultScopes !== undefined],
+      ['tokenEndpointAuthMethod', c.tokenEndpointAuthMethod ?? null, c.tokenEndpointAuthMethod !== undefined],
+      ['resourceServer', c.resourceServer ?? null, c.resourceServer === true],
+      ['resources', listText(c.resources), c.resources !== undefined],
+      [
+        'requirePushedAuthorizationRequests',
+        c.requirePushedAuthorizationRequests ?? null,
+        c.requirePushedAuthorizationRequests !== undefined,
+      ],
+      ['dpopBoundAccessTokens', c.dpopBoundAccessTokens ?? null, c.dpopBoundAccessTokens !== undefined],
+      ['name', c.name ?? null, c.name !== undefined],
+      ['uri', c.uri ?? null, c.uri !== undefined],
+      ['logoUri', c.logoUri ?? null, c.logoUri !== undefined],
+      ['clientSecretExpiresAt', at instanceof Date ? driver.time(at) : null, at instanceof Date],
+      ['secretNeverExpires', at === null ? true : null, at === null],
+      ['registration', c.registration ? registrationText(c.registration) : null, c.registration !== undefined],
+    ];
+    for (const [key, value, given] of optional) {
+      if (has(key)) row[key] = typeof value === 'boolean' ? (columns[key] as Column).mapToDriverValue(value) : value;
+      else if (given) {
+        throw new TypeError(`createClientRegistrationStore: the client table has no ${key} column; migrate() adds it to the default table`);
+      }
+    }
+    return row;
+  };
+  const exists = async (id: string) => (await driver.rows(sql`SELECT 1 AS one FROM ${table} WHERE ${name(table.id)} = ${id}`)).length > 0;
+  return {
+    createClient: (client) =>
+      guard(async () => {
+        const insert = sql`INSERT INTO ${table} ${insertValues(table, [values(client)])}`;
+        if (driver.dialect !== 'mysql') return (await driver.run(sql`${insert} ON CONFLICT (${name(table.id)}) DO NOTHING`)) === 1;
+        // MySQL has no DO NOTHING that reports the conflict (mysql2's FOUND_ROWS makes an
+        // `ON DUPLICATE KEY UPDATE id = id` count 1 too): a duplicate key error it is.
+        try {
+          await driver.run(insert);
+          return true;
+        } catch (err) {
+          if (duplicateKey(err)) return false;
+          throw err;
+        }
+      }),
+    updateClient: (client) =>
+      guard(async () => {
+        if (!fits(client.id, MAX_ID)) return false;
+        const { id: _, ...row } = values(client);
+        const set = sql.join(
+          Object.entries(row).map(([key, value]) => sql`${name(columns[key] as Column)} = ${value}`),
+          sql`, `,
+        );
+        const changed = await driver.run(sql`UPDATE ${table} SET ${set} WHERE ${name(table.id)} = ${client.id}`);
+        // MySQL may count changed rows only: an update to the same values answers 0.
+        return changed > 0 || (await exists(client.id));
+      }),
+    deleteClient: (clientId) =>
+      guard(async () => {
+        if (!fits(clientId, MAX_ID)) return false;
+        return (await driver.run(sql`DELETE FROM ${table} WHERE ${name(table.id)} = ${clientId}`)) > 0;
       }),
   };
 }

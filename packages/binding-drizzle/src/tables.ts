@@ -49,6 +49,21 @@ export type ClientColumns =
   | 'tokenEndpointAuthMethod'
   | 'resourceServer'
   | 'resources';
+/**
+ * The optional client keys of dynamic client registration (RFC 7591/7592) and the client
+ * metadata it sets. The default tables have them all; a table of your own may leave any out (the
+ * client store then never returns that field, and the registration store refuses clients that
+ * set it).
+ */
+export type RegistrationClientColumns =
+  | 'requirePushedAuthorizationRequests'
+  | 'dpopBoundAccessTokens'
+  | 'name'
+  | 'uri'
+  | 'logoUri'
+  | 'clientSecretExpiresAt'
+  | 'secretNeverExpires'
+  | 'registration';
 /** The keys the user store reads. Other columns of your table come back on the user. */
 export type UserColumns = 'id' | 'username' | 'passwordHash';
 /** The keys the grant store reads and writes. */
@@ -131,6 +146,14 @@ export const pgClients = pgTable(TABLE_NAMES.clients, {
   tokenEndpointAuthMethod: pgText('token_endpoint_auth_method'),
   resourceServer: pgBoolean('resource_server'),
   resources: pgText('resources'),
+  requirePushedAuthorizationRequests: pgBoolean('require_pushed_authorization_requests'),
+  dpopBoundAccessTokens: pgBoolean('dpop_bound_access_tokens'),
+  name: pgText('name'),
+  uri: pgText('uri'),
+  logoUri: pgText('logo_uri'),
+  clientSecretExpiresAt: pgTime('client_secret_expires_at'),
+  secretNeverExpires: pgBoolean('secret_never_expires'),
+  registration: pgText('registration'),
 });
 
 export const pgUsers = pgTable(TABLE_NAMES.users, {
@@ -229,6 +252,14 @@ export const mysqlClients = mysqlTable(TABLE_NAMES.clients, {
   tokenEndpointAuthMethod: myVarchar('token_endpoint_auth_method', { length: 32 }),
   resourceServer: myBoolean('resource_server'),
   resources: myText('resources'),
+  requirePushedAuthorizationRequests: myBoolean('require_pushed_authorization_requests'),
+  dpopBoundAccessTokens: myBoolean('dpop_bound_access_tokens'),
+  name: myText('name'),
+  uri: myText('uri'),
+  logoUri: myText('logo_uri'),
+  clientSecretExpiresAt: myTime('client_secret_expires_at'),
+  secretNeverExpires: myBoolean('secret_never_expires'),
+  registration: myText('registration'),
 });
 
 export const mysqlUsers = mysqlTable(TABLE_NAMES.users, {
@@ -323,6 +354,14 @@ export const sqliteClients = sqliteTable(TABLE_NAMES.clients, {
   tokenEndpointAuthMethod: liteText('token_endpoint_auth_method'),
   resourceServer: liteInteger('resource_server', { mode: 'boolean' }),
   resources: liteText('resources'),
+  requirePushedAuthorizationRequests: liteInteger('require_pushed_authorization_requests', { mode: 'boolean' }),
+  dpopBoundAccessTokens: liteInteger('dpop_bound_access_tokens', { mode: 'boolean' }),
+  name: liteText('name'),
+  uri: liteText('uri'),
+  logoUri: liteText('logo_uri'),
+  clientSecretExpiresAt: liteTime('client_secret_expires_at'),
+  secretNeverExpires: liteInteger('secret_never_expires', { mode: 'boolean' }),
+  registration: liteText('registration'),
 });
 
 export const sqliteUsers = sqliteTable(TABLE_NAMES.users, {
