@@ -16,7 +16,9 @@ let issuer: string;
 
 beforeAll(async () => {
   server = createServer((req, res) => handler(req, res));
-  let handler: ReturnType<typeof toNodeHandler> = (_req, res) => res.end();
+  let handler: ReturnType<typeof toNodeHandler> = async (_req, res) => {
+    res.end();
+  };
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   provider = new OAuth2Provider({
