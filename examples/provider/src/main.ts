@@ -6,11 +6,13 @@
 import { createApp } from './app.js';
 import { ConfigError, parseConfig, redactUrl } from './config.js';
 import { SeedError } from './seed.js';
+import { parseDatabaseDriver } from './storage.js';
 
 async function main(): Promise<void> {
   const config = parseConfig(process.env, process.argv.slice(2));
+  const driver = parseDatabaseDriver(process.env.DATABASE_DRIVER, config.database);
   const app = await createApp(config);
-  const db = config.database.kind === 'sqlite' ? `sqlite:${config.database.storage}` : redactUrl(config.database.url);
+  const db = `${config.database.kind === 'sqlite' ? `sqlite:${config.database.storage}` : redactUrl(config.database.url)} (${driver})`;
   const lines = [
     '',
     `Portcullis example provider on ${app.url}`,

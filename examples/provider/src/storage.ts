@@ -12,7 +12,7 @@ import type {
   User,
   UserStore,
 } from '@portcullis/core';
-import type { DatabaseConfig } from './config.js';
+import { ConfigError, type DatabaseConfig } from './config.js';
 import type { KeyValue } from './state/key-value.js';
 
 /** A user as the seed file and the CLI create it. */
@@ -26,11 +26,15 @@ export interface UserInput {
 
 /**
  * The database the app keeps clients, users and tokens in, through the Sequelize binding
- * (SQLite, PostgreSQL, MariaDB) or the Mongoose binding (MongoDB). Writing clients and users
- * (seed file, CLI) goes through the binding's own models.
+ * (SQLite, PostgreSQL, MariaDB; the default), the Drizzle binding (`DATABASE_DRIVER=drizzle`:
+ * SQLite through libSQL, PostgreSQL through pg, MariaDB/MySQL through mysql2) or the Mongoose
+ * binding (MongoDB). Writing clients and users (seed file, CLI) goes through the binding's own
+ * models or tables.
  */
 export interface Storage {
   readonly kind: DatabaseConfig['kind'];
+  /** The binding in use. */
+  readonly driver: 'sequelize' | 'drizzle' | 'mongoose';
   readonly clients: ClientStore;
   readonly users: UserStore;
   /** The binding's grant store, for `GRANT_CACHE=database`. */
@@ -75,13 +79,13 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-type Row = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 
 /** How long a MongoDB lock document holds when its process dies without removing it. */
 const LOCK_LEASE_MS = 10 * 60_000;
 
 /** `fn` run on the first call only; later calls get the same promise (closing twice is harmless). */
-function once(fn: () => Promise<void>): () => Promise<void> {
+export function once(fn: () => Promise<void>): () => Promise<void> {
   let done: Promise<void> | undefined;
   return () => {
     done ??= fn();
@@ -95,7 +99,7 @@ function toArray(value: unknown): string[] {
 }
 
 /** A client from a database row or document, whatever the binding named its id. */
-function toClient(v: Row, idField: 'id' | 'clientId'): Client {
+export function toClient(v: Row, idField: 'id' | 'clientId'): Client {
   const c: {
     -readonly [K in keyof Client]: Client[K];
   } = {
@@ -112,7 +116,7 @@ function toClient(v: Row, idField: 'id' | 'clientId'): Client {
   return c;
 }
 
-function clientFields(c: Client) {
+export function clientFields(c: Client) {
   return {
     secretHash: c.secretHash,
     redirectUris: [...c.redirectUris],
@@ -124,13 +128,41 @@ function clientFields(c: Client) {
   };
 }
 
-function subjectClash(username: string): Error {
+export function subjectClash(username: string): Error {
   return new Error(`User "${username}" exists with another subject, or the subject belongs to another user`);
 }
 
-/** Connects to the database, creates the tables or indexes if missing, and returns the storage. */
-export async function openStorage(db: DatabaseConfig): Promise<Storage> {
-  return db.kind === 'mongodb' ? openMongo(db.url) : openSql(db);
+/** `DATABASE_DRIVER`: the binding SQL databases go through. MongoDB always uses Mongoose. */
+export type DatabaseDriver = 'sequelize' | 'drizzle' | 'mongoose';
+
+/**
+ * Parses `DATABASE_DRIVER` (`sequelize`, the default, or `drizzle`) for the database `db`;
+ * throws `ConfigError` for another value or for `drizzle` on MongoDB.
+ */
+export function parseDatabaseDriver(text: string | undefined, db: DatabaseConfig): DatabaseDriver {
+  const v = text?.trim().toLowerCase() || 'sequelize';
+  if (v !== 'sequelize' && v !== 'drizzle') {
+    throw new ConfigError('DATABASE_DRIVER must be sequelize (the default) or drizzle');
+  }
+  if (db.kind === 'mongodb') {
+    if (v === 'drizzle')
+      throw new ConfigError('DATABASE_DRIVER=drizzle needs an SQL database (sqlite:, postgres://, mysql://, mariadb://), not MongoDB');
+    return 'mongoose';
+  }
+  return v;
+}
+
+/**
+ * Connects to the database, creates the tables or indexes if missing, and returns the storage.
+ * `driver` defaults to the `DATABASE_DRIVER` environment variable.
+ */
+export async function openStorage(db: DatabaseConfig, driver = parseDatabaseDriver(process.env.DATABASE_DRIVER, db)): Promise<Storage> {
+  if (db.kind === 'mongodb') return openMongo(db.url);
+  if (driver === 'drizzle') {
+    const { openDrizzle } = await import('./drizzle-storage.js');
+    return openDrizzle(db);
+  }
+  return openSql(db);
 }
 
 async function openSql(db: DatabaseConfig): Promise<Storage> {
@@ -166,6 +198,7 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
 
   return {
     kind: db.kind,
+    driver: 'sequelize',
     clients,
     users,
     grants,
@@ -256,6 +289,7 @@ async function openMongo(url: string): Promise<Storage> {
   const grants = b.createGrantStore(models.grant);
   return {
     kind: 'mongodb',
+    driver: 'mongoose',
     clients,
     users,
     grants,
