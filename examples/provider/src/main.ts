@@ -7,11 +7,20 @@ import { createApp } from './app.js';
 import { ConfigError, parseConfig, redactUrl } from './config.js';
 import { SeedError } from './seed.js';
 import { parseDatabaseDriver } from './storage.js';
+import { parseTelemetryConfig, startTelemetry, type Telemetry } from './telemetry.js';
 
 async function main(): Promise<void> {
   const config = parseConfig(process.env, process.argv.slice(2));
   const driver = parseDatabaseDriver(process.env.DATABASE_DRIVER, config.database);
-  const app = await createApp(config);
+  // The OpenTelemetry SDK is registered before the provider exists, so its first request is recorded.
+  const telemetry = await startTelemetry(parseTelemetryConfig(process.env));
+  let app: Awaited<ReturnType<typeof createApp>>;
+  try {
+    app = await createApp(config);
+  } catch (err) {
+    await telemetry?.shutdown(1000);
+    throw err;
+  }
   const db = `${config.database.kind === 'sqlite' ? `sqlite:${config.database.storage}` : redactUrl(config.database.url)} (${driver})`;
   const lines = [
     '',
@@ -20,6 +29,8 @@ async function main(): Promise<void> {
     `  metadata:     ${app.issuer}/.well-known/oauth-authorization-server`,
     `  database:     ${db}`,
   ];
+  if (telemetry?.metricsUrl) lines.push(`  metrics:      ${telemetry.metricsUrl}`);
+  if (telemetry?.otlpEndpoint) lines.push(`  otlp:         ${redactUrl(telemetry.otlpEndpoint)} (spans and metrics)`);
   if (app.demoUser) {
     lines.push(`  demo client:  ${app.issuer}/demo  (click "Sign in with Portcullis")`);
     lines.push(
@@ -31,18 +42,28 @@ async function main(): Promise<void> {
   lines.push('', 'Request logs follow, one JSON line each. Ctrl-C stops.', '');
   process.stderr.write(lines.join('\n'));
   // SIGTERM (and Ctrl-C): stop accepting, let requests in flight finish within SHUTDOWN_GRACE,
-  // close the stores, exit 0. A second signal exits at once.
+  // close the stores, flush the telemetry (5 s at most), exit 0. A second signal exits at once.
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(1);
     stopping = true;
-    app.shutdown().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`Shutdown failed: ${(err as Error)?.message ?? String(err)}\n`);
-        process.exit(1);
-      },
-    );
+    const flush = (t: Telemetry | null) => t?.shutdown(5000);
+    app
+      .shutdown()
+      .then(
+        () => flush(telemetry),
+        async (err: unknown) => {
+          await flush(telemetry);
+          throw err;
+        },
+      )
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          process.stderr.write(`Shutdown failed: ${(err as Error)?.message ?? String(err)}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
