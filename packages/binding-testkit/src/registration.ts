@@ -211,6 +211,10 @@ export const registrationChecks = {
       assert.equal(await ctx.clients.getClient(ghost.id), null, 'updateClient of an unknown id must not create it');
       assert.equal(await ctx.registrations.deleteClient(ghost.id), false, 'deleteClient of an unknown id must answer false');
       assert.equal(await ctx.registrations.deleteClient(''), false, 'deleteClient of the empty id');
+      // An id longer than any id column: no such client can exist, so the answer is false, not an error.
+      const long = makeRegisteredClient({ id: `${'x'.repeat(300)}-${rid('long')}` });
+      assert.equal(await ctx.registrations.updateClient(long), false, 'updateClient of a 300-character unknown id');
+      assert.equal(await ctx.registrations.deleteClient(long.id), false, 'deleteClient of a 300-character unknown id');
     },
   ),
 
