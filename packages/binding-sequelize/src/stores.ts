@@ -444,6 +444,7 @@ export function createClientRegistrationStore<C extends Client = Client>(model: 
       }),
     updateClient: (client) =>
       guard(async () => {
+        if (!fits(client.id, idMax)) return false; // no such row can exist
         const { id, ...row } = toRow(client);
         const [changed] = await model.update(row, { where: { id: client.id } });
         if (changed > 0) return true;
