@@ -5,11 +5,12 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runDpop } from './dpop.mjs';
 import { runJwt } from './jwt.mjs';
 import { portcullisNodeArgs, runGroup } from './measure.mjs';
 import { killAll, runToEnd } from './procs.mjs';
 import { report } from './report.mjs';
-import { ALL_GROUPS, E, STORE_GROUPS } from './scenarios.mjs';
+import { ALL_GROUPS, E, STORE_GROUPS, TELEMETRY_INSTANCES, telemetryRows } from './scenarios.mjs';
 import { runStore } from './stores.mjs';
 
 const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -188,6 +189,7 @@ export async function main(argv) {
   if (groups.has('token')) {
     await runGroup(ctx, 'token', [E.bareToken, E.oidcCc, E.oauth2Cc, E.pcNodeCc, E.pcExpressCc, E.pcFetchCc, E.pcNodeCcScrypt]);
   }
+  if (groups.has('telemetry')) await runGroup(ctx, 'telemetry', telemetryRows(), { instances: TELEMETRY_INSTANCES });
   if (groups.has('resource')) {
     await runGroup(ctx, 'resource', [
       E.bareHello,
@@ -204,6 +206,7 @@ export async function main(argv) {
   if (groups.has('introspection')) await runGroup(ctx, 'introspection', [E.oidcIntro, E.pcNodeIntro, E.pcExpressIntro, E.pcFetchIntro]);
   if (groups.has('exchange')) await runGroup(ctx, 'exchange', [E.pcNodeEx, E.pcExpressEx, E.pcFetchEx]);
   if (groups.has('jwt')) await runJwt(ctx);
+  if (groups.has('dpop')) await runDpop(ctx);
   for (const store of STORE_GROUPS) if (groups.has(store)) await runStore(ctx, store, results);
   if (groups.has('memory')) {
     log(`memory: ${CFG.memTokens.toLocaleString('en')} tokens, then ${CFG.flood.toLocaleString('en')} unredeemed codes`);

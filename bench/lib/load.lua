@@ -1,6 +1,6 @@
 -- wrk script for the Portcullis benchmark. Configured by environment variables, read when the
 -- script loads (wrk decides whether requests are static before init() runs):
---   BENCH_MODE   get | post | bearer | introspect | exchange
+--   BENCH_MODE   get | post | bearer | introspect | exchange | dpop
 --   BENCH_PATH   request path (get, post, bearer, introspect; authorize URL for exchange)
 --   BENCH_AUTH   Authorization header value (post, introspect, exchange's token request)
 --   BENCH_BODY   form body (post)
@@ -9,6 +9,11 @@
 --                from there instead of from the first token (so, with more tokens than a cache
 --                holds, no token is seen again while it could still be cached)
 --   BENCH_TOKEN_PATH, BENCH_TOKEN_BODY  exchange: token endpoint and body with CODE in place of the code
+--   dpop: GET BENCH_PATH with `Authorization: DPoP <BENCH_TOKEN>` and a `DPoP` header, the next
+--         line of BENCH_FILE (one proof a line, each used once: a server refuses a replayed
+--         proof). The file is read a line per request, not loaded; BENCH_CURSOR keeps the byte
+--         offset reached. At the end of the file it starts over (replays: the server's 401s show
+--         up as errors) and counts it in "wraps".
 -- done() prints one line: BENCH_RESULT {json}.
 
 local mode = os.getenv("BENCH_MODE") or "get"
@@ -69,6 +74,38 @@ elseif mode == "bearer" or mode == "introspect" then
     cursor = cursor % #reqs + 1
     return reqs[cursor]
   end
+elseif mode == "dpop" then
+  local file = os.getenv("BENCH_FILE")
+  local token = os.getenv("BENCH_TOKEN") or ""
+  local cursorFile = os.getenv("BENCH_CURSOR")
+  -- Globals, so done() can read them with thread:get: the byte offset reached, and wraps.
+  cursor = 0
+  wraps = 0
+  if cursorFile then
+    local f = io.open(cursorFile, "r")
+    if f then
+      cursor = tonumber(f:read("*l") or "0") or 0
+      f:close()
+    end
+  end
+  local fh
+  function init(args)
+    if not file then return end
+    fh = io.open(file, "r")
+    fh:seek("set", cursor)
+  end
+  request = function()
+    if not fh then return wrk.format() end
+    local line = fh:read("*l")
+    if not line or line == "" then
+      wraps = wraps + 1
+      fh:seek("set", 0)
+      cursor = 0
+      line = fh:read("*l") or ""
+    end
+    cursor = cursor + #line + 1
+    return wrk.format("GET", path, { ["Authorization"] = "DPoP " .. token, ["DPoP"] = line })
+  end
 elseif mode == "exchange" then
   -- The whole code flow per exchange: GET the authorization URL (the server approves at once and
   -- answers 302 with a code), then POST the code to the token endpoint. Codes from any
@@ -119,7 +156,10 @@ function done(summary, latency, requests)
       f:close()
     end
   end
-  local ex, fl = 0, 0
+  local ex, fl, wr = 0, 0, 0
+  if mode == "dpop" then
+    for _, t in ipairs(threads) do wr = wr + (t:get("wraps") or 0) end
+  end
   if mode == "exchange" then
     for _, t in ipairs(threads) do
       ex = ex + (t:get("exchanges") or 0)
@@ -128,7 +168,7 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    'BENCH_RESULT {"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"mean_us":%.1f,"exchanges":%d,"exchange_failures":%d}\n',
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"mean_us":%.1f,"exchanges":%d,"exchange_failures":%d,"wraps":%d}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, ex, fl))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, ex, fl, wr))
 end

@@ -114,8 +114,10 @@ export async function fetchTokens(port, path, n, clientId = 'c1') {
  * Starts the servers of `entries` (one process per server key and instance), fetches bearer
  * tokens where needed, warms every entry up until its rate is steady, then runs `CFG.runs`
  * rounds over all entries. `instances` gives each instance's environment (database URLs).
+ * `eachRound(procs, round)` runs in every round once the servers are up, before the warm-ups (the
+ * DPoP rows issue their token and write their proofs there).
  */
-export async function runGroup(ctx, name, entries, { instances = {}, prepare } = {}) {
+export async function runGroup(ctx, name, entries, { instances = {}, prepare, eachRound } = {}) {
   const { CFG, log } = ctx;
   log(`group ${name}: ${entries.map((e) => e.id).join(', ')}`);
   const dir = tempDir('portcullis-bench-tokens-');
@@ -133,6 +135,7 @@ export async function runGroup(ctx, name, entries, { instances = {}, prepare } =
       pinning: ctx.pinning,
     });
     if (e.proc.child.exitCode !== null) throw new Error(`${e.server} died:\n${e.proc.child.output}`);
+    if (r.raw.wraps > 0) ctx.log(`  warning: ${e.id} ran out of proofs and started its file over (replays)`);
     const done = e.metric === 'exchanges' ? r.raw.exchanges : r.requests;
     const serverTicks = cpuTicks(e.proc.child.pid) - cpu0;
     const core1 = coreTicks(ctx.SERVER_CORE);
@@ -189,6 +192,7 @@ export async function runGroup(ctx, name, entries, { instances = {}, prepare } =
         e.load = { ...e.load, BENCH_FILE: tokenFiles.get(key) };
       }
       if (prepare && round === 0) await prepare(procs);
+      if (eachRound) await eachRound(procs, round);
       for (const e of entries) await warm(e);
       // The order rotates from round to round, so no row is always measured first or last, and
       // each row's time is taken in slices of SLICE_S seconds in turn with the other rows: the

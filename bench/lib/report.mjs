@@ -2,7 +2,7 @@
 // then the round trips, cost growth, memory and secret sections of the groups that ran.
 import { loadavg } from 'node:os';
 import { median, SLICE_S, value } from './measure.mjs';
-import { allEntries, E, floorOf, J, JWT_ALGS, PG, SERVERS, ST, STORE_GROUPS, STORES } from './scenarios.mjs';
+import { allEntries, D, DPOP_ALGS, E, floorOf, J, JWT_ALGS, PG, SERVERS, ST, STORE_GROUPS, STORES, T } from './scenarios.mjs';
 
 export function fmt(n) {
   if (!Number.isFinite(n)) return 'n/a';
@@ -75,6 +75,27 @@ function targets(results) {
       const r = ratio(j.rsCached, J.hello);
       t[j.rsCached.id] = { text: `≥0.5× bare hello (same group): ${both(r)}`, pass: r.rps >= 0.5 };
     }
+  }
+  // DPoP (issue 16): the bound resource check against the bare proof verification beside it.
+  for (const inst of Object.keys(DPOP_ALGS)) {
+    const d = D[inst];
+    if (measured(d.pc, d.floor)) {
+      const r = ratio(d.pc, d.floor);
+      t[d.pc.id] = { text: `≥0.7× bare proof \`jwtVerify\`: ${both(r)}`, pass: r.rps >= 0.7 };
+    }
+  }
+  // OpenTelemetry (issue 17): the default (on, no SDK) against `telemetry: false`, same group.
+  if (measured(T.on, T.off)) {
+    const r = ratio(T.on, T.off);
+    const pct = (v) => `${(100 * (1 - v)).toFixed(1)}%`;
+    t[T.on.id] = {
+      text: `overhead vs \`telemetry: false\` under 3%: ${both(r)}, i.e. ${pct(r.rps)} (CPU ${pct(r.cpu)})`,
+      pass: r.rps >= 0.97,
+    };
+  }
+  if (measured(T.sdk, T.off)) {
+    const r = ratio(T.sdk, T.off);
+    t[T.sdk.id] = { text: `vs \`telemetry: false\` (informative): ${both(r)}` };
   }
   if (results.growth) {
     const g = results.growth;

@@ -11,7 +11,21 @@ export const AUTHORIZE_PATH = `/oauth/authorize?response_type=code&client_id=c1&
 export const EXCHANGE_BODY = `grant_type=authorization_code&code=CODE&redirect_uri=${REDIRECT}&code_verifier=${VERIFIER}`;
 export const CC_BODY = 'grant_type=client_credentials&scope=read';
 
-export const ALL_GROUPS = ['token', 'resource', 'introspection', 'exchange', 'jwt', 'pg', 'mariadb', 'sqlite', 'mongo', 'memory', 'secret'];
+export const ALL_GROUPS = [
+  'token',
+  'telemetry',
+  'resource',
+  'introspection',
+  'exchange',
+  'jwt',
+  'dpop',
+  'pg',
+  'mariadb',
+  'sqlite',
+  'mongo',
+  'memory',
+  'secret',
+];
 /** The groups that run Portcullis and its floor on a database. */
 export const STORE_GROUPS = ['pg', 'mariadb', 'sqlite', 'mongo'];
 
@@ -51,6 +65,18 @@ export const SERVERS = {
   // JWT access tokens (group `jwt`): the algorithm comes from the instance (JWT_ALG).
   'bare-jwt-sign': { label: 'bare `node:http`: jose `SignJWT` (RFC 9068 claims)', file: 'servers/bare-jwt-sign.mjs' },
   'bare-jwt-verify': { label: 'bare `node:http`: jose `jwtVerify`, local key', file: 'servers/bare-jwt-verify.mjs' },
+  // DPoP (group `dpop`): the floor verifies the proof alone; Portcullis checks token and proof.
+  'bare-dpop-verify': {
+    label: "bare `node:http`: jose `jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt' })`",
+    file: 'servers/bare-dpop-verify.mjs',
+  },
+  'pc-node-dpop': {
+    label: 'Portcullis, `node:http` adapter, `dpop: { enabled: true }`',
+    portcullis: true,
+    file: 'servers/portcullis.mjs',
+    env: { ADAPTER: 'node', DPOP: '1' },
+    tokenPath: '/oauth/token',
+  },
   'rs-node': {
     label: '`@portcullis/resource-server` `requireOAuth` on `node:http`',
     portcullis: true,
@@ -213,6 +239,43 @@ export const J = {
 export const jwtSignRows = () => Object.keys(JWT_ALGS).flatMap((i) => [J[i].floorSign, J[i].pcCc, J[i].oidcCc]);
 export const jwtVerifyRows = () => [J.hello, ...Object.keys(JWT_ALGS).flatMap((i) => [J[i].floorVerify, J[i].rsFirst, J[i].rsCached])];
 
+/**
+ * OpenTelemetry (group `telemetry`): the client_credentials token row with the default
+ * `telemetry` (on, no SDK registered), with `telemetry: false`, and with an SDK registered.
+ */
+export const T = {
+  on: entry('otel-on-cc', 'pc-node', S.cc, post('/oauth/token', CC_BODY, basic('c1')), {
+    instance: 'otel-on',
+    note: ' — `telemetry` default (on), no SDK registered',
+  }),
+  off: entry('otel-off-cc', 'pc-node', S.cc, post('/oauth/token', CC_BODY, basic('c1')), {
+    instance: 'otel-off',
+    note: ' — `telemetry: false`',
+  }),
+  sdk: entry('otel-sdk-cc', 'pc-node', S.cc, post('/oauth/token', CC_BODY, basic('c1')), {
+    instance: 'otel-sdk',
+    note: ' — `telemetry` on, OpenTelemetry SDK 3.1 registered (spans batched to a sink, metrics)',
+  }),
+};
+export const TELEMETRY_INSTANCES = { 'otel-on': {}, 'otel-off': { TELEMETRY: 'off' }, 'otel-sdk': { OTEL_SDK: '1' } };
+export const telemetryRows = () => [T.on, T.off, T.sdk];
+
+/** The DPoP rows' algorithms, by instance name. */
+export const DPOP_ALGS = { 'dpop-es256': 'ES256', 'dpop-eddsa': 'EdDSA' };
+/** The URL the DPoP proofs name (htu): the provider's issuer origin plus the route's path. */
+export const DPOP_HTU = 'http://127.0.0.1/resource';
+const dpopLoad = () => ({ BENCH_MODE: 'dpop', BENCH_PATH: '/resource' });
+function dpopEntries(inst) {
+  const alg = DPOP_ALGS[inst];
+  const a = { instance: inst, alg, dpop: true, note: ` — ${alg === 'EdDSA' ? 'EdDSA (Ed25519)' : alg} proofs` };
+  return {
+    floor: entry(`${inst}-floor`, 'bare-dpop-verify', 'DPoP proof check, a new proof each request', dpopLoad(), a),
+    pc: entry(`${inst}-pc`, 'pc-node-dpop', 'DPoP-bound resource (`requireOAuth`), a new proof each request', dpopLoad(), a),
+  };
+}
+export const D = Object.fromEntries(Object.keys(DPOP_ALGS).map((inst) => [inst, dpopEntries(inst)]));
+export const dpopRows = () => Object.keys(DPOP_ALGS).flatMap((i) => [D[i].floor, D[i].pc]);
+
 /** Every row in report order. */
 export function allEntries() {
   return [
@@ -222,6 +285,7 @@ export function allEntries() {
     E.oidcCc,
     E.oauth2Cc,
     E.pcNodeCc,
+    ...telemetryRows(),
     E.pcExpressCc,
     E.pcFetchCc,
     E.pcNodeCcScrypt,
@@ -239,6 +303,7 @@ export function allEntries() {
     E.pcFetchEx,
     ...jwtSignRows(),
     ...jwtVerifyRows(),
+    ...dpopRows(),
     ...STORE_GROUPS.flatMap((s) => Object.values(ST[s])),
     PG.resSmall,
     PG.resLarge,

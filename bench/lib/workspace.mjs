@@ -23,3 +23,13 @@ export const BENCH_KEK = Buffer.alloc(32, 7).toString('base64url');
 
 /** Issuer and audience of every JWT in the benchmark (Portcullis' default audience is its issuer). */
 export const JWT_ISSUER = 'http://127.0.0.1';
+
+const CORE_DIR = fileURLToPath(new URL('../../packages/core/', import.meta.url));
+
+/**
+ * A module as `@portcullis/core` resolves it (its dependencies and devDependencies: `jose`, the
+ * `@opentelemetry` SDK packages), so the bench uses the very copies core runs with.
+ */
+export async function loadFromCore(name) {
+  return import(pathToFileURL(createRequire(`${CORE_DIR}package.json`).resolve(name)).href);
+}

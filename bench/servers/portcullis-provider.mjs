@@ -9,6 +9,9 @@
  *   database `MONGO_DB`), codes in Redis.
  * - `JWT_ALG=ES256` or `EdDSA`: access tokens are RFC 9068 JWTs (`accessTokenFormat: 'jwt'`)
  *   signed with that algorithm; the signing key is made on the first token.
+ * - `DPOP=1`: `dpop: { enabled: true }` (group `dpop`).
+ * - `TELEMETRY=off`: `telemetry: false` (group `telemetry`; the default is on, and records only
+ *   when an SDK is registered: `OTEL_SDK=1` in servers/portcullis.mjs).
  */
 import { createMemoryStores, hashPassword, hashSecret, OAuth2Provider } from '@portcullis/core';
 import { BENCH_KEK } from '../lib/workspace.mjs';
@@ -65,6 +68,8 @@ export async function createBenchProvider() {
   const provider = new OAuth2Provider({
     issuer: 'http://127.0.0.1',
     ...(alg ? { accessTokenFormat: 'jwt', jwt: { algorithm: alg, keyEncryptionKey: BENCH_KEK } } : {}),
+    ...(process.env.DPOP === '1' ? { dpop: { enabled: true } } : {}),
+    ...(process.env.TELEMETRY === 'off' ? { telemetry: false } : {}),
   });
   const seed = await clients();
   const stores = process.env.STORES ?? 'memory';

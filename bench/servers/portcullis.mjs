@@ -13,6 +13,8 @@
  * part of the code flow: `provider.authorize()`, then `completeAuthorization()` as a consent page
  * would), so a load script can run the whole code flow. `GET /__stats` and `POST /__stats/reset`
  * expose the round-trip counters (PostgreSQL + Redis only).
+ *
+ * `OTEL_SDK=1` registers an OpenTelemetry SDK (servers/otel-sdk.mjs) before the provider is made.
  */
 import { createServer } from 'node:http';
 import {
@@ -28,6 +30,7 @@ import {
 } from '@portcullis/core';
 import { counters, createBenchProvider, resetCounters } from './portcullis-provider.mjs';
 
+if (process.env.OTEL_SDK === '1') await import('./otel-sdk.mjs');
 const { provider, close } = await createBenchProvider();
 const adapter = process.env.ADAPTER ?? 'node';
 const port = Number(process.env.PORT ?? 0);
