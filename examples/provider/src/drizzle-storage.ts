@@ -16,9 +16,9 @@ import { pathToFileURL } from 'node:url';
 import type { DatabaseConfig } from './config.js';
 import { clientFields, once, type Storage, subjectClash } from './storage.js';
 
-/** Locks taken by name; hashed on PostgreSQL (`hashtext`), used as is by MariaDB's `GET_LOCK`. */
+/** Locks are taken by name: hashed on PostgreSQL (`hashtext`), as is by MariaDB's `GET_LOCK`. */
 const SEED_LOCK = 'portcullis-example-seed';
-/** How long `exclusive` waits for the seed lock on MariaDB before giving up, in seconds. */
+/** How long `exclusive` waits for the seed lock before giving up, in seconds. */
 const LOCK_WAIT_SECONDS = 60;
 
 type Dialect = 'postgresql' | 'mysql' | 'sqlite';
@@ -26,7 +26,8 @@ type Dialect = 'postgresql' | 'mysql' | 'sqlite';
 /** One connection held for a lock: a query with positional parameters, and giving it back. */
 interface Held {
   query(text: string, params: unknown[]): Promise<Record<string, unknown>[]>;
-  release(): void;
+  /** Gives the connection back; `broken`: closes it instead (its transaction is in an unknown state). */
+  release(broken?: boolean): void;
 }
 
 interface Opened {
@@ -65,7 +66,7 @@ async function connect(db: DatabaseConfig): Promise<Opened> {
       db: drizzle({ client: pool }),
       hold: async () => {
         const c = await pool.connect();
-        return { query: async (text, params) => (await c.query(text, params)).rows, release: () => c.release() };
+        return { query: async (text, params) => (await c.query(text, params)).rows, release: (broken) => c.release(broken === true) };
       },
       close: () => pool.end(),
     };
@@ -87,7 +88,7 @@ async function connect(db: DatabaseConfig): Promise<Opened> {
         const c = await pool.getConnection();
         return {
           query: async (text, params) => (await c.query(text, params))[0] as Record<string, unknown>[],
-          release: () => c.release(),
+          release: (broken) => (broken ? c.destroy() : c.release()),
         };
       },
       close: () => pool.end(),
@@ -108,29 +109,49 @@ export async function openDrizzle(config: DatabaseConfig): Promise<Storage> {
   const options = { db: opened.db, dialect } as Parameters<typeof b.createDrizzleStores>[0];
   const driver = b.driverFor(dialect, opened.db as Parameters<typeof b.driverFor>[1]);
 
-  /** Runs `fn` holding the session lock `name`; `wait` in seconds (0: give up at once). */
+  /**
+   * Runs `fn` holding the lock `name` on a connection of its own, waiting `wait` seconds at most
+   * (0: `{ ran: false }` at once when another process holds it). PostgreSQL: a transaction's
+   * advisory lock (`pg_try_advisory_xact_lock`, or `pg_advisory_xact_lock` under `lock_timeout`),
+   * released when the transaction ends, also when the connection dies. MariaDB: `GET_LOCK(name,
+   * wait)` and `RELEASE_LOCK`. SQLite: `fn` runs directly.
+   */
   async function withLock<T>(name: string, wait: number, fn: () => Promise<T>): Promise<{ ran: true; value: T } | { ran: false }> {
     if (!hold) return { ran: true, value: await fn() };
     const c = await hold();
+    let broken = false;
     try {
-      let got: boolean;
       if (dialect === 'postgresql') {
-        const take = wait === 0 ? 'SELECT pg_try_advisory_lock(hashtext($1)) AS got' : 'SELECT pg_advisory_lock(hashtext($1)), true AS got';
-        got = gotLock((await c.query(take, [name]))[0]);
-      } else {
-        got = gotLock((await c.query('SELECT GET_LOCK(?, ?) AS got', [name, wait]))[0]);
+        await c.query('BEGIN', []);
+        try {
+          let got = true;
+          if (wait === 0) got = gotLock((await c.query('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS got', [name]))[0]);
+          else {
+            // SET LOCAL takes no parameters: the wait is a whole number of seconds from this module.
+            await c.query(`SET LOCAL lock_timeout = '${Math.trunc(wait)}s'`, []);
+            await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
+          }
+          const result = got ? { ran: true as const, value: await fn() } : { ran: false as const };
+          await c.query('COMMIT', []);
+          return result;
+        } catch (err) {
+          await c.query('ROLLBACK', []).catch(() => {
+            broken = true;
+          });
+          throw err;
+        }
       }
-      if (!got) {
+      if (!gotLock((await c.query('SELECT GET_LOCK(?, ?) AS got', [name, wait]))[0])) {
         if (wait === 0) return { ran: false };
         throw new Error(`could not take the database lock "${name}" within ${wait} s`);
       }
       try {
         return { ran: true, value: await fn() };
       } finally {
-        await c.query(dialect === 'postgresql' ? 'SELECT pg_advisory_unlock(hashtext($1))' : 'SELECT RELEASE_LOCK(?)', [name]);
+        await c.query('SELECT RELEASE_LOCK(?)', [name]);
       }
     } finally {
-      c.release();
+      c.release(broken);
     }
   }
 

@@ -25,6 +25,7 @@ import { generateClientSecret, hashSecret } from '@portcullis/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseDatabaseUrl } from '../src/config.js';
+import { PURGE_LOCK } from '../src/purge.js';
 import { openStorage, parseDatabaseDriver } from '../src/storage.js';
 import { CB, CookieClient, TEST_SEED, TRICKY_SECRET } from './helpers.js';
 import { authorizeCode, PACKAGE_DIR, type Proc, postForm, RoundRobinBrowser, startProcess } from './processes.js';
@@ -225,6 +226,17 @@ describe('one process on SQLite, DATABASE_DRIVER=drizzle', () => {
     } finally {
       raw.close();
     }
+    // The CLI reads DATABASE_DRIVER too: it sees the seeded clients in the Drizzle tables.
+    const cli = (driver: string) =>
+      spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/cli.ts', 'clients', 'list', '--json'], {
+        cwd: PACKAGE_DIR,
+        env: { ...process.env, DATABASE_DRIVER: driver, DATABASE_URL: `sqlite:${file}` },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    const listed = cli('drizzle');
+    expect(listed.status).toBe(0);
+    expect((JSON.parse(listed.stdout) as { id: string }[]).map((c) => c.id)).toEqual(expect.arrayContaining([CLIENT, 'interop-public']));
   });
 });
 
@@ -308,6 +320,48 @@ describe('three processes on PostgreSQL (Drizzle) and Redis, STATE_STORE=shared'
       expect(Number(rows[0]!.n)).toBeGreaterThanOrEqual(4);
     } finally {
       await db.end();
+    }
+  });
+
+  it('takes the purge lock once across processes, waits for the seed lock, and purges expired rows', async () => {
+    const url = procsDatabase(server, 'drizzle_shared');
+    const storage = await openStorage({ kind: 'postgres', url }, 'drizzle');
+    const outside = new pg.Client({ connectionString: url });
+    await outside.connect();
+    try {
+      // Another process in the middle of a purge: the lock is held, this one skips its run.
+      await outside.query('BEGIN');
+      await outside.query('SELECT pg_advisory_xact_lock(hashtext($1))', [PURGE_LOCK]);
+      let ran = 0;
+      expect(await storage.tryExclusive(PURGE_LOCK, async () => ++ran)).toEqual({ ran: false });
+      await outside.query('ROLLBACK');
+      expect(await storage.tryExclusive(PURGE_LOCK, async () => ++ran)).toEqual({ ran: true, value: 1 });
+      // The seed lock is waited for, not skipped.
+      await outside.query('BEGIN');
+      await outside.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['portcullis-example-seed']);
+      let seeded = false;
+      const seeding = storage.exclusive(async () => {
+        seeded = true;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(seeded).toBe(false);
+      await outside.query('COMMIT');
+      await seeding;
+      expect(seeded).toBe(true);
+      // Five expired tokens and one live one, written as the binding would (digest keys).
+      const insert = (hash: string, expires: string) =>
+        outside.query(
+          `INSERT INTO portcullis_tokens (token_hash, kind, client_id, scopes, expires_at, grant_id) VALUES ($1, 'access', $2, '[]', now() + $3::interval, 'g-purge')`,
+          [hash, CLIENT, expires],
+        );
+      for (let n = 0; n < 5; n++) await insert(`${n}`.repeat(64), '-1 minute');
+      await insert('f'.repeat(64), '1 hour');
+      expect(await storage.purgeExpired(1000)).toBeGreaterThanOrEqual(5);
+      const { rows } = await outside.query<{ h: string }>(`SELECT token_hash AS h FROM portcullis_tokens WHERE grant_id = 'g-purge'`);
+      expect(rows.map((r) => r.h)).toEqual(['f'.repeat(64)]);
+    } finally {
+      await outside.end();
+      await storage.close();
     }
   });
 
