@@ -450,8 +450,10 @@ export async function clientConfigurationEndpoint<U extends User, C extends Clie
     }
   }
   const accessToken = randomToken();
-  const updated = { ...client, ...clientFrom(client.id, m, secret, digestToken(accessToken), client.registration!.issuedAt) } as C;
-  if (!secret) (updated as { clientSecretExpiresAt?: unknown }).clientSecretExpiresAt = undefined;
+  // RFC 7592 section 2.2: the update replaces the metadata; fields it leaves out are gone. Fields
+  // of the application's own client type (not metadata) are kept.
+  const { name: _name, uri: _uri, logoUri: _logo, clientSecretExpiresAt: _expiry, ...kept } = client;
+  const updated = { ...kept, ...clientFrom(client.id, m, secret, digestToken(accessToken), client.registration!.issuedAt) } as C;
   if (!(await e.s.registrations!.updateClient(updated))) return unauthorized('The registration access token is invalid');
   return ok(200, information(e, updated, { ...(shown !== undefined ? { secret: shown } : {}), accessToken }));
 }

@@ -449,6 +449,19 @@ describe('RFC 7592: the client configuration endpoint', () => {
     expect(b.redirect_uris).toEqual(['https://app.example/cb2']);
     expect(b).not.toHaveProperty('client_secret');
     expect(b.registration_access_token).not.toBe(c.registration_access_token);
+    // Fields the update leaves out are removed (RFC 7592 section 2.2).
+    const bare = await handle(
+      provider,
+      manage('PUT', c.client_id, b.registration_access_token as string, {
+        redirect_uris: ['https://app.example/cb2'],
+        client_id: c.client_id,
+      }),
+    );
+    expect(bare.status).toBe(200);
+    expect(json(bare)).not.toHaveProperty('client_name');
+    // Left out, the scope is the registration default again.
+    expect(json(bare).scope).toBe('read write');
+    b.registration_access_token = json(bare).registration_access_token;
     expectError(await handle(provider, manage('GET', c.client_id, c.registration_access_token)), 401, 'invalid_token');
     expect((await handle(provider, manage('GET', c.client_id, b.registration_access_token as string))).status).toBe(200);
     // The secret still works: an update keeps it.
