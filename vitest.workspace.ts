@@ -17,6 +17,7 @@ export const projects: string[] = [
   'packages/fastify/vitest.config.ts',
   'packages/koa/vitest.config.ts',
   'packages/hono/vitest.config.ts',
+  'packages/admin/vitest.config.ts',
   'examples/provider/vitest.config.ts',
   'examples/resource-api/vitest.config.ts',
   'examples/hono/vitest.config.ts',

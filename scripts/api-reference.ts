@@ -22,6 +22,7 @@ export const PACKAGES: readonly { name: string; dir: string }[] = [
   'resource-server',
   'fastify',
   'koa',
+  'admin',
 ].map((d) => ({ name: JSON.parse(readFileSync(join(ROOT, 'packages', d, 'package.json'), 'utf8')).name as string, dir: d }));
 
 export interface ExportDoc {

@@ -170,6 +170,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
 
   it('packs every publishable package, each without the workspace-only source condition', () => {
     expect(names.sort()).toEqual([
+      '@portcullis/admin',
       '@portcullis/binding-drizzle',
       '@portcullis/binding-mongoose',
       '@portcullis/binding-prisma',
@@ -224,6 +225,14 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     expect(required['@portcullis/fastify']).toEqual(['portcullis', 'requireOAuth']);
     expect(required['@portcullis/koa']).toEqual(['oauthEndpoints', 'requireOAuth']);
     expect(required['@portcullis/hono']).toEqual(['oauthEndpoints', 'requireOAuth']);
+    expect(required['@portcullis/admin']).toEqual([
+      'ADMIN_BODY_LIMIT',
+      'ADMIN_MAX_PAGE',
+      'adminOpenApi',
+      'createAdminApi',
+      'createAdminFetchHandler',
+      'createAdminHandler',
+    ]);
   });
 
   it('loads the compiled JavaScript even for a tool that enables the source condition', async () => {
