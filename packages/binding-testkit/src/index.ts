@@ -111,3 +111,11 @@ export {
   userChecks,
   userStoreSuite,
 } from './user.js';
+export {
+  issuedAtChecks,
+  type UserGrantCheckContext,
+  type UserGrantStores,
+  type UserGrantSuiteOptions,
+  userGrantChecks,
+  userGrantStoreSuite,
+} from './user-grants.js';

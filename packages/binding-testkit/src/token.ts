@@ -22,6 +22,7 @@ import {
   sleepPast,
   type TestApi,
 } from './shared.js';
+import { issuedAtChecks } from './user-grants.js';
 
 /** Reads the raw store behind a `TokenStore`, bypassing its API. */
 export interface TokenProbe {
@@ -47,6 +48,8 @@ export interface TokenSuiteOptions {
    * declares. The suite fails when neither says.
    */
   capabilities?: StoreCapabilities;
+  /** When true, also checks that `issuedAt` round-trips (stores behind a `UserGrantStore` must keep it). */
+  issuedAt?: boolean;
 }
 
 /** What each token check runs against. */
@@ -498,7 +501,11 @@ export const tokenProbeChecks = {
  * what the raw store holds. Expects a fresh store: the empty token is saved once per run.
  */
 export function tokenStoreSuite(t: TestApi, options: TokenSuiteOptions): void {
-  const checks: Check<TokenCheckContext>[] = [...Object.values(tokenChecks), ...(options.probe ? Object.values(tokenProbeChecks) : [])];
+  const checks: Check<TokenCheckContext>[] = [
+    ...Object.values(tokenChecks),
+    ...(options.probe ? Object.values(tokenProbeChecks) : []),
+    ...(options.issuedAt ? Object.values(issuedAtChecks) : []),
+  ];
   const title = label('TokenStore', options.name);
   const context = async (): Promise<TokenCheckContext> => {
     const store = await options.create();
