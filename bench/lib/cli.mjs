@@ -189,7 +189,12 @@ export async function main(argv) {
   if (groups.has('token')) {
     await runGroup(ctx, 'token', [E.bareToken, E.oidcCc, E.oauth2Cc, E.pcNodeCc, E.pcExpressCc, E.pcFetchCc, E.pcNodeCcScrypt]);
   }
-  if (groups.has('telemetry')) await runGroup(ctx, 'telemetry', telemetryRows(), { instances: TELEMETRY_INSTANCES });
+  if (groups.has('telemetry')) {
+    await runGroup(ctx, 'telemetry', telemetryRows(), { instances: TELEMETRY_INSTANCES });
+    log('telemetry: in-process A/B of token requests, without and with an SDK');
+    const phase = opts.quick ? 4 : 10;
+    results.telemetry = await runScript(ctx, 'telemetry.mjs', { PHASE_S: String(phase), NODE_ENV: 'test' }, 120_000, 'TELEMETRY_RESULT');
+  }
   if (groups.has('resource')) {
     await runGroup(ctx, 'resource', [
       E.bareHello,
