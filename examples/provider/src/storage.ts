@@ -209,6 +209,9 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
         user: models.user,
         token: models.token,
         device: models.device,
+        // Signing keys, pushed requests and DPoP proof ids in the database, shared by every process.
+        key: models.key,
+        ephemeral: models.ephemeral,
         ...(withGrants ? { grant: models.grant } : {}),
         currentUser,
       });
@@ -242,7 +245,8 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
       await models.user.create({ id: u.subject, username: u.username, passwordHash: u.passwordHash });
       return 'created';
     },
-    purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token, device: models.device }, { batchSize }),
+    purgeExpired: (batchSize) =>
+      b.purgeExpired({ grant: models.grant, token: models.token, device: models.device, ephemeral: models.ephemeral }, { batchSize }),
     async tryExclusive(name, fn) {
       if (db.kind === 'sqlite') return { ran: true, value: await fn() };
       const { QueryTypes } = await import('sequelize');
@@ -279,7 +283,15 @@ async function openMongo(url: string): Promise<Storage> {
   const connection = await mongoose.createConnection(url, { serverSelectionTimeoutMS: 5000 }).asPromise();
   const models = b.defineModels(connection);
   try {
-    await Promise.all([models.client.init(), models.user.init(), models.grant.init(), models.token.init(), models.device.init()]);
+    await Promise.all([
+      models.client.init(),
+      models.user.init(),
+      models.grant.init(),
+      models.token.init(),
+      models.device.init(),
+      models.key.init(),
+      models.ephemeral.init(),
+    ]);
   } catch (err) {
     await connection.close().catch(() => {});
     throw err;
@@ -299,6 +311,8 @@ async function openMongo(url: string): Promise<Storage> {
         user: models.user,
         token: models.token,
         device: models.device,
+        key: models.key,
+        ephemeral: models.ephemeral,
         ...(withGrants ? { grant: models.grant } : {}),
         currentUser,
       });
@@ -336,7 +350,7 @@ async function openMongo(url: string): Promise<Storage> {
       await models.user.create({ userId: u.subject, username: u.username, passwordHash: u.passwordHash });
       return 'created';
     },
-    purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token }, { batchSize }),
+    purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token, ephemeral: models.ephemeral }, { batchSize }),
     async tryExclusive(name, fn) {
       // A lock document with a lease, so a process that dies holding it does not block the others for long.
       const locks = connection.collection<{ _id: string; owner: string; expiresAt: Date }>('portcullis_locks');
