@@ -18,7 +18,8 @@ export interface BindSequelizeOptions<U extends User = User> extends SequelizeMo
  * `client` -> clients, `user` -> users (password grant), `grant` -> authorization codes,
  * `token` -> access and refresh tokens, `key` -> signing keys of JWT access tokens, `device` ->
  * device authorization requests (RFC 8628), `ephemeral` -> core's ephemeral store (pushed
- * authorization requests, DPoP proof replay). A model left out binds nothing, so you can register
+ * authorization requests, DPoP proof replay); `grant` and `token` together also bind
+ * `userGrants` (a user's grants, listed and revoked per client). A model left out binds nothing, so you can register
  * your own store for it. Registrations are made as `source: 'binding'`, so anything the
  * application registers itself wins, whatever the order. Returns the stores it registered.
  * Throws at once when `grant` is given without `currentUser`.

@@ -24,6 +24,7 @@ export {
   createKeyStore,
   createSequelizeStores,
   createTokenStore,
+  createUserGrantStore,
   createUserStore,
   isConnectionLost,
   keyHash,

@@ -110,7 +110,7 @@ export const ADDED_COLUMNS: Record<TableKey, readonly string[]> = {
   ],
   user: [],
   grant: ['resources', 'dpopJkt'],
-  token: ['resources', 'dpopJkt'],
+  token: ['resources', 'dpopJkt', 'issuedAt'],
   key: [],
   device: [],
   ephemeral: [],
@@ -210,6 +210,9 @@ export function columnsFor(table: TableKey, dialect?: string): Columns {
         // RFC 9449: the DPoP key thumbprint the token is bound to (`cnf.jkt`); NULL for a bearer
         // token. `migrate()` adds the column to older token tables.
         dpopJkt: jkt(),
+        // When core issued the token (a user's "connected apps" view shows it); NULL for tokens
+        // saved without it. `migrate()` adds the column to older token tables.
+        issuedAt: date(true),
       };
     case 'key':
       // Signing keys of JWT access tokens: a handful of rows. `publicJwk` is JSON text,
@@ -270,11 +273,14 @@ export function indexesFor(table: TableKey, tableName: string): IndexDefinition[
     case 'user':
       return [{ name: `${tableName}_username`, unique: true, fields: ['username'] }];
     case 'grant':
+      // No (userId, clientId) index: `revokeUserGrants` scans codes, which live minutes and are purged.
       return [{ name: `${tableName}_expires_at`, fields: ['expiresAt'] }];
     case 'token':
       return [
         { name: `${tableName}_grant_id`, fields: ['grantId'] },
         { name: `${tableName}_expires_at`, fields: ['expiresAt'] },
+        // A user's tokens per client, for `listUserGrants` and `revokeUserGrants`.
+        { name: `${tableName}_user_client`, fields: ['userId', 'clientId'] },
       ];
     case 'key':
       return [];

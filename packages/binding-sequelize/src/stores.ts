@@ -21,9 +21,11 @@ import {
   type TokenStore,
   type User,
   type UserCredentials,
+  type UserGrantStore,
+  type UserGrantSummary,
   type UserStore,
 } from '@portcullis/core';
-import { ConnectionError, type Model, Op, UniqueConstraintError } from 'sequelize';
+import { ConnectionError, type Model, Op, type Transaction, UniqueConstraintError, type WhereOptions } from 'sequelize';
 import { createEphemeralStore } from './ephemeral.js';
 import { isJsonTextGetter, type PortcullisModel, type PortcullisModels } from './models.js';
 import { type ColumnKind, columnsOf, type RawAccess, rawAccess } from './raw.js';
@@ -622,6 +624,9 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
   const writeScopes = arrayWriter(model, 'scopes');
   const writeResources = listWriter(model, 'resources', 'saveTokens');
   const writeJkt = jktWriter(model, 'dpopJkt', 'saveTokens');
+  // `issuedAt` is informational (a user's "connected apps" view): a model of your own without the
+  // attribute stores tokens without it.
+  const keepsIssuedAt = 'issuedAt' in (model.getAttributes() as Record<string, unknown>);
   const toRow = (kind: Kind, t: AccessTokenRecord | RefreshTokenRecord): Row => {
     requireFits(t.clientId, limits.clientId, `saveTokens: ${kind} clientId`);
     requireFits(t.userId, limits.userId, `saveTokens: ${kind} userId`);
@@ -642,6 +647,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
         writeResources(kind === 'access' ? (t as AccessTokenRecord).audience : (t as RefreshTokenRecord).resources),
       ),
       ...withValue('dpopJkt', writeJkt(t.dpopJkt)),
+      ...withValue('issuedAt', keepsIssuedAt ? (t.issuedAt ?? null) : undefined),
     };
   };
   const toRecord = (kind: Kind, v: Row, token: string): AccessTokenRecord & RefreshTokenRecord => {
@@ -654,7 +660,8 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
       grantId: str(v.grantId),
     };
     const dpopJkt = toJkt(v.dpopJkt);
-    const bound = dpopJkt ? { ...record, dpopJkt } : record;
+    const issued = v.issuedAt === null || v.issuedAt === undefined ? record : { ...record, issuedAt: toDate(v.issuedAt) };
+    const bound = dpopJkt ? { ...issued, dpopJkt } : issued;
     const list = toList(v.resources);
     if (!list) return bound;
     return kind === 'access' ? { ...bound, audience: list } : { ...bound, resources: list };
@@ -675,6 +682,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
     'revokedAt',
     ...('resources' in attrs ? ['resources'] : []),
     ...('dpopJkt' in attrs ? ['dpopJkt'] : []),
+    ...(keepsIssuedAt ? ['issuedAt'] : []),
   ];
   const raw = readColumns.every((c) => typeof attrs[c]?.get !== 'function' || isJsonTextGetter(attrs[c]?.get));
   const direct = directTokenStatements(model);
@@ -712,6 +720,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
             values.push(r.tokenHash, r.kind, r.clientId, r.userId, json(r.scopes), direct.date(r.expiresAt as Date), r.grantId);
             if (direct.insertsResources) values.push(json(r.resources));
             if (direct.insertsJkt) values.push(r.dpopJkt ?? null);
+            if (direct.insertsIssuedAt) values.push(r.issuedAt instanceof Date ? direct.date(r.issuedAt) : null);
           }
           await direct.write(direct.insert[rows.length - 1] as string, values);
           return;
@@ -776,6 +785,7 @@ const TOKEN_COLUMNS: Record<string, ColumnKind> = {
   revokedAt: 'date',
   resources: 'json',
   dpopJkt: 'text',
+  issuedAt: 'date',
 };
 
 /**
@@ -784,19 +794,27 @@ const TOKEN_COLUMNS: Record<string, ColumnKind> = {
  * attributes, so an insert leaves nothing of Sequelize's out). `null` when the model must be
  * used as is.
  */
-function directTokenStatements(
-  model: PortcullisModel,
-): (RawAccess & { lookup: string; consume: string; insert: string[] | null; insertsResources: boolean; insertsJkt: boolean }) | null {
+function directTokenStatements(model: PortcullisModel):
+  | (RawAccess & {
+      lookup: string;
+      consume: string;
+      insert: string[] | null;
+      insertsResources: boolean;
+      insertsJkt: boolean;
+      insertsIssuedAt: boolean;
+    })
+  | null {
   const access = rawAccess(model, 'expiresAt');
-  // `resources` and `dpopJkt` may be missing from a model of your own (a table made before they existed).
-  const optional = ['resources', 'dpopJkt'];
+  // `resources`, `dpopJkt` and `issuedAt` may be missing from a model of your own (a table made before they existed).
+  const optional = ['resources', 'dpopJkt', 'issuedAt'];
   const fields = access && columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter, { optional });
   if (!access || !fields) return null;
   const c = (attribute: string) => access.column(fields[attribute] as string);
   const p = access.param;
   const hasResources = 'resources' in fields;
   const hasJkt = 'dpopJkt' in fields;
-  const optionalColumns = [...(hasResources ? ['resources'] : []), ...(hasJkt ? ['dpopJkt'] : [])];
+  const hasIssuedAt = 'issuedAt' in fields;
+  const optionalColumns = [...(hasResources ? ['resources'] : []), ...(hasJkt ? ['dpopJkt'] : []), ...(hasIssuedAt ? ['issuedAt'] : [])];
   const read = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt', ...optionalColumns]
     .map((a) => (fields[a] === a ? c(a) : `${c(a)} AS ${access.column(a)}`))
     .join(', ');
@@ -815,7 +833,7 @@ function directTokenStatements(
       `INSERT INTO ${access.table} (${names}) VALUES ${row(1)}, ${row(1 + bound.length)}`,
     ];
   }
-  return { ...access, lookup, consume, insert, insertsResources: hasResources, insertsJkt: hasJkt };
+  return { ...access, lookup, consume, insert, insertsResources: hasResources, insertsJkt: hasJkt, insertsIssuedAt: hasIssuedAt };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1030,11 +1048,102 @@ export function createDeviceCodeStore(model: PortcullisModel): DeviceCodeStore {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Per-user grant views
+
+/**
+ * Core's `UserGrantStore` over the token and grant models (a user's "connected apps"):
+ * `listUserGrants` reads the user's live token rows (unrevoked, unexpired, refresh tokens also
+ * unconsumed) through the `(userId, clientId)` index and sums them up per client;
+ * `revokeUserGrants` stamps `revokedAt` on every unrevoked token row of the user (for one client
+ * or all) and deletes the user's unredeemed, unexpired codes, in one transaction when both models
+ * share a Sequelize instance. It counts the families that had a live token and the codes deleted.
+ * A token model without `issuedAt` lists `null` dates.
+ */
+export function createUserGrantStore(token: PortcullisModel, grant: PortcullisModel): UserGrantStore {
+  const attributes = ['kind', 'clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt'];
+  requireAttributes(token, 'createUserGrantStore', attributes);
+  requireAttributes(grant, 'createUserGrantStore', ['clientId', 'userId', 'expiresAt', 'consumedAt']);
+  const keepsIssuedAt = 'issuedAt' in (token.getAttributes() as Record<string, unknown>);
+  const tokenLimits = limitsOf(token, ['clientId', 'userId']);
+  const grantLimits = limitsOf(grant, ['clientId', 'userId']);
+  /** The live token rows of `userId` (for `clientId` when given). */
+  const liveRows = (userId: string, clientId: string | null, now: Date, columns: string[], transaction?: Transaction) =>
+    token.findAll({
+      attributes: columns,
+      where: {
+        userId,
+        ...(clientId === null ? {} : { clientId }),
+        revokedAt: null,
+        expiresAt: { [Op.gt]: now },
+        [Op.or]: [{ kind: 'access' }, { consumedAt: null }],
+      } as WhereOptions,
+      raw: true,
+      ...(transaction ? { transaction } : {}),
+    }) as unknown as Promise<Row[]>;
+  const sequelize = token.sequelize && token.sequelize === grant.sequelize ? token.sequelize : null;
+  return {
+    listUserGrants: (userId) =>
+      guard(async () => {
+        if (!fits(userId, tokenLimits.userId)) return [];
+        const rows = await liveRows(userId, null, new Date(), ['clientId', 'scopes', 'grantId', ...(keepsIssuedAt ? ['issuedAt'] : [])]);
+        const by = new Map<string, { scopes: Set<string>; families: Set<string>; first: number | null; last: number | null }>();
+        for (const v of rows) {
+          const clientId = str(v.clientId);
+          let s = by.get(clientId);
+          if (!s) {
+            s = { scopes: new Set(), families: new Set(), first: null, last: null };
+            by.set(clientId, s);
+          }
+          for (const scope of toArray(v.scopes)) s.scopes.add(scope);
+          s.families.add(str(v.grantId));
+          if (v.issuedAt !== null && v.issuedAt !== undefined) {
+            const at = toDate(v.issuedAt).getTime();
+            s.first = s.first === null ? at : Math.min(s.first, at);
+            s.last = s.last === null ? at : Math.max(s.last, at);
+          }
+        }
+        return [...by]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(
+            ([clientId, s]): UserGrantSummary => ({
+              clientId,
+              scopes: [...s.scopes],
+              firstIssuedAt: s.first === null ? null : new Date(s.first),
+              lastIssuedAt: s.last === null ? null : new Date(s.last),
+              grants: s.families.size,
+            }),
+          );
+      }),
+    revokeUserGrants: (userId, clientId) =>
+      guard(async () => {
+        const run = async (transaction?: Transaction): Promise<number> => {
+          const now = new Date();
+          const t = transaction ? { transaction } : {};
+          let families = 0;
+          if (fits(userId, tokenLimits.userId) && (clientId === null || fits(clientId, tokenLimits.clientId))) {
+            const live = await liveRows(userId, clientId, now, ['grantId'], transaction);
+            families = new Set(live.map((r) => str(r.grantId))).size;
+            const scope = clientId === null ? { userId } : { userId, clientId };
+            await token.update({ revokedAt: now }, { where: { ...scope, revokedAt: null }, ...t });
+          }
+          let codes = 0;
+          if (fits(userId, grantLimits.userId) && (clientId === null || fits(clientId, grantLimits.clientId))) {
+            const scope = clientId === null ? { userId } : { userId, clientId };
+            codes = await grant.destroy({ where: { ...scope, consumedAt: null, expiresAt: { [Op.gt]: now } }, ...t });
+          }
+          return families + codes;
+        };
+        return sequelize ? sequelize.transaction((transaction) => run(transaction)) : run();
+      }),
+  };
+}
+
 /** The models `createSequelizeStores` and `bindSequelize` take; each one left out gives no store. */
 export type SequelizeModelsOption = Partial<PortcullisModels>;
 
 /**
- * The stores for the models given, without registering them: pass them to
+ * The stores for the models given (`userGrants` when both `grant` and `token` are), without registering them: pass them to
  * `provider.useStores(...)` yourself, or mix them with others.
  */
 export function createSequelizeStores<U extends User = User, C extends Client = Client>(
@@ -1048,6 +1157,7 @@ export function createSequelizeStores<U extends User = User, C extends Client = 
   if (models.user) stores.users = createUserStore<U>(models.user);
   if (models.grant) stores.grants = createGrantStore(models.grant);
   if (models.token) stores.tokens = createTokenStore(models.token);
+  if (models.token && models.grant) stores.userGrants = createUserGrantStore(models.token, models.grant);
   if (models.key) stores.keys = createKeyStore(models.key);
   if (models.device) stores.devices = createDeviceCodeStore(models.device);
   if (models.ephemeral) stores.ephemeral = createEphemeralStore(models.ephemeral);

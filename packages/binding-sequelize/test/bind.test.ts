@@ -76,7 +76,7 @@ describe('bindSequelize wiring', () => {
 
   it('createSequelizeStores makes the same stores without registering them', () => {
     const stores = createSequelizeStores({ grant: db.models.grant, token: db.models.token });
-    expect(Object.keys(stores).sort()).toEqual(['grants', 'tokens']);
+    expect(Object.keys(stores).sort()).toEqual(['grants', 'tokens', 'userGrants']);
     expect(stores.grants?.detectsReplay).toBe(true);
     expect(stores.tokens?.detectsReplay).toBe(true);
     expect(stores.grants?.capabilities).toEqual({ detectsReplay: true, ttlGranularity: 'ms' });
