@@ -114,6 +114,18 @@ export interface AppConfig {
   /** `DPOP` (default on) and `DPOP_NONCE_SECRET` (server nonces, RFC 9449 section 8). */
   readonly dpop: { readonly enabled: boolean; readonly nonceSecret: Secret | null };
   // --- end of token features ---
+  /**
+   * `REGISTRATION`: dynamic client registration (RFC 7591/7592) `off` (default), `open`, or
+   * `token` (a registration needs `Authorization: Bearer <REGISTRATION_TOKEN>`);
+   * `REGISTRATION_SCOPES`: the scopes a registered client may ask for (default `read`).
+   */
+  readonly registration: RegistrationConfig;
+}
+
+export interface RegistrationConfig {
+  readonly mode: 'off' | 'open' | 'token';
+  readonly token: Secret | null;
+  readonly scopes: readonly string[];
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -366,7 +378,28 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
       batchSize: integer(env, 'PURGE_BATCH_SIZE', 1000, 1, 1_000_000),
     },
     ...parseTokenFeatures(env), // ACCESS_TOKEN_FORMAT, KEY_ENCRYPTION_KEY, RESOURCES, PAR, DPOP, DPOP_NONCE_SECRET
+    registration: parseRegistration(env),
   };
+}
+
+/** `REGISTRATION`, `REGISTRATION_TOKEN` and `REGISTRATION_SCOPES` (see README). The token is never echoed. */
+export function parseRegistration(env: Env): RegistrationConfig {
+  const mode = oneOf(env, 'REGISTRATION', ['off', 'open', 'token'] as const, 'off');
+  const token = secretSetting(env, 'REGISTRATION_TOKEN', 32, 512);
+  if (mode === 'token' && !token) {
+    throw new ConfigError('REGISTRATION=token needs REGISTRATION_TOKEN (at least 32 random characters, e.g. `openssl rand -hex 32`)');
+  }
+  if (mode !== 'token' && token) throw new ConfigError('REGISTRATION_TOKEN is set but REGISTRATION is not token');
+  const scopes = (value(env, 'REGISTRATION_SCOPES') ?? 'read').split(/\s+/).filter((x) => x !== '');
+  if (scopes.length > 100) throw new ConfigError('REGISTRATION_SCOPES: at most 100 scopes');
+  for (const x of scopes) {
+    if (!SCOPE_TOKEN.test(x)) {
+      throw new ConfigError(
+        `REGISTRATION_SCOPES: ${JSON.stringify(x.slice(0, 50))} is not a scope (printable ASCII without space, " or \\)`,
+      );
+    }
+  }
+  return { mode, token, scopes };
 }
 
 function parseStateStore(text: string | undefined): 'memory' | 'shared' {

@@ -84,6 +84,23 @@ function tokenFeatureOptions(config: AppConfig) {
   };
 }
 
+/** The grant types a self-registered client may ask for: those enabled, of these three. */
+const REGISTRABLE_GRANTS = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+
+/** The provider options of `REGISTRATION`, `REGISTRATION_TOKEN` and `REGISTRATION_SCOPES`. */
+function registrationOptions(config: AppConfig) {
+  const r = config.registration;
+  if (r.mode === 'off') return {};
+  return {
+    registration: {
+      enabled: true,
+      ...(r.mode === 'token' && r.token ? { initialAccessTokens: [r.token.reveal()] } : {}),
+      grantTypes: REGISTRABLE_GRANTS.filter((g) => config.grants.includes(g)),
+      scopes: [...r.scopes],
+    },
+  };
+}
+
 /**
  * Registers the stores the token features need when nothing better was registered:
  * - the ephemeral store (PAR, DPoP proof replay): the grant cache's (Redis, memcached), else the
@@ -166,6 +183,7 @@ export async function setupProvider(config: AppConfig, p: ProviderParts): Promis
       afterRequest: [rateLimit.afterRequest, passwordGrantLimit.afterRequest, noteClient],
     },
     ...tokenFeatureOptions(config),
+    ...registrationOptions(config),
   });
   const context = createContext({ config, issuer, url: p.url, provider, storage, logger, state, loginCsrf, signInLimit, infos });
   const currentUser: CurrentUser = async (req) => {

@@ -47,6 +47,7 @@ describe('parseConfig', () => {
       resources: [],
       par: 'on',
       dpop: { enabled: true, nonceSecret: null },
+      registration: { mode: 'off', token: null, scopes: ['read'] },
     });
   });
 
