@@ -347,7 +347,16 @@ async function openMongo(url: string): Promise<Storage> {
         return 'updated';
       }
       if (await models.user.exists({ userId: u.subject })) throw subjectClash(u.username);
-      await models.user.create({ userId: u.subject, username: u.username, passwordHash: u.passwordHash });
+      try {
+        await models.user.create({ userId: u.subject, username: u.username, passwordHash: u.passwordHash });
+      } catch (err) {
+        // Another process wrote the same user a moment before (a lease that ran out under load):
+        // the same user is fine, a different subject under that name is the usual clash.
+        if ((err as { code?: unknown } | null)?.code !== 11000) throw err;
+        const now = await models.user.findOne({ username: u.username }).lean();
+        if (now?.userId !== u.subject) throw subjectClash(u.username);
+        return 'updated';
+      }
       return 'created';
     },
     purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token, ephemeral: models.ephemeral }, { batchSize }),
