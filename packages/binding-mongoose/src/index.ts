@@ -18,6 +18,7 @@ import {
   createGrantStore,
   createKeyStore,
   createTokenStore,
+  createUserGrantStore,
   createUserStore,
 } from './stores.js';
 
@@ -30,6 +31,7 @@ export {
   createGrantStore,
   createKeyStore,
   createTokenStore,
+  createUserGrantStore,
   createUserStore,
   lookupKey,
 } from './stores.js';
@@ -56,7 +58,7 @@ export interface BindMongooseOptions<
   user?: Model<UD> | true;
   /** Binds `grants.saveGrant` and `grants.consumeGrant`; requires `currentUser`. */
   grant?: Model<GD> | true;
-  /** Binds every `tokens.*` slot. */
+  /** Binds every `tokens.*` slot; with `grant`, also `userGrants` (a user's grants, listed and revoked per client). */
   token?: Model<TD> | true;
   /** Binds `keys` (the signing keys of JWT access tokens, with `accessTokenFormat: 'jwt'`). */
   key?: Model<SigningKeyDocument> | true;
@@ -106,6 +108,7 @@ export function bindMongoose<
   if (userModel) stores.users = createUserStore<U>(userModel);
   if (grantModel) stores.grants = createGrantStore(grantModel);
   if (tokenModel) stores.tokens = createTokenStore(tokenModel);
+  if (tokenModel && grantModel) stores.userGrants = createUserGrantStore(tokenModel, grantModel);
   const keyModel = pick<SigningKeyDocument>(key, defaults?.key);
   if (keyModel) stores.keys = createKeyStore(keyModel);
   const deviceModel = pick<DeviceCodeDocument>(device, defaults?.device);

@@ -110,6 +110,8 @@ export interface TokenDocument {
    * (and in documents written before the field existed).
    */
   dpopJkt?: string;
+  /** When core issued the token; absent for tokens saved without it (and in older documents). */
+  issuedAt?: Date;
 }
 
 const nullableString = { type: String, default: null };
@@ -189,7 +191,7 @@ grantSchema.index({ key: 1, clientId: 1 }, { unique: true });
 
 /**
  * Access and refresh tokens: unique index on `(key, kind)`, index on `grantId` (family
- * revocation), TTL index on `expiresAt`.
+ * revocation), index on `(userId, clientId)` (a user's grants), TTL index on `expiresAt`.
  */
 export const tokenSchema = new Schema<TokenDocument>({
   key: { type: String, required: true },
@@ -205,8 +207,12 @@ export const tokenSchema = new Schema<TokenDocument>({
   resources: { type: [String], default: undefined },
   // No default: a bearer token goes without the field, not with null.
   dpopJkt: { type: String },
+  // No default: a token saved without it goes without the field.
+  issuedAt: { type: Date },
 });
 tokenSchema.index({ key: 1, kind: 1 }, { unique: true });
+// A user's tokens per client: `listUserGrants` and `revokeUserGrants`.
+tokenSchema.index({ userId: 1, clientId: 1 });
 
 /** A signing key of JWT access tokens (default schema): core's `SigningKeyRecord` as is. */
 export interface SigningKeyDocument {

@@ -17,6 +17,8 @@ import {
   type TokenStore,
   type User,
   type UserCredentials,
+  type UserGrantStore,
+  type UserGrantSummary,
   type UserStore,
 } from '@portcullis/core';
 import type { Model } from 'mongoose';
@@ -284,6 +286,7 @@ function toToken(token: string, doc: TokenDocument): AccessTokenRecord & Refresh
     expiresAt: doc.expiresAt,
     grantId: doc.grantId,
     ...withJkt(doc.dpopJkt),
+    ...(doc.issuedAt instanceof Date ? { issuedAt: doc.issuedAt } : {}),
   };
   // One field for both kinds: an access token's audience, a refresh token's resources.
   const values = list(doc.resources);
@@ -296,6 +299,7 @@ function tokenDocument(kind: TokenDocument['kind'], record: AccessTokenRecord | 
   return {
     ...(values && values.length > 0 ? { resources: [...values] } : {}),
     ...withJkt(record.dpopJkt),
+    ...(record.issuedAt instanceof Date ? { issuedAt: new Date(record.issuedAt.getTime()) } : {}),
     key: lookupKey(record.token),
     kind,
     clientId: record.clientId,
@@ -369,6 +373,73 @@ export function createTokenStore<D extends TokenDocument = TokenDocument>(model:
         if (!isString(grantId)) return;
         // Marked rather than deleted, so rotated refresh tokens keep reporting replays.
         await tokens.updateMany({ grantId: eq(grantId), revokedAt: null }, { $set: { revokedAt: new Date() } });
+      }),
+  };
+}
+
+/**
+ * Core's `UserGrantStore` over the token and grant models (a user's "connected apps").
+ * `listUserGrants` reads the user's live token documents (unrevoked, unexpired, refresh tokens
+ * also unconsumed) through the `(userId, clientId)` index and sums them up per client, in client
+ * id order. `revokeUserGrants` marks every unrevoked token document of the user (for one client or
+ * all) revoked, then deletes the user's unredeemed, unexpired codes for it; it counts the families
+ * that had a live token and the codes deleted. Non-string ids match nothing.
+ */
+export function createUserGrantStore<T extends TokenDocument = TokenDocument, G extends GrantDocument = GrantDocument>(
+  tokenModel: Model<T>,
+  grantModel: Model<G>,
+): UserGrantStore {
+  const tokens = tokenModel as unknown as Model<TokenDocument>;
+  const grants = grantModel as unknown as Model<GrantDocument>;
+  const live = (userId: string, clientId: string | null, now: Date) => ({
+    userId: eq(userId),
+    ...(clientId === null ? {} : { clientId: eq(clientId) }),
+    revokedAt: null,
+    expiresAt: { $gt: now },
+    $or: [{ kind: eq('access') }, { consumedAt: null }],
+  });
+  return {
+    listUserGrants: (userId) =>
+      run('listUserGrants', async (): Promise<readonly UserGrantSummary[]> => {
+        if (!isString(userId)) return [];
+        const docs = await tokens
+          .find(live(userId, null, new Date()), { _id: 0, clientId: 1, scopes: 1, grantId: 1, issuedAt: 1 })
+          .lean<Pick<TokenDocument, 'clientId' | 'scopes' | 'grantId' | 'issuedAt'>[]>();
+        const by = new Map<string, { scopes: Set<string>; families: Set<string>; first: number | null; last: number | null }>();
+        for (const doc of docs) {
+          let s = by.get(doc.clientId);
+          if (!s) {
+            s = { scopes: new Set(), families: new Set(), first: null, last: null };
+            by.set(doc.clientId, s);
+          }
+          for (const scope of doc.scopes ?? []) s.scopes.add(scope);
+          s.families.add(doc.grantId);
+          if (doc.issuedAt instanceof Date) {
+            const at = doc.issuedAt.getTime();
+            s.first = s.first === null ? at : Math.min(s.first, at);
+            s.last = s.last === null ? at : Math.max(s.last, at);
+          }
+        }
+        return [...by]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([clientId, s]) => ({
+            clientId,
+            scopes: [...s.scopes],
+            firstIssuedAt: s.first === null ? null : new Date(s.first),
+            lastIssuedAt: s.last === null ? null : new Date(s.last),
+            grants: s.families.size,
+          }));
+      }),
+    revokeUserGrants: (userId, clientId) =>
+      run('revokeUserGrants', async () => {
+        if (!isString(userId) || (clientId !== null && !isString(clientId))) return 0;
+        const now = new Date();
+        const families: string[] = await tokens.distinct('grantId', live(userId, clientId, now));
+        const scope = { userId: eq(userId), ...(clientId === null ? {} : { clientId: eq(clientId) }) };
+        // Marked rather than deleted, like revokeFamily: rotated refresh tokens keep reporting replays.
+        await tokens.updateMany({ ...scope, revokedAt: null }, { $set: { revokedAt: now } });
+        const codes = await grants.deleteMany({ ...scope, consumedAt: null, expiresAt: { $gt: now } });
+        return families.length + codes.deletedCount;
       }),
   };
 }
