@@ -58,9 +58,11 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   dpop_jkt varchar(255),
   consumed_at datetime(3),
   revoked_at datetime(3),
+  issued_at datetime(3),
   PRIMARY KEY (token_hash, kind),
   INDEX portcullis_tokens_grant_id (grant_id),
-  INDEX portcullis_tokens_expires_at (expires_at)
+  INDEX portcullis_tokens_expires_at (expires_at),
+  INDEX portcullis_tokens_user_client (user_id, client_id)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- Device authorization requests (RFC 8628). active_user_code holds the user code while the
@@ -92,3 +94,8 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
 --   ALTER TABLE portcullis_clients ADD COLUMN client_secret_expires_at datetime(3);
 --   ALTER TABLE portcullis_clients ADD COLUMN secret_never_expires boolean;
 --   ALTER TABLE portcullis_clients ADD COLUMN registration text;
+
+-- Token tables made before issued_at (when core issued the token; NULL for older tokens) and the
+-- index on a user's tokens per client: migrate() adds what the table lacks. By hand:
+--   ALTER TABLE portcullis_tokens ADD COLUMN issued_at datetime(3);
+--   CREATE INDEX portcullis_tokens_user_client ON portcullis_tokens (user_id, client_id);

@@ -58,12 +58,16 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   dpop_jkt text,
   consumed_at timestamp(3) with time zone,
   revoked_at timestamp(3) with time zone,
+  issued_at timestamp(3) with time zone,
   PRIMARY KEY (token_hash, kind)
 );
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_grant_id ON portcullis_tokens (grant_id);
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_expires_at ON portcullis_tokens (expires_at);
+
+-- A user's tokens per client (listUserGrants, revokeUserGrants).
+CREATE INDEX IF NOT EXISTS portcullis_tokens_user_client ON portcullis_tokens (user_id, client_id);
 
 -- Device authorization requests (RFC 8628). active_user_code holds the user code while the
 -- request is live (unique) and is cleared when it expires.
@@ -94,3 +98,6 @@ ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS logo_uri text;
 ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS client_secret_expires_at timestamp(3) with time zone;
 ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS secret_never_expires boolean;
 ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS registration text;
+
+-- Token tables made before issued_at (when core issued the token; NULL for older tokens).
+ALTER TABLE portcullis_tokens ADD COLUMN IF NOT EXISTS issued_at timestamp(3) with time zone;

@@ -58,12 +58,16 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   dpop_jkt text,
   consumed_at integer,
   revoked_at integer,
+  issued_at integer,
   PRIMARY KEY (token_hash, kind)
 );
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_grant_id ON portcullis_tokens (grant_id);
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_expires_at ON portcullis_tokens (expires_at);
+
+-- A user's tokens per client (listUserGrants, revokeUserGrants).
+CREATE INDEX IF NOT EXISTS portcullis_tokens_user_client ON portcullis_tokens (user_id, client_id);
 
 -- Device authorization requests (RFC 8628). active_user_code holds the user code while the
 -- request is live (unique) and is cleared when it expires.
@@ -95,3 +99,7 @@ CREATE INDEX IF NOT EXISTS portcullis_device_codes_expires_at ON portcullis_devi
 --   ALTER TABLE portcullis_clients ADD COLUMN client_secret_expires_at integer;
 --   ALTER TABLE portcullis_clients ADD COLUMN secret_never_expires integer;
 --   ALTER TABLE portcullis_clients ADD COLUMN registration text;
+
+-- Token tables made before issued_at (when core issued the token; NULL for older tokens):
+-- migrate() adds the column when the table lacks it. By hand:
+--   ALTER TABLE portcullis_tokens ADD COLUMN issued_at integer;

@@ -3,7 +3,16 @@
  * MySQL/MariaDB and SQLite. `createDrizzleStores()` builds the stores over your Drizzle database;
  * `bindDrizzle()` also registers them on a provider.
  */
-import type { Client, ClientRegistrationStore, CurrentUser, DeviceCodeStore, StoreRegistry, Stores, User } from '@portcullis/core';
+import type {
+  Client,
+  ClientRegistrationStore,
+  CurrentUser,
+  DeviceCodeStore,
+  StoreRegistry,
+  Stores,
+  User,
+  UserGrantStore,
+} from '@portcullis/core';
 import { createDeviceCodeStore } from './devices.js';
 import { type Dialect, type Driver, driverFor, type ExecuteDatabase, type SqliteDatabase } from './driver.js';
 import {
@@ -11,6 +20,7 @@ import {
   createClientStore,
   createGrantStore,
   createTokenStore,
+  createUserGrantStore,
   createUserStore,
   purgeExpiredRows,
 } from './stores.js';
@@ -18,12 +28,13 @@ import { mysqlTables, type PortcullisTables, pgTables, sqliteTables } from './ta
 
 export { createDeviceCodeStore } from './devices.js';
 export { type Dialect, type Driver, driverFor, type ExecuteDatabase, isConnectionLost, type SqliteDatabase } from './driver.js';
-export { migrate, migrationFile, migrationStatements, upgradeColumns } from './migrate.js';
+export { migrate, migrationFile, migrationStatements, upgradeColumns, upgradeIndexes } from './migrate.js';
 export {
   createClientRegistrationStore,
   createClientStore,
   createGrantStore,
   createTokenStore,
+  createUserGrantStore,
   createUserStore,
   keyHash,
 } from './stores.js';
@@ -45,12 +56,14 @@ function resolve(options: DrizzleStoresOptions): { driver: Driver; tables: Portc
 }
 
 /**
- * The stores this binding provides: the four of `Stores`, device authorization requests (RFC 8628)
- * and the writes of dynamic client registration (RFC 7591/7592, on the client table).
+ * The stores this binding provides: the four of `Stores`, device authorization requests (RFC 8628),
+ * the writes of dynamic client registration (RFC 7591/7592, on the client table) and a user's
+ * grants (`userGrants`, over the token and grant tables).
  */
 export type DrizzleStores<U extends User = User, C extends Client = Client> = Required<Stores<U, C>> & {
   devices: DeviceCodeStore;
   registrations: ClientRegistrationStore<C>;
+  userGrants: UserGrantStore;
 };
 
 /**
@@ -65,6 +78,7 @@ export function createDrizzleStores<U extends User = User, C extends Client = Cl
     users: createUserStore<U>(driver, tables.users),
     grants: createGrantStore(driver, tables.grants),
     tokens: createTokenStore(driver, tables.tokens),
+    userGrants: createUserGrantStore(driver, tables.tokens, tables.grants),
     devices: createDeviceCodeStore(driver, tables.devices),
     registrations: createClientRegistrationStore<C>(driver, tables.clients),
   };
@@ -74,7 +88,7 @@ export function createDrizzleStores<U extends User = User, C extends Client = Cl
 export type BindDrizzleOptions<U extends User = User> = DrizzleStoresOptions & { currentUser?: CurrentUser<U> };
 
 /**
- * Registers the stores (clients, users, grants, tokens, device requests, client registration) on a provider as
+ * Registers the stores (clients, users, grants, tokens, device requests, client registration, a user's grants) on a provider as
  * `source: 'binding'` (whatever the application registers itself wins, in any order) and returns
  * them.
  */

@@ -12,6 +12,8 @@ import type {
   TokenStore,
   User,
   UserCredentials,
+  UserGrantStore,
+  UserGrantSummary,
   UserStore,
 } from '@portcullis/core';
 import { type Column, getTableColumns, type SQL, sql, type Table } from 'drizzle-orm';
@@ -484,7 +486,9 @@ const TOKEN_READ = [
  * `UPDATE` as a code (with `RETURNING` where the dialect has it); revocation marks `revokedAt`.
  */
 export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>): TokenStore {
-  const read = selectList(table, TOKEN_READ);
+  // `issuedAt` is informational (a user's grants): a table of your own without it stores tokens without it.
+  const keepsIssuedAt = hasIssuedAt(table);
+  const read = selectList(table, keepsIssuedAt ? [...TOKEN_READ, 'issuedAt'] : TOKEN_READ);
   const key = (kind: Kind, token: string) => sql`${name(table.tokenHash)} = ${keyHash(token)} AND ${name(table.kind)} = ${kind}`;
   const toRow = (kind: Kind, t: AccessTokenRecord | RefreshTokenRecord) => {
     requireFits(t.clientId, `saveTokens: ${kind} clientId`);
@@ -501,6 +505,7 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
       audience: kind === 'access' ? listText((t as AccessTokenRecord).audience) : null,
       resources: kind === 'refresh' ? listText((t as RefreshTokenRecord).resources) : null,
       dpopJkt: dpopOf(t),
+      ...(keepsIssuedAt ? { issuedAt: t.issuedAt ? driver.time(t.issuedAt) : null } : {}),
     };
   };
   const toRecord = (kind: Kind, v: Row, token: string): AccessTokenRecord & RefreshTokenRecord => {
@@ -514,7 +519,8 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
     };
     const list = optArray(kind === 'access' ? v.audience : v.resources);
     const dpopJkt = optStr(v.dpopJkt) ?? undefined;
-    return withOptional(record, kind === 'access' ? { audience: list, dpopJkt } : { resources: list, dpopJkt });
+    const issuedAt = isSet(v.issuedAt) ? toDate(v.issuedAt) : undefined;
+    return withOptional(record, kind === 'access' ? { audience: list, dpopJkt, issuedAt } : { resources: list, dpopJkt, issuedAt });
   };
   /** The live record (not expired, revoked or consumed) or `null`. */
   const get = async (kind: Kind, token: string) => {
@@ -568,6 +574,86 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
         await driver.run(
           sql`UPDATE ${table} SET ${name(table.revokedAt)} = ${now} WHERE ${name(table.grantId)} = ${grantId} AND ${name(table.revokedAt)} IS NULL`,
         );
+      }),
+  };
+}
+
+/** Whether a token table has the optional `issuedAt` column (the default tables do). */
+function hasIssuedAt(table: Table): boolean {
+  return (table as unknown as Record<string, unknown>).issuedAt !== undefined;
+}
+
+/**
+ * Core's `UserGrantStore` over the token and grant tables (a user's "connected apps").
+ * `listUserGrants` reads the user's live token rows (unrevoked, unexpired, refresh tokens also
+ * unconsumed) through the `(user_id, client_id)` index and sums them up per client, in client id
+ * order. `revokeUserGrants` sets `revokedAt` on every unrevoked token row of the user (for one
+ * client or all), then deletes the user's unredeemed, unexpired codes for it; it counts the
+ * families that had a live token and the codes deleted. A token table without `issuedAt` lists
+ * `null` dates.
+ */
+export function createUserGrantStore(driver: Driver, tokens: TableWith<TokenColumns>, grants: TableWith<GrantColumns>): UserGrantStore {
+  const issued = hasIssuedAt(tokens);
+  const forUser = (userId: string, clientId: string | null) =>
+    clientId === null
+      ? sql`${name(tokens.userId)} = ${userId}`
+      : sql`${name(tokens.userId)} = ${userId} AND ${name(tokens.clientId)} = ${clientId}`;
+  const liveRows = (userId: string, clientId: string | null, now: unknown, keys: string[]) =>
+    driver.rows(
+      sql`SELECT ${selectList(tokens, keys)} FROM ${tokens} WHERE ${forUser(userId, clientId)} AND ${name(tokens.revokedAt)} IS NULL AND ${name(tokens.expiresAt)} > ${now} AND (${name(tokens.kind)} = ${'access'} OR ${name(tokens.consumedAt)} IS NULL)`,
+    );
+  return {
+    listUserGrants: (userId) =>
+      guard(async (): Promise<readonly UserGrantSummary[]> => {
+        if (!fits(userId, MAX_ID)) return [];
+        const rows = await liveRows(userId, null, driver.time(new Date()), [
+          'clientId',
+          'scopes',
+          'grantId',
+          ...(issued ? ['issuedAt'] : []),
+        ]);
+        const by = new Map<string, { scopes: Set<string>; families: Set<string>; first: number | null; last: number | null }>();
+        for (const v of rows) {
+          const clientId = str(v.clientId);
+          let s = by.get(clientId);
+          if (!s) {
+            s = { scopes: new Set(), families: new Set(), first: null, last: null };
+            by.set(clientId, s);
+          }
+          for (const scope of toArray(v.scopes)) s.scopes.add(scope);
+          s.families.add(str(v.grantId));
+          if (isSet(v.issuedAt)) {
+            const at = toDate(v.issuedAt).getTime();
+            s.first = s.first === null ? at : Math.min(s.first, at);
+            s.last = s.last === null ? at : Math.max(s.last, at);
+          }
+        }
+        return [...by]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([clientId, s]) => ({
+            clientId,
+            scopes: [...s.scopes],
+            firstIssuedAt: s.first === null ? null : new Date(s.first),
+            lastIssuedAt: s.last === null ? null : new Date(s.last),
+            grants: s.families.size,
+          }));
+      }),
+    revokeUserGrants: (userId, clientId) =>
+      guard(async () => {
+        if (!fits(userId, MAX_ID) || (clientId !== null && !fits(clientId, MAX_ID))) return 0;
+        const now = driver.time(new Date());
+        const families = new Set((await liveRows(userId, clientId, now, ['grantId'])).map((r) => str(r.grantId))).size;
+        await driver.run(
+          sql`UPDATE ${tokens} SET ${name(tokens.revokedAt)} = ${now} WHERE ${forUser(userId, clientId)} AND ${name(tokens.revokedAt)} IS NULL`,
+        );
+        const ofUser =
+          clientId === null
+            ? sql`${name(grants.userId)} = ${userId}`
+            : sql`${name(grants.userId)} = ${userId} AND ${name(grants.clientId)} = ${clientId}`;
+        const codes = await driver.run(
+          sql`DELETE FROM ${grants} WHERE ${ofUser} AND ${name(grants.consumedAt)} IS NULL AND ${name(grants.expiresAt)} > ${now}`,
+        );
+        return families + codes;
       }),
   };
 }

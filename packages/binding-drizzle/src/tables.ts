@@ -196,11 +196,13 @@ export const pgTokens = pgTable(
     dpopJkt: pgText('dpop_jkt'),
     consumedAt: pgTime('consumed_at'),
     revokedAt: pgTime('revoked_at'),
+    issuedAt: pgTime('issued_at'),
   },
   (t) => [
     pgPrimaryKey({ columns: [t.tokenHash, t.kind] }),
     pgIndex('portcullis_tokens_grant_id').on(t.grantId),
     pgIndex('portcullis_tokens_expires_at').on(t.expiresAt),
+    pgIndex('portcullis_tokens_user_client').on(t.userId, t.clientId),
   ],
 );
 
@@ -302,11 +304,13 @@ export const mysqlTokens = mysqlTable(
     dpopJkt: myVarchar('dpop_jkt', { length: 255 }),
     consumedAt: myTime('consumed_at'),
     revokedAt: myTime('revoked_at'),
+    issuedAt: myTime('issued_at'),
   },
   (t) => [
     myPrimaryKey({ columns: [t.tokenHash, t.kind] }),
     myIndex('portcullis_tokens_grant_id').on(t.grantId),
     myIndex('portcullis_tokens_expires_at').on(t.expiresAt),
+    myIndex('portcullis_tokens_user_client').on(t.userId, t.clientId),
   ],
 );
 
@@ -404,11 +408,13 @@ export const sqliteTokens = sqliteTable(
     dpopJkt: liteText('dpop_jkt'),
     consumedAt: liteTime('consumed_at'),
     revokedAt: liteTime('revoked_at'),
+    issuedAt: liteTime('issued_at'),
   },
   (t) => [
     litePrimaryKey({ columns: [t.tokenHash, t.kind] }),
     liteIndex('portcullis_tokens_grant_id').on(t.grantId),
     liteIndex('portcullis_tokens_expires_at').on(t.expiresAt),
+    liteIndex('portcullis_tokens_user_client').on(t.userId, t.clientId),
   ],
 );
 
