@@ -11,6 +11,7 @@ import { type DemoUser, setupProvider } from './provider-setup.js';
 import { type PurgeRun, startPurge } from './purge.js';
 import type { ClientAuthRateLimit, SignInLimit } from './rate-limit.js';
 import { createRouter } from './router.js';
+import { connectedRoutes } from './routes/connected.js';
 import { deviceRoutes } from './routes/device.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { pageRoutes } from './routes/pages.js';
@@ -142,6 +143,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     handler = createRouter(ctx, [
       oauthRoutes(ctx),
       deviceRoutes(ctx),
+      connectedRoutes(ctx),
       ...(demo ? [({ req, res }: { req: IncomingMessage; res: ServerResponse }) => demo(req, res)] : []),
       await pageRoutes(ctx, demo !== null),
     ]);

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { type Client, type ClientAuthMethod, type GrantType, generateClientSecret, hashPassword, hashSecret } from '@portcullis/core';
-import { ConfigError, parseDatabaseUrl } from './config.js';
+import { ConfigError, parseConfig, parseDatabaseUrl } from './config.js';
 import { applySeed, checkRedirectUri, checkScopes, loadSeedFile, SeedError } from './seed.js';
 import { openStorage, type Storage } from './storage.js';
 
@@ -28,6 +28,11 @@ const USAGE = `Usage: pnpm --filter @portcullis/example-provider cli <command>
   users add <username> [--subject <id>] [--password-stdin] [--replace]
       Creates a user. The password is read from stdin with --password-stdin, otherwise
       generated and printed once. --replace sets a new password for an existing user.
+  grants list --user <id> [--json]
+      The applications a user (by subject) has live tokens with: scopes, last use.
+  grants revoke --user <id> [--client <id>]
+      Revokes the user's tokens and unredeemed codes for one client (or all), and with
+      STATE_STORE=shared forgets the consents the app remembered for them.
   seed <file>
       Applies a seed file (see README), like the app does at start with SEED_FILE.
 
@@ -175,6 +180,82 @@ async function usersAdd(storage: Storage, args: string[]): Promise<void> {
   }
 }
 
+/** The longest user or client id the grants commands take. */
+const MAX_ID = 512;
+
+/** `--user` (required) and `--client` (optional) of the grants commands, checked. */
+function grantArgs(args: string[], withClient: boolean): { user: string; client: string | null; json: boolean } {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { user: { type: 'string' }, ...(withClient ? { client: { type: 'string' } } : { json: { type: 'boolean' } }) },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${String(positionals[0]).slice(0, 50)}"`);
+  const v = values as { user?: string; client?: string; json?: boolean };
+  const check = (name: string, x: string | undefined) => {
+    if (x === undefined) return;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    if (x === '' || x.length > MAX_ID || /[\u0000-\u001f\u007f]/.test(x)) {
+      throw new UsageError(`--${name} must be 1 to ${MAX_ID} characters without control characters`);
+    }
+  };
+  check('user', v.user);
+  check('client', v.client);
+  if (v.user === undefined) throw new UsageError('--user <id> is required');
+  return { user: v.user, client: v.client ?? null, json: v.json === true };
+}
+
+function needUserGrants(storage: Storage) {
+  if (!storage.userGrants) throw new Error(`the ${storage.driver} storage has no store of a user's grants`);
+  return storage.userGrants;
+}
+
+async function grantsList(storage: Storage, args: string[]): Promise<void> {
+  const { user, json } = grantArgs(args, false);
+  const list = await needUserGrants(storage).listUserGrants(user);
+  const rows = list.map((g) => ({
+    clientId: g.clientId,
+    scopes: [...g.scopes],
+    grants: g.grants,
+    firstIssuedAt: g.firstIssuedAt?.toISOString() ?? null,
+    lastIssuedAt: g.lastIssuedAt?.toISOString() ?? null,
+  }));
+  if (json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  if (rows.length === 0) {
+    process.stdout.write(`No connected apps for user ${JSON.stringify(user)}.\n`);
+    return;
+  }
+  for (const r of rows) {
+    process.stdout.write(
+      `${JSON.stringify(r.clientId)}  scopes: ${r.scopes.join(' ') || '(none)'}  grants: ${r.grants}  last used: ${r.lastIssuedAt ?? 'unknown'}\n`,
+    );
+  }
+}
+
+async function grantsRevoke(storage: Storage, args: string[]): Promise<void> {
+  const { user, client } = grantArgs(args, true);
+  const store = needUserGrants(storage);
+  const clients = client !== null ? [client] : (await store.listUserGrants(user)).map((g) => g.clientId);
+  const n = await store.revokeUserGrants(user, client);
+  let forgotten = 'remembered consents in STATE_STORE=memory processes last until they restart';
+  if (process.env.STATE_STORE?.trim().toLowerCase() === 'shared' && clients.length > 0) {
+    const { openState } = await import('./state/open.js');
+    const state = await openState(parseConfig(process.env), storage);
+    try {
+      for (const c of clients) await state.consents.forget(user, c);
+    } finally {
+      await state.close();
+    }
+    forgotten = 'remembered consents forgotten';
+  }
+  process.stdout.write(
+    `Revoked ${n} grant${n === 1 ? '' : 's'} of user ${JSON.stringify(user)}${client !== null ? ` for client ${JSON.stringify(client)}` : ''}; ${forgotten}.\n`,
+  );
+}
+
 async function run(argv: string[]): Promise<void> {
   const [group, action, ...rest] = argv;
   if (group === undefined || group === '--help' || group === '-h' || group === 'help') {
@@ -186,6 +267,8 @@ async function run(argv: string[]): Promise<void> {
     'clients list': clientsList,
     'clients remove': clientsRemove,
     'users add': usersAdd,
+    'grants list': grantsList,
+    'grants revoke': grantsRevoke,
   };
   let command: ((s: Storage) => Promise<void>) | undefined;
   if (group === 'seed') {

@@ -175,6 +175,7 @@ export async function openDrizzle(config: DatabaseConfig): Promise<Storage> {
     clients: stores.clients,
     users: stores.users,
     grants: stores.grants,
+    userGrants: null,
     bind(provider, { currentUser, withGrants }) {
       const { grants, ...rest } = stores;
       provider.useStores(withGrants ? stores : rest, { source: 'binding' });

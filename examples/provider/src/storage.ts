@@ -10,6 +10,7 @@ import type {
   GrantType,
   StoreRegistry,
   User,
+  UserGrantStore,
   UserStore,
 } from '@portcullis/core';
 import { ConfigError, type DatabaseConfig } from './config.js';
@@ -39,6 +40,11 @@ export interface Storage {
   readonly users: UserStore;
   /** The binding's grant store, for `GRANT_CACHE=database`. */
   readonly grants: GrantStore;
+  /**
+   * A user's grants ("connected apps": listed and revoked per client) on the token table, for the
+   * CLI; `null` where the binding has none (Drizzle, and MongoDB until its binding provides one).
+   */
+  readonly userGrants: UserGrantStore | null;
   /**
    * Registers the binding on the provider: clients, users and tokens, plus grants when
    * `withGrants` (otherwise the app registers a grant cache itself).
@@ -194,6 +200,8 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
   const clients = b.createClientStore(models.client);
   const users = b.createUserStore(models.user);
   const grants = b.createGrantStore(models.grant);
+  // On the token rows whether or not codes are in the database (GRANT_CACHE): registered always.
+  const userGrants = b.createUserGrantStore(models.token, models.grant);
   const plain = (row: { get(o: { plain: true }): unknown }) => row.get({ plain: true }) as Row;
 
   return {
@@ -202,6 +210,7 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
     clients,
     users,
     grants,
+    userGrants,
     bind(provider, { currentUser, withGrants }) {
       b.bindSequelize(provider, {
         sequelize,
@@ -215,6 +224,7 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
         ...(withGrants ? { grant: models.grant } : {}),
         currentUser,
       });
+      provider.useStores({ userGrants }, { source: 'binding' });
     },
     async putClient(c) {
       const existing = await models.client.findByPk(c.id);
@@ -305,6 +315,7 @@ async function openMongo(url: string): Promise<Storage> {
     clients,
     users,
     grants,
+    userGrants: null,
     bind(provider, { currentUser, withGrants }) {
       b.bindMongoose(provider, {
         client: models.client,

@@ -40,6 +40,8 @@ export interface SessionState {
 export interface ConsentState {
   covers(userId: string, clientId: string, scopes: readonly string[]): Promise<boolean>;
   remember(userId: string, clientId: string, scopes: readonly string[]): Promise<void>;
+  /** Forgets what `userId` approved for `clientId` (the next authorization asks again). */
+  forget(userId: string, clientId: string): Promise<void>;
 }
 
 /** Failures per key within a fixed window that starts at the key's first failure. */
@@ -188,6 +190,9 @@ class ConsentMemory {
     }
     this.map.set(k, set);
   }
+  forget(userId: string, clientId: string): void {
+    this.map.delete(this.key(userId, clientId));
+  }
 }
 
 /** The state in this process's memory (one process). */
@@ -232,6 +237,7 @@ export function memoryState(o: StateOptions): AppState {
     consents: {
       covers: async (u, c, scopes) => consents.covers(u, c, scopes),
       remember: async (u, c, scopes) => consents.remember(u, c, scopes),
+      forget: async (u, c) => consents.forget(u, c),
     },
     counter(_name, maxFailures, windowMs, maxEntries) {
       const c = new FailureCounter(maxFailures, windowMs, maxEntries);
@@ -314,6 +320,9 @@ export function sharedState(kv: KeyValue & { purgeExpired?(batchSize: number): P
         const granted = new Set(raw === null ? [] : (JSON.parse(raw) as string[]));
         for (const s of scopes) granted.add(s);
         await kv.set(k, JSON.stringify([...granted]), REMEMBERED_CONSENT_TTL_MS);
+      },
+      async forget(userId, clientId) {
+        await kv.delete(rememberedKey(userId, clientId));
       },
     },
     counter(name, maxFailures, windowMs) {
