@@ -49,9 +49,16 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   dpop_jkt text,
   consumed_at timestamp(3) with time zone,
   revoked_at timestamp(3) with time zone,
+  issued_at timestamp(3) with time zone,
   PRIMARY KEY (token_hash, kind)
 );
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_grant_id ON portcullis_tokens (grant_id);
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_expires_at ON portcullis_tokens (expires_at);
+
+-- A user's tokens per client (listUserGrants, revokeUserGrants).
+CREATE INDEX IF NOT EXISTS portcullis_tokens_user_client ON portcullis_tokens (user_id, client_id);
+
+-- Token tables made before issued_at (when core issued the token; NULL for older tokens).
+ALTER TABLE portcullis_tokens ADD COLUMN IF NOT EXISTS issued_at timestamp(3) with time zone;

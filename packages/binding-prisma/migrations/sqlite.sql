@@ -50,9 +50,18 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   dpop_jkt text,
   consumed_at datetime,
   revoked_at datetime,
+  issued_at datetime,
   PRIMARY KEY (token_hash, kind)
 );
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_grant_id ON portcullis_tokens (grant_id);
 
 CREATE INDEX IF NOT EXISTS portcullis_tokens_expires_at ON portcullis_tokens (expires_at);
+
+-- A user's tokens per client (listUserGrants, revokeUserGrants).
+CREATE INDEX IF NOT EXISTS portcullis_tokens_user_client ON portcullis_tokens (user_id, client_id);
+
+-- Token tables made before issued_at (when core issued the token; NULL for older tokens):
+-- SQLite has no ADD COLUMN IF NOT EXISTS, so migrate() runs this and ignores "duplicate column".
+-- By hand, when the table lacks the column:
+--   ALTER TABLE portcullis_tokens ADD COLUMN issued_at datetime;

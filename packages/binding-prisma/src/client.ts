@@ -56,6 +56,8 @@ export interface TokenRow {
   dpopJkt: string | null;
   consumedAt: Date | null;
   revokedAt: Date | null;
+  /** When core issued the token; `null` for tokens saved without it. */
+  issuedAt: Date | null;
 }
 
 /** The grant key of the composite id (`@@id([codeHash, clientId])`). */
@@ -87,7 +89,19 @@ export interface GrantDelegate {
     where: { codeHash: string; clientId: string; consumedAt: null; expiresAt: { gt: Date } };
     data: { consumedAt: Date };
   }): PromiseLike<GrantRow[]>;
-  deleteMany(args: { where: { expiresAt: { lt: Date } } }): PromiseLike<{ count: number }>;
+  /** Expired codes (`purgeExpired`), or a user's unredeemed, unexpired codes (`revokeUserGrants`). */
+  deleteMany(args: {
+    where: { expiresAt: { lt: Date } } | { userId: string; clientId?: string; consumedAt: null; expiresAt: { gt: Date } };
+  }): PromiseLike<{ count: number }>;
+}
+
+/** The live-token filter of a user's grants: unrevoked, unexpired, refresh tokens also unconsumed. */
+export interface LiveTokensOfUser {
+  userId: string;
+  clientId?: string;
+  revokedAt: null;
+  expiresAt: { gt: Date };
+  OR: [{ kind: 'access' }, { consumedAt: null }];
 }
 
 /** The `portcullisToken` delegate, as far as the token store uses it. */
@@ -100,9 +114,17 @@ export interface TokenDelegate {
     data: { consumedAt: Date };
   }): PromiseLike<TokenRow[]>;
   updateMany(args: {
-    where: { tokenHash: string; kind: 'access'; revokedAt: null } | { grantId: string; revokedAt: null };
+    where:
+      | { tokenHash: string; kind: 'access'; revokedAt: null }
+      | { grantId: string; revokedAt: null }
+      | { userId: string; clientId?: string; revokedAt: null };
     data: { revokedAt: Date };
   }): PromiseLike<{ count: number }>;
+  /** A user's live tokens, for the user-grant views. */
+  findMany(args: {
+    where: LiveTokensOfUser;
+    select: { clientId: true; scopes: true; grantId: true; issuedAt: true };
+  }): PromiseLike<Pick<TokenRow, 'clientId' | 'scopes' | 'grantId' | 'issuedAt'>[]>;
   deleteMany(args: { where: { expiresAt: { lt: Date } } }): PromiseLike<{ count: number }>;
 }
 

@@ -3,9 +3,16 @@
  * through `@prisma/adapter-pg`, SQLite through `@prisma/adapter-libsql`). `createPrismaStores()` builds the
  * stores over your `PrismaClient`; `bindPrisma()` also registers them on a provider.
  */
-import type { Client, CurrentUser, StoreRegistry, Stores, User } from '@portcullis/core';
+import type { Client, CurrentUser, StoreRegistry, Stores, User, UserGrantStore } from '@portcullis/core';
 import type { PortcullisPrisma } from './client.js';
-import { createClientStore, createGrantStore, createTokenStore, createUserStore, purgeExpiredRows } from './stores.js';
+import {
+  createClientStore,
+  createGrantStore,
+  createTokenStore,
+  createUserGrantStore,
+  createUserStore,
+  purgeExpiredRows,
+} from './stores.js';
 
 export {
   type ClientDelegate,
@@ -14,6 +21,7 @@ export {
   type GrantKey,
   type GrantRow,
   isConnectionLost,
+  type LiveTokensOfUser,
   type MigratablePrisma,
   type PortcullisPrisma,
   type TokenDelegate,
@@ -22,16 +30,16 @@ export {
   type UserDelegate,
   type UserRow,
 } from './client.js';
-export { type MigrateOptions, migrate, migrationFile, migrationStatements, type Provider } from './migrate.js';
-export { createClientStore, createGrantStore, createTokenStore, createUserStore, keyHash } from './stores.js';
+export { type MigrateOptions, migrate, migrationFile, migrationStatements, type Provider, upgradeColumns } from './migrate.js';
+export { createClientStore, createGrantStore, createTokenStore, createUserGrantStore, createUserStore, keyHash } from './stores.js';
 
 /** Options of `createPrismaStores`: a Prisma client whose schema holds the Portcullis models. */
 export interface PrismaStoresOptions {
   prisma: PortcullisPrisma;
 }
 
-/** The stores this binding provides: the four of `Stores`. */
-export type PrismaStores<U extends User = User, C extends Client = Client> = Required<Stores<U, C>>;
+/** The stores this binding provides: the four of `Stores`, and a user's grants (`userGrants`, over tokens and codes). */
+export type PrismaStores<U extends User = User, C extends Client = Client> = Required<Stores<U, C>> & { userGrants: UserGrantStore };
 
 /**
  * The stores over a Prisma client, unregistered: for `provider.useStores(...)` or to mix with
@@ -45,6 +53,7 @@ export function createPrismaStores<U extends User = User, C extends Client = Cli
     users: createUserStore<U>(prisma.portcullisUser),
     grants: createGrantStore(prisma.portcullisGrant),
     tokens: createTokenStore(prisma.portcullisToken),
+    userGrants: createUserGrantStore(prisma.portcullisToken, prisma.portcullisGrant),
   };
 }
 
@@ -54,7 +63,7 @@ export interface BindPrismaOptions<U extends User = User> extends PrismaStoresOp
 }
 
 /**
- * Registers the stores (clients, users, grants, tokens) on a provider as `source: 'binding'`
+ * Registers the stores (clients, users, grants, tokens, a user's grants) on a provider as `source: 'binding'`
  * (whatever the application registers itself wins, in any order) and returns them.
  */
 export function bindPrisma<U extends User = User, C extends Client = Client>(

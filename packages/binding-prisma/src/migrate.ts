@@ -28,6 +28,21 @@ export function migrationStatements(provider: Provider = 'postgresql'): string[]
     .filter((s) => s.length > 0);
 }
 
+/**
+ * The columns added to the default tables since their first version, with the statement that adds
+ * each, read from the `--   ALTER TABLE ... ADD COLUMN` lines of the shipped file: SQLite has no
+ * `ADD COLUMN IF NOT EXISTS`, so `migrate()` runs them itself (PostgreSQL's file runs them as
+ * `IF NOT EXISTS` statements, and this is empty there).
+ */
+export function upgradeColumns(provider: Provider = 'postgresql'): { table: string; column: string; statement: string }[] {
+  const out: { table: string; column: string; statement: string }[] = [];
+  for (const line of readFileSync(migrationFile(provider), 'utf8').split('\n')) {
+    const m = /^--\s+(ALTER TABLE (portcullis_\w+) ADD COLUMN (\w+) [^;]+);\s*$/.exec(line);
+    if (m) out.push({ table: m[2] as string, column: m[3] as string, statement: m[1] as string });
+  }
+  return out;
+}
+
 /** Any fixed number: the advisory lock that keeps PostgreSQL processes starting together from racing. */
 const LOCK = 7_265_017;
 
@@ -40,9 +55,11 @@ export interface MigrateOptions {
 
 /**
  * Creates the Portcullis tables where missing (every statement is `CREATE ... IF NOT EXISTS`, so
- * it is safe on every start and keeps existing rows). Runs in one interactive transaction, one
- * statement at a time (Prisma's driver adapters run no multi-statement strings), on PostgreSQL
- * under `pg_advisory_xact_lock`. No Prisma schema engine is involved.
+ * it is safe on every start and keeps existing rows), and adds `issued_at` to a token table made
+ * before it (nullable: every row kept; on SQLite after the transaction, a "duplicate column" of a
+ * table that has it ignored). Runs in one interactive transaction, one statement at a time
+ * (Prisma's driver adapters run no multi-statement strings), on PostgreSQL under
+ * `pg_advisory_xact_lock`. No Prisma schema engine is involved.
  */
 export async function migrate(options: MigrateOptions): Promise<void> {
   const provider = options.provider ?? 'postgresql';
@@ -52,5 +69,12 @@ export async function migrate(options: MigrateOptions): Promise<void> {
       if (provider === 'postgresql') await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${LOCK})`);
       for (const statement of statements) await tx.$executeRawUnsafe(statement);
     });
+    for (const { statement } of upgradeColumns(provider)) {
+      try {
+        await options.prisma.$executeRawUnsafe(statement);
+      } catch (err) {
+        if (!/duplicate column/i.test(String((err as { message?: unknown }).message ?? err))) throw err;
+      }
+    }
   });
 }

@@ -11,6 +11,8 @@ import type {
   TokenStore,
   User,
   UserCredentials,
+  UserGrantStore,
+  UserGrantSummary,
   UserStore,
 } from '@portcullis/core';
 import {
@@ -224,6 +226,7 @@ function tokenRow(kind: Kind, t: AccessTokenRecord | RefreshTokenRecord): Omit<T
     audience: kind === 'access' ? listText((t as AccessTokenRecord).audience) : null,
     resources: kind === 'refresh' ? listText((t as RefreshTokenRecord).resources) : null,
     dpopJkt: dpopOf(t),
+    issuedAt: t.issuedAt ? copy(t.issuedAt) : null,
   };
 }
 
@@ -238,7 +241,11 @@ function tokenRecord(kind: Kind, row: TokenRow, token: string): AccessTokenRecor
   };
   const text = kind === 'access' ? row.audience : row.resources;
   const list = text === null ? undefined : toArray(text);
-  return withOptional(record, kind === 'access' ? { audience: list, dpopJkt: row.dpopJkt } : { resources: list, dpopJkt: row.dpopJkt });
+  const issuedAt = row.issuedAt ? copy(row.issuedAt) : undefined;
+  return withOptional(
+    record,
+    kind === 'access' ? { audience: list, dpopJkt: row.dpopJkt, issuedAt } : { resources: list, dpopJkt: row.dpopJkt, issuedAt },
+  );
 }
 
 /**
@@ -288,6 +295,69 @@ export function createTokenStore(tokens: TokenDelegate): TokenStore {
       guard(async () => {
         if (!fits(grantId)) return;
         await tokens.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: new Date() } });
+      }),
+  };
+}
+
+/**
+ * Core's `UserGrantStore` over the `portcullisToken` and `portcullisGrant` models (a user's
+ * "connected apps"). `listUserGrants` finds the user's live token rows (unrevoked, unexpired,
+ * refresh tokens also unconsumed) through the `(userId, clientId)` index and sums them up per
+ * client, in client id order. `revokeUserGrants` sets `revokedAt` on every unrevoked token row of
+ * the user (for one client or all) with one `updateMany`, then deletes the user's unredeemed,
+ * unexpired codes for it with one `deleteMany`; it counts the families that had a live token and
+ * the codes deleted.
+ */
+export function createUserGrantStore(tokens: TokenDelegate, grants: GrantDelegate): UserGrantStore {
+  const live = (userId: string, clientId: string | null, now: Date) =>
+    tokens.findMany({
+      where: {
+        userId,
+        ...(clientId === null ? {} : { clientId }),
+        revokedAt: null,
+        expiresAt: { gt: now },
+        OR: [{ kind: 'access' }, { consumedAt: null }],
+      },
+      select: { clientId: true, scopes: true, grantId: true, issuedAt: true },
+    });
+  return {
+    listUserGrants: (userId) =>
+      guard(async (): Promise<readonly UserGrantSummary[]> => {
+        if (!fits(userId)) return [];
+        const by = new Map<string, { scopes: Set<string>; families: Set<string>; first: number | null; last: number | null }>();
+        for (const row of await live(userId, null, new Date())) {
+          let s = by.get(row.clientId);
+          if (!s) {
+            s = { scopes: new Set(), families: new Set(), first: null, last: null };
+            by.set(row.clientId, s);
+          }
+          for (const scope of toArray(row.scopes)) s.scopes.add(scope);
+          s.families.add(row.grantId);
+          if (row.issuedAt) {
+            const at = row.issuedAt.getTime();
+            s.first = s.first === null ? at : Math.min(s.first, at);
+            s.last = s.last === null ? at : Math.max(s.last, at);
+          }
+        }
+        return [...by]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([clientId, s]) => ({
+            clientId,
+            scopes: [...s.scopes],
+            firstIssuedAt: s.first === null ? null : new Date(s.first),
+            lastIssuedAt: s.last === null ? null : new Date(s.last),
+            grants: s.families.size,
+          }));
+      }),
+    revokeUserGrants: (userId, clientId) =>
+      guard(async () => {
+        if (!fits(userId) || (clientId !== null && !fits(clientId))) return 0;
+        const now = new Date();
+        const families = new Set((await live(userId, clientId, now)).map((r) => r.grantId)).size;
+        const scope = clientId === null ? { userId } : { userId, clientId };
+        await tokens.updateMany({ where: { ...scope, revokedAt: null }, data: { revokedAt: now } });
+        const codes = await grants.deleteMany({ where: { ...scope, consumedAt: null, expiresAt: { gt: now } } });
+        return families + codes.count;
       }),
   };
 }
