@@ -83,6 +83,15 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
   INDEX portcullis_device_codes_expires_at (expires_at)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
+-- Short-lived records of core's ephemeral store (pushed authorization requests, DPoP proof ids).
+-- value holds up to 64 KiB of any text (MEDIUMTEXT), NUL and backslashes escaped by the store.
+CREATE TABLE IF NOT EXISTS portcullis_ephemeral (
+  record_key varchar(255) NOT NULL PRIMARY KEY,
+  value mediumtext NOT NULL,
+  expires_at datetime(3) NOT NULL,
+  INDEX portcullis_ephemeral_expires_at (expires_at)
+) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
 -- Client tables made before dynamic client registration: migrate() adds each of these columns
 -- the table lacks (nullable, no default: no row is rewritten, every row kept). By hand, run
 -- those the table lacks:

@@ -88,6 +88,16 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
 
 CREATE INDEX IF NOT EXISTS portcullis_device_codes_expires_at ON portcullis_device_codes (expires_at);
 
+-- Short-lived records of core's ephemeral store (pushed authorization requests, DPoP proof ids);
+-- value keeps NUL (which text cannot hold) and backslashes escaped by the store.
+CREATE TABLE IF NOT EXISTS portcullis_ephemeral (
+  record_key text PRIMARY KEY NOT NULL,
+  value text NOT NULL,
+  expires_at timestamp(3) with time zone NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS portcullis_ephemeral_expires_at ON portcullis_ephemeral (expires_at);
+
 -- Client tables made before dynamic client registration get its columns (nullable, no default:
 -- no row is rewritten, every row kept).
 ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS require_pushed_authorization_requests boolean;

@@ -88,6 +88,16 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
 
 CREATE INDEX IF NOT EXISTS portcullis_device_codes_expires_at ON portcullis_device_codes (expires_at);
 
+-- Short-lived records of core's ephemeral store (pushed authorization requests, DPoP proof ids);
+-- value keeps NUL and backslashes escaped by the store.
+CREATE TABLE IF NOT EXISTS portcullis_ephemeral (
+  record_key text PRIMARY KEY NOT NULL,
+  value text NOT NULL,
+  expires_at integer NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS portcullis_ephemeral_expires_at ON portcullis_ephemeral (expires_at);
+
 -- Client tables made before dynamic client registration: migrate() adds each of these columns
 -- the table lacks (nullable, no default: no row is rewritten, every row kept). By hand, run
 -- those the table lacks:

@@ -8,6 +8,7 @@ import type {
   ClientRegistrationStore,
   CurrentUser,
   DeviceCodeStore,
+  EphemeralStore,
   StoreRegistry,
   Stores,
   User,
@@ -15,6 +16,7 @@ import type {
 } from '@portcullis/core';
 import { createDeviceCodeStore } from './devices.js';
 import { type Dialect, type Driver, driverFor, type ExecuteDatabase, type SqliteDatabase } from './driver.js';
+import { createEphemeralStore } from './ephemeral.js';
 import {
   createClientRegistrationStore,
   createClientStore,
@@ -28,6 +30,7 @@ import { mysqlTables, type PortcullisTables, pgTables, sqliteTables } from './ta
 
 export { createDeviceCodeStore } from './devices.js';
 export { type Dialect, type Driver, driverFor, type ExecuteDatabase, isConnectionLost, type SqliteDatabase } from './driver.js';
+export { createEphemeralStore, escapeEphemeralValue, unescapeEphemeralValue } from './ephemeral.js';
 export { migrate, migrationFile, migrationStatements, upgradeColumns, upgradeIndexes } from './migrate.js';
 export {
   createClientRegistrationStore,
@@ -58,12 +61,14 @@ function resolve(options: DrizzleStoresOptions): { driver: Driver; tables: Portc
 /**
  * The stores this binding provides: the four of `Stores`, device authorization requests (RFC 8628),
  * the writes of dynamic client registration (RFC 7591/7592, on the client table) and a user's
- * grants (`userGrants`, over the token and grant tables).
+ * grants (`userGrants`, over the token and grant tables) and core's short-lived records
+ * (`ephemeral`: pushed authorization requests, DPoP proof ids).
  */
 export type DrizzleStores<U extends User = User, C extends Client = Client> = Required<Stores<U, C>> & {
   devices: DeviceCodeStore;
   registrations: ClientRegistrationStore<C>;
   userGrants: UserGrantStore;
+  ephemeral: EphemeralStore;
 };
 
 /**
@@ -81,6 +86,7 @@ export function createDrizzleStores<U extends User = User, C extends Client = Cl
     userGrants: createUserGrantStore(driver, tables.tokens, tables.grants),
     devices: createDeviceCodeStore(driver, tables.devices),
     registrations: createClientRegistrationStore<C>(driver, tables.clients),
+    ephemeral: createEphemeralStore(driver, tables.ephemeral),
   };
 }
 
@@ -88,7 +94,8 @@ export function createDrizzleStores<U extends User = User, C extends Client = Cl
 export type BindDrizzleOptions<U extends User = User> = DrizzleStoresOptions & { currentUser?: CurrentUser<U> };
 
 /**
- * Registers the stores (clients, users, grants, tokens, device requests, client registration, a user's grants) on a provider as
+ * Registers the stores (clients, users, grants, tokens, device requests, client registration, a user's grants,
+ * ephemeral records) on a provider as
  * `source: 'binding'` (whatever the application registers itself wins, in any order) and returns
  * them.
  */
@@ -103,7 +110,7 @@ export function bindDrizzle<U extends User = User, C extends Client = Client>(
 }
 
 /**
- * Deletes codes, tokens and device requests whose `expiresAt` is before `now` (default: the current time). Expired
+ * Deletes codes, tokens, device requests and ephemeral records whose `expiresAt` is before `now` (default: the current time). Expired
  * rows are never returned; this only reclaims their space, from a scheduled job. Returns how many
  * rows went.
  */

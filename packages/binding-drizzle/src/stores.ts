@@ -234,7 +234,7 @@ function readRegistrationFields(row: Row, client: Record<string, unknown>): void
 }
 
 /** `true` for MySQL's duplicate-key error (ER_DUP_ENTRY, 1062), however Drizzle wrapped it. */
-function duplicateKey(err: unknown): boolean {
+export function duplicateKey(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
     const { code, errno } = e as { code?: unknown; errno?: unknown };
     if (code === 'ER_DUP_ENTRY' || errno === 1062) return true;
@@ -659,18 +659,23 @@ export function createUserGrantStore(driver: Driver, tokens: TableWith<TokenColu
 }
 
 /**
- * Deletes codes, tokens and device requests whose `expiresAt` is before `now` (default: the current time). Run it
+ * Deletes codes, tokens, device requests and ephemeral records whose `expiresAt` is before `now` (default: the current time). Run it
  * from a scheduled job: expired rows are never returned, this only reclaims the space. Returns how
  * many rows went.
  */
 export async function purgeExpiredRows(
   driver: Driver,
-  tables: { grants?: TableWith<'expiresAt'>; tokens?: TableWith<'expiresAt'>; devices?: TableWith<'expiresAt'> },
+  tables: {
+    grants?: TableWith<'expiresAt'>;
+    tokens?: TableWith<'expiresAt'>;
+    devices?: TableWith<'expiresAt'>;
+    ephemeral?: TableWith<'expiresAt'>;
+  },
   now: Date = new Date(),
 ): Promise<number> {
   return guard(async () => {
     let removed = 0;
-    for (const table of [tables.grants, tables.tokens, tables.devices]) {
+    for (const table of [tables.grants, tables.tokens, tables.devices, tables.ephemeral]) {
       if (!table) continue;
       removed += await driver.run(sql`DELETE FROM ${table} WHERE ${name(table.expiresAt)} < ${driver.time(now)}`);
     }

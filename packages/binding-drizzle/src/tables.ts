@@ -15,6 +15,7 @@ import {
   datetime as myDatetime,
   index as myIndex,
   int as myInt,
+  mediumtext as myMediumtext,
   primaryKey as myPrimaryKey,
   mysqlTable,
   text as myText,
@@ -110,6 +111,9 @@ export type DeviceColumns =
   | 'grantId'
   | 'version';
 
+/** The keys of core's ephemeral store (pushed authorization requests, DPoP proof ids). */
+export type EphemeralColumns = 'key' | 'value' | 'expiresAt';
+
 /** A Drizzle table (of any dialect) that has at least the columns `K`. */
 export type TableWith<K extends string> = Table & { readonly [P in K]: Column };
 
@@ -120,6 +124,7 @@ export interface PortcullisTables {
   grants: TableWith<GrantColumns>;
   tokens: TableWith<TokenColumns>;
   devices: TableWith<DeviceColumns>;
+  ephemeral: TableWith<EphemeralColumns>;
 }
 
 /** The SQL table names `migrate()` creates. */
@@ -129,6 +134,7 @@ export const TABLE_NAMES = {
   grants: 'portcullis_grants',
   tokens: 'portcullis_tokens',
   devices: 'portcullis_device_codes',
+  ephemeral: 'portcullis_ephemeral',
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +235,21 @@ export const pgDeviceCodes = pgTable(
   (t) => [pgIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
 );
 
+/**
+ * Short-lived records of core's `EphemeralStore` (pushed authorization requests, RFC 9126; DPoP
+ * proof ids, RFC 9449): `key` is the primary key (SQL name `record_key`), `value` text with NUL and
+ * backslashes escaped.
+ */
+export const pgEphemeral = pgTable(
+  TABLE_NAMES.ephemeral,
+  {
+    key: pgText('record_key').primaryKey(),
+    value: pgText('value').notNull(),
+    expiresAt: pgTime('expires_at').notNull(),
+  },
+  (t) => [pgIndex('portcullis_ephemeral_expires_at').on(t.expiresAt)],
+);
+
 /** The default PostgreSQL tables (`drizzle-orm/pg-core`). */
 export const pgTables = {
   clients: pgClients,
@@ -236,6 +257,7 @@ export const pgTables = {
   grants: pgGrants,
   tokens: pgTokens,
   devices: pgDeviceCodes,
+  ephemeral: pgEphemeral,
 } satisfies PortcullisTables;
 
 // ---------------------------------------------------------------------------------------------
@@ -334,6 +356,17 @@ export const mysqlDeviceCodes = mysqlTable(
   (t) => [myIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
 );
 
+/** Core's ephemeral records; see `pgEphemeral`. `value` is MEDIUMTEXT (64 KiB of any text fits). */
+export const mysqlEphemeral = mysqlTable(
+  TABLE_NAMES.ephemeral,
+  {
+    key: myId('record_key').primaryKey(),
+    value: myMediumtext('value').notNull(),
+    expiresAt: myTime('expires_at').notNull(),
+  },
+  (t) => [myIndex('portcullis_ephemeral_expires_at').on(t.expiresAt)],
+);
+
 /** The default MySQL/MariaDB tables (`drizzle-orm/mysql-core`). */
 export const mysqlTables = {
   clients: mysqlClients,
@@ -341,6 +374,7 @@ export const mysqlTables = {
   grants: mysqlGrants,
   tokens: mysqlTokens,
   devices: mysqlDeviceCodes,
+  ephemeral: mysqlEphemeral,
 } satisfies PortcullisTables;
 
 // ---------------------------------------------------------------------------------------------
@@ -438,6 +472,17 @@ export const sqliteDeviceCodes = sqliteTable(
   (t) => [liteIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
 );
 
+/** Core's ephemeral records; see `pgEphemeral`. */
+export const sqliteEphemeral = sqliteTable(
+  TABLE_NAMES.ephemeral,
+  {
+    key: liteText('record_key').primaryKey(),
+    value: liteText('value').notNull(),
+    expiresAt: liteTime('expires_at').notNull(),
+  },
+  (t) => [liteIndex('portcullis_ephemeral_expires_at').on(t.expiresAt)],
+);
+
 /** The default SQLite tables (`drizzle-orm/sqlite-core`). */
 export const sqliteTables = {
   clients: sqliteClients,
@@ -445,4 +490,5 @@ export const sqliteTables = {
   grants: sqliteGrants,
   tokens: sqliteTokens,
   devices: sqliteDeviceCodes,
+  ephemeral: sqliteEphemeral,
 } satisfies PortcullisTables;
