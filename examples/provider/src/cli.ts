@@ -206,7 +206,6 @@ function grantArgs(args: string[], withClient: boolean): { user: string; client:
 }
 
 function needUserGrants(storage: Storage) {
-  if (!storage.userGrants) throw new Error(`the ${storage.driver} storage has no store of a user's grants`);
   return storage.userGrants;
 }
 

@@ -175,7 +175,7 @@ export async function openDrizzle(config: DatabaseConfig): Promise<Storage> {
     clients: stores.clients,
     users: stores.users,
     grants: stores.grants,
-    userGrants: null,
+    userGrants: stores.userGrants,
     bind(provider, { currentUser, withGrants }) {
       const { grants, ...rest } = stores;
       provider.useStores(withGrants ? stores : rest, { source: 'binding' });

@@ -42,9 +42,9 @@ export interface Storage {
   readonly grants: GrantStore;
   /**
    * A user's grants ("connected apps": listed and revoked per client) on the token table, for the
-   * CLI; `null` where the binding has none (Drizzle, and MongoDB until its binding provides one).
+   * CLI and the connected apps page; registered by `bind` whatever `GRANT_CACHE`.
    */
-  readonly userGrants: UserGrantStore | null;
+  readonly userGrants: UserGrantStore;
   /**
    * Registers the binding on the provider: clients, users and tokens, plus grants when
    * `withGrants` (otherwise the app registers a grant cache itself).
@@ -309,13 +309,14 @@ async function openMongo(url: string): Promise<Storage> {
   const clients = b.createClientStore(models.client);
   const users = b.createUserStore<User>(models.user);
   const grants = b.createGrantStore(models.grant);
+  const userGrants = b.createUserGrantStore(models.token, models.grant);
   return {
     kind: 'mongodb',
     driver: 'mongoose',
     clients,
     users,
     grants,
-    userGrants: null,
+    userGrants,
     bind(provider, { currentUser, withGrants }) {
       b.bindMongoose(provider, {
         client: models.client,
@@ -327,6 +328,7 @@ async function openMongo(url: string): Promise<Storage> {
         ...(withGrants ? { grant: models.grant } : {}),
         currentUser,
       });
+      provider.useStores({ userGrants }, { source: 'binding' });
     },
     async putClient(c) {
       const { defaultScopes, tokenEndpointAuthMethod, resourceServer, ...fields } = clientFields(c);

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { basicAuth } from '@portcullis/binding-testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMongoServer } from '../../../packages/binding-mongoose/test/mongo-server.js';
 import { type App, createApp } from '../src/app.js';
 import { parseConfig } from '../src/config.js';
 import { ALICE, CB, CookieClient, field, pkce, signIn, TEST_SEED, TRICKY_SECRET } from './helpers.js';
@@ -217,6 +218,54 @@ describe('revoked at one process, refused at another', () => {
     other.cookies.set(...([...b.cookies].find(([k]) => k === 'pc_session') as [string, string]));
     expect(await authorizeStatus(other)).toBe(200);
   }, 180_000);
+});
+
+describe('on the other storages', () => {
+  /** A code flow, the page lists it, revoke: the token fails. */
+  async function listAndRevoke(app: App): Promise<void> {
+    const b = new CookieClient(app.url);
+    const tokens = await codeFlow(b, app.url);
+    const page = await (await b.get('/account/apps')).text();
+    expect(page).toContain(`value="${CLIENT}"`);
+    expect((await me(app.url, tokens.access)).status).toBe(200);
+    const r = await b.post('/account/apps/revoke', { csrf: field(page, 'csrf'), client_id: CLIENT });
+    expect(r.status).toBe(303);
+    expect((await me(app.url, tokens.access)).status).toBe(401);
+    expect(await (await b.get('/account/apps')).text()).toContain('id="no-apps"');
+  }
+
+  it('MongoDB (memory grant cache)', async () => {
+    const mongo = await startMongoServer();
+    stops.push(() => mongo.stop());
+    const config = parseConfig(
+      { PORT: '0', DATABASE_URL: `${mongo.url}/connected_${randomBytes(4).toString('hex')}`, SEED_FILE: seedFile, DEMO: '0' },
+      [],
+      dir,
+    );
+    const app = await createApp(config, { log: () => {} });
+    stops.push(() => app.close());
+    await listAndRevoke(app);
+  }, 120_000);
+
+  it('DATABASE_DRIVER=drizzle on SQLite', async () => {
+    const config = parseConfig(
+      { PORT: '0', DATABASE_URL: `sqlite:${join(dir, 'drizzle.sqlite')}`, DATABASE_DRIVER: 'drizzle', SEED_FILE: seedFile, DEMO: '0' },
+      [],
+      dir,
+    );
+    const saved = process.env.DATABASE_DRIVER;
+    process.env.DATABASE_DRIVER = 'drizzle';
+    let app: App;
+    try {
+      app = await createApp(config, { log: () => {} });
+    } finally {
+      if (saved === undefined) delete process.env.DATABASE_DRIVER;
+      else process.env.DATABASE_DRIVER = saved;
+    }
+    stops.push(() => app.close());
+    expect(app.storage.driver).toBe('drizzle');
+    await listAndRevoke(app);
+  }, 120_000);
 });
 
 describe('the CLI', () => {

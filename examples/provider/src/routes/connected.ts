@@ -32,7 +32,7 @@ export function connectedRoutes(ctx: AppContext): RouteGroup {
     sendHtml(
       res,
       503,
-      errorPage({ title: 'Connected apps', error: null, description: 'Connected apps are not available with this database.' }),
+      errorPage({ title: 'Connected apps', error: null, description: 'Connected apps are unavailable right now. Try again later.' }),
     );
   }
 
