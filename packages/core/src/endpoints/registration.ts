@@ -60,6 +60,8 @@ const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
 /** Schemes that never make a redirect URI, whatever the client says. */
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'blob:', 'vbscript:', 'about:', 'ftp:', 'ws:', 'wss:']);
 const MAX_REDIRECT_URIS = 10;
+/** RFC 3986's characters: unreserved, reserved and `%`. */
+const URI_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
 const MAX_URI = 2000;
 const MAX_TEXT = 200;
 const MAX_CONTACTS = 10;
@@ -73,6 +75,9 @@ function isStringArray(v: unknown): v is string[] {
 /** RFC 8252 and RFC 9700: https, loopback http for native apps, or a private-use scheme (reverse domain). */
 function checkRedirectUri(uri: string, authMethod: ClientAuthMethod): OAuthError | null {
   if (uri.length === 0 || uri.length > MAX_URI) return new InvalidRedirectUriError('A redirect URI is empty or too long');
+  // The URL parser drops tabs and line breaks silently: the URI as registered must not hold any
+  // character outside RFC 3986 (no controls, spaces or raw non-ASCII; percent-encode them).
+  if (!URI_CHARS.test(uri)) return new InvalidRedirectUriError('A redirect URI holds characters outside RFC 3986');
   let u: URL;
   try {
     u = new URL(uri);

@@ -200,6 +200,24 @@ describe('RFC 7591 section 3: registration', () => {
     ],
     ['a relative URI', { redirect_uris: ['/cb'] }, 'invalid_redirect_uri', 'A redirect URI is not an absolute URI'],
     [
+      'CR LF in a redirect URI',
+      { redirect_uris: ['https://app.example/cb\r\nX: 1'] },
+      'invalid_redirect_uri',
+      'A redirect URI holds characters outside RFC 3986',
+    ],
+    [
+      'a tab in a redirect URI',
+      { redirect_uris: ['https://app.exa\tmple/cb'] },
+      'invalid_redirect_uri',
+      'A redirect URI holds characters outside RFC 3986',
+    ],
+    [
+      'a space in a redirect URI',
+      { redirect_uris: ['https://app.example/c b'] },
+      'invalid_redirect_uri',
+      'A redirect URI holds characters outside RFC 3986',
+    ],
+    [
       'a private-use scheme for a confidential client',
       { redirect_uris: ['com.example.app:/cb'] },
       'invalid_redirect_uri',
