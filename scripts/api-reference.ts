@@ -22,6 +22,9 @@ export const PACKAGES: readonly { name: string; dir: string }[] = [
   'resource-server',
   'fastify',
   'koa',
+  'hono',
+  'binding-drizzle',
+  'binding-prisma',
   'admin',
 ].map((d) => ({ name: JSON.parse(readFileSync(join(ROOT, 'packages', d, 'package.json'), 'utf8')).name as string, dir: d }));
 

@@ -7,9 +7,9 @@
  *
  * What the Drizzle storage has no table for is refused at start with a message naming the
  * setting: the shared app state on the database (`STATE_STORE=shared` needs a Redis grant cache
- * here). The Drizzle binding has no signing key or ephemeral table: with JWT access tokens, PAR or
- * DPoP the provider setup falls back to this process's memory (or the grant cache's ephemeral
- * store) and warns, where the Sequelize and Mongoose storages keep both in the database.
+ * here). The Drizzle binding keeps pushed requests and DPoP proof ids in its ephemeral table, but
+ * has no signing-key table: with JWT access tokens the provider setup falls back to this
+ * process's memory and warns, where the Sequelize and Mongoose storages keep keys in the database.
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';

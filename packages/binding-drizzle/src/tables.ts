@@ -142,6 +142,7 @@ export const TABLE_NAMES = {
 
 const pgTime = (name: string) => pgTimestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 
+/** The PostgreSQL table of registered clients (one row per client id; JSON text for the list fields); extend it or map your own (see the README). */
 export const pgClients = pgTable(TABLE_NAMES.clients, {
   id: pgText('id').primaryKey(),
   secretHash: pgText('secret_hash'),
@@ -162,12 +163,14 @@ export const pgClients = pgTable(TABLE_NAMES.clients, {
   registration: pgText('registration'),
 });
 
+/** The PostgreSQL table of users for the password grant (username, user id, scrypt password hash); extend it or map your own (see the README). */
 export const pgUsers = pgTable(TABLE_NAMES.users, {
   id: pgText('id').primaryKey(),
   username: pgText('username').notNull().unique(),
   passwordHash: pgText('password_hash').notNull(),
 });
 
+/** The PostgreSQL table of authorization codes by code digest and client, consumed in place (the row stays as a replay marker until it expires); extend it or map your own (see the README). */
 export const pgGrants = pgTable(
   TABLE_NAMES.grants,
   {
@@ -187,6 +190,7 @@ export const pgGrants = pgTable(
   (t) => [pgPrimaryKey({ columns: [t.codeHash, t.clientId] }), pgIndex('portcullis_grants_expires_at').on(t.expiresAt)],
 );
 
+/** The PostgreSQL table of access and refresh tokens by digest, with their family, consumption and revocation stamps; extend it or map your own (see the README). */
 export const pgTokens = pgTable(
   TABLE_NAMES.tokens,
   {
@@ -266,6 +270,7 @@ export const pgTables = {
 const myTime = (name: string) => myDatetime(name, { mode: 'date', fsp: 3 });
 const myId = (name: string) => myVarchar(name, { length: 255 });
 
+/** The MySQL/MariaDB table of registered clients (one row per client id; JSON text for the list fields); extend it or map your own (see the README). */
 export const mysqlClients = mysqlTable(TABLE_NAMES.clients, {
   id: myId('id').primaryKey(),
   secretHash: myText('secret_hash'),
@@ -286,12 +291,14 @@ export const mysqlClients = mysqlTable(TABLE_NAMES.clients, {
   registration: myText('registration'),
 });
 
+/** The MySQL/MariaDB table of users for the password grant (username, user id, scrypt password hash); extend it or map your own (see the README). */
 export const mysqlUsers = mysqlTable(TABLE_NAMES.users, {
   id: myId('id').primaryKey(),
   username: myId('username').notNull().unique(),
   passwordHash: myText('password_hash').notNull(),
 });
 
+/** The MySQL/MariaDB table of authorization codes by code digest and client, consumed in place (the row stays as a replay marker until it expires); extend it or map your own (see the README). */
 export const mysqlGrants = mysqlTable(
   TABLE_NAMES.grants,
   {
@@ -311,6 +318,7 @@ export const mysqlGrants = mysqlTable(
   (t) => [myPrimaryKey({ columns: [t.codeHash, t.clientId] }), myIndex('portcullis_grants_expires_at').on(t.expiresAt)],
 );
 
+/** The MySQL/MariaDB table of access and refresh tokens by digest, with their family, consumption and revocation stamps; extend it or map your own (see the README). */
 export const mysqlTokens = mysqlTable(
   TABLE_NAMES.tokens,
   {
@@ -382,6 +390,7 @@ export const mysqlTables = {
 
 const liteTime = (name: string) => liteInteger(name, { mode: 'timestamp_ms' });
 
+/** The SQLite table of registered clients (one row per client id; JSON text for the list fields); extend it or map your own (see the README). */
 export const sqliteClients = sqliteTable(TABLE_NAMES.clients, {
   id: liteText('id').primaryKey(),
   secretHash: liteText('secret_hash'),
@@ -402,12 +411,14 @@ export const sqliteClients = sqliteTable(TABLE_NAMES.clients, {
   registration: liteText('registration'),
 });
 
+/** The SQLite table of users for the password grant (username, user id, scrypt password hash); extend it or map your own (see the README). */
 export const sqliteUsers = sqliteTable(TABLE_NAMES.users, {
   id: liteText('id').primaryKey(),
   username: liteText('username').notNull().unique(),
   passwordHash: liteText('password_hash').notNull(),
 });
 
+/** The SQLite table of authorization codes by code digest and client, consumed in place (the row stays as a replay marker until it expires); extend it or map your own (see the README). */
 export const sqliteGrants = sqliteTable(
   TABLE_NAMES.grants,
   {
@@ -427,6 +438,7 @@ export const sqliteGrants = sqliteTable(
   (t) => [litePrimaryKey({ columns: [t.codeHash, t.clientId] }), liteIndex('portcullis_grants_expires_at').on(t.expiresAt)],
 );
 
+/** The SQLite table of access and refresh tokens by digest, with their family, consumption and revocation stamps; extend it or map your own (see the README). */
 export const sqliteTokens = sqliteTable(
   TABLE_NAMES.tokens,
   {
