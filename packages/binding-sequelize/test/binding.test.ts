@@ -249,6 +249,8 @@ for (const dialect of DIALECTS) {
             expect(fromMigrate.indexes).toEqual([
               { name: 'oauth_tokens_expires_at', unique: false, fields: ['expiresAt'] },
               { name: 'oauth_tokens_grant_id', unique: false, fields: ['grantId'] },
+              // A user's tokens per client (listUserGrants, revokeUserGrants).
+              { name: 'oauth_tokens_user_client', unique: false, fields: ['userId', 'clientId'] },
             ]);
             expect(
               Object.entries(fromMigrate.columns)
