@@ -4,7 +4,7 @@
  * anything else it throws is logged and answered 500 `server_error`.
  */
 import type { OAuthErrorCode } from './errors.js';
-import { isOAuthError, ServerError } from './errors.js';
+import { isOAuthError, toOAuthError } from './errors.js';
 import type { OAuthRequest, OAuthResponse } from './http.js';
 import type { Logger } from './log.js';
 import { describe } from './log.js';
@@ -119,10 +119,15 @@ export class Hooks {
     return replaced;
   }
 
-  /** An `OAuthError` a hook threw is its answer; anything else is logged and answered 500. */
+  /**
+   * An `OAuthError` a hook threw is its answer. Anything else is logged and answered as a store
+   * failure would be: 503 `temporarily_unavailable` when it says a store cannot be reached (a
+   * `StoreUnavailableError` or a socket error in its cause chain: a hook's own rate-limit store
+   * restarting), else 500 `server_error`.
+   */
   private thrown(which: string, ctx: HookContext, err: unknown): OAuthResponse {
     if (isOAuthError(err)) return errorResponse(err);
     this.logger().error(`${which} hook failed at ${ctx.endpoint}`, { cause: describe(err) });
-    return errorResponse(new ServerError());
+    return errorResponse(toOAuthError(err));
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointName, HookContext, HookOutcome, OAuthResponse } from '../src/index.js';
+import { StoreUnavailableError } from '../src/index.js';
 import { authorizeUrl, basic, body, CB, exchange, form, get, getCode, makeProvider, pkce, SECRET } from './helpers.js';
 
 const auth = { authorization: basic('conf', SECRET) };
@@ -116,5 +117,21 @@ describe('hooks', () => {
     expect(r.status).toBe(500);
     expect(body(r).error).toBe('server_error');
     expect(r.body).not.toContain('secret internal detail');
+  });
+
+  it('a hook whose own store cannot be reached is 503 temporarily_unavailable, as a store failure is', async () => {
+    const { provider } = makeProvider({ logger: { warn() {}, error() {} } });
+    provider.beforeRequest(() => {
+      throw new StoreUnavailableError('rate limit counters are unavailable', { cause: new Error('Socket closed unexpectedly') });
+    });
+    const r = await provider.token(form({ grant_type: 'client_credentials' }, auth));
+    expect(r.status).toBe(503);
+    expect(body(r).error).toBe('temporarily_unavailable');
+    expect(r.body).not.toContain('Socket closed');
+    const { provider: p2 } = makeProvider({ logger: { warn() {}, error() {} } });
+    p2.afterRequest(() => {
+      throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    });
+    expect((await p2.token(form({ grant_type: 'client_credentials' }, auth))).status).toBe(503);
   });
 });
