@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from '@portcullis/core';
 import type { RedisClientLike } from '@portcullis/grant-cache-redis';
 import type { KeyValue } from './key-value.js';
 
@@ -81,33 +82,37 @@ export async function openRedisKeyValue(target: RedisTarget | string): Promise<K
   const t = typeof target === 'string' ? { url: target } : target;
   const client = await connectRedis(t, { connectTimeout: 5000 });
   const k = (key: string) => `${PREFIX}${key}`;
+  // node-redis errors (a closed socket while Redis restarts) carry no socket error code: say what
+  // they mean, so core and the app answer 503 temporarily_unavailable rather than 500.
+  const unavailable = (err: unknown): never => {
+    throw new StoreUnavailableError('the shared state on Redis is unavailable', { cause: err });
+  };
   return {
     description: t.clusterNodes ? 'redis cluster' : 'redis',
-    get: (key) => client.get(k(key)),
+    get: (key) => client.get(k(key)).catch(unavailable),
     async set(key, value, ttlMs) {
-      await client.set(k(key), value, { PX: Math.max(1, Math.ceil(ttlMs)) });
+      await client.set(k(key), value, { PX: Math.max(1, Math.ceil(ttlMs)) }).catch(unavailable);
     },
     async add(key, value, ttlMs) {
-      return (await client.set(k(key), value, { PX: Math.max(1, Math.ceil(ttlMs)), NX: true })) === 'OK';
+      return (await client.set(k(key), value, { PX: Math.max(1, Math.ceil(ttlMs)), NX: true }).catch(unavailable)) === 'OK';
     },
-    take: (key) => client.getDel(k(key)),
+    take: (key) => client.getDel(k(key)).catch(unavailable),
     async delete(key) {
-      await client.del(k(key));
+      await client.del(k(key)).catch(unavailable);
     },
     async increment(key, windowMs) {
-      const [count, left] = (await client.eval(INCREMENT, { keys: [k(key)], arguments: [String(Math.max(1, Math.ceil(windowMs)))] })) as [
-        number,
-        number,
-      ];
+      const [count, left] = (await client
+        .eval(INCREMENT, { keys: [k(key)], arguments: [String(Math.max(1, Math.ceil(windowMs)))] })
+        .catch(unavailable)) as [number, number];
       return { count: Number(count), resetAt: Date.now() + Number(left) };
     },
     async counter(key) {
-      const [value, left] = (await client.eval(COUNTER, { keys: [k(key)], arguments: [] })) as [string | null, number];
+      const [value, left] = (await client.eval(COUNTER, { keys: [k(key)], arguments: [] }).catch(unavailable)) as [string | null, number];
       if (value === null || value === undefined || Number(left) < 0) return null;
       return { count: Number(value), resetAt: Date.now() + Number(left) };
     },
     async ping() {
-      await client.ping();
+      await client.ping().catch(unavailable);
     },
     async close() {
       client.destroy();
