@@ -86,11 +86,14 @@ describe('memcached ephemeral store: one winner over separate connections', () =
         if (v === 'old') added = s.add(key, 'new', inSeconds(60));
         return v;
       });
-      assert.equal(takes.filter((v) => v !== null).length, 1);
+      assert.equal(takes.filter((v) => v === 'old').length, 1, 'exactly one take wins the old record');
       assert.equal(await added, true, 'the key is free after the take');
-      // Losing takes may still be running their get when the new record lands: let them all settle.
+      // A slow take may start after the new record landed and take it, legitimately (it then
+      // returned it): at most one does. Otherwise the new record must have survived every take.
+      const tookNew = takes.filter((v) => v === 'new').length;
+      assert.ok(tookNew <= 1, `the new record was taken ${tookNew} times`);
       await spread(4, (s) => s.get(key));
-      assert.equal(await stores[3]?.get(key), 'new', 'the new record survived every losing take');
+      assert.equal(await stores[3]?.get(key), tookNew === 1 ? null : 'new', 'no take removed the new record without returning it');
     }
   });
 });
