@@ -15,7 +15,7 @@ export type { AuthorizationDecision, AuthorizationRequest, AuthorizeResult } fro
 export type { DeviceAuthorizationBody } from './endpoints/device-authorization.js';
 export type { DeviceAuthorizationDecision, DeviceRequest } from './endpoints/device-verification.js';
 export type { PushedAuthorizationBody } from './endpoints/par.js';
-export type { GuardOptions, ResourceResult, VerifiedToken, VerifyOptions } from './endpoints/resource.js';
+export { type GuardOptions, guardArgs, type ResourceResult, type VerifiedToken, type VerifyOptions } from './endpoints/resource.js';
 export * from './errors.js';
 export * from './grant-codec.js';
 export type { TokenResponseBody } from './grants/issue.js';

@@ -7,6 +7,7 @@ import {
   type Client,
   describeError,
   type GuardOptions,
+  guardArgs,
   jsonResponse,
   type OAuth2Provider,
   type OAuthRequest,
@@ -14,7 +15,6 @@ import {
   serverErrorResponse,
   type User,
   type VerifiedToken,
-  type VerifyOptions,
 } from '@portcullis/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 
@@ -180,17 +180,6 @@ export async function portcullis<U extends User, C extends Client>(
 // Lets Fastify check the version it runs with, and name the plugin in its errors. Not wrapped
 // in skip-override: the plugin keeps its own context.
 Object.assign(portcullis, { [Symbol.for('plugin-meta')]: { fastify: '5.x', name: '@portcullis/fastify' } });
-
-/** Scope names, or one `{ scopes, audience }` object, as core's guards take them. */
-function guardArgs(args: readonly (string | GuardOptions)[]): { scopes: readonly string[]; options: VerifyOptions | undefined } {
-  const [first] = args;
-  if (args.length === 1 && typeof first === 'object' && first !== null) {
-    return { scopes: first.scopes ?? [], options: first.audience === undefined ? undefined : { audience: first.audience } };
-  }
-  if (!args.every((a) => typeof a === 'string'))
-    throw new TypeError('@portcullis/fastify: requireOAuth takes scope names, or one { scopes, audience } object');
-  return { scopes: args as readonly string[], options: undefined };
-}
 
 /**
  * A `preHandler` protecting a route (RFC 6750): a valid access token holding every listed scope,

@@ -6,6 +6,7 @@ import {
   type Client,
   describeError,
   type GuardOptions,
+  guardArgs,
   jsonResponse,
   type OAuth2Provider,
   type OAuthRequest,
@@ -14,7 +15,6 @@ import {
   toFetchResponse,
   type User,
   type VerifiedToken,
-  type VerifyOptions,
 } from '@portcullis/core';
 import type { Context, MiddlewareHandler } from 'hono';
 
@@ -118,17 +118,6 @@ function bearerRequest(c: Context): OAuthRequest {
     headers[k] = v;
   });
   return { method: c.req.method, url: u.pathname + u.search, headers };
-}
-
-/** Scope names, or one `{ scopes, audience }` object, as core's guards take them. */
-function guardArgs(args: readonly (string | GuardOptions)[]): { scopes: readonly string[]; options: VerifyOptions | undefined } {
-  const [first] = args;
-  if (args.length === 1 && typeof first === 'object' && first !== null) {
-    return { scopes: first.scopes ?? [], options: first.audience === undefined ? undefined : { audience: first.audience } };
-  }
-  if (!args.every((a) => typeof a === 'string'))
-    throw new TypeError('@portcullis/hono: requireOAuth takes scope names, or one { scopes, audience } object');
-  return { scopes: args as readonly string[], options: undefined };
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type Client,
   describeError,
   type GuardOptions,
+  guardArgs,
   jsonResponse,
   type OAuth2Provider,
   type OAuthRequest,
@@ -13,7 +14,6 @@ import {
   serverErrorResponse,
   type User,
   type VerifiedToken,
-  type VerifyOptions,
 } from '@portcullis/core';
 import type { Context, Middleware, Next } from 'koa';
 
@@ -171,17 +171,6 @@ export function oauthEndpoints<U extends User, C extends Client>(
     send(ctx, r ?? jsonResponse(404, { error: 'not_found' }));
     return undefined;
   };
-}
-
-/** Scope names, or one `{ scopes, audience }` object, as core's guards take them. */
-function guardArgs(args: readonly (string | GuardOptions)[]): { scopes: readonly string[]; options: VerifyOptions | undefined } {
-  const [first] = args;
-  if (args.length === 1 && typeof first === 'object' && first !== null) {
-    return { scopes: first.scopes ?? [], options: first.audience === undefined ? undefined : { audience: first.audience } };
-  }
-  if (!args.every((a) => typeof a === 'string'))
-    throw new TypeError('@portcullis/koa: requireOAuth takes scope names, or one { scopes, audience } object');
-  return { scopes: args as readonly string[], options: undefined };
 }
 
 /**

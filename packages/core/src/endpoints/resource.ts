@@ -133,7 +133,11 @@ export interface GuardOptions extends VerifyOptions {
   readonly scopes?: readonly string[];
 }
 
-/** The scopes and options of a guard's arguments: scope names, or one `GuardOptions` object. */
+/**
+ * The scopes and options of a guard's arguments: scope names, or one `GuardOptions` object. For
+ * framework packages whose guards take what core's do (`@portcullis/fastify`, `koa`, `hono`).
+ * @throws TypeError for a mix of names and an object.
+ */
 export function guardArgs(args: readonly (string | GuardOptions)[] | GuardOptions): {
   scopes: readonly string[];
   options: VerifyOptions | undefined;
