@@ -571,6 +571,11 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
   };
 }
 
+/** The absolute URL of an endpoint path (as metadata advertises it and DPoP proofs name it). */
+export function endpointUrl(o: ResolvedOptions, path: string): string {
+  return new URL(path, `${o.issuer}/`).toString();
+}
+
 /**
  * An absolute URI (RFC 3986 section 4.3: a scheme, then no fragment), in the closed character set
  * of RFC 3986 (unreserved, reserved and `%`). The `resource` parameter and `resources[].uri` obey it.

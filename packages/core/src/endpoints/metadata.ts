@@ -1,11 +1,12 @@
 import { DEVICE_GRANT } from '../device-codes.js';
 import type { Engine } from '../engine.js';
+import { endpointUrl } from '../options.js';
 
 /** Authorization server metadata (RFC 8414), from what is enabled. */
 export function metadataDocument(e: Engine): Record<string, unknown> {
   const o = e.o;
   const g = o.grants;
-  const url = (path: string) => new URL(path, `${o.issuer}/`).toString();
+  const url = (path: string) => endpointUrl(o, path);
   const responseTypes: string[] = [];
   if (g.has('authorization_code')) responseTypes.push('code');
   if (g.has('implicit')) responseTypes.push('token');

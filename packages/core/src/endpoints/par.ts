@@ -5,6 +5,7 @@ import { checkProof, htuOf } from '../dpop.js';
 import { type EndpointResult, type Engine, fail } from '../engine.js';
 import { InvalidDpopProofError, InvalidRequestError, isOAuthError, ServerError } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
+import { endpointUrl } from '../options.js';
 import { toQuery } from '../params.js';
 import { encodePushedRequest, pushedRequestKey, REQUEST_URI_PREFIX } from '../pushed-requests.js';
 import { json } from '../responses.js';
@@ -46,7 +47,7 @@ export async function pushedAuthorizationEndpoint<U extends User, C extends Clie
   for (const k of CREDENTIALS) delete p[k];
   // RFC 9449 section 10.1: a DPoP proof sent with the push binds the code like dpop_jkt.
   if (e.o.dpop.enabled) {
-    const url = htuOf(new URL(e.o.endpoints.pushedAuthorizationRequest, `${e.o.issuer}/`).toString())!;
+    const url = htuOf(endpointUrl(e.o, e.o.endpoints.pushedAuthorizationRequest))!;
     const proof = await checkProof(e, req, { urls: [url], accessToken: null, status: 400 });
     if (isOAuthError(proof)) return fail(proof, undefined, client.id);
     if (proof !== null) {

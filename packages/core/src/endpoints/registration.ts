@@ -15,6 +15,7 @@ import {
   OAuthError as OAuthErrorClass,
 } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
+import { endpointUrl } from '../options.js';
 import { header } from '../params.js';
 import { json, methodNotAllowed } from '../responses.js';
 
@@ -251,7 +252,7 @@ function unauthorized(description: string): EndpointResult {
 }
 
 function configurationUri<U extends User, C extends Client>(e: Engine<U, C>, clientId: string): string {
-  return new URL(`${e.o.endpoints.registration}/${encodeURIComponent(clientId)}`, `${e.o.issuer}/`).toString();
+  return endpointUrl(e.o, `${e.o.endpoints.registration}/${encodeURIComponent(clientId)}`);
 }
 
 function information<U extends User, C extends Client>(

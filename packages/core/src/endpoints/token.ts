@@ -10,6 +10,7 @@ import { passwordGrant } from '../grants/password.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
 import type { GrantHandler } from '../grants/types.js';
 import type { OAuthRequest } from '../http.js';
+import { endpointUrl } from '../options.js';
 import { json } from '../responses.js';
 
 const HANDLERS: Partial<Record<GrantType, GrantHandler>> = {
@@ -58,5 +59,5 @@ export async function tokenEndpoint<U extends User, C extends Client>(e: Engine<
 
 /** The token endpoint's URL as proofs name it (`htu`): the issuer's origin and the endpoint path. */
 function tokenUrl(e: Engine): string {
-  return htuOf(new URL(e.o.endpoints.token, `${e.o.issuer}/`).toString())!;
+  return htuOf(endpointUrl(e.o, e.o.endpoints.token))!;
 }
