@@ -11,8 +11,9 @@ import {
   InvalidRedirectUriError,
   InvalidRequestError,
   InvalidTokenError,
-  type OAuthError,
-  OAuthError as OAuthErrorClass,
+  isOAuthError,
+  OAuthError,
+  ServerError,
 } from '../errors.js';
 import type { OAuthRequest } from '../http.js';
 import { endpointUrl } from '../options.js';
@@ -122,8 +123,6 @@ function optionalHttpsUri(m: Record<string, unknown>, field: string): string | u
   return v;
 }
 
-const isError = (v: unknown): v is OAuthError => v instanceof OAuthErrorClass;
-
 /** Validates the metadata of a registration or an update (RFC 7591 section 2). Unknown fields are ignored. */
 function validateMetadata<U extends User, C extends Client>(
   e: Engine<U, C>,
@@ -183,7 +182,7 @@ function validateMetadata<U extends User, C extends Client>(
   const softwareVersion = optionalText(m, 'software_version');
   const uri = optionalHttpsUri(m, 'client_uri');
   const logoUri = optionalHttpsUri(m, 'logo_uri');
-  for (const v of [name, softwareId, softwareVersion, uri, logoUri]) if (isError(v)) return v;
+  for (const v of [name, softwareId, softwareVersion, uri, logoUri]) if (isOAuthError(v)) return v;
   let contacts: string[] | undefined;
   if (m.contacts !== undefined && m.contacts !== null) {
     if (
@@ -360,15 +359,15 @@ export async function registrationEndpoint<U extends User, C extends Client>(
   }
   const wait = limiter.take(req.remoteAddress ?? 'unknown');
   if (wait > 0) {
-    const err = new OAuthErrorClass('temporarily_unavailable', 'Too many registrations from this address; try again later', 429, {
+    const err = new OAuthError('temporarily_unavailable', 'Too many registrations from this address; try again later', 429, {
       headers: { 'Retry-After': String(wait) },
     });
     return fail(err);
   }
   const body = jsonObject(req);
-  if (isError(body)) return fail(body);
+  if (isOAuthError(body)) return fail(body);
   const m = validateMetadata(e, body);
-  if (isError(m)) return fail(m);
+  if (isOAuthError(m)) return fail(m);
   const secret = m.tokenEndpointAuthMethod === 'none' ? null : newSecret(e);
   const accessToken = randomToken();
   const issuedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -387,7 +386,7 @@ export async function registrationEndpoint<U extends User, C extends Client>(
       };
     }
   }
-  return fail(new OAuthErrorClass('server_error', 'Could not draw a free client id', 500));
+  return fail(new ServerError('Could not draw a free client id'));
 }
 
 /** The client a configuration request names, if its registration access token is right. */
@@ -430,7 +429,7 @@ export async function clientConfigurationEndpoint<U extends User, C extends Clie
     return ok(204, null);
   }
   const body = jsonObject(req);
-  if (isError(body)) return fail(body, undefined, client.id);
+  if (isOAuthError(body)) return fail(body, undefined, client.id);
   // RFC 7592 section 2.2: the client_id must be included and unchanged; the server-set fields must not be sent.
   if (body.client_id !== client.id)
     return fail(new InvalidClientMetadataError('client_id must be the registered client id'), undefined, client.id);
@@ -443,7 +442,7 @@ export async function clientConfigurationEndpoint<U extends User, C extends Clie
     if (!matches) return fail(new InvalidClientMetadataError('client_secret does not match'), undefined, client.id);
   }
   const m = validateMetadata(e, body);
-  if (isError(m)) return fail(m, undefined, client.id);
+  if (isOAuthError(m)) return fail(m, undefined, client.id);
   // A client that becomes confidential gets a secret; one that stays keeps its own.
   let secret: { hash: string; expiresAt: Date | null } | null = null;
   let shown: string | undefined;
@@ -479,7 +478,7 @@ export function documentClient<U extends User, C extends Client>(
   const method = doc.token_endpoint_auth_method ?? 'none';
   if (method !== 'none') return 'token_endpoint_auth_method must be none (private_key_jwt is not supported yet)';
   const m = validateMetadata(e, { ...doc, token_endpoint_auth_method: 'none' }, e.o.clientIdMetadataDocuments.grantTypes);
-  if (isError(m)) return `${m.error}: ${m.message}`;
+  if (isOAuthError(m)) return `${m.error}: ${m.message}`;
   return {
     id: clientId,
     secretHash: null,
