@@ -92,6 +92,19 @@ export async function toOAuthRequest(req: NodeRequest, options?: NodeAdapterOpti
 }
 
 /**
+ * The response's headers with a `Content-Length` for its body, unless it already has one (in any
+ * spelling). Without it Node sends the body chunked, as several buffers in one `writev`; with it the
+ * head and the body go out in one write, which is measurably cheaper per request.
+ */
+function withContentLength(r: OAuthResponse): Record<string, string> {
+  const headers = r.headers;
+  // No body may follow these statuses, so no length is declared for one (RFC 9110 8.6).
+  if (r.status === 204 || r.status === 304 || r.status < 200) return headers;
+  for (const name in headers) if (name.length === 14 && name.toLowerCase() === 'content-length') return headers;
+  return { ...headers, 'Content-Length': String(Buffer.byteLength(r.body)) };
+}
+
+/**
  * Writes an `OAuthResponse` to a `node:http` response. Never throws: a header value Node refuses
  * (a response built by app code with a control character in it) is answered 500 `server_error`
  * instead, and a response whose headers were already sent is ended as it is.
@@ -102,7 +115,7 @@ export function sendResponse(res: ServerResponse, r: OAuthResponse): void {
     return;
   }
   try {
-    res.writeHead(r.status, r.headers);
+    res.writeHead(r.status, withContentLength(r));
   } catch {
     const fallback = serverErrorResponse();
     for (const name of res.getHeaderNames()) res.removeHeader(name);

@@ -187,6 +187,46 @@ describe('sendResponse', () => {
     expect(out).toMatchObject({ status: 201, body: 'hi', ended: true });
     expect(out.headers['X-A']).toBe('1');
   });
+  it('declares the body length in bytes, so the answer is not sent chunked', () => {
+    const { res, out } = nodeResponse();
+    sendResponse(res, { status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'h\u00e9\u20ac' });
+    expect(out.headers['Content-Length']).toBe('6');
+    const empty = nodeResponse();
+    sendResponse(empty.res, { status: 302, headers: { Location: '/x' }, body: '' });
+    expect(empty.out.headers['Content-Length']).toBe('0');
+  });
+  it('keeps a length the response already declares, in any spelling, and adds none to 204 or 304', () => {
+    for (const name of ['content-length', 'Content-Length', 'CONTENT-LENGTH']) {
+      const { res, out } = nodeResponse();
+      sendResponse(res, { status: 200, headers: { [name]: '2' }, body: 'hi' });
+      expect(Object.keys(out.headers).filter((h) => h.toLowerCase() === 'content-length')).toEqual([name]);
+    }
+    for (const status of [204, 304]) {
+      const { res, out } = nodeResponse();
+      sendResponse(res, { status, headers: { 'Cache-Control': 'no-store' }, body: '' });
+      expect(Object.keys(out.headers).map((h) => h.toLowerCase())).not.toContain('content-length');
+    }
+  });
+  it('a token answer over a real socket carries Content-Length and no chunked encoding', async () => {
+    const { createServer } = await import('node:http');
+    const { provider } = makeProvider();
+    const server = createServer(toNodeHandler(provider));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const r = await fetch(`http://127.0.0.1:${port}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': FORM, authorization: basic('conf', SECRET) },
+        body: 'grant_type=client_credentials&scope=read',
+      });
+      const text = await r.text();
+      expect(r.status).toBe(200);
+      expect(r.headers.get('transfer-encoding')).toBeNull();
+      expect(r.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
   it('only ends a response whose headers were sent', () => {
     const { res, out } = nodeResponse();
     sendResponse(res, { status: 200, headers: {}, body: 'first' });
