@@ -6,6 +6,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runDpop } from './dpop.mjs';
+import { runGrowth } from './growth.mjs';
 import { runJwt } from './jwt.mjs';
 import { portcullisNodeArgs, runGroup } from './measure.mjs';
 import { killAll, runToEnd } from './procs.mjs';
@@ -224,6 +225,7 @@ export async function main(argv) {
       ['--expose-gc'],
     );
   }
+  if (groups.has('growth')) results.tokenGrowth = await runGrowth(ctx);
   if (groups.has('secret')) {
     log('secret verification cost');
     results.secret = await runScript(ctx, 'secret.mjs', {}, 60_000, 'SECRET_RESULT');

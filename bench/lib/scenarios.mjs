@@ -24,6 +24,7 @@ export const ALL_GROUPS = [
   'sqlite',
   'mongo',
   'memory',
+  'growth',
   'secret',
 ];
 /** The groups that run Portcullis and its floor on a database. */
