@@ -118,6 +118,12 @@ export interface ClientRegistrationInfo {
   readonly softwareVersion?: string;
   /** The `token_endpoint_auth_method` and `response_types` as registered (echoed on reads). */
   readonly responseTypes: readonly string[];
+  /**
+   * When the client was first issued a token (set once, by `ClientRegistrationStore.markClientUsed`).
+   * Unset: never used, and so removable by `ClientRegistrationStore.purgeUnusedClients` once it
+   * was registered long enough ago. Core reads it to skip the mark for clients already marked.
+   */
+  readonly firstUsedAt?: Date;
 }
 
 /** A resource owner. Extend it with your own fields and pass your type as the `U` parameter. */
@@ -381,6 +387,25 @@ export interface ClientRegistrationStore<C extends Client = Client> {
    *   `null` when there are no more.
    */
   listClients?(after: string | null, limit: number): Promise<{ readonly clients: readonly C[]; readonly next: string | null }>;
+  /**
+   * Called by core when it issues the first token to a self-registered client whose record has no
+   * `registration.firstUsedAt` (optional; at most once per client per process). Sets
+   * `registration.firstUsedAt` to `at` only when it is unset, so concurrent or repeated calls keep
+   * the first mark; `updateClient` must keep a mark that is set. Clients without `registration`
+   * are left alone.
+   * @returns `true` when this call set the mark; `false` when the client is unknown, not
+   *   self-registered or already marked.
+   */
+  markClientUsed?(clientId: string, at: Date): Promise<boolean>;
+  /**
+   * Called by an operator's purge job (optional): removes at most `limit` self-registered clients
+   * that were never used (no `registration.firstUsedAt`) and were registered
+   * (`registration.issuedAt`) before `registeredBefore`. Clients without `registration`
+   * (statically configured ones) are never removed. Call it again until it answers less than
+   * `limit` to remove them all.
+   * @returns how many clients were removed (0 to `limit`).
+   */
+  purgeUnusedClients?(registeredBefore: Date, limit: number): Promise<number>;
 }
 
 /**

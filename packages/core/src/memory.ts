@@ -157,9 +157,31 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
       return true;
     },
     async updateClient(client) {
-      if (!clients.has(client.id)) return false;
-      clients.set(client.id, client);
+      const old = clients.get(client.id);
+      if (!old) return false;
+      // A first-use mark, once set, stays (an update read before the mark must not clear it).
+      const used = old.registration?.firstUsedAt;
+      const keep = used !== undefined && client.registration !== undefined && client.registration.firstUsedAt === undefined;
+      clients.set(client.id, keep ? ({ ...client, registration: { ...client.registration!, firstUsedAt: used } } as C) : client);
       return true;
+    },
+    async markClientUsed(clientId, at) {
+      const c = clients.get(clientId);
+      if (!c?.registration || c.registration.firstUsedAt !== undefined) return false;
+      clients.set(clientId, { ...c, registration: { ...c.registration, firstUsedAt: new Date(at.getTime()) } } as C);
+      return true;
+    },
+    async purgeUnusedClients(registeredBefore, limit) {
+      let removed = 0;
+      for (const [id, c] of clients) {
+        if (removed >= limit) break;
+        const r = c.registration;
+        if (r && r.firstUsedAt === undefined && r.issuedAt.getTime() < registeredBefore.getTime()) {
+          clients.delete(id);
+          removed++;
+        }
+      }
+      return removed;
     },
     async deleteClient(clientId) {
       return clients.delete(clientId);

@@ -328,15 +328,19 @@ export async function completeAuthorization<U extends User, C extends Client>(
   const grantId = newGrantId();
   if (r.responseType === 'token') {
     const tokenScopes = scopesFor(e, r.resources, scopes);
-    const body = await issueTokens(e, {
-      clientId: r.client.id,
-      userId,
-      scopes: tokenScopes,
-      grantId,
-      grantType: 'implicit',
-      withRefresh: false,
-      audience: r.resources,
-    });
+    const body = await issueTokens(
+      e,
+      {
+        clientId: r.client.id,
+        userId,
+        scopes: tokenScopes,
+        grantId,
+        grantType: 'implicit',
+        withRefresh: false,
+        audience: r.resources,
+      },
+      r.client,
+    );
     const response = redirectTo(e, r.redirectUri, true, {
       access_token: body.access_token,
       token_type: body.token_type,

@@ -292,6 +292,7 @@ function clientFrom(
   secret: { hash: string; expiresAt: Date | null } | null,
   accessTokenHash: string,
   issuedAt: Date,
+  firstUsedAt?: Date,
 ): Client {
   return {
     id,
@@ -311,6 +312,7 @@ function clientFrom(
       ...(m.contacts !== undefined ? { contacts: m.contacts } : {}),
       ...(m.softwareId !== undefined ? { softwareId: m.softwareId } : {}),
       ...(m.softwareVersion !== undefined ? { softwareVersion: m.softwareVersion } : {}),
+      ...(firstUsedAt !== undefined ? { firstUsedAt } : {}),
     },
   };
 }
@@ -458,7 +460,11 @@ export async function clientConfigurationEndpoint<U extends User, C extends Clie
   // RFC 7592 section 2.2: the update replaces the metadata; fields it leaves out are gone. Fields
   // of the application's own client type (not metadata) are kept.
   const { name: _name, uri: _uri, logoUri: _logo, clientSecretExpiresAt: _expiry, ...kept } = client;
-  const updated = { ...kept, ...clientFrom(client.id, m, secret, digestToken(accessToken), client.registration!.issuedAt) } as C;
+  // The first-use mark is the server's, not metadata: an update keeps it.
+  const updated = {
+    ...kept,
+    ...clientFrom(client.id, m, secret, digestToken(accessToken), client.registration!.issuedAt, client.registration!.firstUsedAt),
+  } as C;
   if (!(await e.s.registrations!.updateClient(updated))) return unauthorized('The registration access token is invalid');
   return ok(200, information(e, updated, { ...(shown !== undefined ? { secret: shown } : {}), accessToken }));
 }

@@ -57,18 +57,22 @@ export const authorizationCodeGrant: GrantHandler = async (e, client, p, ctx) =>
   if (outside) return outside;
   const audience = asked.length > 0 ? asked : (g.resources ?? []);
   const scopes = scopesFor(e, audience, g.scopes);
-  const body = await issueTokens(e, {
-    dpopJkt: ctx.dpopJkt,
-    refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
-    clientId: client.id,
-    userId: g.userId,
-    scopes,
-    refreshScopes: g.scopes,
-    grantId: g.grantId,
-    grantType: 'authorization_code',
-    withRefresh: allows(e, client, 'refresh_token'),
-    audience,
-    refreshResources: g.resources ?? [],
-  });
+  const body = await issueTokens(
+    e,
+    {
+      dpopJkt: ctx.dpopJkt,
+      refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
+      clientId: client.id,
+      userId: g.userId,
+      scopes,
+      refreshScopes: g.scopes,
+      grantId: g.grantId,
+      grantType: 'authorization_code',
+      withRefresh: allows(e, client, 'refresh_token'),
+      audience,
+      refreshResources: g.resources ?? [],
+    },
+    client,
+  );
   return { body, grantId: g.grantId, scopes, userId: g.userId };
 };

@@ -17,16 +17,20 @@ export const clientCredentialsGrant: GrantHandler = async (e, client, p, ctx) =>
   if (isOAuthError(audience)) return audience;
   const scopes = scopesFor(e, audience, asked);
   const grantId = newGrantId();
-  const body = await issueTokens(e, {
-    dpopJkt: ctx.dpopJkt,
-    refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
-    clientId: client.id,
-    userId: null,
-    scopes,
-    grantId,
-    grantType: 'client_credentials',
-    withRefresh: false,
-    audience,
-  });
+  const body = await issueTokens(
+    e,
+    {
+      dpopJkt: ctx.dpopJkt,
+      refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
+      clientId: client.id,
+      userId: null,
+      scopes,
+      grantId,
+      grantType: 'client_credentials',
+      withRefresh: false,
+      audience,
+    },
+    client,
+  );
   return { body, grantId, scopes, userId: null };
 };

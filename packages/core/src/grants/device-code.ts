@@ -49,19 +49,23 @@ export const deviceCodeGrant: GrantHandler = async (e, client, p, ctx) => {
     }
     if (taken.expiresAt.getTime() <= Date.now()) return new ExpiredTokenError();
     const scopes = scopesFor(e, audience, taken.scopes);
-    const body = await issueTokens(e, {
-      dpopJkt: ctx.dpopJkt,
-      refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
-      clientId: client.id,
-      userId: taken.userId,
-      scopes,
-      refreshScopes: taken.scopes,
-      grantId: taken.grantId,
-      grantType: DEVICE_GRANT,
-      withRefresh: allows(e, client, 'refresh_token'),
-      audience,
-      refreshResources: audience,
-    });
+    const body = await issueTokens(
+      e,
+      {
+        dpopJkt: ctx.dpopJkt,
+        refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
+        clientId: client.id,
+        userId: taken.userId,
+        scopes,
+        refreshScopes: taken.scopes,
+        grantId: taken.grantId,
+        grantType: DEVICE_GRANT,
+        withRefresh: allows(e, client, 'refresh_token'),
+        audience,
+        refreshResources: audience,
+      },
+      client,
+    );
     return { body, grantId: taken.grantId, scopes, userId: taken.userId };
   }
   const last = seen.lastPolledAt;

@@ -37,8 +37,48 @@ export interface TokenResponseBody {
   refresh_token?: string;
 }
 
-/** Mints an access token (and a refresh token when asked), saves their digests, returns the body. */
-export async function issueTokens<U extends User, C extends Client>(e: Engine<U, C>, input: IssueInput): Promise<TokenResponseBody> {
+/**
+ * Client ids this process has marked used, per registration store: a mark is written at most once
+ * per client per process even while a cached client record still lacks `firstUsedAt`. Bounded:
+ * when full it starts over, which costs at most one more (idempotent) write per client.
+ */
+const marked = new WeakMap<object, Set<string>>();
+const MAX_MARKED = 10_000;
+
+/**
+ * Records the first use of a self-registered client (`ClientRegistrationStore.markClientUsed`),
+ * so that the purge of never-used registrations keeps it. Nothing is called for a client without
+ * `registration` (statically configured, or from a metadata document), for one whose record
+ * already carries `firstUsedAt`, for one this process marked already, or when the store has no
+ * `markClientUsed`. A failed write fails the token request, as a failed `saveTokens` would: a
+ * client must not get a token the purge does not know about.
+ */
+async function markFirstUse<U extends User, C extends Client>(e: Engine<U, C>, client: Client): Promise<void> {
+  const reg = client.registration;
+  if (reg === undefined || reg.firstUsedAt !== undefined) return;
+  const store = e.s.registrations;
+  if (store?.markClientUsed === undefined) return;
+  let seen = marked.get(store);
+  if (seen?.has(client.id)) return;
+  await store.markClientUsed(client.id, new Date());
+  if (seen === undefined) {
+    seen = new Set();
+    marked.set(store, seen);
+  }
+  if (seen.size >= MAX_MARKED) seen.clear();
+  seen.add(client.id);
+}
+
+/**
+ * Mints an access token (and a refresh token when asked), saves their digests, returns the body.
+ * `client` is the client the tokens are issued to: a self-registered one is marked used first.
+ */
+export async function issueTokens<U extends User, C extends Client>(
+  e: Engine<U, C>,
+  input: IssueInput,
+  client: Client,
+): Promise<TokenResponseBody> {
+  if (client.registration !== undefined && client.registration.firstUsedAt === undefined) await markFirstUse(e, client);
   const o = e.o;
   const now = Date.now();
   const audience = input.audience ?? [];

@@ -22,18 +22,22 @@ export const passwordGrant: GrantHandler = async (e, client, p, ctx) => {
   const ok = await verifySecret(password, found ? found.passwordHash : await dummyPasswordHash());
   if (!found || !ok) return new InvalidGrantError('Invalid username or password');
   const grantId = newGrantId();
-  const body = await issueTokens(e, {
-    dpopJkt: ctx.dpopJkt,
-    refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
-    clientId: client.id,
-    userId: found.user.id,
-    scopes,
-    refreshScopes: granted,
-    grantId,
-    grantType: 'password',
-    withRefresh: allows(e, client, 'refresh_token'),
-    audience,
-    refreshResources: audience,
-  });
+  const body = await issueTokens(
+    e,
+    {
+      dpopJkt: ctx.dpopJkt,
+      refreshDpopJkt: refreshBinding(client, ctx.dpopJkt),
+      clientId: client.id,
+      userId: found.user.id,
+      scopes,
+      refreshScopes: granted,
+      grantId,
+      grantType: 'password',
+      withRefresh: allows(e, client, 'refresh_token'),
+      audience,
+      refreshResources: audience,
+    },
+    client,
+  );
   return { body, grantId, scopes, userId: found.user.id };
 };

@@ -66,20 +66,24 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p, ctx) => {
   // RFC 8707 section 2.2: the resources named (a subset of the grant's), else all of the grant's.
   const audience = resources.length > 0 ? resources : (record.resources ?? []);
   const scopes = scopesFor(e, audience, asked.length > 0 ? asked : record.scopes);
-  const body = await issueTokens(e, {
-    clientId: client.id,
-    userId: record.userId,
-    scopes,
-    refreshScopes: record.scopes,
-    grantId: record.grantId,
-    grantType: 'refresh_token',
-    withRefresh: e.o.refreshTokenRotation,
-    audience,
-    refreshResources: record.resources ?? [],
-    dpopJkt: ctx.dpopJkt,
-    // A bound refresh token stays bound to its key; an unbound one of a public client binds now.
-    refreshDpopJkt: record.dpopJkt ?? refreshBinding(client, ctx.dpopJkt),
-  });
+  const body = await issueTokens(
+    e,
+    {
+      clientId: client.id,
+      userId: record.userId,
+      scopes,
+      refreshScopes: record.scopes,
+      grantId: record.grantId,
+      grantType: 'refresh_token',
+      withRefresh: e.o.refreshTokenRotation,
+      audience,
+      refreshResources: record.resources ?? [],
+      dpopJkt: ctx.dpopJkt,
+      // A bound refresh token stays bound to its key; an unbound one of a public client binds now.
+      refreshDpopJkt: record.dpopJkt ?? refreshBinding(client, ctx.dpopJkt),
+    },
+    client,
+  );
   return { body, grantId: record.grantId, scopes, userId: record.userId };
 };
 
