@@ -21,6 +21,14 @@ export {
   makeUserCode,
 } from './devices.js';
 export {
+  type DpopKey,
+  type DpopProofAlgorithm,
+  type DpopProofClaims,
+  dpopAth,
+  dpopKey,
+  dpopProof,
+} from './dpop.js';
+export {
   type EphemeralCheckContext,
   type EphemeralSuiteOptions,
   ephemeralChecks,

@@ -6,6 +6,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { type DpopKey, dpopKey, dpopProof } from '@portcullis/binding-testkit';
 import {
   type Client,
   createMemoryStores,
@@ -18,7 +19,6 @@ import {
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { portcullis, requireOAuth } from '../src/index.js';
-import { type DpopKey, dpopKey, proof } from './dpop-proof.js';
 
 const SECRET = generateClientSecret();
 const NONCE_SECRET = generateClientSecret();
@@ -83,10 +83,12 @@ async function start(extra: Partial<ProviderOptions> = {}) {
 async function token(url: string, opts: { resource?: string; scope?: string; key?: DpopKey } = {}): Promise<string> {
   let body = `grant_type=client_credentials&scope=${opts.scope ?? 'read'}`;
   if (opts.resource) body += `&resource=${encodeURIComponent(opts.resource)}`;
-  const send = (nonce?: string) =>
+  const send = async (nonce?: string) =>
     fetch(`${url}/oauth/token`, {
       method: 'POST',
-      headers: opts.key ? { ...FORM, dpop: proof(opts.key, 'POST', `${url}/oauth/token`, nonce === undefined ? {} : { nonce }) } : FORM,
+      headers: opts.key
+        ? { ...FORM, dpop: await dpopProof(opts.key, 'POST', `${url}/oauth/token`, nonce === undefined ? {} : { nonce }) }
+        : FORM,
       body,
     });
   let r = await send();
@@ -162,9 +164,9 @@ describe('@portcullis/fastify requireOAuth with { scopes, audience } (RFC 8707)'
 describe('@portcullis/fastify requireOAuth with DPoP (RFC 9449)', () => {
   it('accepts a DPoP-bound token with a valid proof and sets dpopJkt; refuses it as Bearer with a DPoP challenge', async () => {
     const { url } = await start({ dpop: { enabled: true } });
-    const key = dpopKey();
+    const key = await dpopKey();
     const tok = await token(url, { key });
-    const ok = await dpopGet(url, '/api/me?x=1', tok, proof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
+    const ok = await dpopGet(url, '/api/me?x=1', tok, await dpopProof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ client: 'app', scopes: ['read'], dpopJkt: key.jkt });
 
@@ -177,25 +179,25 @@ describe('@portcullis/fastify requireOAuth with DPoP (RFC 9449)', () => {
 
   it('checks htu against the full path, Fastify prefixes included', async () => {
     const { url } = await start({ dpop: { enabled: true, resourceOrigins: ['http://127.0.0.1:1', 'https://api.example'] } });
-    const key = dpopKey();
+    const key = await dpopKey();
     // resourceOrigins replaces the issuer's origin: a proof for the server's own origin is refused.
     const tok = await token(url, { key });
-    const own = await dpopGet(url, '/v1/me', tok, proof(key, 'GET', `${url}/v1/me`, { accessToken: tok }));
+    const own = await dpopGet(url, '/v1/me', tok, await dpopProof(key, 'GET', `${url}/v1/me`, { accessToken: tok }));
     expect(own.status).toBe(401);
     expect(await own.json()).toMatchObject({ error: 'invalid_dpop_proof' });
-    const ok = await dpopGet(url, '/v1/me', tok, proof(key, 'GET', 'https://api.example/v1/me', { accessToken: tok }));
+    const ok = await dpopGet(url, '/v1/me', tok, await dpopProof(key, 'GET', 'https://api.example/v1/me', { accessToken: tok }));
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as { dpopJkt: string }).dpopJkt).toBe(key.jkt);
-    const shortPath = await dpopGet(url, '/v1/me', tok, proof(key, 'GET', 'https://api.example/me', { accessToken: tok }));
+    const shortPath = await dpopGet(url, '/v1/me', tok, await dpopProof(key, 'GET', 'https://api.example/me', { accessToken: tok }));
     expect(shortPath.status).toBe(401);
     expect(shortPath.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_dpop_proof"/);
   });
 
   it('refuses a replayed proof 401 invalid_dpop_proof', async () => {
     const { url } = await start({ dpop: { enabled: true } });
-    const key = dpopKey();
+    const key = await dpopKey();
     const tok = await token(url, { key });
-    const p = proof(key, 'GET', `${url}/api/me`, { accessToken: tok });
+    const p = await dpopProof(key, 'GET', `${url}/api/me`, { accessToken: tok });
     expect((await dpopGet(url, '/api/me', tok, p)).status).toBe(200);
     const again = await dpopGet(url, '/api/me', tok, p);
     expect(again.status).toBe(401);
@@ -205,37 +207,38 @@ describe('@portcullis/fastify requireOAuth with DPoP (RFC 9449)', () => {
 
   it('passes the DPoP-Nonce header on: use_dpop_nonce without the nonce, 200 with it', async () => {
     const { url } = await start({ dpop: { enabled: true, nonce: { secret: NONCE_SECRET } } });
-    const key = dpopKey();
+    const key = await dpopKey();
     const tok = await token(url, { key });
-    const first = await dpopGet(url, '/api/me', tok, proof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
+    const first = await dpopGet(url, '/api/me', tok, await dpopProof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
     expect(first.status).toBe(401);
     expect(first.headers.get('www-authenticate')).toMatch(/^DPoP .*error="use_dpop_nonce"/);
     expect(await first.json()).toMatchObject({ error: 'use_dpop_nonce' });
     const nonce = first.headers.get('dpop-nonce');
     expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const ok = await dpopGet(url, '/api/me', tok, proof(key, 'GET', `${url}/api/me`, { accessToken: tok, nonce: nonce! }));
+    const ok = await dpopGet(url, '/api/me', tok, await dpopProof(key, 'GET', `${url}/api/me`, { accessToken: tok, nonce: nonce! }));
     expect(ok.status).toBe(200);
   });
 
   it('refuses two DPoP headers 401 (guard) and 400 (token endpoint), never merged, dropped or 5xx', async () => {
     const { url } = await start({ dpop: { enabled: true } });
-    const key = dpopKey();
+    const key = await dpopKey();
     const tok = await token(url, { key });
-    const good = () => proof(key, 'GET', `${url}/api/me`, { accessToken: tok });
+    const good = () => dpopProof(key, 'GET', `${url}/api/me`, { accessToken: tok });
     // Two valid proofs, and one valid with one junk value in either order: none may pass.
     for (const pair of [
-      [good(), good()],
-      [good(), 'junk'],
-      ['junk', good()],
+      [await good(), await good()],
+      [await good(), 'junk'],
+      ['junk', await good()],
     ]) {
       const r = await rawGet(url, '/api/me', { authorization: `DPoP ${tok}`, dpop: pair });
       expect(r.status).toBe(401);
       expect(String(r.headers['www-authenticate'])).toMatch(/^DPoP .*error="invalid_dpop_proof"/);
       expect(JSON.parse(r.body)).toMatchObject({ error: 'invalid_dpop_proof' });
     }
-    const tp = () => proof(key, 'POST', `${url}/oauth/token`);
+    const tp = () => dpopProof(key, 'POST', `${url}/oauth/token`);
+    const tokenProofs = [await tp(), await tp()];
     const r = await new Promise<Answer>((resolve, reject) => {
-      const req = httpRequest(`${url}/oauth/token`, { method: 'POST', headers: { ...FORM, dpop: [tp(), tp()] } }, (res) => {
+      const req = httpRequest(`${url}/oauth/token`, { method: 'POST', headers: { ...FORM, dpop: tokenProofs } }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
@@ -249,9 +252,9 @@ describe('@portcullis/fastify requireOAuth with DPoP (RFC 9449)', () => {
 
   it('answers hostile DPoP headers 4xx: oversize, not a JWS, a proof by another key, CR inside a value', async () => {
     const { url } = await start({ dpop: { enabled: true } });
-    const key = dpopKey();
+    const key = await dpopKey();
     const tok = await token(url, { key });
-    for (const p of ['a'.repeat(9000), 'not.a-jws', proof(dpopKey(), 'GET', `${url}/api/me`, { accessToken: tok })]) {
+    for (const p of ['a'.repeat(9000), 'not.a-jws', await dpopProof(await dpopKey(), 'GET', `${url}/api/me`, { accessToken: tok })]) {
       const r = await dpopGet(url, '/api/me', tok, p);
       expect(r.status).toBe(401);
       expect(await r.json()).toMatchObject({ error: 'invalid_dpop_proof' });
@@ -274,7 +277,7 @@ describe('@portcullis/fastify requireOAuth with DPoP (RFC 9449)', () => {
       s.on('error', reject);
     });
     expect(head).toMatch(/^HTTP\/1\.1 4\d\d /);
-    const after = await dpopGet(url, '/api/me', tok, proof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
+    const after = await dpopGet(url, '/api/me', tok, await dpopProof(key, 'GET', `${url}/api/me`, { accessToken: tok }));
     expect(after.status).toBe(200);
   });
 });
