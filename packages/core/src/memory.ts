@@ -62,6 +62,8 @@ export interface MemoryStores<U extends User = User, C extends Client = Client> 
 
 let warned = false;
 const SWEEP_INTERVAL_MS = 30_000;
+/** At most this many distinct scope lists are shared between tokens; beyond it each token keeps its own copy. */
+const MAX_SHARED_SCOPE_LISTS = 1024;
 /** How long an expired device request is kept, so its polls answer `expired_token` rather than `invalid_grant`. */
 const DEVICE_EXPIRED_KEPT_MS = 10 * 60_000;
 
@@ -94,8 +96,13 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   const grants = new Map<string, Entry<GrantRecord>>();
   const access = new Map<string, AccessTokenRecord>();
   const refresh = new Map<string, Entry<RefreshTokenRecord>>();
-  // grantId -> tokens of that family (most families hold one or two tokens: arrays are cheaper than Sets).
-  const families = new Map<string, string[]>();
+  // grantId -> tokens of that family: the token itself while it is the only one (most
+  // client_credentials families), else an array (arrays are cheaper than Sets at these sizes). One
+  // object less per token keeps garbage collection light while millions of tokens are live.
+  const families = new Map<string, string | string[]>();
+  // Scope lists held by tokens, one frozen copy per distinct list (bounded): thousands of tokens
+  // share a few lists, and one array per token would be held as long as the token.
+  const scopeLists = new Map<string, readonly string[]>();
   // Device requests by client and device code digest, and the same key by normalized user code.
   const devices = new Map<string, DeviceCodeRecord>();
   const userCodes = new Map<string, string>();
@@ -125,11 +132,14 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   function forget(token: string, grantId: string, map: Map<string, unknown>): void {
     map.delete(token);
     const fam = families.get(grantId);
-    if (fam) {
-      const i = fam.indexOf(token);
-      if (i !== -1) fam.splice(i, 1);
-      if (fam.length === 0) families.delete(grantId);
+    if (fam === undefined) return;
+    if (typeof fam === 'string') {
+      if (fam === token) families.delete(grantId);
+      return;
     }
+    const i = fam.indexOf(token);
+    if (i !== -1) fam.splice(i, 1);
+    if (fam.length === 0) families.delete(grantId);
   }
   /** Sweeps expired entries at most once per interval, so inserts stay O(1) amortized at any size. */
   function inserted(): void {
@@ -141,8 +151,19 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   }
   function join(grantId: string, token: string): void {
     const fam = families.get(grantId);
-    if (fam) fam.push(token);
-    else families.set(grantId, [token]);
+    if (fam === undefined) families.set(grantId, token);
+    else if (typeof fam === 'string') families.set(grantId, [fam, token]);
+    else fam.push(token);
+  }
+  /** A frozen copy of `scopes`, shared by every token holding the same list. */
+  function sharedScopes(scopes: readonly string[]): readonly string[] {
+    const key = scopes.join(' ');
+    const held = scopeLists.get(key);
+    // The key is only a hint: a list whose items hold spaces could share it, so compare items.
+    if (held !== undefined && held.length === scopes.length && held.every((s, i) => s === scopes[i])) return held;
+    const copy = Object.freeze([...scopes]);
+    if (held === undefined && scopeLists.size < MAX_SHARED_SCOPE_LISTS) scopeLists.set(key, copy);
+    return copy;
   }
 
   const clientStore: ClientStore<C> = {
@@ -225,10 +246,10 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     detectsReplay: true,
     capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
     async saveTokens(a, r) {
-      access.set(a.token, { ...a, scopes: [...a.scopes] });
+      access.set(a.token, { ...a, scopes: sharedScopes(a.scopes) });
       join(a.grantId, a.token);
       if (r) {
-        refresh.set(r.token, { record: { ...r, scopes: [...r.scopes] }, consumed: false });
+        refresh.set(r.token, { record: { ...r, scopes: sharedScopes(r.scopes) }, consumed: false });
         join(r.grantId, r.token);
       }
       inserted();
@@ -255,8 +276,8 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     },
     async revokeFamily(grantId) {
       const fam = families.get(grantId);
-      if (!fam) return;
-      for (const t of fam) {
+      if (fam === undefined) return;
+      for (const t of typeof fam === 'string' ? [fam] : fam) {
         access.delete(t);
         refresh.delete(t);
       }

@@ -47,3 +47,53 @@ describe('memory registrations.listClients', () => {
     expect((await s.registrations.listClients!(null, 4)).next).toBeNull();
   });
 });
+
+describe('memory token families and shared scope lists', () => {
+  const access = (token: string, grantId: string, scopes: string[]) => ({
+    token,
+    clientId: 'c',
+    userId: null,
+    scopes,
+    expiresAt: new Date(Date.now() + 60_000),
+    grantId,
+  });
+
+  it('revokes a family of one token, of several, and forgets a revoked member', async () => {
+    const { tokens } = createMemoryStores();
+    await tokens.saveTokens(access('solo', 'g1', ['read']), null);
+    await tokens.saveTokens(access('a1', 'g2', ['read']), { ...access('r1', 'g2', ['read']) });
+    await tokens.saveTokens(access('a2', 'g2', ['read']), null);
+    await tokens.revokeFamily('g1');
+    expect(tokens.getAccessToken('solo')).toBeNull();
+    await tokens.revokeAccessToken('a1');
+    expect(tokens.getAccessToken('a1')).toBeNull();
+    expect(tokens.getAccessToken('a2')).not.toBeNull();
+    await tokens.revokeFamily('g2');
+    expect(tokens.getAccessToken('a2')).toBeNull();
+    expect(await tokens.getRefreshToken('r1')).toBeNull();
+    // A single-token family whose token was revoked on its own is gone: a new token under the
+    // same id starts a new family and is revoked with it.
+    await tokens.saveTokens(access('solo2', 'g3', ['read']), null);
+    await tokens.revokeAccessToken('solo2');
+    await tokens.saveTokens(access('solo3', 'g3', ['read']), null);
+    await tokens.revokeFamily('g3');
+    expect(tokens.getAccessToken('solo3')).toBeNull();
+  });
+
+  it('keeps one frozen copy per scope list, never the caller’s array, and never mixes lists up', async () => {
+    const { tokens } = createMemoryStores();
+    const mine = ['read', 'write'];
+    await tokens.saveTokens(access('t1', 'g1', mine), null);
+    await tokens.saveTokens(access('t2', 'g2', ['read', 'write']), null);
+    mine.push('admin');
+    const t1 = tokens.getAccessToken('t1');
+    const t2 = tokens.getAccessToken('t2');
+    expect(t1?.scopes).toEqual(['read', 'write']);
+    expect(t1?.scopes).toBe(t2?.scopes);
+    expect(Object.isFrozen(t1?.scopes)).toBe(true);
+    // Lists that join to the same text are still told apart.
+    await tokens.saveTokens(access('t3', 'g3', ['read write']), null);
+    expect(tokens.getAccessToken('t3')?.scopes).toEqual(['read write']);
+    expect(tokens.getAccessToken('t1')?.scopes).toEqual(['read', 'write']);
+  });
+});
