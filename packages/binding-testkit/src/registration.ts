@@ -20,6 +20,11 @@ export interface RegistrationSuiteOptions {
   destroy?: () => Promise<void>;
   /** Concurrent callers in the concurrent-create check. Default 10. */
   concurrency?: number;
+  /**
+   * `false` for a store without the optional `markClientUsed` and `purgeUnusedClients`: the
+   * `purgeUnused` check is then left out. Default `true`.
+   */
+  unusedPurge?: boolean;
 }
 
 /** What each registration check runs against. */
@@ -231,18 +236,84 @@ export const registrationChecks = {
     assert.equal(await ctx.registrations.createClient(client), true, 'createClient after deleteClient');
     assertClientExactly(await ctx.clients.getClient(client.id), client, 'the client registered again');
   }),
+
+  purgeUnused: check<RegistrationCheckContext>(
+    'markClientUsed marks once; purgeUnusedClients removes only never-used registrations older than the cut, at most limit',
+    async (ctx) => {
+      const r = ctx.registrations;
+      assert.equal(typeof r.markClientUsed, 'function', 'the store must implement markClientUsed (or pass unusedPurge: false)');
+      assert.equal(typeof r.purgeUnusedClients, 'function', 'the store must implement purgeUnusedClients (or pass unusedPurge: false)');
+      const mark = r.markClientUsed!.bind(r);
+      const purge = r.purgeUnusedClients!.bind(r);
+      // Dates long before every other check's clients, so the purge touches none of theirs.
+      const cut = new Date(Date.UTC(2001, 0, 1));
+      const old = (ms: number) => new Date(Date.UTC(1999, 5, 7, 8, 9, 10, ms));
+      const reg = (c: Client, issuedAt: Date): Client => ({ ...c, registration: { ...c.registration!, issuedAt } });
+      const unused = [
+        reg(makeRegisteredClient(), old(1)),
+        reg(makeMinimalRegisteredClient(), old(2)),
+        reg(makeMinimalRegisteredClient(), old(3)),
+        reg(makeRegisteredClient(), cut), // registered at the cut, not before it
+        reg(makeMinimalRegisteredClient(), new Date(cut.getTime() - 1)),
+      ];
+      const used = reg(makeRegisteredClient(), old(4));
+      const young = reg(makeMinimalRegisteredClient(), new Date(Date.UTC(2001, 5, 1, 0, 0, 0, 5)));
+      // A statically configured client written through the store: no registration, never purged.
+      const fixed = makeRegisteredClient({ registration: undefined });
+      for (const c of [...unused, used, young, fixed]) assert.equal(await r.createClient(c), true);
+
+      const at = new Date(Date.UTC(2000, 1, 2, 3, 4, 5, 678));
+      assert.equal(await mark(used.id, at), true, 'markClientUsed of an unmarked registered client must answer true');
+      assert.equal(await mark(used.id, new Date(at.getTime() + 1000)), false, 'a second markClientUsed must answer false');
+      const got = await ctx.clients.getClient(used.id);
+      assertDate(got?.registration?.firstUsedAt, at, 'registration.firstUsedAt after markClientUsed (the first mark kept)');
+      assertClientExactly(got, used, 'a marked client (every other field unchanged)');
+      assert.equal(await mark(fixed.id, at), false, 'markClientUsed of a client without registration must answer false');
+      assert.equal((await ctx.clients.getClient(fixed.id))?.registration, undefined, 'markClientUsed must not add a registration');
+      assert.equal(await mark(rid('ghost'), at), false, 'markClientUsed of an unknown id must answer false');
+      // An update given the record without the mark (read before it) keeps the mark.
+      assert.equal(await r.updateClient({ ...used, name: 'renamed' }), true);
+      assertDate(
+        (await ctx.clients.getClient(used.id))?.registration?.firstUsedAt,
+        at,
+        'registration.firstUsedAt after an update that left it out',
+      );
+
+      assert.equal(await purge(cut, 0), 0, 'purgeUnusedClients with limit 0 must remove nothing');
+      for (const c of unused) assert.ok(await ctx.clients.getClient(c.id), 'limit 0 removed a client');
+      assert.equal(await purge(cut, 2), 2, 'purgeUnusedClients must remove exactly limit clients when more are due');
+      let removed = 2;
+      for (let i = 0; i < 1000; i++) {
+        const n = await purge(cut, 2);
+        assert.ok(n >= 0 && n <= 2, `purgeUnusedClients answered ${n} for limit 2`);
+        removed += n;
+        if (n < 2) break;
+      }
+      assert.ok(removed >= 4, `at least the 4 due clients must be removed, ${removed} were`);
+      for (const c of [unused[0]!, unused[1]!, unused[2]!, unused[4]!]) {
+        assert.equal(await ctx.clients.getClient(c.id), null, 'a never-used client registered before the cut must be purged');
+      }
+      assert.ok(await ctx.clients.getClient(unused[3]!.id), 'a client registered exactly at the cut must be kept');
+      assert.ok(await ctx.clients.getClient(used.id), 'a used client must be kept');
+      assertClientExactly(await ctx.clients.getClient(young.id), young, 'a never-used client registered after the cut');
+      assertClientExactly(await ctx.clients.getClient(fixed.id), fixed, 'a client without registration');
+      assert.equal(await purge(cut, 10), 0, 'nothing is left to purge');
+      for (const c of [unused[3]!, used, young, fixed]) await r.deleteClient(c.id);
+    },
+  ),
 } satisfies Record<string, Check<RegistrationCheckContext>>;
 
 /**
  * Registers the `ClientRegistrationStore` contract tests (RFC 7591/7592 writes): exact round
  * trips through `ClientStore.getClient`, one winner among concurrent creates, whole-record
- * updates, and `false` for unknown ids.
+ * updates, `false` for unknown ids, and the first-use mark and purge of never-used registrations
+ * (`markClientUsed`, `purgeUnusedClients`; leave them out with `unusedPurge: false`).
  */
 export function clientRegistrationStoreSuite(t: TestApi, options: RegistrationSuiteOptions): void {
   registerSuite(
     t,
     label('ClientRegistrationStore', options.name),
-    Object.values(registrationChecks),
+    Object.values(registrationChecks).filter((c) => options.unusedPurge !== false || c !== registrationChecks.purgeUnused),
     async () => ({ ...(await options.create()), concurrency: options.concurrency }),
     options.destroy,
   );

@@ -31,7 +31,18 @@ const tick = () => new Promise((r) => setTimeout(r, 2));
  * answers true for unknown ids.
  */
 function mapStore(
-  opts: { store?: Change; racy?: boolean; merge?: boolean; upsert?: boolean; overwrite?: boolean; alwaysTrue?: boolean } = {},
+  opts: {
+    store?: Change;
+    racy?: boolean;
+    merge?: boolean;
+    upsert?: boolean;
+    overwrite?: boolean;
+    alwaysTrue?: boolean;
+    /** How `purgeUnusedClients` is broken: ignores the limit, takes static, used or young clients, or `<=` the cut. */
+    purge?: 'noLimit' | 'static' | 'used' | 'young' | 'atCut';
+    /** How `markClientUsed` is broken: overwrites an earlier mark, or an update clears it. */
+    mark?: 'overwrite' | 'updateClears';
+  } = {},
 ) {
   const rows = new Map<string, Client>();
   const keep = opts.store ?? ((c) => structuredClone(c));
@@ -48,8 +59,40 @@ function mapStore(
         const old = rows.get(c.id);
         if (!old && !opts.upsert) return false;
         const given = Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) as unknown as Client;
-        rows.set(c.id, keep(opts.merge && old ? { ...old, ...given } : c));
+        const next = opts.merge && old ? { ...old, ...given } : c;
+        const used = old?.registration?.firstUsedAt;
+        const kept =
+          used && next.registration && !next.registration.firstUsedAt && opts.mark !== 'updateClears'
+            ? { ...next, registration: { ...next.registration, firstUsedAt: used } }
+            : next;
+        rows.set(c.id, keep(kept));
         return true;
+      },
+      async markClientUsed(id: string, at: Date) {
+        const c = rows.get(id);
+        if (!c?.registration || (c.registration.firstUsedAt && opts.mark !== 'overwrite')) return false;
+        rows.set(id, { ...c, registration: { ...c.registration, firstUsedAt: new Date(at.getTime()) } });
+        return true;
+      },
+      async purgeUnusedClients(before: Date, limit: number) {
+        let n = 0;
+        for (const [id, c] of rows) {
+          if (n >= limit && opts.purge !== 'noLimit') break;
+          const r = c.registration;
+          const due =
+            opts.purge === 'static'
+              ? !r || (!r.firstUsedAt && r.issuedAt < before)
+              : r !== undefined &&
+                (opts.purge === 'used' || !r.firstUsedAt) &&
+                (opts.purge === 'young' ||
+                  r.issuedAt.getTime() < before.getTime() ||
+                  (opts.purge === 'atCut' && r.issuedAt.getTime() === before.getTime()));
+          if (due) {
+            rows.delete(id);
+            n++;
+          }
+        }
+        return n;
       },
       async deleteClient(id: string) {
         return rows.delete(id) || opts.alwaysTrue === true;
@@ -118,6 +161,16 @@ describe('the registration suite catches broken stores', () => {
       /deleteClient of an unknown id must answer false/,
     );
     await assert.rejects(registrationChecks.delete.run(mapStore({ alwaysTrue: true })), /a second deleteClient/);
+    const purge = registrationChecks.purgeUnused;
+    await assert.rejects(purge.run(mapStore({ purge: 'noLimit' })), /limit 0 must remove nothing/);
+    await assert.rejects(purge.run(mapStore({ purge: 'static' })), /client without registration/);
+    await assert.rejects(purge.run(mapStore({ purge: 'used' })), /a used client must be kept/);
+    await assert.rejects(purge.run(mapStore({ purge: 'young' })), /registered after the cut|exactly at the cut/);
+    await assert.rejects(purge.run(mapStore({ purge: 'atCut' })), /exactly at the cut/);
+    await assert.rejects(purge.run(mapStore({ mark: 'overwrite' })), /a second markClientUsed/);
+    await assert.rejects(purge.run(mapStore({ mark: 'updateClears' })), /after an update that left it out/);
+    const { markClientUsed: _m, ...noMark } = mapStore().registrations;
+    await assert.rejects(purge.run({ ...mapStore(), registrations: noMark }), /must implement markClientUsed/);
   });
 
   it('makeRegisteredClient gives every optional field', () => {
