@@ -8,8 +8,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { type Client, type ClientAuthMethod, type GrantType, generateClientSecret, hashPassword, hashSecret } from '@portcullis/core';
+import {
+  type Client,
+  type ClientAuthMethod,
+  type GrantType,
+  generateClientSecret,
+  hashPassword,
+  hashSecret,
+  OAuth2Provider,
+  type StoreRegistry,
+} from '@portcullis/core';
 import { ConfigError, parseConfig, parseDatabaseUrl } from './config.js';
+import { jwtOptions } from './provider-setup.js';
 import { applySeed, checkRedirectUri, checkScopes, loadSeedFile, SeedError } from './seed.js';
 import { openStorage, type Storage } from './storage.js';
 
@@ -35,6 +45,11 @@ const USAGE = `Usage: pnpm --filter @portcullis/example-provider cli <command>
       STATE_STORE=shared forgets the consents the app remembered for them.
   seed <file>
       Applies a seed file (see README), like the app does at start with SEED_FILE.
+  keys rotate [--json]
+      Rotates the signing key of JWT access tokens without a restart: a new key is published at
+      once and signs after KEY_ROTATION_LEAD_TIME, when the current key retires (it stays
+      published while tokens it signed live). Needs the app's KEY_ENCRYPTION_KEY (and its
+      KEY_CACHE_TTL and KEY_ROTATION_LEAD_TIME, when set). Not with DATABASE_DRIVER=drizzle.
 
 DATABASE_URL selects the database (default: sqlite file examples/provider/.data/portcullis.sqlite).
 `;
@@ -255,6 +270,48 @@ async function grantsRevoke(storage: Storage, args: string[]): Promise<void> {
   );
 }
 
+/**
+ * `keys rotate`: core's rotation (`rotateSigningKey`) on the database's key store, through a
+ * provider with the app's JWT settings; the running processes pick it up within KEY_CACHE_TTL.
+ */
+async function keysRotate(storage: Storage, args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  if (positionals.length > 0) throw new UsageError('keys rotate takes no arguments');
+  const config = parseConfig(process.env);
+  if (!config.keyEncryptionKey) {
+    throw new ConfigError('keys rotate needs KEY_ENCRYPTION_KEY, the one the app runs with (it encrypts the new private key)');
+  }
+  const provider = new OAuth2Provider({
+    issuer: config.issuer ?? `http://${config.host}:${config.port}`,
+    accessTokenFormat: 'jwt',
+    jwt: jwtOptions(config, config.keyEncryptionKey.reveal()),
+  });
+  let keyStore = false;
+  const registry: StoreRegistry = {
+    useStores(stores, options) {
+      if (stores.keys) keyStore = true;
+      provider.useStores(stores, options);
+      return this;
+    },
+    setCurrentUser(fn, options) {
+      provider.setCurrentUser(fn, options);
+      return this;
+    },
+  };
+  storage.bind(registry, { currentUser: async () => null, withGrants: true });
+  if (!keyStore) {
+    throw new ConfigError('keys rotate: this storage keeps no signing keys (with DATABASE_DRIVER=drizzle each process keeps its own)');
+  }
+  const { kid, activatesAt } = await provider.rotateSigningKey();
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ kid, activatesAt: activatesAt.toISOString() })}\n`);
+    return;
+  }
+  process.stdout.write(
+    `New signing key ${kid}: published now, signs from ${activatesAt.toISOString()}; the current key retires then and stays published while its tokens live.\n`,
+  );
+}
+
 async function run(argv: string[]): Promise<void> {
   const [group, action, ...rest] = argv;
   if (group === undefined || group === '--help' || group === '-h' || group === 'help') {
@@ -268,6 +325,7 @@ async function run(argv: string[]): Promise<void> {
     'users add': usersAdd,
     'grants list': grantsList,
     'grants revoke': grantsRevoke,
+    'keys rotate': keysRotate,
   };
   let command: ((s: Storage) => Promise<void>) | undefined;
   if (group === 'seed') {

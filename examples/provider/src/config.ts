@@ -107,6 +107,12 @@ export interface AppConfig {
   readonly accessTokenFormat: 'opaque' | 'jwt';
   /** `KEY_ENCRYPTION_KEY`: encrypts the signing keys at rest; required when any token is a JWT. */
   readonly keyEncryptionKey: Secret | null;
+  /**
+   * `KEY_CACHE_TTL` (default 30 s): how long each process keeps the signing key set before reading
+   * it again; `KEY_ROTATION_LEAD_TIME` (default 120 s, longer than the TTL): how long a rotated-in
+   * key is published before it signs (core's `jwt.keyCacheTtl` and `jwt.rotationLeadTime`).
+   */
+  readonly keyRotation: { readonly keyCacheTtl: number; readonly leadTime: number };
   /** `RESOURCES`: the protected resources clients may name with `resource` (RFC 8707). */
   readonly resources: readonly ResourceOptions[];
   /** `PAR`: pushed authorization requests (RFC 9126) `off`, `on` (default) or `required` of every client. */
@@ -573,8 +579,13 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   throw new ConfigError(`${name} must be ${allowed.join(', ')}, got ${JSON.stringify(v.slice(0, 50))}`);
 }
 
-/** `ACCESS_TOKEN_FORMAT`, `KEY_ENCRYPTION_KEY`, `RESOURCES`, `PAR`, `DPOP` and `DPOP_NONCE_SECRET` (see README). */
-export function parseTokenFeatures(env: Env): Pick<AppConfig, 'accessTokenFormat' | 'keyEncryptionKey' | 'resources' | 'par' | 'dpop'> {
+/**
+ * `ACCESS_TOKEN_FORMAT`, `KEY_ENCRYPTION_KEY`, `KEY_CACHE_TTL`, `KEY_ROTATION_LEAD_TIME`, `RESOURCES`,
+ * `PAR`, `DPOP` and `DPOP_NONCE_SECRET` (see README).
+ */
+export function parseTokenFeatures(
+  env: Env,
+): Pick<AppConfig, 'accessTokenFormat' | 'keyEncryptionKey' | 'keyRotation' | 'resources' | 'par' | 'dpop'> {
   const accessTokenFormat = oneOf(env, 'ACCESS_TOKEN_FORMAT', ['opaque', 'jwt'] as const, 'opaque');
   // 32 bytes: 43 base64url characters or 64 hex digits (what core reads).
   const keyEncryptionKey = secretSetting(env, 'KEY_ENCRYPTION_KEY', 43, 64);
@@ -587,9 +598,16 @@ export function parseTokenFeatures(env: Env): Pick<AppConfig, 'accessTokenFormat
       'KEY_ENCRYPTION_KEY is required for JWT access tokens (32 random bytes as base64url, e.g. `openssl rand -base64 32 | tr "+/" "-_" | tr -d =`)',
     );
   }
+  const keyCacheTtl = duration(env, 'KEY_CACHE_TTL', 30);
+  const leadTime = duration(env, 'KEY_ROTATION_LEAD_TIME', 120);
+  if (leadTime <= keyCacheTtl) {
+    throw new ConfigError(
+      `KEY_ROTATION_LEAD_TIME (${leadTime}s) must be longer than KEY_CACHE_TTL (${keyCacheTtl}s), so every process publishes a new key before any signs with it`,
+    );
+  }
   const par = oneOf(env, 'PAR', ['off', 'on', 'required'] as const, 'on');
   const enabled = flag(env, 'DPOP', true);
   const nonceSecret = secretSetting(env, 'DPOP_NONCE_SECRET', 32, 1024);
   if (nonceSecret && !enabled) throw new ConfigError('DPOP_NONCE_SECRET needs DPOP=on');
-  return { accessTokenFormat, keyEncryptionKey, resources, par, dpop: { enabled, nonceSecret } };
+  return { accessTokenFormat, keyEncryptionKey, keyRotation: { keyCacheTtl, leadTime }, resources, par, dpop: { enabled, nonceSecret } };
 }

@@ -72,12 +72,17 @@ async function ensureDemo(storage: Storage, issuer: string): Promise<DemoUser> {
   return { username: DEMO_USERNAME, subject: DEMO_SUBJECT, password };
 }
 
+/** Core's `jwt` options: the key-encryption key, the key cache TTL and the rotation lead time. */
+export function jwtOptions(config: AppConfig, keyEncryptionKey: string) {
+  return { keyEncryptionKey, keyCacheTtl: config.keyRotation.keyCacheTtl, rotationLeadTime: config.keyRotation.leadTime };
+}
+
 /** The provider options of `ACCESS_TOKEN_FORMAT`, `KEY_ENCRYPTION_KEY`, `RESOURCES`, `PAR`, `DPOP` and `DPOP_NONCE_SECRET`. */
 function tokenFeatureOptions(config: AppConfig) {
   const nonce = config.dpop.nonceSecret;
   return {
     accessTokenFormat: config.accessTokenFormat,
-    ...(config.keyEncryptionKey ? { jwt: { keyEncryptionKey: config.keyEncryptionKey.reveal() } } : {}),
+    ...(config.keyEncryptionKey ? { jwt: jwtOptions(config, config.keyEncryptionKey.reveal()) } : {}),
     ...(config.resources.length > 0 ? { resources: config.resources } : {}),
     par: { enabled: config.par !== 'off', required: config.par === 'required' },
     dpop: { enabled: config.dpop.enabled, ...(nonce ? { nonce: { secret: nonce.reveal() } } : {}) },

@@ -44,6 +44,7 @@ describe('parseConfig', () => {
       purge: { intervalSeconds: 3600, batchSize: 1000 },
       accessTokenFormat: 'opaque',
       keyEncryptionKey: null,
+      keyRotation: { keyCacheTtl: 30, leadTime: 120 },
       resources: [],
       par: 'on',
       dpop: { enabled: true, nonceSecret: null },
@@ -300,6 +301,16 @@ describe('token features: ACCESS_TOKEN_FORMAT, KEY_ENCRYPTION_KEY, RESOURCES, PA
     }
     return message;
   };
+
+  it('reads KEY_CACHE_TTL and KEY_ROTATION_LEAD_TIME, and refuses a lead time not longer than the TTL', () => {
+    expect(features({ KEY_CACHE_TTL: '2s', KEY_ROTATION_LEAD_TIME: '1m' }).keyRotation).toEqual({ keyCacheTtl: 2, leadTime: 60 });
+    expect(failure({ KEY_CACHE_TTL: '30', KEY_ROTATION_LEAD_TIME: '30' })).toMatch(
+      /KEY_ROTATION_LEAD_TIME \(30s\) must be longer than KEY_CACHE_TTL/,
+    );
+    expect(failure({ KEY_ROTATION_LEAD_TIME: '10' })).toMatch(/must be longer than KEY_CACHE_TTL \(30s\)/);
+    expect(failure({ KEY_CACHE_TTL: '0' })).toMatch(/KEY_CACHE_TTL must be a positive duration/);
+    expect(failure({ KEY_ROTATION_LEAD_TIME: '-5' })).toMatch(/KEY_ROTATION_LEAD_TIME must be a duration/);
+  });
 
   it('reads jwt with a key-encryption key (base64url or hex), and keeps the key out of printing and JSON', () => {
     const c = features({ ACCESS_TOKEN_FORMAT: 'JWT', KEY_ENCRYPTION_KEY: KEK });
