@@ -35,7 +35,7 @@ async function pgQuery(url, sql, params) {
 const dbUrl = (url, db) => url.replace(/\/[^/]*$/, `/${db}`);
 
 /** Starts the servers a store group needs and returns the environment of each instance. */
-async function startStore(ctx, store, cleanups) {
+export async function startStore(ctx, store, cleanups) {
   const testkit = await import(TESTKIT);
   const redis = adopt(ctx, await testkit.startRedis(), 'redis-server');
   cleanups.push(() => redis.stop());
