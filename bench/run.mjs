@@ -8,7 +8,7 @@
 //                                   100,000 rows for cost growth, 100,000 tokens/codes for memory
 //   pnpm bench --only pg,mariadb    groups: token telemetry resource introspection exchange jwt dpop
 //                                   pg mariadb sqlite mongo memory growth secret (growth: one
-//                                   client_credentials process for 90 s, tokens piling up)
+//                                   client_credentials process per store for 90 s, tokens piling up)
 //   pnpm bench --rounds 7           rounds per group (default 5; --quick: 1)
 //   pnpm bench --out report.md      also write the report to a file
 //   pnpm bench --no-pin             do not pin with taskset (machines with one core)
