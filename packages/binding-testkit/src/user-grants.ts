@@ -35,6 +35,11 @@ export interface UserGrantSuiteOptions {
   create: () => UserGrantStores | Promise<UserGrantStores>;
   /** Called once, in `afterAll`: close everything `create` opened. */
   destroy?: () => Promise<void>;
+  /**
+   * `false` for a store without the optional `revokeClientGrants` (revocation of a deleted
+   * client's tokens, RFC 7592 section 2.3): the check of it is left out. Default `true`.
+   */
+  clientRevocation?: boolean;
 }
 
 /** What each user-grant check runs against. */
@@ -320,6 +325,64 @@ export const userGrantChecks = {
       assert.equal((await grants.consumeGrant(b, codeOther.code))?.outcome, 'consumed', "another user's code");
     },
   ),
+
+  revokeClient: check<UserGrantCheckContext>(
+    "revokeClientGrants (a deleted client) removes the client's tokens of every user and of none, and its unredeemed codes, nothing of other clients, and counts them",
+    async ({ userGrants, tokens, grants }) => {
+      assert.equal(
+        typeof userGrants.revokeClientGrants,
+        'function',
+        'the store must implement revokeClientGrants (or pass clientRevocation: false)',
+      );
+      const revoke = userGrants.revokeClientGrants!.bind(userGrants);
+      const [u1, u2] = [rid('user'), rid('user')];
+      const [a, b] = [rid('client-a'), rid('client-b')];
+      // Client a: a rotated family of u1, a family of u2, a client_credentials token (userId null)
+      // saved alone, a redeemed code and two unredeemed ones.
+      const a1 = await save(tokens, pairOf(u1, a, ['read'], at(0)));
+      const a1b = await save(tokens, pairOf(u1, a, ['read'], at(1), a1.access.grantId));
+      const a2 = await save(tokens, pairOf(u2, a, ['write'], at(2)));
+      const { access: machineA } = pairOf(null, a, ['machine'], at(3));
+      await tokens.saveTokens(machineA, null);
+      const codesA = [makeGrant({ clientId: a, userId: u1 }), makeGrant({ clientId: a, userId: u2 })];
+      for (const c of codesA) await grants.saveGrant(c);
+      const redeemed = makeGrant({ clientId: a, userId: u1 });
+      await grants.saveGrant(redeemed);
+      assert.equal((await grants.consumeGrant(a, redeemed.code))?.outcome, 'consumed', 'redeem a code');
+      // Client b, same users: untouched.
+      const b1 = await save(tokens, pairOf(u1, b, ['read'], at(4)));
+      const { access: machineB } = pairOf(null, b, ['machine'], at(5));
+      await tokens.saveTokens(machineB, null);
+      const codeB = makeGrant({ clientId: b, userId: u1 });
+      await grants.saveGrant(codeB);
+
+      // Ids that are not a's (SQL patterns, another case, a prefix, empty) revoke nothing.
+      for (const id of ['', `${a}%`, '%', a.toUpperCase(), a.slice(0, -1), 'null']) {
+        assert.equal(await revoke(id), 0, `revokeClientGrants(${JSON.stringify(id)}) must revoke nothing`);
+      }
+      await assertPairLive(tokens, a1b, 'client a, before its revocation');
+      assertToken(await tokens.getAccessToken(machineA.token), machineA, "client a's client_credentials token, before its revocation");
+
+      // Three families (u1's, u2's, the client_credentials one) and two unredeemed codes.
+      assert.equal(await revoke(a), 5, 'revokeClientGrants must count the families and codes it revoked');
+      await assertPairDead(tokens, a1, "u1's family");
+      await assertPairDead(tokens, a1b, "u1's family, second pair");
+      await assertPairDead(tokens, a2, "u2's family");
+      assert.equal(await tokens.getAccessToken(machineA.token), null, 'the client_credentials token (userId null) must be gone');
+      for (const c of codesA) {
+        const late = await grants.consumeGrant(a, c.code);
+        assert.notEqual(late?.outcome, 'consumed', "the client's unredeemed codes must no longer be consumable");
+      }
+      assertClients(await userGrants.listUserGrants(u1), [b], 'u1 after revoking client a');
+      assertClients(await userGrants.listUserGrants(u2), [], 'u2 after revoking client a');
+
+      await assertPairLive(tokens, b1, 'another client');
+      assertToken(await tokens.getAccessToken(machineB.token), machineB, "another client's client_credentials token");
+      assert.equal((await grants.consumeGrant(b, codeB.code))?.outcome, 'consumed', "another client's code");
+      assert.equal(await revoke(a), 0, 'revoking again revokes nothing');
+      assert.equal(await revoke(rid('client')), 0, 'an unknown client');
+    },
+  ),
 } satisfies Record<string, Check<UserGrantCheckContext>>;
 
 /** Checks of a token store's `issuedAt`; run by the token suite with `issuedAt: true` and by the user-grant suite. */
@@ -360,12 +423,14 @@ export const issuedAtChecks = {
  * client from live tokens only (scopes, families, first and last `issuedAt`), client_credentials
  * tokens never listed, revocation per client or for all clients of tokens and unredeemed codes
  * (absent from `getAccessToken`/`getRefreshToken`, codes no longer consumable, other users and
- * clients untouched) with its count; and `issuedAt` round trips through the token store.
+ * clients untouched) with its count; revocation of everything of one client, of every user and of
+ * none (`revokeClientGrants`; leave it out with `clientRevocation: false`); and `issuedAt` round
+ * trips through the token store.
  */
 export function userGrantStoreSuite(t: TestApi, options: UserGrantSuiteOptions): void {
   const title = label('UserGrantStore', options.name);
   const checks: Check<UserGrantCheckContext>[] = [
-    ...Object.values(userGrantChecks),
+    ...Object.values(userGrantChecks).filter((c) => options.clientRevocation !== false || c !== userGrantChecks.revokeClient),
     ...Object.values(issuedAtChecks).map((c) => check<UserGrantCheckContext>(c.title, (ctx) => c.run({ store: ctx.tokens }))),
   ];
   const context = async (): Promise<UserGrantCheckContext> => {

@@ -54,6 +54,10 @@ interface Faults {
   countRevokedTokens?: boolean;
   /** `null` dates given as the epoch. */
   epochForNone?: boolean;
+  /** Client revocation leaves client_credentials tokens (userId null). */
+  usersOnly?: boolean;
+  /** Client revocation matches ids that start with the one given. */
+  prefixClient?: boolean;
 }
 
 const live = (r: { expiresAt: Date }) => r.expiresAt.getTime() > Date.now();
@@ -88,31 +92,37 @@ function mapStores(f: Faults = {}) {
       );
     },
     async revokeUserGrants(userId, clientId) {
-      const match = (r: { userId: string | null; clientId: string }) =>
-        sameUser(r.userId, userId) && (f.ignoreClient || clientId === null || r.clientId === clientId);
-      const families = new Set<string>();
-      let counted = 0;
-      for (const [k, a] of tokens.access) {
-        if (!match(a)) continue;
-        families.add(a.grantId);
-        counted++;
-        tokens.access.delete(k);
-      }
-      for (const [k, r] of tokens.refresh) {
-        if (!match(r)) continue;
-        families.add(r.grantId);
-        counted++;
-        if (!f.accessOnly) tokens.refresh.delete(k);
-      }
-      let codes = 0;
-      for (const [k, g] of grants.entries) {
-        if ('consumed' in g || !match(g)) continue;
-        codes++;
-        if (!f.keepCodes) grants.entries.delete(k);
-      }
-      return (f.countRevokedTokens ? counted : families.size) + codes;
+      return revokeWhere((r) => sameUser(r.userId, userId) && (f.ignoreClient || clientId === null || r.clientId === clientId));
+    },
+    async revokeClientGrants(clientId) {
+      return revokeWhere(
+        (r) => (f.prefixClient ? r.clientId.startsWith(clientId) : r.clientId === clientId) && (!f.usersOnly || r.userId !== null),
+      );
     },
   };
+  async function revokeWhere(match: (r: { userId: string | null; clientId: string }) => boolean): Promise<number> {
+    const families = new Set<string>();
+    let counted = 0;
+    for (const [k, a] of tokens.access) {
+      if (!match(a)) continue;
+      families.add(a.grantId);
+      counted++;
+      tokens.access.delete(k);
+    }
+    for (const [k, r] of tokens.refresh) {
+      if (!match(r)) continue;
+      families.add(r.grantId);
+      counted++;
+      if (!f.accessOnly) tokens.refresh.delete(k);
+    }
+    let codes = 0;
+    for (const [k, g] of grants.entries) {
+      if ('consumed' in g || !match(g)) continue;
+      codes++;
+      if (!f.keepCodes) grants.entries.delete(k);
+    }
+    return (f.countRevokedTokens ? counted : families.size) + codes;
+  }
   return { userGrants, tokens, grants };
 }
 
@@ -147,6 +157,19 @@ describe('the user-grant checks catch broken stores', () => {
     await assert.rejects(userGrantChecks.revokeAll.run(ctx({ accessOnly: true })), /refresh token must be gone/);
     await assert.rejects(userGrantChecks.revokeOneClient.run(ctx({ countRevokedTokens: true })), /must count the families and codes/);
     await assert.rejects(userGrantChecks.revokeAll.run(ctx({ countRevokedTokens: true })), /three families and two codes/);
+  });
+
+  it('client revocation that leaves client_credentials tokens, codes or refresh tokens, spills over, or miscounts', async () => {
+    await assert.rejects(
+      userGrantChecks.revokeClient.run(ctx({ usersOnly: true })),
+      /client_credentials token \(userId null\) must be gone|must count/,
+    );
+    await assert.rejects(userGrantChecks.revokeClient.run(ctx({ keepCodes: true })), /codes must no longer be consumable/);
+    await assert.rejects(userGrantChecks.revokeClient.run(ctx({ accessOnly: true })), /refresh token must be gone/);
+    await assert.rejects(userGrantChecks.revokeClient.run(ctx({ countRevokedTokens: true })), /must count the families and codes/);
+    await assert.rejects(userGrantChecks.revokeClient.run(ctx({ prefixClient: true })), /must revoke nothing/);
+    const { revokeClientGrants: _, ...without } = ctx({}).userGrants;
+    await assert.rejects(userGrantChecks.revokeClient.run({ ...ctx({}), userGrants: without }), /must implement revokeClientGrants/);
   });
 
   it('a token store that drops issuedAt, cuts it to seconds, or fills it in for tokens without', async () => {

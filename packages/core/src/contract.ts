@@ -357,6 +357,17 @@ export interface UserGrantStore {
    * @returns how many token families and codes were revoked.
    */
   revokeUserGrants(userId: string, clientId: string | null): Promise<number>;
+  /**
+   * Optional. Called by core when a client is deleted through its configuration endpoint (RFC
+   * 7592 section 2.3, which asks that the client's grants and credentials stop working at once):
+   * revokes, at once, every access token, refresh token and unredeemed authorization code of
+   * `clientId`, for every user and for none (client_credentials tokens, whose `userId` is `null`),
+   * so that none of them works on the next request. Other clients' records are left alone.
+   * Without it, a deleted client's access tokens keep working until they expire (its refresh
+   * tokens and codes fail at once, since the client can no longer authenticate).
+   * @returns how many token families and codes were revoked (0 for an unknown client).
+   */
+  revokeClientGrants?(clientId: string): Promise<number>;
 }
 
 /**

@@ -54,8 +54,8 @@ export interface MemoryStores<U extends User = User, C extends Client = Client> 
   ephemeral: EphemeralStore;
   /** Client writes for dynamic registration (RFC 7591/7592), on the same clients as `clients`. */
   registrations: ClientRegistrationStore<C>;
-  /** Per-user grant views and revocation, over the tokens and codes above. */
-  userGrants: UserGrantStore;
+  /** Per-user grant views and revocation (per user, or of a deleted client), over the tokens and codes above. */
+  userGrants: Required<UserGrantStore>;
   addClient(client: C): void;
   addUser(seed: MemoryUserSeed<U>): void;
 }
@@ -335,7 +335,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   // Signing keys of JWT access tokens: a handful at a time, kept as given (private parts are
   // already encrypted by core). Copies go out, so a caller cannot change what is held.
   // Per-user views: a scan of the live records (the memory stores are for tests and quick starts).
-  const userGrantStore: UserGrantStore = {
+  const userGrantStore: Required<UserGrantStore> = {
     async listUserGrants(userId) {
       const by = new Map<string, { scopes: Set<string>; first: number | null; last: number | null; families: Set<string> }>();
       const add = (r: AccessTokenRecord | RefreshTokenRecord) => {
@@ -368,22 +368,27 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
       return out;
     },
     async revokeUserGrants(userId, clientId) {
-      const families = new Set<string>();
-      const matches = (r: { userId: string | null; clientId: string }) =>
-        r.userId === userId && (clientId === null || r.clientId === clientId);
-      for (const r of access.values()) if (matches(r)) families.add(r.grantId);
-      for (const e of refresh.values()) if (matches(e.record)) families.add(e.record.grantId);
-      let codes = 0;
-      for (const [k, e] of grants) {
-        if (!e.consumed && matches(e.record)) {
-          grants.delete(k);
-          codes++;
-        }
-      }
-      for (const f of families) await tokenStore.revokeFamily(f);
-      return families.size + codes;
+      return revokeWhere((r) => r.userId === userId && (clientId === null || r.clientId === clientId));
+    },
+    async revokeClientGrants(clientId) {
+      return revokeWhere((r) => r.clientId === clientId);
     },
   };
+  /** Revokes the families of every token and the unredeemed codes `matches` picks; counts both. */
+  async function revokeWhere(matches: (r: { userId: string | null; clientId: string }) => boolean): Promise<number> {
+    const picked = new Set<string>();
+    for (const r of access.values()) if (matches(r)) picked.add(r.grantId);
+    for (const e of refresh.values()) if (matches(e.record)) picked.add(e.record.grantId);
+    let codes = 0;
+    for (const [k, e] of grants) {
+      if (!e.consumed && matches(e.record)) {
+        grants.delete(k);
+        codes++;
+      }
+    }
+    for (const f of picked) await tokenStore.revokeFamily(f);
+    return picked.size + codes;
+  }
   // Short-lived records: one synchronous Map step per call, hence atomic; bounded like codes.
   const shortLived = new Map<string, { value: string; expiresAt: number }>();
   const liveValue = (key: string): string | null => {
