@@ -180,8 +180,12 @@ export class KeyRing {
    */
   async rotate(): Promise<{ kid: string; activatesAt: Date }> {
     const now = Date.now();
-    const activatesAt = new Date(now + this.settings.rotationLeadTime * 1000);
-    const current = signingKeyAt(await this.keys(now), now);
+    const keys = await this.keys(now);
+    // With no key at all nothing was ever signed, so no verifier can hold a token of an older key:
+    // the first key signs at once (a verifier that has not seen it yet refreshes its key set on the
+    // unknown kid). Waiting the lead time would only leave the provider unable to issue tokens.
+    const activatesAt = new Date(keys.length === 0 ? now : now + this.settings.rotationLeadTime * 1000);
+    const current = signingKeyAt(keys, now);
     const record = await createSigningKey(this.settings.algorithm, this.settings.keyEncryptionKey, activatesAt, new Date(now));
     await this.keyStore().addKey(record);
     if (current) await this.keyStore().retireKey(current.kid, activatesAt);

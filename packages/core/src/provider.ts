@@ -380,6 +380,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * Rotates the signing key of JWT access tokens without a restart: a new key is published at once
    * and signs after `jwt.rotationLeadTime`, when the current key retires (it stays published until
    * the tokens it signed have expired). Every process picks the change up within `jwt.keyCacheTtl`.
+   * On a key store with no key yet (nothing ever signed), the new key signs at once.
    * @returns the new key's id and when it starts signing.
    * @throws ConfigurationError when access tokens are not JWTs.
    */

@@ -139,6 +139,19 @@ describe('signing key rotation without a restart', () => {
     await jwtVerify(after, set);
   });
 
+  it('a rotation on an empty key store signs at once: nothing was signed before, so there is no lead time to wait', async () => {
+    const { provider } = jwtProvider({ rotationLeadTime: 60, keyCacheTtl: 0.1 });
+    const before = Date.now();
+    const { kid, activatesAt } = await provider.rotateSigningKey();
+    expect(activatesAt.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(activatesAt.getTime()).toBeGreaterThanOrEqual(before);
+    expect(decodeProtectedHeader(await cc(provider)).kid).toBe(kid);
+    // The next rotation has a key to hand over from: it waits the lead time again.
+    const second = await provider.rotateSigningKey();
+    expect(second.activatesAt.getTime()).toBeGreaterThan(Date.now() + 50_000);
+    expect(decodeProtectedHeader(await cc(provider)).kid).toBe(kid);
+  });
+
   it('a second provider on the same store (another process) picks the rotation up within the cache interval, with no failed verification', async () => {
     const { provider: a, stores } = jwtProvider({ rotationLeadTime: 0.5, keyCacheTtl: 0.1 });
     const b = new OAuth2Provider({
