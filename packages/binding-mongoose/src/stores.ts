@@ -383,7 +383,10 @@ export function createTokenStore<D extends TokenDocument = TokenDocument>(model:
  * also unconsumed) through the `(userId, clientId)` index and sums them up per client, in client
  * id order. `revokeUserGrants` marks every unrevoked token document of the user (for one client or
  * all) revoked, then deletes the user's unredeemed, unexpired codes for it; it counts the families
- * that had a live token and the codes deleted. Non-string ids match nothing.
+ * that had a live token and the codes deleted. `revokeClientGrants` (a client deleted through RFC
+ * 7592) does the same for every token and code of one client, whatever the user (or none); there
+ * is no index on `clientId` alone, so it scans the token collection (deletions are rare). Non-string
+ * ids match nothing.
  */
 export function createUserGrantStore<T extends TokenDocument = TokenDocument, G extends GrantDocument = GrantDocument>(
   tokenModel: Model<T>,
@@ -439,6 +442,20 @@ export function createUserGrantStore<T extends TokenDocument = TokenDocument, G 
         // Marked rather than deleted, like revokeFamily: rotated refresh tokens keep reporting replays.
         await tokens.updateMany({ ...scope, revokedAt: null }, { $set: { revokedAt: now } });
         const codes = await grants.deleteMany({ ...scope, consumedAt: null, expiresAt: { $gt: now } });
+        return families.length + codes.deletedCount;
+      }),
+    revokeClientGrants: (clientId) =>
+      run('revokeClientGrants', async () => {
+        if (!isString(clientId)) return 0;
+        const now = new Date();
+        const families: string[] = await tokens.distinct('grantId', {
+          clientId: eq(clientId),
+          revokedAt: null,
+          expiresAt: { $gt: now },
+          $or: [{ kind: eq('access') }, { consumedAt: null }],
+        });
+        await tokens.updateMany({ clientId: eq(clientId), revokedAt: null }, { $set: { revokedAt: now } });
+        const codes = await grants.deleteMany({ clientId: eq(clientId), consumedAt: null, expiresAt: { $gt: now } });
         return families.length + codes.deletedCount;
       }),
   };
