@@ -186,6 +186,18 @@ export class KeyRing {
     // unknown kid). Waiting the lead time would only leave the provider unable to issue tokens.
     const activatesAt = new Date(keys.length === 0 ? now : now + this.settings.rotationLeadTime * 1000);
     const current = signingKeyAt(keys, now);
+    // The key-encryption key must open the keys already stored: a rotation run with another one
+    // (an operator tool with the wrong setting) would add a key no process can decrypt, and signing
+    // would fail everywhere once it activates. Refused before anything is written.
+    if (current) {
+      try {
+        await decryptPrivate(current.privateKey, this.settings.keyEncryptionKey);
+      } catch {
+        throw new ConfigurationError(
+          'Portcullis: the key-encryption key does not open the signing keys in the store; no key was added (check jwt.keyEncryptionKey)',
+        );
+      }
+    }
     const record = await createSigningKey(this.settings.algorithm, this.settings.keyEncryptionKey, activatesAt, new Date(now));
     await this.keyStore().addKey(record);
     if (current) await this.keyStore().retireKey(current.kid, activatesAt);

@@ -382,7 +382,8 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
    * the tokens it signed have expired). Every process picks the change up within `jwt.keyCacheTtl`.
    * On a key store with no key yet (nothing ever signed), the new key signs at once.
    * @returns the new key's id and when it starts signing.
-   * @throws ConfigurationError when access tokens are not JWTs.
+   * @throws ConfigurationError when access tokens are not JWTs, or when `jwt.keyEncryptionKey` does
+   *   not open the current key in the store (nothing is added then).
    */
   async rotateSigningKey(): Promise<{ kid: string; activatesAt: Date }> {
     const keys = this.engine().keys;

@@ -152,6 +152,26 @@ describe('signing key rotation without a restart', () => {
     expect(decodeProtectedHeader(await cc(provider)).kid).toBe(kid);
   });
 
+  it('a rotation with a key-encryption key that does not open the stored keys is refused and adds nothing', async () => {
+    const { provider, stores } = jwtProvider({ rotationLeadTime: 60, keyCacheTtl: 0.1 });
+    const kid = decodeProtectedHeader(await cc(provider)).kid;
+    const wrong = new OAuth2Provider({
+      issuer: ISSUER,
+      grants: ['client_credentials'],
+      stores,
+      accessTokenFormat: 'jwt',
+      jwt: { keyEncryptionKey: Buffer.alloc(32, 9).toString('base64url'), rotationLeadTime: 60, keyCacheTtl: 0.1 },
+    });
+    const err = await wrong.rotateSigningKey().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigurationError);
+    expect(String((err as Error).message)).not.toContain(Buffer.alloc(32, 9).toString('base64url'));
+    expect((await jwks(provider)).keys.map((k) => k.kid)).toEqual([kid]);
+    expect(decodeProtectedHeader(await cc(provider)).kid).toBe(kid);
+  });
+
   it('a second provider on the same store (another process) picks the rotation up within the cache interval, with no failed verification', async () => {
     const { provider: a, stores } = jwtProvider({ rotationLeadTime: 0.5, keyCacheTtl: 0.1 });
     const b = new OAuth2Provider({
