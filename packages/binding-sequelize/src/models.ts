@@ -107,6 +107,8 @@ export const ADDED_COLUMNS: Record<TableKey, readonly string[]> = {
     'clientSecretExpiresAt',
     'secretNeverExpires',
     'registration',
+    'registeredAt',
+    'firstUsedAt',
   ],
   user: [],
   grant: ['resources', 'dpopJkt'],
@@ -165,6 +167,12 @@ export function columnsFor(table: TableKey, dialect?: string): Columns {
         // token's digest (never the token), `issuedAt`, `contacts`, `softwareId`,
         // `softwareVersion`, `responseTypes`. NULL for clients that did not register themselves.
         registration: jsonText(true),
+        // For the purge of never-used registrations (`purgeUnusedClients`): when a self-registered
+        // client registered (`registration.issuedAt`) and when it was first issued a token (NULL:
+        // never). Both NULL for other clients; `registeredAt` NULL also for clients registered
+        // before `migrate()` added the columns, which the purge therefore never removes.
+        registeredAt: date(true),
+        firstUsedAt: date(true),
       };
     case 'user':
       return {

@@ -41,7 +41,9 @@ export interface MigrateOptions extends SchemaOptions {
  * gets it (nullable: existing clients stay ordinary clients), as does one without the columns of
  * dynamic client registration (`resources`, `requirePushedAuthorizationRequests`,
  * `dpopBoundAccessTokens`, `name`, `uri`, `logoUri`, `clientSecretExpiresAt`,
- * `secretNeverExpires`, `registration`; existing clients read without those fields), and grant and token tables without
+ * `secretNeverExpires`, `registration`, and `registeredAt` and `firstUsedAt` for the purge of
+ * never-used registrations; existing clients read without those fields, and clients registered
+ * before `registeredAt` existed are never purged), and grant and token tables without
  * the `resources` column (RFC 8707) and the `dpopJkt` column (RFC 9449) get them (nullable:
  * existing codes and tokens name no resource and are bound to no DPoP key). A database made
  * before the signing-key, device-code or ephemeral table existed gets them, the other tables and

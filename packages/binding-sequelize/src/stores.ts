@@ -226,7 +226,7 @@ const FLAG_CLIENT_COLUMNS = new Set([
   'secretNeverExpires',
 ]);
 const JSON_CLIENT_COLUMNS = new Set(['redirectUris', 'grantTypes', 'scopes', 'defaultScopes', 'resources', 'registration']);
-const DATE_CLIENT_COLUMNS = new Set(['clientSecretExpiresAt']);
+const DATE_CLIENT_COLUMNS = new Set(['clientSecretExpiresAt', 'registeredAt', 'firstUsedAt']);
 
 /** A flag read back as `true`, `false` (`0`, `'0'`, `'false'` from a model of your own) or `undefined` for NULL. */
 function triFlag(value: unknown): boolean | undefined {
@@ -269,6 +269,8 @@ function clientFromRow(found: Row, clientId: string): Row | null {
     clientSecretExpiresAt,
     secretNeverExpires,
     registration,
+    registeredAt: _registeredAt,
+    firstUsedAt,
     ...v
   } = found;
   if (str(v.id) !== clientId) return null; // exact match whatever the column collation
@@ -294,7 +296,10 @@ function clientFromRow(found: Row, clientId: string): Row | null {
   if (clientSecretExpiresAt !== null && clientSecretExpiresAt !== undefined) client.clientSecretExpiresAt = toDate(clientSecretExpiresAt);
   else if (flag(secretNeverExpires)) client.clientSecretExpiresAt = null;
   const reg = toRegistration(registration);
-  if (reg) client.registration = reg;
+  if (reg) {
+    client.registration =
+      firstUsedAt !== null && firstUsedAt !== undefined ? ({ ...reg, firstUsedAt: toDate(firstUsedAt) } as ClientRegistrationInfo) : reg;
+  }
   return client;
 }
 
@@ -367,6 +372,8 @@ function clientWriter(model: PortcullisModel): (client: Client) => Row {
     'clientSecretExpiresAt',
     'secretNeverExpires',
     'registration',
+    'registeredAt',
+    'firstUsedAt',
   ]);
   const set = (row: Row, attribute: string, value: unknown, given: boolean) => {
     if (has(attribute)) row[attribute] = value;
@@ -415,6 +422,10 @@ function clientWriter(model: PortcullisModel): (client: Client) => Row {
       reg = registrationNative ? stored : JSON.stringify(stored);
     }
     set(row, 'registration', reg, r !== undefined);
+    // The purge columns, on models that have them (a model without them just has no purge). The
+    // first-use mark is written only when the client carries one: an update never clears it.
+    set(row, 'registeredAt', r ? r.issuedAt : null, false);
+    if (r?.firstUsedAt !== undefined) set(row, 'firstUsedAt', r.firstUsedAt, false);
     for (const [k, v] of Object.entries(c)) if (!known.has(k) && has(k) && v !== undefined) row[k] = v;
     return row;
   };
@@ -424,14 +435,18 @@ function clientWriter(model: PortcullisModel): (client: Client) => Row {
  * A `ClientRegistrationStore` (dynamic client registration, RFC 7591/7592) over the same client
  * model as `createClientStore`, which then finds the clients it writes. `createClient` is one
  * INSERT (the primary key picks the winner of concurrent creates; a duplicate answers `false`),
- * `updateClient` one UPDATE of every column (absent fields become NULL), `deleteClient` one
- * DELETE. The default table has every column after `migrate()`; a model of your own without an
- * optional one takes clients that leave that field out, and throws a TypeError for the others.
+ * `updateClient` one UPDATE of every column (absent fields become NULL; a first-use mark is
+ * kept), `deleteClient` one DELETE. With the `registeredAt` and `firstUsedAt` columns (the
+ * default table after `migrate()`) it also has `markClientUsed` and `purgeUnusedClients`. The
+ * default table has every column after `migrate()`; a model of your own without an optional one
+ * takes clients that leave that field out, and throws a TypeError for the others.
  */
 export function createClientRegistrationStore<C extends Client = Client>(model: PortcullisModel): ClientRegistrationStore<C> {
   requireAttributes(model, 'createClientRegistrationStore', ['id', 'secretHash', 'redirectUris', 'grantTypes', 'scopes']);
   const toRow = clientWriter(model);
   const idMax = maxLength(model, 'id');
+  const attrs = model.getAttributes() as Record<string, unknown>;
+  const purgeColumns = 'registration' in attrs && 'registeredAt' in attrs && 'firstUsedAt' in attrs;
   return {
     createClient: (client) =>
       guard(async () => {
@@ -457,6 +472,40 @@ export function createClientRegistrationStore<C extends Client = Client>(model: 
       guard(async () => {
         if (!fits(clientId, idMax)) return false;
         return (await model.destroy({ where: { id: clientId } })) > 0;
+      }),
+    ...(purgeColumns ? unusedClientPurge(model, idMax) : {}),
+  };
+}
+
+/**
+ * `markClientUsed` (one conditional UPDATE: only a self-registered row whose `firstUsedAt` is
+ * NULL) and `purgeUnusedClients` (a SELECT of at most `limit` ids, then one DELETE that repeats
+ * the conditions, so a client marked in between stays).
+ */
+function unusedClientPurge(
+  model: PortcullisModel,
+  idMax: number,
+): Required<Pick<ClientRegistrationStore, 'markClientUsed' | 'purgeUnusedClients'>> {
+  return {
+    markClientUsed: (clientId, at) =>
+      guard(async () => {
+        if (!fits(clientId, idMax)) return false;
+        const [changed] = await model.update(
+          { firstUsedAt: at },
+          { where: { id: clientId, registration: { [Op.ne]: null }, firstUsedAt: null } },
+        );
+        return changed > 0;
+      }),
+    purgeUnusedClients: (registeredBefore, limit) =>
+      guard(async () => {
+        if (!Number.isInteger(limit) || limit < 0) throw new RangeError('purgeUnusedClients: limit must be a non-negative integer');
+        if (limit === 0) return 0;
+        const due = { registration: { [Op.ne]: null }, registeredAt: { [Op.lt]: registeredBefore }, firstUsedAt: null };
+        const rows = (await model.findAll({ attributes: ['id'], where: due, order: [['id', 'ASC']], limit, raw: true })) as unknown as {
+          id: unknown;
+        }[];
+        if (rows.length === 0) return 0;
+        return model.destroy({ where: { [Op.and]: [due, { id: rows.map((r) => str(r.id)) }] } });
       }),
   };
 }
