@@ -383,7 +383,7 @@ describe('hostile tokens and CLI misuse on the rotating deployment', () => {
     expect((await verifier.verify(token, ['read'])).ok).toBe(true);
   });
 
-  it('keys rotate refuses without the key-encryption key, with a malformed one or with arguments, and changes nothing', async () => {
+  it('keys rotate refuses without the key-encryption key, with a malformed or a wrong one or with arguments, and changes nothing', async () => {
     const before = (await jwksKids(procs[0])).sort();
     const { KEY_ENCRYPTION_KEY: _kek, ...noKek } = deploymentEnv();
     // With ACCESS_TOKEN_FORMAT=jwt the configuration itself is refused; without it, the command.
@@ -405,7 +405,14 @@ describe('hostile tokens and CLI misuse on the rotating deployment', () => {
     const leadTooShort = await cli(['keys', 'rotate'], { ...deploymentEnv(), KEY_ROTATION_LEAD_TIME: '1' });
     expect(leadTooShort.code).toBe(1);
     expect(leadTooShort.stderr).toMatch(/KEY_ROTATION_LEAD_TIME \(1s\) must be longer than KEY_CACHE_TTL/);
-    for (const run of [missing, missingOpaque, bad, extra, leadTooShort]) expect(run.stderr + run.stdout).not.toContain(KEK);
+    // A well-formed key-encryption key that is not the app's: core refuses before adding a key
+    // no process could decrypt.
+    const otherKek = Buffer.alloc(32, 0x5a).toString('base64url');
+    const wrongKek = await cli(['keys', 'rotate'], { ...deploymentEnv(), KEY_ENCRYPTION_KEY: otherKek });
+    expect(wrongKek.code).toBe(1);
+    expect(wrongKek.stderr).toMatch(/key-encryption key does not open the signing keys in the store/);
+    expect(wrongKek.stderr + wrongKek.stdout).not.toContain(otherKek);
+    for (const run of [missing, missingOpaque, bad, extra, leadTooShort, wrongKek]) expect(run.stderr + run.stdout).not.toContain(KEK);
     // Nothing was added: both processes publish what they did (after their caches expired).
     await sleep(KEY_CACHE_TTL * 1000 + 200);
     expect((await jwksKids(procs[0])).sort()).toEqual(before);
