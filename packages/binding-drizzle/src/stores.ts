@@ -589,8 +589,10 @@ function hasIssuedAt(table: Table): boolean {
  * unconsumed) through the `(user_id, client_id)` index and sums them up per client, in client id
  * order. `revokeUserGrants` sets `revokedAt` on every unrevoked token row of the user (for one
  * client or all), then deletes the user's unredeemed, unexpired codes for it; it counts the
- * families that had a live token and the codes deleted. A token table without `issuedAt` lists
- * `null` dates.
+ * families that had a live token and the codes deleted. `revokeClientGrants` (a client deleted
+ * through RFC 7592) does the same for every token row and code of one client, whatever the user
+ * (or none); no index has `client_id` first, so it scans the token table (deletions are rare). A
+ * token table without `issuedAt` lists `null` dates.
  */
 export function createUserGrantStore(driver: Driver, tokens: TableWith<TokenColumns>, grants: TableWith<GrantColumns>): UserGrantStore {
   const issued = hasIssuedAt(tokens);
@@ -654,6 +656,22 @@ export function createUserGrantStore(driver: Driver, tokens: TableWith<TokenColu
           sql`DELETE FROM ${grants} WHERE ${ofUser} AND ${name(grants.consumedAt)} IS NULL AND ${name(grants.expiresAt)} > ${now}`,
         );
         return families + codes;
+      }),
+    revokeClientGrants: (clientId) =>
+      guard(async () => {
+        if (!fits(clientId, MAX_ID)) return 0;
+        const now = driver.time(new Date());
+        const ofClient = sql`${name(tokens.clientId)} = ${clientId}`;
+        const live = await driver.rows(
+          sql`SELECT DISTINCT ${name(tokens.grantId)} AS ${sql.identifier('grantId')} FROM ${tokens} WHERE ${ofClient} AND ${name(tokens.revokedAt)} IS NULL AND ${name(tokens.expiresAt)} > ${now} AND (${name(tokens.kind)} = ${'access'} OR ${name(tokens.consumedAt)} IS NULL)`,
+        );
+        await driver.run(
+          sql`UPDATE ${tokens} SET ${name(tokens.revokedAt)} = ${now} WHERE ${ofClient} AND ${name(tokens.revokedAt)} IS NULL`,
+        );
+        const codes = await driver.run(
+          sql`DELETE FROM ${grants} WHERE ${name(grants.clientId)} = ${clientId} AND ${name(grants.consumedAt)} IS NULL AND ${name(grants.expiresAt)} > ${now}`,
+        );
+        return live.length + codes;
       }),
   };
 }
