@@ -1107,7 +1107,9 @@ export function createDeviceCodeStore(model: PortcullisModel): DeviceCodeStore {
  * `revokeUserGrants` stamps `revokedAt` on every unrevoked token row of the user (for one client
  * or all) and deletes the user's unredeemed, unexpired codes, in one transaction when both models
  * share a Sequelize instance. It counts the families that had a live token and the codes deleted.
- * A token model without `issuedAt` lists `null` dates.
+ * `revokeClientGrants` (a client deleted through RFC 7592) does the same for every token row and
+ * code of one client, whatever the user (or none); no index has `clientId` first, so it scans the
+ * token table (deletions are rare). A token model without `issuedAt` lists `null` dates.
  */
 export function createUserGrantStore(token: PortcullisModel, grant: PortcullisModel): UserGrantStore {
   const attributes = ['kind', 'clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt'];
@@ -1180,6 +1182,35 @@ export function createUserGrantStore(token: PortcullisModel, grant: PortcullisMo
           if (fits(userId, grantLimits.userId) && (clientId === null || fits(clientId, grantLimits.clientId))) {
             const scope = clientId === null ? { userId } : { userId, clientId };
             codes = await grant.destroy({ where: { ...scope, consumedAt: null, expiresAt: { [Op.gt]: now } }, ...t });
+          }
+          return families + codes;
+        };
+        return sequelize ? sequelize.transaction((transaction) => run(transaction)) : run();
+      }),
+    revokeClientGrants: (clientId) =>
+      guard(async () => {
+        const run = async (transaction?: Transaction): Promise<number> => {
+          const now = new Date();
+          const t = transaction ? { transaction } : {};
+          let families = 0;
+          if (fits(clientId, tokenLimits.clientId)) {
+            const live = (await token.findAll({
+              attributes: ['grantId'],
+              where: {
+                clientId,
+                revokedAt: null,
+                expiresAt: { [Op.gt]: now },
+                [Op.or]: [{ kind: 'access' }, { consumedAt: null }],
+              } as WhereOptions,
+              raw: true,
+              ...t,
+            })) as unknown as Row[];
+            families = new Set(live.map((r) => str(r.grantId))).size;
+            await token.update({ revokedAt: now }, { where: { clientId, revokedAt: null }, ...t });
+          }
+          let codes = 0;
+          if (fits(clientId, grantLimits.clientId)) {
+            codes = await grant.destroy({ where: { clientId, consumedAt: null, expiresAt: { [Op.gt]: now } }, ...t });
           }
           return families + codes;
         };
