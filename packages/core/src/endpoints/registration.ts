@@ -147,6 +147,13 @@ function validateMetadata<U extends User, C extends Client>(
       return new InvalidClientMetadataError(`The grant type '${g}' is not allowed for registered clients`);
     }
   }
+  // RFC 6749 section 4.4: the client credentials grant is for clients that authenticate; a public
+  // client asking for it would get tokens for anyone who knows its id.
+  if (authMethod === 'none' && grants.includes('client_credentials')) {
+    return new InvalidClientMetadataError(
+      'The client_credentials grant needs client authentication: not with token_endpoint_auth_method none',
+    );
+  }
   const wantsCode = grants.includes('authorization_code');
   const responses = m.response_types ?? (wantsCode ? ['code'] : []);
   if (!isStringArray(responses)) return new InvalidClientMetadataError('response_types must be a list');

@@ -24,6 +24,8 @@
  *   token; core always rotates it.
  * RFC 7592 section 2.3: "If a client has been successfully deprovisioned, the authorization server
  *   MUST respond with an HTTP 204 No Content message."
+ * RFC 6749 section 4.4: "The client credentials grant type MUST only be used by confidential
+ *   clients": a public client (`token_endpoint_auth_method` none) cannot register it.
  * RFC 8252 section 7.3 (loopback http) and 7.1 (private-use schemes) for native apps.
  */
 import { createServer } from 'node:http';
@@ -322,6 +324,28 @@ describe('RFC 7591 section 3: registration', () => {
     });
   }
 
+  it('refuses a public client (token_endpoint_auth_method none) with the client_credentials grant, storing nothing (RFC 6749 section 4.4)', async () => {
+    const { provider, stores } = setup();
+    const bodies = [
+      { grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'none' },
+      { ...WEB, grant_types: ['authorization_code', 'client_credentials'], token_endpoint_auth_method: 'none' },
+      { ...WEB, grant_types: ['authorization_code', 'refresh_token', 'client_credentials'], token_endpoint_auth_method: 'none' },
+    ];
+    for (const body of bodies) {
+      const r = await handle(provider, post(body));
+      expectError(r, 400, 'invalid_client_metadata');
+      expect(json(r).error_description).toBe(
+        'The client_credentials grant needs client authentication: not with token_endpoint_auth_method none',
+      );
+      expect(json(r)).not.toHaveProperty('client_id');
+    }
+    expect((await stores.registrations.listClients(null, 100)).clients).toEqual([]);
+    // The same grant with client authentication, and a public client without it, are fine.
+    expect((await handle(provider, post({ grant_types: ['client_credentials'], response_types: [] }))).status).toBe(201);
+    expect((await handle(provider, post({ ...WEB, token_endpoint_auth_method: 'none' }))).status).toBe(201);
+    expect((await stores.registrations.listClients(null, 100)).clients).toHaveLength(2);
+  });
+
   it('refuses bodies that are not a JSON object, other content types and methods', async () => {
     const { provider } = setup();
     expectError(await handle(provider, post('{"redirect_uris": [')), 400, 'invalid_client_metadata');
@@ -520,6 +544,36 @@ describe('RFC 7592: the client configuration endpoint', () => {
     // Nothing changed, and the token was not rotated by the refused updates.
     expect(json(await handle(provider, manage('GET', c.client_id, c.registration_access_token))).redirect_uris).toEqual(WEB.redirect_uris);
     expect((await put({ ...WEB, client_id: c.client_id, client_secret: c.client_secret })).status).toBe(200);
+  });
+
+  it('refuses an update to a public client that keeps or adds client_credentials, changing nothing (RFC 6749 section 4.4)', async () => {
+    const { provider, stores } = setup();
+    const machine = await registered(provider, { grant_types: ['client_credentials'], response_types: [] });
+    const web = await registered(provider, { ...WEB, token_endpoint_auth_method: 'none' });
+    const before = [await stores.clients.getClient(machine.client_id), await stores.clients.getClient(web.client_id)];
+    const cases: [typeof machine, Record<string, unknown>][] = [
+      // A confidential client_credentials client that turns public.
+      [machine, { grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'none' }],
+      // A public client that asks for client_credentials too.
+      [web, { ...WEB, grant_types: ['authorization_code', 'client_credentials'], token_endpoint_auth_method: 'none' }],
+    ];
+    for (const [c, body] of cases) {
+      const r = await handle(provider, manage('PUT', c.client_id, c.registration_access_token, { ...body, client_id: c.client_id }));
+      expectError(r, 400, 'invalid_client_metadata');
+      expect(json(r).error_description).toBe(
+        'The client_credentials grant needs client authentication: not with token_endpoint_auth_method none',
+      );
+      expect(json(r)).not.toHaveProperty('registration_access_token');
+    }
+    // Nothing stored changed, the registration access tokens were not rotated, the secret still works.
+    expect([await stores.clients.getClient(machine.client_id), await stores.clients.getClient(web.client_id)]).toEqual(before);
+    for (const c of [machine, web]) {
+      expect((await handle(provider, manage('GET', c.client_id, c.registration_access_token))).status).toBe(200);
+    }
+    const t = await provider.token(
+      form({ grant_type: 'client_credentials' }, { authorization: basic(machine.client_id, machine.client_secret!) }),
+    );
+    expect(t.status).toBe(200);
   });
 
   it('a public client that becomes confidential gets a secret, shown once', async () => {
