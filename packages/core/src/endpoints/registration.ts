@@ -410,7 +410,11 @@ async function authorizedClient<U extends User, C extends Client>(e: Engine<U, C
 
 /**
  * The client configuration endpoint (RFC 7592): `GET` reads, `PUT` replaces the metadata and
- * rotates the registration access token, `DELETE` removes the client.
+ * rotates the registration access token, `DELETE` removes the client and then, through the
+ * optional `UserGrantStore.revokeClientGrants`, revokes its access tokens, refresh tokens and
+ * unredeemed codes at once (RFC 7592 section 2.3). Without a `userGrants` store that has it, the
+ * deleted client's access tokens keep working until they expire (its refresh tokens and codes
+ * fail at once: the client can no longer authenticate).
  */
 export async function clientConfigurationEndpoint<U extends User, C extends Client>(
   e: Engine<U, C>,
@@ -435,6 +439,9 @@ export async function clientConfigurationEndpoint<U extends User, C extends Clie
   if (req.method === 'GET') return ok(200, information(e, client, {}));
   if (req.method === 'DELETE') {
     await e.s.registrations!.deleteClient(client.id);
+    // RFC 7592 section 2.3: the client's grants and tokens stop working at once. After the delete,
+    // so that a token issued while the delete runs is revoked too (its client is then gone).
+    await e.s.userGrants?.revokeClientGrants?.(client.id);
     return ok(204, null);
   }
   const body = jsonObject(req);

@@ -23,7 +23,9 @@
  *   "client_id_issued_at" fields in the request." The server may issue a new registration access
  *   token; core always rotates it.
  * RFC 7592 section 2.3: "If a client has been successfully deprovisioned, the authorization server
- *   MUST respond with an HTTP 204 No Content message."
+ *   MUST respond with an HTTP 204 No Content message." "the authorization server SHOULD immediately
+ *   invalidate all existing authorization grants and currently-active access tokens, refresh
+ *   tokens, and other credentials" (core does, through `UserGrantStore.revokeClientGrants`).
  * RFC 6749 section 4.4: "The client credentials grant type MUST only be used by confidential
  *   clients": a public client (`token_endpoint_auth_method` none) cannot register it.
  * RFC 8252 section 7.3 (loopback http) and 7.1 (private-use schemes) for native apps.
@@ -93,6 +95,38 @@ function expectError(r: OAuthResponse, status: number, error: string) {
   const b = json(r);
   expect(b.error).toBe(error);
   expect(b.error_description).toMatch(DESCRIPTION);
+}
+
+type Registered = { client_id: string; client_secret?: string };
+
+/** An unredeemed code of `userId` for the registered web client `c` (PKCE), with its verifier. */
+async function code(p: P, c: Registered, userId: string): Promise<{ code: string; verifier: string }> {
+  const { verifier, challenge } = pkce();
+  const q = new URLSearchParams({
+    response_type: 'code',
+    client_id: c.client_id,
+    redirect_uri: WEB.redirect_uris[0]!,
+    scope: 'read',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  });
+  const a = await p.authorize({ method: 'GET', url: `/oauth/authorize?${q}`, headers: {} });
+  if (a.type !== 'consent') throw new Error('expected consent');
+  const r = await p.completeAuthorization(a.request, { approved: true, userId });
+  return { code: new URL(r.headers.Location!).searchParams.get('code')!, verifier };
+}
+
+/** Access and refresh tokens of `userId` for the registered confidential web client `c`, through the code flow. */
+async function codeTokens(p: P, c: Registered, userId: string): Promise<{ access_token: string; refresh_token: string }> {
+  const { code: value, verifier } = await code(p, c, userId);
+  const t = await p.token(
+    form(
+      { grant_type: 'authorization_code', code: value, redirect_uri: WEB.redirect_uris[0]!, code_verifier: verifier },
+      { authorization: basic(c.client_id, c.client_secret!) },
+    ),
+  );
+  if (t.status !== 200) throw new Error(`token exchange failed: ${t.body}`);
+  return json(t) as { access_token: string; refresh_token: string };
 }
 
 afterEach(() => {
@@ -595,6 +629,70 @@ describe('RFC 7592: the client configuration endpoint', () => {
     expectError(await handle(provider, manage('GET', c.client_id, c.registration_access_token)), 401, 'invalid_token');
     const t = await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic(c.client_id, c.client_secret!) }));
     expectError(t, 401, 'invalid_client');
+  });
+
+  it("deleting a client revokes at once its access and refresh tokens, users' and its own, and its unredeemed codes (section 2.3)", async () => {
+    const { provider, stores } = setup();
+    const all = { ...WEB, scope: 'read', grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] };
+    const c = await registered(provider, all);
+    const other = await registered(provider, all);
+    const bearerOk = async (token: string) =>
+      (await provider.verifyAccessToken({ method: 'GET', url: '/api', headers: { authorization: `Bearer ${token}` } })).ok;
+    const user = await codeTokens(provider, c, 'u1');
+    const user2 = await codeTokens(provider, c, 'u2');
+    const machine = json(
+      await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic(c.client_id, c.client_secret!) })),
+    );
+    const pending = await code(provider, c, 'u3');
+    const kept = await codeTokens(provider, other, 'u1');
+    const keptMachine = json(
+      await provider.token(form({ grant_type: 'client_credentials' }, { authorization: basic(other.client_id, other.client_secret!) })),
+    );
+    for (const t of [user.access_token, user2.access_token, machine.access_token as string]) expect(await bearerOk(t)).toBe(true);
+    const record = await stores.clients.getClient(c.client_id);
+
+    expect((await handle(provider, manage('DELETE', c.client_id, c.registration_access_token))).status).toBe(204);
+    for (const t of [user.access_token, user2.access_token, machine.access_token as string]) expect(await bearerOk(t)).toBe(false);
+    expect((await provider.listUserGrants('u1')).map((g) => g.clientId)).toEqual([other.client_id]);
+    expect(await provider.listUserGrants('u2')).toEqual([]);
+    // Even a client coming back under the same id (restored from a backup, say) finds its refresh
+    // tokens and its pending code dead.
+    stores.addClient(record!);
+    const auth = { authorization: basic(c.client_id, c.client_secret!) };
+    for (const t of [user.refresh_token, user2.refresh_token]) {
+      expectError(await provider.token(form({ grant_type: 'refresh_token', refresh_token: t }, auth)), 400, 'invalid_grant');
+    }
+    const redeem = form(
+      { grant_type: 'authorization_code', code: pending.code, redirect_uri: WEB.redirect_uris[0]!, code_verifier: pending.verifier },
+      auth,
+    );
+    expectError(await provider.token(redeem), 400, 'invalid_grant');
+    expect(await bearerOk(user.access_token)).toBe(false);
+    // Another client's tokens are untouched.
+    expect(await bearerOk(kept.access_token)).toBe(true);
+    expect(await bearerOk(keptMachine.access_token as string)).toBe(true);
+    const refreshed = await provider.token(
+      form(
+        { grant_type: 'refresh_token', refresh_token: kept.refresh_token },
+        { authorization: basic(other.client_id, other.client_secret!) },
+      ),
+    );
+    expect(refreshed.status).toBe(200);
+  });
+
+  it('deleting a client works without a userGrants store, or with one that cannot revoke per client', async () => {
+    const memory = createMemoryStores();
+    const { revokeClientGrants: _, ...partial } = memory.userGrants;
+    for (const stores of [
+      { ...memory, userGrants: undefined },
+      { ...memory, userGrants: partial },
+    ]) {
+      const { provider } = setup({}, { stores: stores as unknown as ProviderOptions['stores'] });
+      const c = await registered(provider, { grant_types: ['client_credentials'], response_types: [] });
+      const d = await handle(provider, manage('DELETE', c.client_id, c.registration_access_token));
+      expect(d.status).toBe(204);
+      expectError(await handle(provider, manage('GET', c.client_id, c.registration_access_token)), 401, 'invalid_token');
+    }
   });
 
   it('never answers 5xx to hostile configuration requests', async () => {
