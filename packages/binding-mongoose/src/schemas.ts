@@ -53,6 +53,8 @@ export interface ClientRegistrationDocument {
   softwareId?: string;
   softwareVersion?: string;
   responseTypes: string[];
+  /** When the client was first issued a token (`markClientUsed`); absent: never used (the purge may remove it). */
+  firstUsedAt?: Date;
 }
 
 /** A user document (default schema). `userId` becomes `User.id`; `username` is the login name. */
@@ -148,6 +150,7 @@ export const clientSchema = new Schema<ClientDocument>({
         softwareId: { type: String },
         softwareVersion: { type: String },
         responseTypes: { type: [String], default: [] },
+        firstUsedAt: { type: Date },
       },
       { _id: false },
     ),

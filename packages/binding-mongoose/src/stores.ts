@@ -22,7 +22,15 @@ import {
   type UserStore,
 } from '@portcullis/core';
 import type { Model } from 'mongoose';
-import type { ClientDocument, DeviceCodeDocument, GrantDocument, SigningKeyDocument, TokenDocument, UserDocument } from './schemas.js';
+import type {
+  ClientDocument,
+  ClientRegistrationDocument,
+  DeviceCodeDocument,
+  GrantDocument,
+  SigningKeyDocument,
+  TokenDocument,
+  UserDocument,
+} from './schemas.js';
 
 /**
  * The value stored in `key` for a code or token: SHA-256 (hex) of the key's UTF-16 code units.
@@ -119,6 +127,7 @@ function clientDocument(client: Client): Record<string, unknown> {
         ...(r.softwareId !== undefined ? { softwareId: r.softwareId } : {}),
         ...(r.softwareVersion !== undefined ? { softwareVersion: r.softwareVersion } : {}),
         responseTypes: [...r.responseTypes],
+        ...(r.firstUsedAt !== undefined ? { firstUsedAt: r.firstUsedAt } : {}),
       };
     } else doc[k] = Array.isArray(v) ? [...v] : v;
   }
@@ -139,7 +148,11 @@ function duplicateKey(err: unknown): boolean {
  * of `createClientStore`, which then finds the clients it writes. `createClient` is one insert
  * (the unique index on `clientId` picks the winner of concurrent creates; a duplicate answers
  * `false`; the index is built first when the model builds its own), `updateClient` one
- * `replaceOne` (fields the new record leaves out are gone), `deleteClient` one `deleteOne`.
+ * `replaceOne` (fields the new record leaves out are gone; a first-use mark is kept),
+ * `deleteClient` one `deleteOne`, `markClientUsed` one conditional `updateOne` (only while
+ * `registration.firstUsedAt` is unset), `purgeUnusedClients` a `find` of at most `limit` ids then
+ * one `deleteMany` repeating its conditions (never-used self-registered clients registered
+ * before the cut; clients without `registration` never).
  * Secrets arrive hashed (`secretHash`, `registration.accessTokenHash`) and are stored as given.
  */
 export function createClientRegistrationStore<C extends Client = Client, D extends ClientDocument = ClientDocument>(
@@ -163,13 +176,49 @@ export function createClientRegistrationStore<C extends Client = Client, D exten
     updateClient: (client) =>
       run('updateClient', async () => {
         if (!isString(client.id)) return false;
-        const result = await clients.replaceOne({ clientId: eq(client.id) }, clientDocument(client));
-        return result.matchedCount > 0;
+        const doc = clientDocument(client);
+        // A first-use mark, once set, stays: the replacement carries the stored one, and is made
+        // only while the stored mark is still what was read (a mark set in between is read again).
+        for (let attempt = 0; attempt <= 3; attempt++) {
+          const old = await clients.findOne({ clientId: eq(client.id) }, { registration: 1 }).lean<Pick<ClientDocument, 'registration'>>();
+          if (!old) return false;
+          const used = old.registration?.firstUsedAt;
+          const reg = doc.registration as ClientRegistrationDocument | undefined;
+          const next = used && reg && reg.firstUsedAt === undefined ? { ...doc, registration: { ...reg, firstUsedAt: used } } : doc;
+          const filter = attempt < 3 ? { clientId: eq(client.id), 'registration.firstUsedAt': used ?? null } : { clientId: eq(client.id) };
+          if ((await clients.replaceOne(filter, next)).matchedCount > 0) return true;
+        }
+        return false;
       }),
     deleteClient: (clientId) =>
       run('deleteClient', async () => {
         if (!isString(clientId)) return false;
         return (await clients.deleteOne({ clientId: eq(clientId) })).deletedCount > 0;
+      }),
+    markClientUsed: (clientId, at) =>
+      run('markClientUsed', async () => {
+        if (!isString(clientId)) return false;
+        const result = await clients.updateOne(
+          { clientId: eq(clientId), registration: { $type: 'object' as const }, 'registration.firstUsedAt': null },
+          { $set: { 'registration.firstUsedAt': at } },
+        );
+        return result.modifiedCount > 0;
+      }),
+    purgeUnusedClients: (registeredBefore, limit) =>
+      run('purgeUnusedClients', async () => {
+        if (!Number.isInteger(limit) || limit < 0) throw new RangeError('purgeUnusedClients: limit must be a non-negative integer');
+        if (limit === 0) return 0;
+        const due = {
+          registration: { $type: 'object' as const },
+          'registration.issuedAt': { $lt: registeredBefore },
+          'registration.firstUsedAt': null,
+        };
+        const ids = (
+          await clients.find(due, { clientId: 1, _id: 0 }).sort({ clientId: 1 }).limit(limit).lean<{ clientId: string }[]>()
+        ).map((d) => d.clientId);
+        if (ids.length === 0) return 0;
+        // The conditions again: a client marked since the find stays.
+        return (await clients.deleteMany({ ...due, clientId: { $in: ids } })).deletedCount;
       }),
   };
 }
