@@ -86,14 +86,14 @@ describe('memory token families and shared scope lists', () => {
     await tokens.saveTokens(access('t1', 'g1', mine), null);
     await tokens.saveTokens(access('t2', 'g2', ['read', 'write']), null);
     mine.push('admin');
-    const t1 = tokens.getAccessToken('t1');
-    const t2 = tokens.getAccessToken('t2');
+    const t1 = await tokens.getAccessToken('t1');
+    const t2 = await tokens.getAccessToken('t2');
     expect(t1?.scopes).toEqual(['read', 'write']);
     expect(t1?.scopes).toBe(t2?.scopes);
     expect(Object.isFrozen(t1?.scopes)).toBe(true);
     // Lists that join to the same text are still told apart.
     await tokens.saveTokens(access('t3', 'g3', ['read write']), null);
-    expect(tokens.getAccessToken('t3')?.scopes).toEqual(['read write']);
-    expect(tokens.getAccessToken('t1')?.scopes).toEqual(['read', 'write']);
+    expect((await tokens.getAccessToken('t3'))?.scopes).toEqual(['read write']);
+    expect((await tokens.getAccessToken('t1'))?.scopes).toEqual(['read', 'write']);
   });
 });

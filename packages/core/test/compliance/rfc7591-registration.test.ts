@@ -373,11 +373,11 @@ describe('RFC 7591 section 3: registration', () => {
       );
       expect(json(r)).not.toHaveProperty('client_id');
     }
-    expect((await stores.registrations.listClients(null, 100)).clients).toEqual([]);
+    expect((await stores.registrations.listClients!(null, 100)).clients).toEqual([]);
     // The same grant with client authentication, and a public client without it, are fine.
     expect((await handle(provider, post({ grant_types: ['client_credentials'], response_types: [] }))).status).toBe(201);
     expect((await handle(provider, post({ ...WEB, token_endpoint_auth_method: 'none' }))).status).toBe(201);
-    expect((await stores.registrations.listClients(null, 100)).clients).toHaveLength(2);
+    expect((await stores.registrations.listClients!(null, 100)).clients).toHaveLength(2);
   });
 
   it('refuses bodies that are not a JSON object, other content types and methods', async () => {
