@@ -19,7 +19,10 @@ CREATE TABLE IF NOT EXISTS portcullis_clients (
   logo_uri text,
   client_secret_expires_at datetime(3),
   secret_never_expires boolean,
-  registration text
+  registration text,
+  -- For the purge of never-used registrations: registration.issuedAt, and the first token's time.
+  registered_at datetime(3),
+  first_used_at datetime(3)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS portcullis_users (
@@ -103,6 +106,11 @@ CREATE TABLE IF NOT EXISTS portcullis_ephemeral (
 --   ALTER TABLE portcullis_clients ADD COLUMN client_secret_expires_at datetime(3);
 --   ALTER TABLE portcullis_clients ADD COLUMN secret_never_expires boolean;
 --   ALTER TABLE portcullis_clients ADD COLUMN registration text;
+
+-- Client tables made before the purge of never-used registrations (registered_at NULL: registered
+-- before it, never purged): migrate() adds what the table lacks. By hand:
+--   ALTER TABLE portcullis_clients ADD COLUMN registered_at datetime(3);
+--   ALTER TABLE portcullis_clients ADD COLUMN first_used_at datetime(3);
 
 -- Token tables made before issued_at (when core issued the token; NULL for older tokens) and the
 -- index on a user's tokens per client: migrate() adds what the table lacks. By hand:

@@ -18,7 +18,10 @@ CREATE TABLE IF NOT EXISTS portcullis_clients (
   logo_uri text,
   client_secret_expires_at timestamp(3) with time zone,
   secret_never_expires boolean,
-  registration text
+  registration text,
+  -- For the purge of never-used registrations: registration.issuedAt, and the first token's time.
+  registered_at timestamp(3) with time zone,
+  first_used_at timestamp(3) with time zone
 );
 
 CREATE TABLE IF NOT EXISTS portcullis_users (
@@ -108,6 +111,10 @@ ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS logo_uri text;
 ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS client_secret_expires_at timestamp(3) with time zone;
 ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS secret_never_expires boolean;
 ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS registration text;
+-- Client tables made before the purge of never-used registrations (registered_at NULL: registered
+-- before it, never purged).
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS registered_at timestamp(3) with time zone;
+ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS first_used_at timestamp(3) with time zone;
 
 -- Token tables made before issued_at (when core issued the token; NULL for older tokens).
 ALTER TABLE portcullis_tokens ADD COLUMN IF NOT EXISTS issued_at timestamp(3) with time zone;

@@ -18,7 +18,10 @@ CREATE TABLE IF NOT EXISTS portcullis_clients (
   logo_uri text,
   client_secret_expires_at integer,
   secret_never_expires integer,
-  registration text
+  registration text,
+  -- For the purge of never-used registrations: registration.issuedAt, and the first token's time.
+  registered_at integer,
+  first_used_at integer
 );
 
 CREATE TABLE IF NOT EXISTS portcullis_users (
@@ -109,6 +112,11 @@ CREATE INDEX IF NOT EXISTS portcullis_ephemeral_expires_at ON portcullis_ephemer
 --   ALTER TABLE portcullis_clients ADD COLUMN client_secret_expires_at integer;
 --   ALTER TABLE portcullis_clients ADD COLUMN secret_never_expires integer;
 --   ALTER TABLE portcullis_clients ADD COLUMN registration text;
+
+-- Client tables made before the purge of never-used registrations (registered_at NULL: registered
+-- before it, never purged): migrate() adds what the table lacks. By hand:
+--   ALTER TABLE portcullis_clients ADD COLUMN registered_at integer;
+--   ALTER TABLE portcullis_clients ADD COLUMN first_used_at integer;
 
 -- Token tables made before issued_at (when core issued the token; NULL for older tokens):
 -- migrate() adds the column when the table lacks it. By hand:

@@ -204,6 +204,8 @@ const REGISTRATION_KEYS = [
   'clientSecretExpiresAt',
   'secretNeverExpires',
   'registration',
+  'registeredAt',
+  'firstUsedAt',
 ] as const;
 
 /** A flag column: `true`, `false`, or `undefined` for NULL (the client has no such field). */
@@ -229,6 +231,7 @@ function readRegistrationFields(row: Row, client: Record<string, unknown>): void
     if (typeof r.softwareId === 'string') info.softwareId = r.softwareId;
     if (typeof r.softwareVersion === 'string') info.softwareVersion = r.softwareVersion;
     info.responseTypes = toArray(r.responseTypes);
+    if (isSet(row.firstUsedAt)) info.firstUsedAt = toDate(row.firstUsedAt);
     client.registration = info;
   }
 }
@@ -260,8 +263,9 @@ function registrationText(r: NonNullable<Client['registration']>): string {
  * of `createClientStore`, which then finds the clients it writes. `createClient` is one INSERT
  * that does nothing on a taken id (`ON CONFLICT DO NOTHING`; MySQL `ON DUPLICATE KEY UPDATE id =
  * id`): the primary key picks the one winner of concurrent creates, the others answer `false`.
- * `updateClient` is one UPDATE of every column (absent fields become NULL), `deleteClient` one
- * DELETE. A table of your own may leave out the optional columns: clients that set such a field
+ * `updateClient` is one UPDATE of every column (absent fields become NULL; a first-use mark is
+ * kept), `deleteClient` one DELETE. With the `registeredAt` and `firstUsedAt` columns (the
+ * default tables) it also has `markClientUsed` and `purgeUnusedClients`. A table of your own may leave out the optional columns: clients that set such a field
  * are then refused with a TypeError naming it, rather than stored without it.
  */
 export function createClientRegistrationStore<C extends Client = Client>(
@@ -298,6 +302,8 @@ export function createClientRegistrationStore<C extends Client = Client>(
       ['clientSecretExpiresAt', at instanceof Date ? driver.time(at) : null, at instanceof Date],
       ['secretNeverExpires', at === null ? true : null, at === null],
       ['registration', c.registration ? registrationText(c.registration) : null, c.registration !== undefined],
+      // The purge columns, on tables that have them (a table without them just has no purge).
+      ['registeredAt', c.registration ? driver.time(c.registration.issuedAt) : null, false],
     ];
     for (const [key, value, given] of optional) {
       if (has(key)) row[key] = typeof value === 'boolean' ? (columns[key] as Column).mapToDriverValue(value) : value;
@@ -305,6 +311,9 @@ export function createClientRegistrationStore<C extends Client = Client>(
         throw new TypeError(`createClientRegistrationStore: the client table has no ${key} column; migrate() adds it to the default table`);
       }
     }
+    // The first-use mark is written only when the client carries one: an update never clears it.
+    const used = c.registration?.firstUsedAt;
+    if (used !== undefined && has('firstUsedAt')) row.firstUsedAt = driver.time(used);
     return row;
   };
   const exists = async (id: string) => (await driver.rows(sql`SELECT 1 AS one FROM ${table} WHERE ${name(table.id)} = ${id}`)).length > 0;
@@ -339,6 +348,47 @@ export function createClientRegistrationStore<C extends Client = Client>(
       guard(async () => {
         if (!fits(clientId, MAX_ID)) return false;
         return (await driver.run(sql`DELETE FROM ${table} WHERE ${name(table.id)} = ${clientId}`)) > 0;
+      }),
+    ...(has('registration') && has('registeredAt') && has('firstUsedAt') ? unusedClientPurge(driver, table, columns) : {}),
+  };
+}
+
+/**
+ * `markClientUsed` (one conditional UPDATE: only a self-registered row whose `first_used_at` is
+ * NULL) and `purgeUnusedClients` (a SELECT of at most `limit` ids, then one DELETE repeating the
+ * conditions, so a client marked in between stays).
+ */
+function unusedClientPurge(
+  driver: Driver,
+  table: TableWith<ClientColumns>,
+  columns: Record<string, Column>,
+): Required<Pick<ClientRegistrationStore, 'markClientUsed' | 'purgeUnusedClients'>> {
+  const id = name(table.id);
+  const registration = name(columns.registration as Column);
+  const registeredAt = name(columns.registeredAt as Column);
+  const firstUsedAt = name(columns.firstUsedAt as Column);
+  return {
+    markClientUsed: (clientId, at) =>
+      guard(async () => {
+        if (!fits(clientId, MAX_ID)) return false;
+        const changed = await driver.run(
+          sql`UPDATE ${table} SET ${firstUsedAt} = ${driver.time(at)} WHERE ${id} = ${clientId} AND ${registration} IS NOT NULL AND ${firstUsedAt} IS NULL`,
+        );
+        return changed > 0;
+      }),
+    purgeUnusedClients: (registeredBefore, limit) =>
+      guard(async () => {
+        if (!Number.isInteger(limit) || limit < 0) throw new RangeError('purgeUnusedClients: limit must be a non-negative integer');
+        if (limit === 0) return 0;
+        const due = sql`${registration} IS NOT NULL AND ${registeredAt} < ${driver.time(registeredBefore)} AND ${firstUsedAt} IS NULL`;
+        // `limit` is a checked integer, written as a literal (MySQL refuses a LIMIT placeholder in prepared statements).
+        const rows = await driver.rows(sql`SELECT ${id} AS id FROM ${table} WHERE ${due} ORDER BY ${id} LIMIT ${sql.raw(String(limit))}`);
+        if (rows.length === 0) return 0;
+        const ids = sql.join(
+          rows.map((r) => sql`${str(r.id)}`),
+          sql`, `,
+        );
+        return driver.run(sql`DELETE FROM ${table} WHERE ${id} IN (${ids}) AND ${due}`);
       }),
   };
 }

@@ -64,7 +64,9 @@ export type RegistrationClientColumns =
   | 'logoUri'
   | 'clientSecretExpiresAt'
   | 'secretNeverExpires'
-  | 'registration';
+  | 'registration'
+  | 'registeredAt'
+  | 'firstUsedAt';
 /** The keys the user store reads. Other columns of your table come back on the user. */
 export type UserColumns = 'id' | 'username' | 'passwordHash';
 /** The keys the grant store reads and writes. */
@@ -161,6 +163,8 @@ export const pgClients = pgTable(TABLE_NAMES.clients, {
   clientSecretExpiresAt: pgTime('client_secret_expires_at'),
   secretNeverExpires: pgBoolean('secret_never_expires'),
   registration: pgText('registration'),
+  registeredAt: pgTime('registered_at'),
+  firstUsedAt: pgTime('first_used_at'),
 });
 
 /** The PostgreSQL table of users for the password grant (username, user id, scrypt password hash); extend it or map your own (see the README). */
@@ -289,6 +293,8 @@ export const mysqlClients = mysqlTable(TABLE_NAMES.clients, {
   clientSecretExpiresAt: myTime('client_secret_expires_at'),
   secretNeverExpires: myBoolean('secret_never_expires'),
   registration: myText('registration'),
+  registeredAt: myTime('registered_at'),
+  firstUsedAt: myTime('first_used_at'),
 });
 
 /** The MySQL/MariaDB table of users for the password grant (username, user id, scrypt password hash); extend it or map your own (see the README). */
@@ -409,6 +415,8 @@ export const sqliteClients = sqliteTable(TABLE_NAMES.clients, {
   clientSecretExpiresAt: liteTime('client_secret_expires_at'),
   secretNeverExpires: liteInteger('secret_never_expires', { mode: 'boolean' }),
   registration: liteText('registration'),
+  registeredAt: liteTime('registered_at'),
+  firstUsedAt: liteTime('first_used_at'),
 });
 
 /** The SQLite table of users for the password grant (username, user id, scrypt password hash); extend it or map your own (see the README). */

@@ -92,6 +92,8 @@ for (const dialect of DIALECTS) {
           'client_secret_expires_at',
           'secret_never_expires',
           'registration',
+          'registered_at',
+          'first_used_at',
         ];
         expect(columns.map((c) => String(c.name)).sort()).toEqual([...OLD_CLIENT_COLUMNS, ...added].sort());
         assertClientExactly(
@@ -157,6 +159,8 @@ describe('the shipped migration files', () => {
         'client_secret_expires_at',
         'secret_never_expires',
         'registration',
+        'registered_at',
+        'first_used_at',
       ]);
       expect((await upgradeColumns(dialect)).filter((c) => c.table !== 'portcullis_clients')).toEqual([
         {
