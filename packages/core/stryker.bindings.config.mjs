@@ -16,7 +16,8 @@ if (!(pkg in STORE_CODE)) throw new Error(`MUTATE_PACKAGE must be one of ${Objec
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   ...base,
-  vitest: { configFile: `packages/${pkg}/vitest.config.ts`, dir: `packages/${pkg}`, related: true },
+  // The package's vitest settings with an absolute global setup (see stryker.bindings.vitest.config.mjs).
+  vitest: { configFile: 'packages/core/stryker.bindings.vitest.config.mjs', dir: `packages/${pkg}`, related: true },
   mutate: STORE_CODE[pkg],
   ignorePatterns: [...base.ignorePatterns.filter((p) => !p.startsWith('/packages/core/test')), `!/packages/${pkg}`, '/packages/*/.data'],
   tempDirName: `/tmp/portcullis-stryker-${pkg}`,
