@@ -74,7 +74,7 @@ function urlHost(host: string): string {
  */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const logger = createLogger(options.log);
-  const storage = await openStorage(config.database);
+  const storage = await openStorage(config.database, undefined, config.databasePool);
   let grantCache: Awaited<ReturnType<typeof openGrantCache>> = null;
   let state: AppState | null = null;
   let handler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | null = null;
@@ -121,7 +121,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     await closeStores();
   };
   try {
-    grantCache = await openGrantCache(config.grantCache, config.lifetimes.authorizationCode, logger.core);
+    grantCache = await openGrantCache(config.grantCache, config.lifetimes.authorizationCode, logger.core, config.redisCommandTimeoutMs);
     state = await openState(config, storage);
     const address = await listen(server, config.host, config.port);
     const url = `http://${urlHost(address.address)}:${address.port}`;

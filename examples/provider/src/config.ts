@@ -48,6 +48,39 @@ export interface RateLimitConfig {
   readonly maxEntries: number;
 }
 
+/**
+ * The SQL connection pool of each process (Sequelize's pool, or the Drizzle driver's `pg` or
+ * `mysql2` pool). A burst of requests queues for a free connection for up to `acquireMs`; a
+ * database that refuses connections (stopped) fails at once whatever these values.
+ */
+export interface DatabasePoolConfig {
+  /** `DATABASE_POOL_MAX` (default 10, at least 2): most connections the process holds open. */
+  readonly max: number;
+  /** `DATABASE_POOL_ACQUIRE_MS` (default 10000): most ms a query waits for a free pooled connection; then 503. */
+  readonly acquireMs: number;
+  /**
+   * `DATABASE_CONNECT_TIMEOUT_MS` (default 5000): most ms opening one new connection may take
+   * (socket and handshake) before that attempt fails; a refused connection fails at once.
+   */
+  readonly connectTimeoutMs: number;
+}
+
+/** The pool settings when none are given (what `parseConfig({})` returns). */
+export const DEFAULT_DATABASE_POOL: DatabasePoolConfig = { max: 10, acquireMs: 10_000, connectTimeoutMs: 5_000 };
+
+/**
+ * Parses `DATABASE_POOL_MAX`, `DATABASE_POOL_ACQUIRE_MS` and `DATABASE_CONNECT_TIMEOUT_MS`;
+ * throws `ConfigError` naming the variable for a value that is not a whole number in range.
+ */
+export function parseDatabasePool(env: Env): DatabasePoolConfig {
+  return {
+    // The binding's migration lock holds one connection while the migration uses another.
+    max: integer(env, 'DATABASE_POOL_MAX', DEFAULT_DATABASE_POOL.max, 2, 1000),
+    acquireMs: integer(env, 'DATABASE_POOL_ACQUIRE_MS', DEFAULT_DATABASE_POOL.acquireMs, 100, 600_000),
+    connectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', DEFAULT_DATABASE_POOL.connectTimeoutMs, 100, 600_000),
+  };
+}
+
 /** The node server's timeouts and the shutdown drain, in seconds (see README). */
 export interface ServerTimeouts {
   /** Most time a client may take to send a request's headers (slowloris); 408 and closed after. */
@@ -100,6 +133,14 @@ export interface AppConfig {
    */
   readonly stateStore: 'memory' | 'shared';
   readonly server: ServerTimeouts;
+  /** The SQL connection pool of each process (`DATABASE_POOL_*`, `DATABASE_CONNECT_TIMEOUT_MS`). */
+  readonly databasePool: DatabasePoolConfig;
+  /**
+   * `REDIS_COMMAND_TIMEOUT_MS` (default 3000): how long the Redis Cluster grant cache and the Redis
+   * ephemeral store wait for a reply before answering 503. A stopped Redis fails at once (no offline queue); this
+   * bounds a Redis that accepts but does not answer.
+   */
+  readonly redisCommandTimeoutMs: number;
   /** The periodic purge of expired rows: every `intervalSeconds` (0: never), `batchSize` rows per statement. */
   readonly purge: { readonly intervalSeconds: number; readonly batchSize: number };
   // --- Token features (issues 14, 16): JWT access tokens, resources, PAR, DPoP ---
@@ -156,7 +197,7 @@ function value(env: Env, name: string): string | undefined {
 function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = value(env, name);
   if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v)) throw new ConfigError(`${name} must be a whole number, got "${v}"`);
+  if (!/^\d+$/.test(v)) throw new ConfigError(`${name} must be a whole number, got ${JSON.stringify(v.slice(0, 50))}`);
   const n = Number(v);
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
@@ -379,6 +420,8 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     sessionMaxEntries: integer(env, 'SESSION_MAX_ENTRIES', 10_000, 1, 10_000_000),
     stateStore: parseStateStore(value(env, 'STATE_STORE')),
     server: parseServerTimeouts(env),
+    databasePool: parseDatabasePool(env),
+    redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 3000, 100, 600_000),
     purge: {
       intervalSeconds: ['0', 'off'].includes(value(env, 'PURGE_INTERVAL')?.toLowerCase() ?? '') ? 0 : duration(env, 'PURGE_INTERVAL', 3600),
       batchSize: integer(env, 'PURGE_BATCH_SIZE', 1000, 1, 1_000_000),

@@ -14,7 +14,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { DatabaseConfig } from './config.js';
+import { type DatabaseConfig, type DatabasePoolConfig, DEFAULT_DATABASE_POOL } from './config.js';
 import { clientFields, once, type Storage, subjectClash } from './storage.js';
 
 /** Locks are taken by name: hashed on PostgreSQL (`hashtext`), as is by MariaDB's `GET_LOCK`. */
@@ -39,7 +39,7 @@ interface Opened {
   close(): Promise<void>;
 }
 
-async function connect(db: DatabaseConfig): Promise<Opened> {
+async function connect(db: DatabaseConfig, p: DatabasePoolConfig): Promise<Opened> {
   if (db.kind === 'sqlite') {
     const { createClient } = await import('@libsql/client');
     const { drizzle } = await import('drizzle-orm/libsql');
@@ -59,7 +59,8 @@ async function connect(db: DatabaseConfig): Promise<Opened> {
   if (db.kind === 'postgres') {
     const { default: pg } = await import('pg');
     const { drizzle } = await import('drizzle-orm/node-postgres');
-    const pool = new pg.Pool({ connectionString: db.url, max: 10, connectionTimeoutMillis: 5_000 });
+    // pg's connectionTimeoutMillis bounds both the wait for a free client and opening one.
+    const pool = new pg.Pool({ connectionString: db.url, max: p.max, connectionTimeoutMillis: Math.max(p.acquireMs, p.connectTimeoutMs) });
     // An idle connection the server drops must not crash the process; the next query reconnects.
     pool.on('error', () => {});
     return {
@@ -79,8 +80,8 @@ async function connect(db: DatabaseConfig): Promise<Opened> {
     const pool = mysql.createPool({
       uri: db.url.replace(/^mariadb:/i, 'mysql:'),
       timezone: 'Z',
-      connectionLimit: 10,
-      connectTimeout: 5_000,
+      connectionLimit: p.max,
+      connectTimeout: p.connectTimeoutMs,
     });
     return {
       dialect: 'mysql',
@@ -101,10 +102,10 @@ async function connect(db: DatabaseConfig): Promise<Opened> {
 const gotLock = (row: Record<string, unknown> | undefined) => row?.got === true || Number(row?.got) === 1;
 
 /** Connects, creates the binding's tables where missing, and returns the storage. */
-export async function openDrizzle(config: DatabaseConfig): Promise<Storage> {
+export async function openDrizzle(config: DatabaseConfig, pool: DatabasePoolConfig = DEFAULT_DATABASE_POOL): Promise<Storage> {
   const b = await import('@portcullis/binding-drizzle');
   const { sql } = await import('drizzle-orm');
-  const opened = await connect(config);
+  const opened = await connect(config, pool);
   const { dialect, hold } = opened;
   // `migrate` checks the database's kind against the dialect; the union is the binding's own.
   const options = { db: opened.db, dialect } as Parameters<typeof b.createDrizzleStores>[0];
@@ -230,6 +231,7 @@ export async function openDrizzle(config: DatabaseConfig): Promise<Storage> {
     },
     // The binding deletes every expired row in one statement per table; `batchSize` does not apply.
     purgeExpired: () => b.purgeExpired(options),
+    purgeUnusedClients: (registeredBefore, limit) => stores.registrations.purgeUnusedClients!(registeredBefore, limit),
     tryExclusive: (name, fn) => withLock(name, 0, fn),
     async exclusive(fn) {
       const r = await withLock(SEED_LOCK, LOCK_WAIT_SECONDS, fn);

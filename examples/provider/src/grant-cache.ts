@@ -86,12 +86,16 @@ function lazyEphemeral(open: () => Promise<OpenEphemeral>, what: string): OpenEp
 }
 
 /** `@portcullis/grant-cache-redis`'s ephemeral store on a connection of its own (a cluster client with `clusterNodes`). */
-function redisEphemeral(target: RedisTarget): OpenEphemeral {
+function redisEphemeral(target: RedisTarget, commandTimeout: number): OpenEphemeral {
   return lazyEphemeral(async () => {
     const { createRedisEphemeralStore } = await import('@portcullis/grant-cache-redis');
     const client = await connectRedis(target, { connectTimeout: 1000, disableOfflineQueue: true });
     // node-redis clients (v5+) take `SET ... NX PXAT`; the app's own interface types only `PX`.
-    const store = createRedisEphemeralStore({ client: client as unknown as RedisEphemeralClientLike, prefix: EPHEMERAL_PREFIX });
+    const store = createRedisEphemeralStore({
+      client: client as unknown as RedisEphemeralClientLike,
+      prefix: EPHEMERAL_PREFIX,
+      commandTimeout,
+    });
     return { store, close: async () => client.destroy() };
   }, 'Redis');
 }
@@ -148,11 +152,15 @@ function redisProbe(target: RedisTarget) {
  * `createCluster`) connected here and handed to `@portcullis/grant-cache-redis`, which routes
  * each code's key to its master; closed with the cache.
  */
-async function openClusterGrantCache(target: RedisTarget, defaultTimeout: number): Promise<{ store: GrantStore; close(): Promise<void> }> {
+async function openClusterGrantCache(
+  target: RedisTarget,
+  defaultTimeout: number,
+  commandTimeout: number,
+): Promise<{ store: GrantStore; close(): Promise<void> }> {
   const client = await connectRedis(target, { connectTimeout: 1000, disableOfflineQueue: true });
   try {
     const { createRedisGrantCache } = await import('@portcullis/grant-cache-redis');
-    const store = createRedisGrantCache({ client, defaultTimeout });
+    const store = createRedisGrantCache({ client, defaultTimeout, commandTimeout });
     return { store, close: async () => client.destroy() };
   } catch (err) {
     client.destroy();
@@ -177,9 +185,16 @@ function memcachedProbe(servers: readonly string[]) {
 /**
  * Opens the grant cache `GRANT_CACHE` names, through core's `createCacheGrant` (which loads the
  * backend package). Codes are kept at most `defaultTimeout` seconds (the authorization code
- * lifetime). `database` returns `null`: the database binding keeps them.
+ * lifetime). `database` returns `null`: the database binding keeps them. `commandTimeoutMs`
+ * (`REDIS_COMMAND_TIMEOUT_MS`) bounds the wait for a Redis reply of the ephemeral store and of a
+ * Redis Cluster's grant cache (a single Redis node's grant cache, created by core, keeps its 1 s).
  */
-export async function openGrantCache(config: GrantCacheConfig, defaultTimeout: number, logger: Logger): Promise<OpenGrantCache | null> {
+export async function openGrantCache(
+  config: GrantCacheConfig,
+  defaultTimeout: number,
+  logger: Logger,
+  commandTimeoutMs = 3000,
+): Promise<OpenGrantCache | null> {
   let settings: CacheGrantConfig;
   let description: string;
   let probe: { ping(): Promise<void>; close(): Promise<void> } = { ping: async () => {}, close: async () => {} };
@@ -193,9 +208,9 @@ export async function openGrantCache(config: GrantCacheConfig, defaultTimeout: n
       break;
     case 'redis':
       if (config.clusterNodes) {
-        const cluster = await openClusterGrantCache(config, defaultTimeout);
+        const cluster = await openClusterGrantCache(config, defaultTimeout, commandTimeoutMs);
         const clusterProbe = redisProbe(config);
-        const clusterEphemeral = redisEphemeral(config);
+        const clusterEphemeral = redisEphemeral(config, commandTimeoutMs);
         ephemeralOf.set(cluster.store, clusterEphemeral.store);
         return {
           store: cluster.store,
@@ -212,7 +227,7 @@ export async function openGrantCache(config: GrantCacheConfig, defaultTimeout: n
       settings = { type: 'redis', redisUrl: config.url, defaultTimeout };
       description = 'redis';
       probe = redisProbe(config);
-      ephemeral = redisEphemeral(config);
+      ephemeral = redisEphemeral(config, commandTimeoutMs);
       break;
     case 'memcached':
       // memcached counts expiry in whole seconds.

@@ -13,7 +13,7 @@ import type {
   UserGrantStore,
   UserStore,
 } from '@portcullis/core';
-import { ConfigError, type DatabaseConfig } from './config.js';
+import { ConfigError, type DatabaseConfig, type DatabasePoolConfig, DEFAULT_DATABASE_POOL } from './config.js';
 import type { KeyValue } from './state/key-value.js';
 
 /** A user as the seed file and the CLI create it. */
@@ -160,18 +160,23 @@ export function parseDatabaseDriver(text: string | undefined, db: DatabaseConfig
 
 /**
  * Connects to the database, creates the tables or indexes if missing, and returns the storage.
- * `driver` defaults to the `DATABASE_DRIVER` environment variable.
+ * `driver` defaults to the `DATABASE_DRIVER` environment variable; `pool` sizes the SQL
+ * connection pool (`DATABASE_POOL_MAX` and the rest; MongoDB keeps its driver's own pool).
  */
-export async function openStorage(db: DatabaseConfig, driver = parseDatabaseDriver(process.env.DATABASE_DRIVER, db)): Promise<Storage> {
+export async function openStorage(
+  db: DatabaseConfig,
+  driver = parseDatabaseDriver(process.env.DATABASE_DRIVER, db),
+  pool: DatabasePoolConfig = DEFAULT_DATABASE_POOL,
+): Promise<Storage> {
   if (db.kind === 'mongodb') return openMongo(db.url);
   if (driver === 'drizzle') {
     const { openDrizzle } = await import('./drizzle-storage.js');
-    return openDrizzle(db);
+    return openDrizzle(db, pool);
   }
-  return openSql(db);
+  return openSql(db, pool);
 }
 
-async function openSql(db: DatabaseConfig): Promise<Storage> {
+async function openSql(db: DatabaseConfig, pool: DatabasePoolConfig): Promise<Storage> {
   const { Sequelize } = await import('sequelize');
   const b = await import('@portcullis/binding-sequelize');
   let sequelize: InstanceType<typeof Sequelize>;
@@ -185,7 +190,17 @@ async function openSql(db: DatabaseConfig): Promise<Storage> {
       retry: { match: [/SQLITE_BUSY/], max: 10 },
     });
   } else {
-    sequelize = new Sequelize((db as { url: string }).url, { logging: false, timezone: '+00:00' });
+    sequelize = new Sequelize((db as { url: string }).url, {
+      logging: false,
+      timezone: '+00:00',
+      // A burst queues for a free connection for up to `acquire` ms rather than failing. Opening a
+      // connection gets `connectTimeoutMs`: the mariadb driver's own default (1 s) is shorter than
+      // a handshake takes on a loaded machine, and a failed attempt fails a queued request (503).
+      // A stopped database refuses the connection, which fails at once whatever the timeout.
+      pool: { max: pool.max, min: 0, acquire: pool.acquireMs },
+      dialectOptions:
+        db.kind === 'mariadb' ? { connectTimeout: pool.connectTimeoutMs } : { connectionTimeoutMillis: pool.connectTimeoutMs },
+    });
   }
   try {
     await sequelize.authenticate();

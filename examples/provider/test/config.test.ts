@@ -41,6 +41,8 @@ describe('parseConfig', () => {
       sessionMaxEntries: 10_000,
       stateStore: 'memory',
       server: { headersTimeout: 10, requestTimeout: 30, keepAliveTimeout: 5, shutdownGrace: 10 },
+      databasePool: { max: 10, acquireMs: 10_000, connectTimeoutMs: 5000 },
+      redisCommandTimeoutMs: 3000,
       purge: { intervalSeconds: 3600, batchSize: 1000 },
       accessTokenFormat: 'opaque',
       keyEncryptionKey: null,
@@ -156,6 +158,48 @@ describe('parseConfig', () => {
   ])('refuses %j with a message naming the variable', (env, name) => {
     expect(() => parseConfig(env, [], CWD)).toThrow(ConfigError);
     expect(() => parseConfig(env, [], CWD)).toThrow(name);
+  });
+});
+
+describe('DATABASE_POOL_MAX, DATABASE_POOL_ACQUIRE_MS, DATABASE_CONNECT_TIMEOUT_MS, REDIS_COMMAND_TIMEOUT_MS', () => {
+  const message = (env: Record<string, string>) => {
+    try {
+      parseConfig(env, [], CWD);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    throw new Error('no ConfigError');
+  };
+
+  it('reads the pool size, the waits and the Redis command timeout', () => {
+    const c = parseConfig(
+      { DATABASE_POOL_MAX: '25', DATABASE_POOL_ACQUIRE_MS: '30000', DATABASE_CONNECT_TIMEOUT_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '500' },
+      [],
+      CWD,
+    );
+    expect(c.databasePool).toEqual({ max: 25, acquireMs: 30_000, connectTimeoutMs: 2000 });
+    expect(c.redisCommandTimeoutMs).toBe(500);
+    expect(parseConfig({ DATABASE_POOL_MAX: ' 2 ' }, [], CWD).databasePool.max).toBe(2);
+  });
+
+  it('refuses values that are not whole numbers in range, naming the setting and echoing at most 50 characters', () => {
+    // The binding's migration lock needs two connections.
+    expect(message({ DATABASE_POOL_MAX: '1' })).toBe('DATABASE_POOL_MAX must be between 2 and 1000, got 1');
+    expect(message({ DATABASE_POOL_MAX: '100000' })).toMatch(/^DATABASE_POOL_MAX must be between 2 and 1000/);
+    expect(message({ DATABASE_POOL_ACQUIRE_MS: '0' })).toMatch(/^DATABASE_POOL_ACQUIRE_MS must be between 100 and 600000/);
+    expect(message({ DATABASE_CONNECT_TIMEOUT_MS: '99' })).toMatch(/^DATABASE_CONNECT_TIMEOUT_MS must be between 100/);
+    expect(message({ REDIS_COMMAND_TIMEOUT_MS: '99999999999999999999' })).toMatch(
+      /^REDIS_COMMAND_TIMEOUT_MS must be between 100 and 600000/,
+    );
+    for (const bad of ['-5', '1.5', '5s', '1e3', '0x10', 'NaN', 'Infinity', '10,000', '१०']) {
+      expect(message({ DATABASE_POOL_ACQUIRE_MS: bad })).toMatch(/^DATABASE_POOL_ACQUIRE_MS must be a whole number, got /);
+    }
+    // Control characters are escaped, and a long value is cut: nothing hostile reaches a log line whole.
+    const hostile = message({ DATABASE_POOL_MAX: `5\r\n{"level":"info"}${'x'.repeat(10_000)}` });
+    expect(hostile).toMatch(/^DATABASE_POOL_MAX must be a whole number, got "5\\r\\n/);
+    expect(hostile).not.toMatch(/[\r\n]/);
+    expect(hostile.length).toBeLessThan(150);
   });
 });
 
