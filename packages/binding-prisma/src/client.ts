@@ -89,9 +89,15 @@ export interface GrantDelegate {
     where: { codeHash: string; clientId: string; consumedAt: null; expiresAt: { gt: Date } };
     data: { consumedAt: Date };
   }): PromiseLike<GrantRow[]>;
-  /** Expired codes (`purgeExpired`), or a user's unredeemed, unexpired codes (`revokeUserGrants`). */
+  /**
+   * Expired codes (`purgeExpired`), a user's unredeemed, unexpired codes (`revokeUserGrants`), or
+   * a client's (`revokeClientGrants`).
+   */
   deleteMany(args: {
-    where: { expiresAt: { lt: Date } } | { userId: string; clientId?: string; consumedAt: null; expiresAt: { gt: Date } };
+    where:
+      | { expiresAt: { lt: Date } }
+      | { userId: string; clientId?: string; consumedAt: null; expiresAt: { gt: Date } }
+      | { clientId: string; consumedAt: null; expiresAt: { gt: Date } };
   }): PromiseLike<{ count: number }>;
 }
 
@@ -99,6 +105,14 @@ export interface GrantDelegate {
 export interface LiveTokensOfUser {
   userId: string;
   clientId?: string;
+  revokedAt: null;
+  expiresAt: { gt: Date };
+  OR: [{ kind: 'access' }, { consumedAt: null }];
+}
+
+/** The live-token filter of a client's grants, whatever the user (or none): as `LiveTokensOfUser`. */
+export interface LiveTokensOfClient {
+  clientId: string;
   revokedAt: null;
   expiresAt: { gt: Date };
   OR: [{ kind: 'access' }, { consumedAt: null }];
@@ -117,12 +131,13 @@ export interface TokenDelegate {
     where:
       | { tokenHash: string; kind: 'access'; revokedAt: null }
       | { grantId: string; revokedAt: null }
-      | { userId: string; clientId?: string; revokedAt: null };
+      | { userId: string; clientId?: string; revokedAt: null }
+      | { clientId: string; revokedAt: null };
     data: { revokedAt: Date };
   }): PromiseLike<{ count: number }>;
-  /** A user's live tokens, for the user-grant views. */
+  /** A user's (or a client's) live tokens, for the user-grant views. */
   findMany(args: {
-    where: LiveTokensOfUser;
+    where: LiveTokensOfUser | LiveTokensOfClient;
     select: { clientId: true; scopes: true; grantId: true; issuedAt: true };
   }): PromiseLike<Pick<TokenRow, 'clientId' | 'scopes' | 'grantId' | 'issuedAt'>[]>;
   deleteMany(args: { where: { expiresAt: { lt: Date } } }): PromiseLike<{ count: number }>;

@@ -21,6 +21,7 @@ export {
   type GrantKey,
   type GrantRow,
   isConnectionLost,
+  type LiveTokensOfClient,
   type LiveTokensOfUser,
   type MigratablePrisma,
   type PortcullisPrisma,

@@ -306,7 +306,9 @@ export function createTokenStore(tokens: TokenDelegate): TokenStore {
  * client, in client id order. `revokeUserGrants` sets `revokedAt` on every unrevoked token row of
  * the user (for one client or all) with one `updateMany`, then deletes the user's unredeemed,
  * unexpired codes for it with one `deleteMany`; it counts the families that had a live token and
- * the codes deleted.
+ * the codes deleted. `revokeClientGrants` (a client deleted through RFC 7592) does the same for
+ * every token row and code of one client, whatever the user (or none); no index has `clientId`
+ * first, so it scans the token table (deletions are rare).
  */
 export function createUserGrantStore(tokens: TokenDelegate, grants: GrantDelegate): UserGrantStore {
   const live = (userId: string, clientId: string | null, now: Date) =>
@@ -357,6 +359,19 @@ export function createUserGrantStore(tokens: TokenDelegate, grants: GrantDelegat
         const scope = clientId === null ? { userId } : { userId, clientId };
         await tokens.updateMany({ where: { ...scope, revokedAt: null }, data: { revokedAt: now } });
         const codes = await grants.deleteMany({ where: { ...scope, consumedAt: null, expiresAt: { gt: now } } });
+        return families + codes.count;
+      }),
+    revokeClientGrants: (clientId) =>
+      guard(async () => {
+        if (!fits(clientId)) return 0;
+        const now = new Date();
+        const rows = await tokens.findMany({
+          where: { clientId, revokedAt: null, expiresAt: { gt: now }, OR: [{ kind: 'access' }, { consumedAt: null }] },
+          select: { clientId: true, scopes: true, grantId: true, issuedAt: true },
+        });
+        const families = new Set(rows.map((r) => r.grantId)).size;
+        await tokens.updateMany({ where: { clientId, revokedAt: null }, data: { revokedAt: now } });
+        const codes = await grants.deleteMany({ where: { clientId, consumedAt: null, expiresAt: { gt: now } } });
         return families + codes.count;
       }),
   };

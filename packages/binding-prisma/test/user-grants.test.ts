@@ -65,9 +65,6 @@ for (const provider of PROVIDERS) {
       destroy: async () => {
         await suiteDb?.close();
       },
-      // The Prisma stores do not have the optional revokeClientGrants yet (a deleted client's
-      // access tokens then live until they expire).
-      clientRevocation: false,
     });
 
     it('migrate() adds issued_at and the (user_id, client_id) index to an older token table, keeping its rows', async () => {
