@@ -30,9 +30,12 @@ export interface AdminOptions<U extends User = User, C extends Client = Client> 
   readonly provider: OAuth2Provider<U, C>;
   /**
    * The stores the provider uses (`clients` to read clients; `registrations` to write and list
-   * them; `keys` to show signing keys). A missing one makes its endpoints answer 501.
+   * them; `keys` to show signing keys). A missing one makes its endpoints answer 501. `userGrants`
+   * is optional: when it has `revokeClientGrants`, deleting a client revokes at once its access
+   * tokens, refresh tokens and unredeemed codes, as core's RFC 7592 delete does; without it the
+   * deleted client's access tokens keep working until they expire.
    */
-  readonly stores: Pick<ProviderStores<U, C>, 'clients' | 'registrations' | 'keys'>;
+  readonly stores: Pick<ProviderStores<U, C>, 'clients' | 'registrations' | 'keys' | 'userGrants'>;
   /**
    * Static operator tokens (each at least 32 characters of `A-Z a-z 0-9 - . _ ~ + /`), accepted as
    * `Authorization: Bearer <token>`, compared in constant time. Unset: only admin access tokens.
@@ -345,7 +348,11 @@ export function createAdminApi<U extends User, C extends Client>(options: AdminO
           },
           DELETE: async ({ req, params }) => {
             queryOf(req.url, []);
-            if (!(await registrations().deleteClient(params[0]!))) throw new AdminError(404, 'not_found', 'No client has this id');
+            const id = params[0]!;
+            if (!(await registrations().deleteClient(id))) throw new AdminError(404, 'not_found', 'No client has this id');
+            // As core's RFC 7592 delete (section 2.3): the client's tokens and codes stop working at
+            // once. After the delete, so that a token issued while it runs is revoked too.
+            await stores.userGrants?.revokeClientGrants?.(id);
             return { status: 204, headers: { 'Cache-Control': 'no-store' }, body: '' };
           },
         },

@@ -39,6 +39,7 @@ const checker = openApiChecker(adminOpenApi);
 let server: Server;
 let origin: string;
 let stores: ReturnType<typeof createMemoryStores>;
+let provider: OAuth2Provider;
 
 /** The token of a client_credentials (or password) request at the provider's token endpoint. */
 async function token(
@@ -121,7 +122,7 @@ beforeAll(async () => {
     ],
     users: [{ username: 'alice', user: { id: 'alice' }, passwordHash: await hashPassword('correct horse') }],
   });
-  const provider = new OAuth2Provider({
+  provider = new OAuth2Provider({
     issuer: 'https://auth.example',
     grants: ['client_credentials', 'password', 'refresh_token'],
     scopes: ['admin', 'read'],
@@ -435,6 +436,57 @@ describe('clients', () => {
     expect((await api('DELETE', '/clients/svc-1')).status).toBe(204);
     expectError(await api('GET', '/clients/svc-1'), 404, 'not_found');
     expectError(await api('DELETE', '/clients/svc-1'), 404, 'not_found');
+  });
+  it("deleting a client revokes at once the access tokens issued to it, its own and a user's, and no other client's", async () => {
+    const secret = generateClientSecret();
+    await stores.registrations.createClient(base('del-1', secret, { scopes: ['read'] }));
+    const own = await ccToken('del-1', secret, 'read');
+    const users = await token('del-1', secret, { grant_type: 'password', username: 'alice', password: 'correct horse', scope: 'read' });
+    expect(users.status).toBe(200);
+    const other = await ccToken('other-app', USER_APP_SECRET, 'read');
+    const verify = (t: string) => provider.verifyAccessToken({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${t}` } });
+    for (const t of [own, users.body.access_token!]) expect((await verify(t)).ok).toBe(true);
+
+    expect((await api('DELETE', '/clients/del-1')).status).toBe(204);
+    for (const t of [own, users.body.access_token!]) {
+      const after = await verify(t);
+      expect(after.ok).toBe(false);
+      if (!after.ok) expect(after.response.status).toBe(401);
+    }
+    const refreshed = await token('del-1', secret, { grant_type: 'refresh_token', refresh_token: users.body.refresh_token! });
+    expect(refreshed.status).toBe(401);
+    expect((await verify(other)).ok).toBe(true);
+  });
+  it('deleting an unknown or hostile client id: the right 4xx, and nothing deleted or revoked', async () => {
+    const secret = generateClientSecret();
+    await stores.registrations.createClient(base('keep-1', secret, { scopes: ['read'] }));
+    const kept = await ccToken('keep-1', secret, 'read');
+    for (const path of [
+      '/clients/nobody',
+      '/clients/KEEP-1',
+      '/clients/keep-',
+      '/clients/keep-1%25',
+      '/clients/keep-*',
+      '/clients/%20keep-1',
+    ]) {
+      expectError(await api('DELETE', path), 404, 'not_found');
+    }
+    for (const path of [
+      '/clients/keep-1%00',
+      '/clients/keep-1%0D%0ASet-Cookie:x',
+      '/clients/%E0%A4%A',
+      `/clients/${'k'.repeat(257)}`,
+      '/clients/keep-1?x=1',
+    ]) {
+      expectError(await api('DELETE', path), 400, 'invalid_request');
+    }
+    const anonymous = await api('DELETE', '/clients/keep-1', { auth: null });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer realm="oauth"/);
+    expectError(await api('DELETE', '/clients/keep-1', { auth: await ccToken('plain-app', PLAIN_SECRET) }), 403, 'insufficient_scope');
+    expect((await api('GET', '/clients/keep-1')).status).toBe(200);
+    const still = await provider.verifyAccessToken({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${kept}` } });
+    expect(still.ok).toBe(true);
   });
 });
 
