@@ -153,6 +153,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
       logger,
       intervalSeconds: config.purge.intervalSeconds,
       batchSize: config.purge.batchSize,
+      unusedClientWindow: config.registration.unusedWindow,
     });
     logger.info('listening', {
       url,

@@ -164,7 +164,9 @@ export interface AppConfig {
   /**
    * `REGISTRATION`: dynamic client registration (RFC 7591/7592) `off` (default), `open`, or
    * `token` (a registration needs `Authorization: Bearer <REGISTRATION_TOKEN>`);
-   * `REGISTRATION_SCOPES`: the scopes a registered client may ask for (default `read`).
+   * `REGISTRATION_SCOPES`: the scopes a registered client may ask for (default `read`);
+   * `REGISTRATION_UNUSED_WINDOW`: how long a self-registered client that never got a token is
+   * kept before the purge removes it (default 7 days; `0` or `off`: kept for ever).
    */
   readonly registration: RegistrationConfig;
 }
@@ -173,7 +175,12 @@ export interface RegistrationConfig {
   readonly mode: 'off' | 'open' | 'token';
   readonly token: Secret | null;
   readonly scopes: readonly string[];
+  /** `REGISTRATION_UNUSED_WINDOW` in seconds; 0: never-used registrations are never purged. */
+  readonly unusedWindow: number;
 }
+
+/** The longest `REGISTRATION_UNUSED_WINDOW`: ten years. */
+const MAX_UNUSED_WINDOW = 3650 * 86_400;
 
 /** A configuration value that cannot be used; the message names the variable. */
 export class ConfigError extends Error {
@@ -431,7 +438,10 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
   };
 }
 
-/** `REGISTRATION`, `REGISTRATION_TOKEN` and `REGISTRATION_SCOPES` (see README). The token is never echoed. */
+/**
+ * `REGISTRATION`, `REGISTRATION_TOKEN`, `REGISTRATION_SCOPES` and `REGISTRATION_UNUSED_WINDOW`
+ * (see README). The token is never echoed.
+ */
 export function parseRegistration(env: Env): RegistrationConfig {
   const mode = oneOf(env, 'REGISTRATION', ['off', 'open', 'token'] as const, 'off');
   const token = secretSetting(env, 'REGISTRATION_TOKEN', 32, 512);
@@ -448,7 +458,19 @@ export function parseRegistration(env: Env): RegistrationConfig {
       );
     }
   }
-  return { mode, token, scopes };
+  return { mode, token, scopes, unusedWindow: parseUnusedWindow(value(env, 'REGISTRATION_UNUSED_WINDOW')) };
+}
+
+/** `REGISTRATION_UNUSED_WINDOW`: a duration up to ten years (default 7 days), or `0`/`off`. */
+function parseUnusedWindow(text: string | undefined): number {
+  if (text === undefined) return 7 * 86_400;
+  if (['0', 'off'].includes(text.trim().toLowerCase())) return 0;
+  if (text.length > 40) throw new ConfigError('REGISTRATION_UNUSED_WINDOW must be a duration such as 7d, 12h or 3600, or 0 (never purge)');
+  const seconds = parseDuration('REGISTRATION_UNUSED_WINDOW', text);
+  if (seconds > MAX_UNUSED_WINDOW) {
+    throw new ConfigError(`REGISTRATION_UNUSED_WINDOW must be at most 3650d, got "${text}" (use 0 to never purge)`);
+  }
+  return seconds;
 }
 
 function parseStateStore(text: string | undefined): 'memory' | 'shared' {

@@ -14,15 +14,24 @@ export interface PurgeOptions {
   intervalSeconds: number;
   /** Rows deleted per statement. */
   batchSize: number;
+  /**
+   * Seconds a self-registered client that never got a token is kept after it registered
+   * (`REGISTRATION_UNUSED_WINDOW`); 0: kept for ever. Default 0.
+   */
+  unusedClientWindow?: number;
 }
 
-/** The outcome of one run: `ran: false` when another process held the lock. */
-export type PurgeRun = { ran: false } | { ran: true; deleted: number };
+/**
+ * The outcome of one run: `ran: false` when another process held the lock; `deleted` counts
+ * expired rows, `unusedClients` the never-used self-registered clients removed.
+ */
+export type PurgeRun = { ran: false } | { ran: true; deleted: number; unusedClients: number };
 
 /**
- * Deletes expired codes and tokens (and, with the shared state on SQL, expired state rows) every
- * `intervalSeconds`, in batches of `batchSize`, in one process at a time: each run first tries the
- * database's lock (`Storage.tryExclusive`) and is skipped when another process holds it.
+ * Deletes expired codes and tokens (and, with the shared state on SQL, expired state rows), and
+ * self-registered clients that never got a token within `unusedClientWindow` of registering,
+ * every `intervalSeconds`, in batches of `batchSize`, in one process at a time: each run first
+ * tries the database's lock (`Storage.tryExclusive`) and is skipped when another process holds it.
  */
 export function startPurge(o: PurgeOptions) {
   let running: Promise<PurgeRun> | null = null;
@@ -36,11 +45,23 @@ export function startPurge(o: PurgeOptions) {
         deleted += n;
         if (n < o.batchSize) break;
       }
-      return deleted;
+      let unusedClients = 0;
+      const window = o.unusedClientWindow ?? 0;
+      if (window > 0) {
+        const before = new Date(Date.now() - window * 1000);
+        for (let i = 0; i < 1_000_000; i++) {
+          const n = await o.storage.purgeUnusedClients(before, o.batchSize);
+          unusedClients += n;
+          if (n < o.batchSize) break;
+        }
+      }
+      return { deleted, unusedClients };
     });
     if (!r.ran) return { ran: false };
-    if (r.value > 0) o.logger.info('purged expired rows', { deleted: r.value, durationMs: Date.now() - started });
-    return { ran: true, deleted: r.value };
+    const { deleted, unusedClients } = r.value;
+    if (deleted > 0) o.logger.info('purged expired rows', { deleted, durationMs: Date.now() - started });
+    if (unusedClients > 0) o.logger.info('purged never-used registered clients', { clients: unusedClients });
+    return { ran: true, deleted, unusedClients };
   }
   /** One run now (or the one under way). */
   function runOnce(): Promise<PurgeRun> {

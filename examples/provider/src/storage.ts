@@ -63,6 +63,12 @@ export interface Storage {
    */
   purgeExpired(batchSize: number): Promise<number>;
   /**
+   * Removes at most `limit` self-registered clients that never got a token and registered before
+   * `registeredBefore` (the binding's `ClientRegistrationStore.purgeUnusedClients`); clients from
+   * the seed file or the CLI are never removed. Returns how many.
+   */
+  purgeUnusedClients(registeredBefore: Date, limit: number): Promise<number>;
+  /**
    * Runs `fn` unless another process holds the lock `name`, in which case it returns
    * `{ ran: false }` at once: a PostgreSQL advisory lock (`pg_try_advisory_xact_lock`), a MariaDB
    * `GET_LOCK(name, 0)`, a lock document with a lease on MongoDB. SQLite runs `fn` directly.
@@ -213,6 +219,7 @@ async function openSql(db: DatabaseConfig, pool: DatabasePoolConfig): Promise<St
   }
   const models = b.defineModels(sequelize);
   const clients = b.createClientStore(models.client);
+  const registrations = b.createClientRegistrationStore(models.client);
   const users = b.createUserStore(models.user);
   const grants = b.createGrantStore(models.grant);
   // On the token rows whether or not codes are in the database (GRANT_CACHE): registered always.
@@ -272,6 +279,7 @@ async function openSql(db: DatabaseConfig, pool: DatabasePoolConfig): Promise<St
     },
     purgeExpired: (batchSize) =>
       b.purgeExpired({ grant: models.grant, token: models.token, device: models.device, ephemeral: models.ephemeral }, { batchSize }),
+    purgeUnusedClients: (registeredBefore, limit) => registrations.purgeUnusedClients!(registeredBefore, limit),
     async tryExclusive(name, fn) {
       if (db.kind === 'sqlite') return { ran: true, value: await fn() };
       const { QueryTypes } = await import('sequelize');
@@ -322,6 +330,7 @@ async function openMongo(url: string): Promise<Storage> {
     throw err;
   }
   const clients = b.createClientStore(models.client);
+  const registrations = b.createClientRegistrationStore(models.client);
   const users = b.createUserStore<User>(models.user);
   const grants = b.createGrantStore(models.grant);
   const userGrants = b.createUserGrantStore(models.token, models.grant);
@@ -388,6 +397,7 @@ async function openMongo(url: string): Promise<Storage> {
       return 'created';
     },
     purgeExpired: (batchSize) => b.purgeExpired({ grant: models.grant, token: models.token, ephemeral: models.ephemeral }, { batchSize }),
+    purgeUnusedClients: (registeredBefore, limit) => registrations.purgeUnusedClients!(registeredBefore, limit),
     async tryExclusive(name, fn) {
       // A lock document with a lease, so a process that dies holding it does not block the others for long.
       const locks = connection.collection<{ _id: string; owner: string; expiresAt: Date }>('portcullis_locks');

@@ -50,7 +50,7 @@ describe('parseConfig', () => {
       resources: [],
       par: 'on',
       dpop: { enabled: true, nonceSecret: null },
-      registration: { mode: 'off', token: null, scopes: ['read'] },
+      registration: { mode: 'off', token: null, scopes: ['read'], unusedWindow: 7 * 86_400 },
     });
   });
 
