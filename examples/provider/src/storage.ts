@@ -183,7 +183,7 @@ export async function openStorage(
 }
 
 async function openSql(db: DatabaseConfig, pool: DatabasePoolConfig): Promise<Storage> {
-  const { Sequelize } = await import('sequelize');
+  const { Sequelize, QueryTypes } = await import('sequelize');
   const b = await import('@portcullis/binding-sequelize');
   let sequelize: InstanceType<typeof Sequelize>;
   if (db.kind === 'sqlite') {
@@ -282,7 +282,6 @@ async function openSql(db: DatabaseConfig, pool: DatabasePoolConfig): Promise<St
     purgeUnusedClients: (registeredBefore, limit) => registrations.purgeUnusedClients!(registeredBefore, limit),
     async tryExclusive(name, fn) {
       if (db.kind === 'sqlite') return { ran: true, value: await fn() };
-      const { QueryTypes } = await import('sequelize');
       // A transaction pins one connection: the lock is taken and released on it, while `fn`'s
       // queries run on others.
       return sequelize.transaction(async (transaction) => {
@@ -294,7 +293,9 @@ async function openSql(db: DatabaseConfig, pool: DatabasePoolConfig): Promise<St
           return { ran: true as const, value: await fn() };
         } finally {
           // PostgreSQL releases the transaction's lock at its end.
-          if (db.kind === 'mariadb') await sequelize.query('SELECT RELEASE_LOCK(:name)', { replacements: { name }, transaction });
+          if (db.kind === 'mariadb') {
+            await sequelize.query('SELECT RELEASE_LOCK(:name)', { replacements: { name }, transaction, type: QueryTypes.SELECT });
+          }
         }
       });
     },
@@ -304,7 +305,8 @@ async function openSql(db: DatabaseConfig, pool: DatabasePoolConfig): Promise<St
       return openSqlKeyValue(sequelize, (fn) => b.withMigrationLock(sequelize, fn));
     },
     async ping() {
-      await sequelize.query('SELECT 1');
+      // As a SELECT: a raw query's result on MariaDB (mariadb 3.x driver) makes Sequelize throw.
+      await sequelize.query('SELECT 1', { type: QueryTypes.SELECT });
     },
     close: once(() => sequelize.close()),
   };

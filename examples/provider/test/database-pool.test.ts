@@ -75,6 +75,41 @@ afterAll(async () => {
   await stopMariadb?.();
 });
 
+describe('Sequelize on MariaDB', () => {
+  it('answers the readiness pings (database and shared state) and runs a purge under the lock, releasing it', async () => {
+    const storage = await openStorage({ kind: 'mariadb', url: target.toString() }, 'sequelize');
+    try {
+      await storage.ping();
+      const kv = await storage.openKeyValue();
+      await kv.ping();
+      expect(await storage.tryExclusive('pool-test', async () => 'ran')).toEqual({ ran: true, value: 'ran' });
+      // Released: taken again at once.
+      expect(await storage.tryExclusive('pool-test', async () => 'again')).toEqual({ ran: true, value: 'again' });
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('tells a second caller at once while the lock is held, and never runs it', async () => {
+    const [one, two] = [
+      await openStorage({ kind: 'mariadb', url: target.toString() }, 'sequelize'),
+      await openStorage({ kind: 'mariadb', url: target.toString() }, 'sequelize'),
+    ];
+    try {
+      let ranSecond = false;
+      const outer = await one.tryExclusive('pool-test-held', async () =>
+        two.tryExclusive('pool-test-held', async () => {
+          ranSecond = true;
+        }),
+      );
+      expect(outer).toEqual({ ran: true, value: { ran: false } });
+      expect(ranSecond).toBe(false);
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+});
+
 describe('the SQL connection pool on MariaDB', () => {
   it('with the defaults, opens connections whose handshake takes 1.5 s, and queues a burst larger than the pool', async () => {
     expect(parseConfig({}).databasePool).toEqual(DEFAULT_DATABASE_POOL);

@@ -16,7 +16,7 @@ export async function openSqlKeyValue(
   sequelize: Sequelize,
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>,
 ): Promise<KeyValue & { purgeExpired(batchSize?: number): Promise<number> }> {
-  const { DataTypes, Op, UniqueConstraintError } = await import('sequelize');
+  const { DataTypes, Op, QueryTypes, UniqueConstraintError } = await import('sequelize');
   const Row: ModelStatic<Model> = sequelize.define(
     'portcullisAppState',
     {
@@ -87,7 +87,8 @@ export async function openSqlKeyValue(
       return r ? { count: r.count, resetAt: Number(r.expiresAt) } : null;
     },
     async ping() {
-      await sequelize.query('SELECT 1');
+      // As a SELECT: a raw query's result on MariaDB (mariadb 3.x driver) makes Sequelize throw.
+      await sequelize.query('SELECT 1', { type: QueryTypes.SELECT });
     },
     close: async () => {}, // the storage closes the connection
     async purgeExpired(batchSize = 1000) {
