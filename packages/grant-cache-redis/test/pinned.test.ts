@@ -106,6 +106,7 @@ describe('redis grant cache: replies that mean the store is unavailable', () => 
   it('saveGrant on a read-only replica (READONLY) and consumeGrant while its master is down (MASTERDOWN)', async () => {
     const store = createRedisGrantCache({ client });
     const save = await rejectsUnavailable(store.saveGrant(makeGrant()), 'save on a replica');
+    assert.equal(save.message, 'Redis grant cache is unavailable');
     assert.match(String((save.cause as Error).message), /^(READONLY|MASTERDOWN)\b/);
     const consume = await rejectsUnavailable(store.consumeGrant('c', 'x'), 'consume on a replica');
     assert.match(String((consume.cause as Error).message), /^(READONLY|MASTERDOWN)\b/);
@@ -149,6 +150,46 @@ describe('redis grant cache: what it advertises and disconnect()', () => {
       await store.saveGrant(grant);
       assert.equal(await raw.exists(store.keyFor(grant.clientId, grant.code)), 0);
       assert.equal(await store.consumeGrant(grant.clientId, grant.code), null);
+    } finally {
+      raw.destroy();
+    }
+  });
+
+  it('hostile: a stored value that does not decode is unknown (null), never a 500', async () => {
+    const raw = createClient({ url: inject('redisUrl') });
+    raw.on('error', () => {});
+    await raw.connect();
+    const store = createRedisGrantCache({ client: raw, keyPrefix: 'pinned-bad:' });
+    try {
+      for (const record of ['not json', '{"userId":1}', 'null', '[]']) {
+        const grant = makeGrant();
+        await raw.set(store.keyFor(grant.clientId, grant.code), `${JSON.stringify({ consumed: true, grantId: grant.grantId })}\n${record}`);
+        assert.equal(await store.consumeGrant(grant.clientId, grant.code), null, record);
+      }
+    } finally {
+      raw.destroy();
+    }
+  });
+
+  it('hostile: option and input errors say what is wrong', async () => {
+    const url = inject('redisUrl');
+    assert.throws(() => createRedisGrantCache({ url, defaultTimeout: 0.0004 }), {
+      name: 'TypeError',
+      message: 'defaultTimeout must be a positive number of seconds',
+    });
+    assert.doesNotThrow(() => createRedisGrantCache({ url, defaultTimeout: 0.001 }), 'one millisecond is enough');
+    assert.throws(() => createRedisGrantCache({ url: 'http://user:hunter2@127.0.0.1:6379' }), {
+      name: 'TypeError',
+      message: 'createRedisGrantCache: url must be a redis:// or rediss:// URL',
+    });
+    const raw = createClient({ url });
+    raw.on('error', () => {});
+    await raw.connect();
+    try {
+      const store = createRedisGrantCache({ client: raw, keyPrefix: 'pinned-nan:' });
+      const grant = makeGrant({ expiresAt: new Date(Number.NaN) });
+      await assert.rejects(store.saveGrant(grant), { name: 'TypeError', message: 'expiresAt must be a valid Date' });
+      assert.equal(await raw.exists(store.keyFor(grant.clientId, grant.code)), 0);
     } finally {
       raw.destroy();
     }
