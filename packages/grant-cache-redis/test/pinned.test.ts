@@ -118,6 +118,7 @@ describe('redis grant cache: what it advertises and disconnect()', () => {
     const store = createRedisGrantCache({ url: inject('redisUrl') });
     assert.equal(store.detectsReplay, true);
     assert.deepEqual(store.capabilities, { detectsReplay: true, ttlGranularity: 'ms' });
+    assert.equal(store.keyFor('c1', 'x'), 'grant:c1:x', 'no key prefix unless one is given');
   });
 
   it('disconnect() leaves a client that was passed in open, and closes one it created', async () => {
