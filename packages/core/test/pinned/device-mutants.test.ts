@@ -156,7 +156,7 @@ describe('device authorization endpoint: grant check and user code draws', () =>
     const { provider, devices } = setup();
     devices.control.refuse = Number.POSITIVE_INFINITY;
     const r = await authorizeDevice(provider, { client_id: 'tv' });
-    expectError(r, 500, 'server_error');
+    expectError(r, 500, 'server_error', 'Could not draw a free user code');
     expect(json(r).device_code).toBeUndefined();
     expect(json(r).user_code).toBeUndefined();
     expect(devices.calls.saves).toHaveLength(5);

@@ -134,6 +134,7 @@ describe('PAR: drawing a request_uri', () => {
     const r = await p.pushedAuthorizationRequest(pushRequest());
     expect(r.status).toBe(500);
     expect(json(r).error).toBe('server_error');
+    expect(json(r).error_description).toBe('Could not save the pushed authorization request');
     expect(json(r).request_uri).toBeUndefined();
     expect(keys).toHaveLength(3);
     expect(new Set(keys).size).toBe(3);

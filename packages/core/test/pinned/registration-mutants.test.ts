@@ -23,7 +23,7 @@ const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
 const WEB = { redirect_uris: ['https://app.example/cb'], client_name: 'Calendar Sync', scope: 'read' };
 const SERVICE = { grant_types: ['client_credentials'], response_types: [] as string[], scope: 'read' };
 
-function setup(registration: ProviderOptions['registration'] = {}) {
+function setup(registration: ProviderOptions['registration'] = {}, extra: Partial<ProviderOptions> = {}) {
   const stores = createMemoryStores<User, Client>({
     clients: [{ id: 'static', secretHash: null, redirectUris: ['https://app.example/cb'], grantTypes: ['authorization_code'], scopes: [] }],
   });
@@ -32,6 +32,7 @@ function setup(registration: ProviderOptions['registration'] = {}) {
     grants: ['authorization_code', 'refresh_token', 'client_credentials'],
     scopes: ['read', 'write'],
     stores,
+    ...extra,
     registration: {
       enabled: true,
       grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
@@ -445,5 +446,85 @@ describe('metadata limits at their boundaries', () => {
     const c = await register(provider, { ...WEB, scope: null, client_name: null, client_uri: null, contacts: null });
     expect(c.scope).toBe('read write');
     expect('client_name' in c || 'client_uri' in c || 'contacts' in c).toBe(false);
+  });
+});
+
+describe('the request body and the registration store', () => {
+  it('takes application/json whatever its case and parameters, and refuses a request without a content type', async () => {
+    const { provider } = setup();
+    expect((await handle(provider, post(WEB, { 'content-type': 'Application/JSON ; charset=utf-8' }))).status).toBe(201);
+    const { headers: _h, ...bare } = post(WEB);
+    const r = await handle(provider, { ...bare, headers: {} });
+    expectError(r, 400, 'invalid_client_metadata', 'The body must be application/json');
+  });
+
+  it('takes a body a framework already parsed, and tells invalid JSON from JSON that is no object', async () => {
+    const { provider } = setup();
+    const { body: _b, ...req } = post(WEB);
+    expect((await handle(provider, { ...req, parsedBody: WEB })).status).toBe(201);
+    expectError(await handle(provider, post('{')), 400, 'invalid_client_metadata', 'The body is not valid JSON');
+    for (const body of ['5', '"x"', 'null', '[]']) {
+      expectError(await handle(provider, post(body)), 400, 'invalid_client_metadata', 'The body must be a JSON object');
+    }
+  });
+
+  it('refuses a scope when the registration policy names none, and accepts a scope of exactly 2000 characters', async () => {
+    const { provider } = setup({ scopes: undefined }, { scopes: undefined });
+    expectError(
+      await handle(provider, post(WEB)),
+      400,
+      'invalid_client_metadata',
+      "The scope 'read' is not allowed for registered clients",
+    );
+    const scope = `write${' read'.repeat(399)}`;
+    expect(scope).toHaveLength(2000);
+    const c = await register(setup().provider, { ...WEB, scope });
+    expect(c.scope).toBe('write read');
+  });
+
+  it('refuses a grant the registration policy allows but the server does not serve', async () => {
+    const { provider } = setup({}, { grants: ['authorization_code', 'refresh_token'] });
+    const r = await handle(provider, post(SERVICE));
+    expectError(r, 400, 'invalid_client_metadata', "The grant type 'client_credentials' is not allowed for registered clients");
+  });
+
+  it('draws a client id 3 times at most, then answers 500', async () => {
+    const { provider, stores } = setup();
+    const ids: string[] = [];
+    stores.registrations.createClient = async (client) => {
+      ids.push(client.id);
+      return false;
+    };
+    const r = await handle(provider, post(WEB));
+    expectError(r, 500, 'server_error', 'Could not draw a free client id');
+    expect(json(r).client_id).toBeUndefined();
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it('hands the store the first-use mark on update, and answers 401 when the client is gone meanwhile', async () => {
+    const { provider, stores } = setup();
+    const c = await register(provider);
+    const at = new Date(T0);
+    const held = await stores.clients.getClient(c.client_id);
+    await stores.registrations.updateClient({ ...held!, registration: { ...held!.registration!, firstUsedAt: at } });
+    const seen: Client[] = [];
+    const update = stores.registrations.updateClient.bind(stores.registrations);
+    stores.registrations.updateClient = async (client) => {
+      seen.push(client);
+      return update(client);
+    };
+    const r = await handle(
+      provider,
+      manage('PUT', c.client_id, `Bearer ${c.registration_access_token}`, { ...WEB, client_id: c.client_id }),
+    );
+    expect(r.status, r.body).toBe(200);
+    expect(seen[0]?.registration?.firstUsedAt?.getTime()).toBe(T0);
+    const next = json(r) as Info;
+    stores.registrations.updateClient = async () => false;
+    const gone = await handle(
+      provider,
+      manage('PUT', c.client_id, `Bearer ${next.registration_access_token}`, { ...WEB, client_id: c.client_id }),
+    );
+    expectError(gone, 401, 'invalid_token', 'The registration access token is invalid');
   });
 });
