@@ -291,6 +291,27 @@ describe('registration limit per address', () => {
   });
 });
 
+describe('registration limit: making room', () => {
+  it('at 10,000 addresses, forgets the expired ones before a live one', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(T0);
+    const { provider } = setup({ rateLimit: { max: 1, window: 60 } });
+    const hit = (addr: string) => handle(provider, post('[]', {}, addr));
+    expect((await hit('a0')).status).toBe(400);
+    vi.setSystemTime(T0 + 1_000);
+    for (let i = 1; i < 9_999; i++) expect((await hit(`a${i}`)).status).toBe(400);
+    // a0's window ends and a new one starts: it stays first in line, counted again.
+    vi.setSystemTime(T0 + 60_000);
+    expect((await hit('a0')).status).toBe(400);
+    // The windows of a1..a9998 end; the table is full after x.
+    vi.setSystemTime(T0 + 61_000);
+    expect((await hit('x')).status).toBe(400);
+    expect((await hit('y')).status).toBe(400);
+    // Making room for y dropped the expired entries, not a0's live count.
+    expect((await hit('a0')).status).toBe(429);
+  });
+});
+
 describe('metadata limits at their boundaries', () => {
   const refused: [string, Record<string, unknown>, string, string][] = [
     ['an empty redirect URI', { redirect_uris: [''] }, 'invalid_redirect_uri', 'A redirect URI is empty or too long'],
