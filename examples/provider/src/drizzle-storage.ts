@@ -223,10 +223,25 @@ export async function openDrizzle(config: DatabaseConfig, pool: DatabasePoolConf
         await driver.run(sql`UPDATE portcullis_users SET password_hash = ${u.passwordHash} WHERE username = ${u.username}`);
         return 'updated';
       }
-      if ((await driver.rows(sql`SELECT id FROM portcullis_users WHERE id = ${u.subject}`)).length > 0) throw subjectClash(u.username);
-      await driver.run(
-        sql`INSERT INTO portcullis_users (id, username, password_hash) VALUES (${u.subject}, ${u.username}, ${u.passwordHash})`,
-      );
+      const [bySubject] = await driver.rows(sql`SELECT username FROM portcullis_users WHERE id = ${u.subject}`);
+      if (bySubject) {
+        // Another process seeding at the same moment wrote this very user between the two reads.
+        if (String(bySubject.username) !== u.username) throw subjectClash(u.username);
+        await driver.run(sql`UPDATE portcullis_users SET password_hash = ${u.passwordHash} WHERE id = ${u.subject}`);
+        return 'updated';
+      }
+      try {
+        await driver.run(
+          sql`INSERT INTO portcullis_users (id, username, password_hash) VALUES (${u.subject}, ${u.username}, ${u.passwordHash})`,
+        );
+      } catch (err) {
+        // Another process inserted a user under this name or subject a moment before: the same
+        // user is fine ("updated"), anything else is the usual clash or the original failure.
+        const [now] = await driver.rows(sql`SELECT id FROM portcullis_users WHERE username = ${u.username}`);
+        if (!now) throw err;
+        if (String(now.id) !== u.subject) throw subjectClash(u.username);
+        return 'updated';
+      }
       return 'created';
     },
     // The binding deletes every expired row in one statement per table; `batchSize` does not apply.

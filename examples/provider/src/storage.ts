@@ -273,8 +273,23 @@ async function openSql(db: DatabaseConfig, pool: DatabasePoolConfig): Promise<St
         await existing.update({ passwordHash: u.passwordHash });
         return 'updated';
       }
-      if (await models.user.findByPk(u.subject)) throw subjectClash(u.username);
-      await models.user.create({ id: u.subject, username: u.username, passwordHash: u.passwordHash });
+      const bySubject = await models.user.findByPk(u.subject);
+      if (bySubject) {
+        // Another process seeding at the same moment wrote this very user between the two reads.
+        if (String(plain(bySubject).username) !== u.username) throw subjectClash(u.username);
+        await bySubject.update({ passwordHash: u.passwordHash });
+        return 'updated';
+      }
+      try {
+        await models.user.create({ id: u.subject, username: u.username, passwordHash: u.passwordHash });
+      } catch (err) {
+        // Another process inserted a user under this name or subject a moment before: the same
+        // user is fine ("updated"), anything else is the usual clash or the original failure.
+        const now = await models.user.findOne({ where: { username: u.username } });
+        if (!now) throw err;
+        if (String(plain(now).id) !== u.subject) throw subjectClash(u.username);
+        return 'updated';
+      }
       return 'created';
     },
     purgeExpired: (batchSize) =>
@@ -385,7 +400,13 @@ async function openMongo(url: string): Promise<Storage> {
         await models.user.updateOne({ username: u.username }, { $set: { passwordHash: u.passwordHash } });
         return 'updated';
       }
-      if (await models.user.exists({ userId: u.subject })) throw subjectClash(u.username);
+      const bySubject = await models.user.findOne({ userId: u.subject }).lean();
+      if (bySubject) {
+        // Another process seeding at the same moment wrote this very user between the two reads.
+        if (bySubject.username !== u.username) throw subjectClash(u.username);
+        await models.user.updateOne({ userId: u.subject }, { $set: { passwordHash: u.passwordHash } });
+        return 'updated';
+      }
       try {
         await models.user.create({ userId: u.subject, username: u.username, passwordHash: u.passwordHash });
       } catch (err) {
