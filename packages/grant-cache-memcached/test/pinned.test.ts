@@ -122,3 +122,42 @@ describe('memcached grant cache: what it advertises and disconnect()', () => {
     }
   });
 });
+
+describe('memcached grant cache: errors say what is wrong', () => {
+  it('a server nobody listens on gives StoreUnavailableError with the connection error as cause', async () => {
+    // Port 1 on the loopback: refused at once.
+    const down = cache({ servers: '127.0.0.1:1', connectTimeout: 200, commandTimeout: 200 });
+    await assert.rejects(down.consumeGrant('c', 'x'), (err: unknown) => {
+      assert.ok(err instanceof StoreUnavailableError, String(err));
+      assert.equal(err.message, 'memcached grant cache is unavailable');
+      assert.ok(err.cause instanceof Error, 'the connection error is kept as the cause');
+      return true;
+    });
+  });
+
+  it('hostile: bad options and a NaN expiresAt are refused with their reason; nothing is stored', async () => {
+    assert.throws(() => createMemcachedGrantCache({ servers, keyPrefix: 'a b' }), {
+      name: 'TypeError',
+      message: 'keyPrefix must be printable ASCII without spaces, at most 200 characters',
+    });
+    assert.throws(() => createMemcachedGrantCache({ servers, defaultTimeout: 0.0004 }), {
+      name: 'TypeError',
+      message: 'defaultTimeout must be a positive number of seconds',
+    });
+    assert.doesNotThrow(() => cache({ servers, defaultTimeout: 0.001 }), 'one millisecond is enough');
+    assert.throws(() => createMemcachedGrantCache({ servers: [] }), {
+      name: 'TypeError',
+      message: 'createMemcachedGrantCache needs `servers` or `client`',
+    });
+    const store = cache({ servers, keyPrefix: 'pin-nan:' });
+    const grant = makeGrant({ expiresAt: new Date(Number.NaN) });
+    await assert.rejects(store.saveGrant(grant), { name: 'TypeError', message: 'expiresAt must be a valid Date' });
+    assert.equal((await raw.get(store.keyFor(grant.clientId, grant.code))).value, null);
+  });
+
+  it('client ids that differ only in a lone surrogate get different keys', () => {
+    const store = cache({ servers });
+    assert.notEqual(store.keyFor('\ud800', 'c'), store.keyFor('\ufffd', 'c'));
+    assert.notEqual(store.markerKeyFor('\ud800', 'c'), store.markerKeyFor('\ufffd', 'c'));
+  });
+});
