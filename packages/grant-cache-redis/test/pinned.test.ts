@@ -195,4 +195,34 @@ describe('redis grant cache: what it advertises and disconnect()', () => {
       raw.destroy();
     }
   });
+
+  it('a created client reports its connection errors to onError', async () => {
+    const errors: Error[] = [];
+    let first: (() => void) | undefined;
+    // Port 1 on the loopback: refused at once.
+    const store = createRedisGrantCache({
+      host: '127.0.0.1',
+      port: 1,
+      connectTimeout: 200,
+      onError: (err) => {
+        errors.push(err);
+        first?.();
+      },
+    });
+    try {
+      await rejectsUnavailable(store.consumeGrant('c', 'x'), 'nobody listening');
+      // Bounded: the refusal is reported long before this gives up.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 10_000);
+        first = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        if (errors.length > 0) first();
+      });
+      assert.ok(errors.length > 0, 'onError received the connection error');
+    } finally {
+      await store.disconnect();
+    }
+  });
 });
