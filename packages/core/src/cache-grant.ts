@@ -47,6 +47,17 @@ export interface CacheGrantConfig {
    * beats a generic `CACHE_REDIS_URL`). Never shown in errors.
    */
   redisUrl?: string;
+  /**
+   * Redis: milliseconds after which a cache command fails (the token endpoint then answers 503),
+   * a whole number from 1 to 600000. Default: unset, so `@portcullis/grant-cache-redis` applies
+   * its own default of 1000 ms.
+   */
+  redisCommandTimeout?: number | string;
+  /**
+   * Redis: milliseconds the first command waits for the connection, a whole number from 1 to
+   * 600000. Default: unset, so `@portcullis/grant-cache-redis` applies its own default of 1000 ms.
+   */
+  redisConnectTimeout?: number | string;
   /** The prefix of the upper-case key names. Default `OAUTH2` (keys read `OAUTH2_CACHE_TYPE`). */
   configPrefix?: string;
   /** `OAUTH2_CACHE_TYPE`, `CACHE_REDIS_HOST` and the like. */
@@ -66,6 +77,10 @@ export interface ResolvedCacheConfig {
   readonly redisDb: number;
   /** The URL the Redis cache connects to; `undefined` when none is set or a more specific host or port beat it. */
   readonly redisUrl: string | undefined;
+  /** Milliseconds after which a Redis command fails; `undefined` leaves the package's default (1000 ms). */
+  readonly redisCommandTimeout: number | undefined;
+  /** Milliseconds the first Redis command waits for the connection; `undefined` leaves the package's default (1000 ms). */
+  readonly redisConnectTimeout: number | undefined;
 }
 
 /**
@@ -88,6 +103,8 @@ interface RedisModule {
     db?: number;
     keyPrefix?: string;
     defaultTimeout?: number;
+    commandTimeout?: number;
+    connectTimeout?: number;
   }): GrantStore | Promise<GrantStore>;
 }
 /** `@portcullis/grant-cache-memcached`, as far as core needs to know it. */
@@ -125,7 +142,12 @@ const KEYS = [
   'REDIS_PASSWORD',
   'REDIS_DB',
   'REDIS_URL',
+  'REDIS_COMMAND_TIMEOUT',
+  'REDIS_CONNECT_TIMEOUT',
 ] as const;
+
+/** The most milliseconds a Redis timeout may be set to (ten minutes; longer waits only hold requests open). */
+const MAX_REDIS_TIMEOUT_MS = 600_000;
 
 /** One setting as found: its value, the key it came from (for error messages) and how specific that key is. */
 interface Found {
@@ -210,6 +232,14 @@ function toNumber(found: Found, check: (n: number) => boolean, what: string): nu
   return n;
 }
 
+function toMilliseconds(found: Found): number {
+  return toNumber(
+    found,
+    (n) => Number.isInteger(n) && n >= 1 && n <= MAX_REDIS_TIMEOUT_MS,
+    `a whole number of milliseconds from 1 to ${MAX_REDIS_TIMEOUT_MS}`,
+  );
+}
+
 function asString(found: Found, secret: boolean): string {
   if (typeof found.value === 'string') return found.value;
   if (!secret && typeof found.value === 'number') return String(found.value);
@@ -274,6 +304,8 @@ export function resolveCacheConfig(config: CacheGrantConfig = {}): ResolvedCache
     redisPassword: get<string | undefined>('redisPassword', 'REDIS_PASSWORD', undefined, (f) => asString(f, true)),
     redisDb: get('redisDb', 'REDIS_DB', 0, (f) => toNumber(f, (n) => Number.isInteger(n) && n >= 0, 'a database number')),
     redisUrl,
+    redisCommandTimeout: get<number | undefined>('redisCommandTimeout', 'REDIS_COMMAND_TIMEOUT', undefined, toMilliseconds),
+    redisConnectTimeout: get<number | undefined>('redisConnectTimeout', 'REDIS_CONNECT_TIMEOUT', undefined, toMilliseconds),
   };
 }
 
@@ -374,11 +406,23 @@ export async function createCacheGrant(config: CacheGrantConfig = {}, options: C
   } else if (type === 'redis') {
     const mod = await load<RedisModule>(type, importModule);
     const password = settings.redisPassword === undefined ? {} : { password: settings.redisPassword };
+    // Unset timeouts are left out, so the package's own defaults apply.
+    const timeouts = {
+      ...(settings.redisCommandTimeout === undefined ? {} : { commandTimeout: settings.redisCommandTimeout }),
+      ...(settings.redisConnectTimeout === undefined ? {} : { connectTimeout: settings.redisConnectTimeout }),
+    };
     store = await mod.createRedisGrantCache(
       settings.redisUrl === undefined
-        ? { host: settings.redisHost, port: settings.redisPort, db: settings.redisDb, ...password, keyPrefix, defaultTimeout }
+        ? { host: settings.redisHost, port: settings.redisPort, db: settings.redisDb, ...password, keyPrefix, defaultTimeout, ...timeouts }
         : // The URL carries host, port and db; an explicit non-zero db and a password still apply.
-          { url: settings.redisUrl, ...(settings.redisDb === 0 ? {} : { db: settings.redisDb }), ...password, keyPrefix, defaultTimeout },
+          {
+            url: settings.redisUrl,
+            ...(settings.redisDb === 0 ? {} : { db: settings.redisDb }),
+            ...password,
+            keyPrefix,
+            defaultTimeout,
+            ...timeouts,
+          },
     );
   } else {
     const mod = await load<MemcachedModule>(type, importModule);

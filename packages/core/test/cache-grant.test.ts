@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bindCacheGrant,
@@ -26,6 +26,8 @@ const DEFAULTS = {
   redisPassword: undefined,
   redisDb: 0,
   redisUrl: undefined,
+  redisCommandTimeout: undefined,
+  redisConnectTimeout: undefined,
 };
 
 function errorOf(fn: () => unknown): Error {
@@ -55,6 +57,8 @@ describe('resolveCacheConfig', () => {
     ['REDIS_PASSWORD', 'redisPassword', ['p1', 'p2', 'p3'], ['p1', 'p2', 'p3']],
     ['REDIS_DB', 'redisDb', [1, '2', 3], [1, 2, 3]],
     ['REDIS_URL', 'redisUrl', ['redis://a', 'redis://b', 'redis://c'], ['redis://a', 'redis://b', 'redis://c']],
+    ['REDIS_COMMAND_TIMEOUT', 'redisCommandTimeout', [2000, '3000', 4000], [2000, 3000, 4000]],
+    ['REDIS_CONNECT_TIMEOUT', 'redisConnectTimeout', ['1500', 2500, '600000'], [1500, 2500, 600000]],
   ];
   for (const [key, camel, [explicit, prefixed, generic], [fromExplicit, fromPrefixed, fromGeneric]] of table) {
     it(`reads ${key}: camelCase option, then OAUTH2_CACHE_${key}, then CACHE_${key}, then the default`, () => {
@@ -173,6 +177,45 @@ describe('resolveCacheConfig', () => {
     expect(() => resolveCacheConfig(null as unknown as CacheGrantConfig)).toThrow(/object/);
   });
 
+  it('refuses a Redis timeout that is not a whole number of milliseconds from 1 to 600000, naming the key', () => {
+    const hostile: unknown[] = [
+      0,
+      -1,
+      1.5,
+      'abc',
+      10 ** 9,
+      '',
+      '   ',
+      '0',
+      '-5',
+      '2.5',
+      600_001,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      true,
+      {},
+      [1000],
+    ];
+    for (const [camel, upper] of [
+      ['redisCommandTimeout', 'REDIS_COMMAND_TIMEOUT'],
+      ['redisConnectTimeout', 'REDIS_CONNECT_TIMEOUT'],
+    ] as const) {
+      for (const from of [camel, `OAUTH2_CACHE_${upper}`, `CACHE_${upper}`]) {
+        for (const value of hostile) {
+          const err = errorOf(() => resolveCacheConfig({ type: 'redis', [from]: value }));
+          expect(err.name).toBe('ConfigurationError');
+          expect(err.message).toMatch(new RegExp(`^${from} must be a whole number of milliseconds from 1 to 600000, got `));
+        }
+      }
+      // The more specific key is the one checked (and named), even when a generic one is valid.
+      expect(errorOf(() => resolveCacheConfig({ [`OAUTH2_CACHE_${upper}`]: '0', [`CACHE_${upper}`]: '2000' })).message).toMatch(
+        new RegExp(`^OAUTH2_CACHE_${upper} must`),
+      );
+      expect(resolveCacheConfig({ [camel]: 1 })).toMatchObject({ [camel]: 1 });
+      expect(resolveCacheConfig({ [camel]: ' 600000 ' })).toMatchObject({ [camel]: 600_000 });
+    }
+  });
+
   it('never shows a password or URL in an error', () => {
     const secret = 'hunter2-Sup3r';
     const messages = [
@@ -181,6 +224,8 @@ describe('resolveCacheConfig', () => {
       errorOf(() => resolveCacheConfig({ redisPassword: secret, redisUrl: `redis://:${secret}@h`, redisPort: 'x' })).message,
       errorOf(() => resolveCacheConfig({ redisPassword: secret, type: 'null' })).message,
       errorOf(() => resolveCacheConfig({ redisPassword: secret, type: 'bogus' })).message,
+      errorOf(() => resolveCacheConfig({ redisPassword: secret, redisUrl: `redis://:${secret}@h`, redisCommandTimeout: 0 })).message,
+      errorOf(() => resolveCacheConfig({ OAUTH2_CACHE_REDIS_URL: `redis://:${secret}@h`, CACHE_REDIS_CONNECT_TIMEOUT: 'abc' })).message,
     ];
     for (const m of messages) expect(m).not.toContain(secret);
     expect(messages[0]).toMatch(/redisPassword must be a string/);
@@ -206,6 +251,17 @@ describe('unknownCacheKeys', () => {
       { key: 'CACHE_REDIS_PROT', suggestion: 'CACHE_REDIS_PORT' },
       { key: 'OAUTH2_CACHE_REDISHOST', suggestion: 'OAUTH2_CACHE_REDIS_HOST' },
       { key: 'CACHE_DIR', suggestion: undefined },
+    ]);
+  });
+
+  it("knows the Redis timeout keys, and points the example app's _MS spelling to them", () => {
+    expect(unknownCacheKeys({ OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT: '2000', CACHE_REDIS_CONNECT_TIMEOUT: '2000' })).toEqual([]);
+    expect(
+      unknownCacheKeys({ OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT_MS: '2000', CACHE_REDIS_CONECT_TIMEOUT: '1', CACHE_COMMAND_TIMEOUT: '1' }),
+    ).toEqual([
+      { key: 'OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT_MS', suggestion: 'OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT' },
+      { key: 'CACHE_REDIS_CONECT_TIMEOUT', suggestion: 'CACHE_REDIS_CONNECT_TIMEOUT' },
+      { key: 'CACHE_COMMAND_TIMEOUT', suggestion: undefined },
     ]);
   });
 
@@ -538,6 +594,65 @@ describe('backend packages', () => {
     ]);
   });
 
+  it('hands createRedisGrantCache the command and connect timeouts, the option beating OAUTH2_CACHE_ beating CACHE_', async () => {
+    const { received, importModule } = recordingBackend('createRedisGrantCache');
+    const all = {
+      type: 'redis',
+      redisCommandTimeout: 2000,
+      OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT: '3000',
+      CACHE_REDIS_COMMAND_TIMEOUT: '4000',
+      redisConnectTimeout: '1500',
+      OAUTH2_CACHE_REDIS_CONNECT_TIMEOUT: 2500,
+      CACHE_REDIS_CONNECT_TIMEOUT: '3500',
+    };
+    await createCacheGrant(all, { importModule });
+    await createCacheGrant({ ...all, redisCommandTimeout: undefined, redisConnectTimeout: null as unknown as undefined }, { importModule });
+    await createCacheGrant(
+      {
+        ...all,
+        redisCommandTimeout: undefined,
+        OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT: undefined,
+        redisConnectTimeout: undefined,
+        OAUTH2_CACHE_REDIS_CONNECT_TIMEOUT: undefined,
+      },
+      { importModule },
+    );
+    // With a URL too.
+    await createCacheGrant({ type: 'redis', redisUrl: 'redis://127.0.0.1:7000', CACHE_REDIS_COMMAND_TIMEOUT: '5000' }, { importModule });
+    const options = received.map((r) => (r as { options: Record<string, unknown> }).options);
+    expect(options.map((o) => [o.commandTimeout, o.connectTimeout])).toEqual([
+      [2000, 1500],
+      [3000, 2500],
+      [4000, 3500],
+      [5000, undefined],
+    ]);
+    expect(options[3]).toEqual({ url: 'redis://127.0.0.1:7000', keyPrefix: '', defaultTimeout: 100, commandTimeout: 5000 });
+    expect(options[3]).not.toHaveProperty('connectTimeout');
+  });
+
+  it('leaves the timeouts out when unset, so the package keeps its own defaults', async () => {
+    const { received, importModule } = recordingBackend('createRedisGrantCache');
+    await createCacheGrant({ type: 'redis' }, { importModule });
+    await createCacheGrant({ type: 'redis', redisUrl: 'redis://127.0.0.1:7000' }, { importModule });
+    for (const r of received) {
+      expect((r as { options: object }).options).not.toHaveProperty('commandTimeout');
+      expect((r as { options: object }).options).not.toHaveProperty('connectTimeout');
+    }
+  });
+
+  it('refuses a bad timeout before loading any package', async () => {
+    const { received, importModule } = recordingBackend('createRedisGrantCache');
+    await expect(createCacheGrant({ type: 'redis', OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT: '1.5' }, { importModule })).rejects.toThrow(
+      /^OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT must be a whole number of milliseconds/,
+    );
+    const { registry, calls } = recordingRegistry();
+    await expect(bindCacheGrant(registry, { type: 'redis', CACHE_REDIS_CONNECT_TIMEOUT: '-1' }, nobody, { importModule })).rejects.toThrow(
+      /^CACHE_REDIS_CONNECT_TIMEOUT must be a whole number of milliseconds/,
+    );
+    expect(received).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+
   it('hands createRedisGrantCache a specific host and port over a generic URL', async () => {
     const { received, importModule } = recordingBackend('createRedisGrantCache');
     await createCacheGrant(
@@ -612,15 +727,21 @@ async function listening(port: number, child: ChildProcess, ms: number): Promise
  * Starts a throwaway server (redis-server, memcached from scripts/apt-packages.txt) on a free
  * port; a missing binary fails the suite, it is never skipped.
  */
-async function startServer(command: string, args: (port: number) => string[]): Promise<{ port: number; stop(): Promise<void> }> {
+async function startServer(
+  command: string,
+  args: (port: number) => string[],
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawn(command, args(port), { stdio: 'ignore' });
   const failed = new Promise<never>((_, reject) => child.once('error', reject));
   await Promise.race([listening(port, child, 15_000), failed]);
+  if (child.pid === undefined) throw new Error(`${command} has no pid`);
   return {
     port,
+    pid: child.pid,
     stop: async () => {
       if (child.exitCode !== null) return;
+      child.kill('SIGCONT'); // in case a test left it paused
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
@@ -719,5 +840,132 @@ describe('bindCacheGrant on real Redis and memcached', () => {
       OAUTH2_CACHE_MEMCACHED_SERVERS: memcached,
       OAUTH2_CACHE_KEY_PREFIX: prefix,
     }));
+  });
+});
+
+/** redis-server's arguments for a throwaway server on `port`. */
+const redisArgs = (port: number) => [
+  '--port',
+  String(port),
+  '--bind',
+  '127.0.0.1',
+  '--save',
+  '',
+  '--appendonly',
+  'no',
+  '--protected-mode',
+  'no',
+];
+
+/**
+ * `redisCommandTimeout` / `redisConnectTimeout` reach the cache `createRedisGrantCache` builds
+ * (the package's default is 1000 ms for both). The Redis here is a private one, since it is
+ * paused (SIGSTOP), whatever REDIS_URL says.
+ */
+describe('Redis timeouts reach the cache', () => {
+  let redis: { port: number; pid: number; stop(): Promise<void> };
+  beforeAll(async () => {
+    redis = await startServer('redis-server', redisArgs);
+  }, 60_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  /** Runs `fn` with the Redis server paused: it keeps its connections but answers nothing. */
+  async function whilePaused<T>(fn: () => Promise<T>): Promise<T> {
+    process.kill(redis.pid, 'SIGSTOP');
+    try {
+      return await fn();
+    } finally {
+      process.kill(redis.pid, 'SIGCONT');
+    }
+  }
+
+  const cases: [string, CacheGrantConfig, number][] = [
+    ['unset: the package default', {}, 1000],
+    ['OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT', { OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT: '2500', CACHE_REDIS_COMMAND_TIMEOUT: '4000' }, 2500],
+    ['the option over the keys', { redisCommandTimeout: 1700, OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT: '2500' }, 1700],
+  ];
+  for (const [name, config, ms] of cases) {
+    it(`a paused Redis fails a command after the command timeout (${name}: ${ms} ms)`, async () => {
+      const keyPrefix = `core-timeout-${process.pid}-${Date.now()}:`;
+      const { registry } = recordingRegistry();
+      const store = await bindCacheGrant(
+        registry,
+        { type: 'redis', redisHost: '127.0.0.1', redisPort: redis.port, keyPrefix, ...config },
+        nobody,
+      );
+      try {
+        expect(await store.consumeGrant('client', 'unknown')).toBeNull(); // connected and answering
+        const err = await whilePaused(() =>
+          store.consumeGrant('client', 'code').then(
+            () => null,
+            (e: unknown) => e as Error & { cause?: Error },
+          ),
+        );
+        expect(err?.name).toBe('StoreUnavailableError');
+        expect(err?.cause?.message).toBe(`Redis did not answer within ${ms} ms`);
+      } finally {
+        await store.disconnect();
+      }
+    });
+  }
+
+  it('the token endpoint answers 503 temporarily_unavailable when Redis does not answer within the timeout', async () => {
+    const logged: unknown[] = [];
+    const logger: Logger = { warn: (m, meta) => logged.push([m, meta]), error: (m, meta) => logged.push([m, meta]) };
+    const { provider } = makeProvider({ logger });
+    const store = await bindCacheGrant(
+      provider,
+      {
+        type: 'redis',
+        CACHE_REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+        OAUTH2_CACHE_REDIS_COMMAND_TIMEOUT: 1500,
+        keyPrefix: `core-503-${Date.now()}:`,
+      },
+      nobody,
+    );
+    try {
+      const { code, verifier } = await getCode(provider);
+      const res = await whilePaused(() => exchange(provider, code, verifier));
+      expect(res.status).toBe(503);
+      expect(body(res).error).toBe('temporarily_unavailable');
+      expect(JSON.stringify(logged)).toContain('Redis did not answer within 1500 ms');
+    } finally {
+      await store.disconnect();
+    }
+  });
+
+  it('a server that accepts connections but never answers fails the first command after the connect timeout', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    const { registry } = recordingRegistry();
+    const store = await bindCacheGrant(
+      registry,
+      { type: 'redis', redisHost: '127.0.0.1', redisPort: address.port, OAUTH2_CACHE_REDIS_CONNECT_TIMEOUT: '2500' },
+      nobody,
+    );
+    try {
+      const started = Date.now();
+      const err = await store.consumeGrant('client', 'code').then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      const waited = Date.now() - started;
+      expect(err?.name).toBe('StoreUnavailableError');
+      // A lower bound only (a timer never fires early): the package's default would give up after 1000 ms.
+      expect(waited).toBeGreaterThanOrEqual(2400);
+      expect(sockets.size).toBeGreaterThan(0); // it did reach the server
+    } finally {
+      await store.disconnect();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
