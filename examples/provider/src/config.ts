@@ -136,7 +136,7 @@ export interface AppConfig {
   /** The SQL connection pool of each process (`DATABASE_POOL_*`, `DATABASE_CONNECT_TIMEOUT_MS`). */
   readonly databasePool: DatabasePoolConfig;
   /**
-   * `REDIS_COMMAND_TIMEOUT_MS` (default 3000): how long the Redis Cluster grant cache and the Redis
+   * `REDIS_COMMAND_TIMEOUT_MS` (default 3000): how long the Redis grant cache (single node or cluster) and the Redis
    * ephemeral store wait for a reply before answering 503. A stopped Redis fails at once (no offline queue); this
    * bounds a Redis that accepts but does not answer.
    */

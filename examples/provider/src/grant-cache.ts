@@ -186,8 +186,8 @@ function memcachedProbe(servers: readonly string[]) {
  * Opens the grant cache `GRANT_CACHE` names, through core's `createCacheGrant` (which loads the
  * backend package). Codes are kept at most `defaultTimeout` seconds (the authorization code
  * lifetime). `database` returns `null`: the database binding keeps them. `commandTimeoutMs`
- * (`REDIS_COMMAND_TIMEOUT_MS`) bounds the wait for a Redis reply of the ephemeral store and of a
- * Redis Cluster's grant cache (a single Redis node's grant cache, created by core, keeps its 1 s).
+ * (`REDIS_COMMAND_TIMEOUT_MS`) bounds the wait for a Redis reply of the ephemeral store and of the
+ * grant cache, on a Redis Cluster or a single node (handed to core as `redisCommandTimeout`).
  */
 export async function openGrantCache(
   config: GrantCacheConfig,
@@ -224,7 +224,7 @@ export async function openGrantCache(
           ephemeral: clusterEphemeral.store,
         };
       }
-      settings = { type: 'redis', redisUrl: config.url, defaultTimeout };
+      settings = { type: 'redis', redisUrl: config.url, defaultTimeout, redisCommandTimeout: commandTimeoutMs };
       description = 'redis';
       probe = redisProbe(config);
       ephemeral = redisEphemeral(config, commandTimeoutMs);
