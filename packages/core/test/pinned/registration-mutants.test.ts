@@ -360,6 +360,18 @@ describe('metadata limits at their boundaries', () => {
     ],
     ['a client_uri that is a number', { ...WEB, client_uri: 7 }, 'invalid_client_metadata', 'client_uri must be an https URI'],
     [
+      'a client_uri that is a list',
+      { ...WEB, client_uri: ['https://app.example/'] },
+      'invalid_client_metadata',
+      'client_uri must be an https URI',
+    ],
+    [
+      'a client name that is a list',
+      { ...WEB, client_name: ['Calendar'] },
+      'invalid_client_metadata',
+      'client_name must be a string of 1 to 200 printable characters',
+    ],
+    [
       'a client_uri of 2001 characters',
       { ...WEB, client_uri: `https://app.example/${'a'.repeat(1981)}` },
       'invalid_client_metadata',
