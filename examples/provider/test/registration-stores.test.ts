@@ -21,8 +21,13 @@
  *   token and complete code flows; hostile metadata is refused the same way.
  * - No answer is a 5xx, and neither process's output holds the initial access token, a client
  *   secret or a registration access token.
+ *
+ * Then, on PostgreSQL and MongoDB (see the block at the end): allowed grants and scopes, the
+ * consent page's escaped client_name, the purge of never-used registrations, the CLI's `grants
+ * list|revoke` against the database with both processes seeing the revoke, and the registration
+ * rate limit per address and process.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,8 +37,8 @@ import { startPostgres } from '@portcullis/binding-testkit/servers';
 import { Sequelize } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMongoServer } from '../../../packages/binding-mongoose/test/mongo-server.js';
-import { CB, CookieClient, field, TEST_SEED } from './helpers.js';
-import { authorizeCode, type Proc, postForm, startProcess } from './processes.js';
+import { ALICE, CB, CookieClient, field, signIn, TEST_SEED, TRICKY_SECRET } from './helpers.js';
+import { authorizeCode, PACKAGE_DIR, type Proc, postForm, startProcess } from './processes.js';
 
 /** The issuer of every process (never contacted): configuration URIs are rewritten to the process's address. */
 const ISSUER = 'http://auth.portcullis.test';
@@ -579,6 +584,285 @@ for (const store of STORES) {
     it('no answer was a 5xx, and no secret reached either process output', () => {
       expect(serverErrors).toEqual([]);
       noSecretsIn([tokenApp, openApp]);
+    });
+  });
+}
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI (`pnpm cli ...`: node + tsx on the source) as a child process on `databaseUrl`. */
+function cli(databaseUrl: string, args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', 'src/cli.ts', ...args],
+      { cwd: PACKAGE_DIR, env: { ...process.env, DATABASE_URL: databaseUrl }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The rest of issue 15 on PostgreSQL and MongoDB (SQLite has its own tests: registration,
+ * registration-purge, connected-apps, pages): two processes with `REGISTRATION=open` on one
+ * database, with a 3 s `REGISTRATION_UNUSED_WINDOW` and a 1 s `PURGE_INTERVAL`.
+ * - Allowed grants and scopes of self-registered clients; the secret never expires (the example
+ *   has no secret lifetime setting: `client_secret_expires_at` is 0).
+ * - The consent page names the registered client by its escaped client_name.
+ * - The purge (run by the processes under the database lock) removes a never-used registration
+ *   and keeps a used one.
+ * - The CLI's `grants list|revoke --user [--client]` on that database; the revoke holds at the
+ *   next request on both processes; hostile ids change nothing and never crash it.
+ * - The registration rate limit per address and process: 429 with Retry-After, not bypassed by
+ *   X-Forwarded-For; the other process still counts from zero.
+ * The admin API (@portcullis/admin) is not mounted by the example, so it is not tested here.
+ */
+const POLICY_STORES: Store[] = ['postgres', 'mongodb'];
+
+for (const store of POLICY_STORES) {
+  describe(`registration policy, purge and CLI grants on ${store}`, () => {
+    let a: Proc;
+    let b: Proc;
+    let db: string;
+    let started: number;
+    /** A registered client that completed a code flow (so it is used). */
+    let client: Registered;
+
+    beforeAll(async () => {
+      started = Date.now();
+      db = await freshDatabase(store, 'policy');
+      const env = {
+        ISSUER,
+        SEED_FILE: seedFile,
+        DATABASE_URL: db,
+        REGISTRATION: 'open',
+        REGISTRATION_SCOPES: 'read write',
+        REGISTRATION_UNUSED_WINDOW: '3',
+        PURGE_INTERVAL: '1',
+      };
+      [a, b] = await Promise.all([startProcess(env, children), startProcess(env, children)]);
+      timings[`${store} policy start`] = Date.now() - started;
+    }, 120_000);
+
+    afterAll(() => {
+      timings[`${store} policy total`] = Date.now() - started;
+    });
+
+    it('self-registered clients get only the allowed grants and scopes; their secret does not expire', async () => {
+      for (const [what, body] of [
+        ['the password grant', webClient({ grant_types: ['authorization_code', 'password'] })],
+        ['the implicit grant', webClient({ grant_types: ['implicit'], response_types: ['token'] })],
+        ['the device grant', webClient({ grant_types: ['urn:ietf:params:oauth:grant-type:device_code'] })],
+        ['an unknown grant', webClient({ grant_types: ['authorization_code', 'urn:x:evil'] })],
+        ['a scope not allowed', webClient({ scope: 'read admin' })],
+        ['a scope with a control character', webClient({ scope: 'read\u0000' })],
+      ] as [string, string][]) {
+        const r = await register(a.url, body);
+        expect(r.status, what).toBe(400);
+        expect(r.body.error, what).toBe('invalid_client_metadata');
+        expect(r.body.client_id, what).toBeUndefined();
+      }
+      const c = registered(
+        await register(a.url, JSON.stringify({ grant_types: ['client_credentials'], scope: 'read', client_name: 'Machine' })),
+        true,
+      );
+      expect(c.client_secret_expires_at).toBe(0);
+      const auth = basicAuth(c.client_id, c.client_secret!);
+      expect((await token(b.url, auth, { grant_type: 'client_credentials', scope: 'read' })).status).toBe(200);
+      // Not registered for the code flow, nor for write, nor for the password grant.
+      const w = await token(b.url, auth, { grant_type: 'client_credentials', scope: 'write' });
+      expect(w.status).toBe(400);
+      expect(w.body.error).toBe('invalid_scope');
+      const pw = await token(b.url, auth, { grant_type: 'password', username: ALICE.username, password: ALICE.password });
+      expect(pw.status).toBe(400);
+      expect(['unauthorized_client', 'unsupported_grant_type']).toContain(pw.body.error);
+      const q = new URLSearchParams({
+        response_type: 'code',
+        client_id: c.client_id,
+        redirect_uri: CB,
+        code_challenge: 'x'.repeat(43),
+        code_challenge_method: 'S256',
+      });
+      const az = await call(`${a.url}/oauth/authorize?${q}`);
+      expect(az.status).toBe(400);
+      expect(az.headers.get('location')).toBeNull();
+    });
+
+    it('the consent page shows the registered client_name, escaped', async () => {
+      const hostileName = `${NAME} "><img src=x onerror=alert(1)>`;
+      client = registered(await register(a.url, webClient({ client_name: hostileName })), true);
+      // The code flow first, on one process (its codes live in the process's state store): the
+      // client is used before the 3 s window ends, so the purge keeps it.
+      const flow = await authorizeCode(new CookieClient(a.url), client.client_id, 'read');
+      const t = await token(a.url, basicAuth(client.client_id, client.client_secret!), {
+        grant_type: 'authorization_code',
+        code: flow.code,
+        redirect_uri: CB,
+        code_verifier: flow.verifier,
+      });
+      expect(t.status, JSON.stringify(t.body)).toBe(200);
+      // The consent page on the other process.
+      const browser = new CookieClient(b.url);
+      await signIn(browser);
+      const q = new URLSearchParams({
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: CB,
+        scope: 'read write',
+        state: 's',
+        code_challenge: 'x'.repeat(43),
+        code_challenge_method: 'S256',
+      });
+      const page = await browser.get(`/oauth/authorize?${q}`);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      expect(html).toContain('&lt;b&gt;Dyn &amp; Co&lt;/b&gt; &quot;&gt;&lt;img src=x onerror=alert(1)&gt;');
+      expect(html).not.toContain('<b>Dyn');
+      expect(html).not.toContain('<img src=x');
+    });
+
+    it('the purge removes a never-used registration after REGISTRATION_UNUSED_WINDOW and keeps a used one', async () => {
+      const meta = JSON.stringify({ grant_types: ['client_credentials'], scope: 'read' });
+      const unused = registered(await register(a.url, meta), true);
+      const used = registered(await register(b.url, meta), true);
+      expect(
+        (await token(a.url, basicAuth(used.client_id, used.client_secret!), { grant_type: 'client_credentials', scope: 'read' })).status,
+      ).toBe(200);
+      expect((await configure(b.url, unused.registration_client_uri, 'GET', unused.registration_access_token)).status).toBe(200);
+      // The window is 3 s and the processes purge every second: wait (30 s at most) for it to go.
+      const end = Date.now() + 30_000;
+      let status = 200;
+      while (status === 200 && Date.now() < end) {
+        await sleep(500);
+        status = (await configure(b.url, unused.registration_client_uri, 'GET', unused.registration_access_token)).status;
+      }
+      expect(status).toBe(401);
+      const refused = await token(a.url, basicAuth(unused.client_id, unused.client_secret!), {
+        grant_type: 'client_credentials',
+        scope: 'read',
+      });
+      expect(refused.status).toBe(401);
+      expect(refused.body.error).toBe('invalid_client');
+      // Well past the window: the used ones stay, on both processes; so does the seeded client.
+      for (const p of [a, b]) {
+        expect((await configure(p.url, used.registration_client_uri, 'GET', used.registration_access_token)).status).toBe(200);
+        expect(
+          (await token(p.url, basicAuth(used.client_id, used.client_secret!), { grant_type: 'client_credentials', scope: 'read' })).status,
+        ).toBe(200);
+        expect((await configure(p.url, client.registration_client_uri, 'GET', client.registration_access_token)).status).toBe(200);
+      }
+      expect(`${a.output()}${b.output()}`).toMatch(/purged never-used registered clients/);
+    });
+
+    it('CLI grants list|revoke --user [--client] on the database; the revoke holds at the next request on both processes', async () => {
+      const flow = async (clientId: string, secret: string) => {
+        const auth = basicAuth(clientId, secret);
+        const f = await authorizeCode(new CookieClient(a.url), clientId, 'read');
+        const t = await token(a.url, auth, { grant_type: 'authorization_code', code: f.code, redirect_uri: CB, code_verifier: f.verifier });
+        expect(t.status, JSON.stringify(t.body)).toBe(200);
+        const access = String(t.body.access_token);
+        for (const p of [a, b]) expect(await me(p.url, access)).toBe(200);
+        return { access, refresh: String(t.body.refresh_token), auth };
+      };
+      const first = await flow(client.client_id, client.client_secret!);
+      // A grant of the same user to the seeded client: a revoke for the registered one keeps it.
+      const seeded = await flow('interop-app', TRICKY_SECRET);
+      // The list, and hostile ids beside it (the CLI runs are slow to start: side by side): exit 0
+      // with nothing found and nothing revoked, or exit 2 for what is no id; never a crash. A
+      // client id may start with "-": `--client=<id>` takes it.
+      const found: string[][] = [
+        ['grants', 'list', '--user={"$ne":null}', '--json'],
+        ['grants', 'revoke', "--user=u-alice' OR '1'='1", `--client=${client.client_id}`],
+        ['grants', 'revoke', `--user=${ALICE.subject}`, '--client={"$ne":null}'],
+      ];
+      const usage: string[][] = [['grants', 'revoke', `--user=${ALICE.subject}`, `--client=${client.client_id}\r\nX: 1`]];
+      const [list, ...runs] = await Promise.all(
+        [['grants', 'list', '--user', ALICE.subject, '--json'], ...found, ...usage].map((args) => cli(db, args)),
+      );
+      expect(list!.code, list!.stderr).toBe(0);
+      const rows = JSON.parse(list!.stdout) as { clientId: string; scopes: string[] }[];
+      expect(rows.map((r) => r.clientId)).toContain(client.client_id);
+      expect(list!.stdout).not.toContain(first.access);
+      found.forEach((args, i) => {
+        const r = runs[i]!;
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+        if (args[1] === 'list') expect(JSON.parse(r.stdout)).toEqual([]);
+        else expect(r.stdout, args.join(' ')).toMatch(/^Revoked 0 grants /);
+      });
+      usage.forEach((args, i) => {
+        const r = runs[found.length + i]!;
+        expect(r.code, args.join(' ').slice(0, 60)).toBe(2);
+        expect(r.stderr).toMatch(/^Error: /);
+      });
+      for (const p of [a, b]) expect(await me(p.url, first.access)).toBe(200);
+
+      const revoked = await cli(db, ['grants', 'revoke', '--user', ALICE.subject, `--client=${client.client_id}`]);
+      expect(revoked.code, revoked.stderr).toBe(0);
+      // Two grants: the code flow of the consent page test and this one.
+      expect(revoked.stdout).toMatch(/^Revoked 2 grants of user "u-alice" for client /);
+      for (const p of [a, b]) expect(await me(p.url, first.access)).toBe(401);
+      const refreshed = await token(a.url, first.auth, { grant_type: 'refresh_token', refresh_token: first.refresh });
+      expect(refreshed.status).toBe(400);
+      expect(refreshed.body.error).toBe('invalid_grant');
+
+      for (const p of [a, b]) expect(await me(p.url, seeded.access)).toBe(200);
+      // Every client at once.
+      const second = await flow(client.client_id, client.client_secret!);
+      const all = await cli(db, ['grants', 'revoke', '--user', ALICE.subject]);
+      expect(all.code, all.stderr).toBe(0);
+      expect(all.stdout).toMatch(/^Revoked 2 grants of user "u-alice";/);
+      for (const p of [a, b]) for (const t of [second, seeded]) expect(await me(p.url, t.access)).toBe(401);
+    }, 120_000);
+
+    it('rate limit per address and process: 429 with Retry-After after the limit, not bypassed by X-Forwarded-For', async () => {
+      const meta = JSON.stringify({ grant_types: ['client_credentials'], scope: 'read' });
+      let limited: Answer | null = null;
+      let accepted = 0;
+      for (let i = 0; i < 25 && limited === null; i++) {
+        const r = await register(a.url, meta);
+        if (r.status === 429) limited = r;
+        else {
+          registered(r, true);
+          accepted++;
+        }
+      }
+      expect(limited).not.toBeNull();
+      // Process a counted nine registrations in the tests above (the refused ones count too); the
+      // limit is 20 an hour.
+      expect(accepted).toBe(11);
+      expect(limited!.body.error).toBe('temporarily_unavailable');
+      const wait = Number(limited!.headers.get('retry-after'));
+      expect(Number.isInteger(wait)).toBe(true);
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(3600);
+      const spoofs: Record<string, string>[] = [
+        { 'x-forwarded-for': '203.0.113.9' },
+        { forwarded: 'for=203.0.113.9' },
+        { 'x-real-ip': '198.51.100.1' },
+      ];
+      for (const headers of spoofs) {
+        const r = await register(a.url, meta, headers);
+        expect(r.status, JSON.stringify(headers)).toBe(429);
+        expect(r.body.client_id).toBeUndefined();
+      }
+      // A hostile body is limited too (the limit comes before parsing).
+      expect((await register(a.url, '{"redirect_uris": [')).status).toBe(429);
+      // The other process counts on its own.
+      registered(await register(b.url, meta), true);
+    });
+
+    it('no answer was a 5xx, and no secret reached either process output', () => {
+      expect(serverErrors).toEqual([]);
+      noSecretsIn([a, b]);
     });
   });
 }
