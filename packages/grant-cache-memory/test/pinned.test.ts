@@ -38,6 +38,7 @@ describe('memory grant cache: deadlines to the millisecond (fake clock)', () => 
     for (const expiresAt of [at(0), at(-1), new Date(Number.NaN)]) {
       const grant = makeGrant({ expiresAt });
       await cache.saveGrant(grant);
+      assert.equal(cache.size, 0, 'it takes no slot');
       assert.equal(cache.peek(grant.clientId, grant.code), null, String(expiresAt.getTime()));
     }
     assert.equal(cache.size, 0);
