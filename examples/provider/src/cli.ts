@@ -198,10 +198,24 @@ async function usersAdd(storage: Storage, args: string[]): Promise<void> {
 /** The longest user or client id the grants commands take. */
 const MAX_ID = 512;
 
+/**
+ * `--name value` as `--name=value` for the options that take an id: node's parseArgs refuses a
+ * separate value that starts with `-` as ambiguous, and generated client ids (base64url) can.
+ */
+function joinIdValues(args: string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (names.includes(a) && i + 1 < args.length) out.push(`${a}=${args[++i]}`);
+    else out.push(a);
+  }
+  return out;
+}
+
 /** `--user` (required) and `--client` (optional) of the grants commands, checked. */
 function grantArgs(args: string[], withClient: boolean): { user: string; client: string | null; json: boolean } {
   const { values, positionals } = parseArgs({
-    args,
+    args: joinIdValues(args, ['--user', '--client']),
     allowPositionals: true,
     options: { user: { type: 'string' }, ...(withClient ? { client: { type: 'string' } } : { json: { type: 'boolean' } }) },
   });

@@ -319,6 +319,10 @@ describe('the CLI', () => {
     expect((await me(app.url, second.access)).status).toBe(401);
     const none = await cli(['grants', 'list', '--user', 'u-nobody'], 'cli');
     expect(none.stdout).toContain('No connected apps for user "u-nobody"');
+    // Ids may start with "-" (generated client ids are base64url): taken as values, not options.
+    const dash = await cli(['grants', 'revoke', '--user', '-u-dash', '--client', '-Xc9'], 'cli');
+    expect(dash.code, dash.stderr).toBe(0);
+    expect(dash.stdout).toMatch(/Revoked 0 grants? of user "-u-dash" for client "-Xc9"/);
 
     const nul = `u-${randomBytes(2).toString('hex')}\u0001`;
     for (const args of [
