@@ -561,3 +561,12 @@ describe('the request body and the registration store', () => {
     expectError(gone, 401, 'invalid_token', 'The registration access token is invalid');
   });
 });
+
+describe('defaults of left-out metadata', () => {
+  it('a client without the code grant and without response_types gets none; without a scope policy, no scopes', async () => {
+    const { provider } = setup({ scopes: undefined }, { scopes: undefined });
+    const c = await register(provider, { grant_types: ['client_credentials'] });
+    expect(c.response_types).toEqual([]);
+    expect('scope' in c).toBe(false);
+  });
+});
