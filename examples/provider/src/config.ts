@@ -166,9 +166,16 @@ export interface AppConfig {
    * `token` (a registration needs `Authorization: Bearer <REGISTRATION_TOKEN>`);
    * `REGISTRATION_SCOPES`: the scopes a registered client may ask for (default `read`);
    * `REGISTRATION_UNUSED_WINDOW`: how long a self-registered client that never got a token is
-   * kept before the purge removes it (default 7 days; `0` or `off`: kept for ever).
+   * kept before the purge removes it (default 7 days; `0` or `off`: kept for ever);
+   * `REGISTRATION_SECRET_LIFETIME`: how long a registered client's secret works (default `0`/`off`: for ever).
    */
   readonly registration: RegistrationConfig;
+  /**
+   * `ADMIN_OPERATOR_TOKEN`: when set (at least 32 characters of `A-Z a-z 0-9 - . _ ~ + /`), the
+   * admin API (`@portcullis/admin`) is mounted at `/admin` and accepts it as a bearer token; unset:
+   * no admin API. Never logged.
+   */
+  readonly adminOperatorToken: Secret | null;
 }
 
 export interface RegistrationConfig {
@@ -177,9 +184,14 @@ export interface RegistrationConfig {
   readonly scopes: readonly string[];
   /** `REGISTRATION_UNUSED_WINDOW` in seconds; 0: never-used registrations are never purged. */
   readonly unusedWindow: number;
+  /**
+   * `REGISTRATION_SECRET_LIFETIME` in seconds: a registered client's secret stops working this long
+   * after it was issued (`client_secret_expires_at`, RFC 7591); 0: never expires.
+   */
+  readonly secretLifetime: number;
 }
 
-/** The longest `REGISTRATION_UNUSED_WINDOW`: ten years. */
+/** The longest `REGISTRATION_UNUSED_WINDOW` and `REGISTRATION_SECRET_LIFETIME`: ten years. */
 const MAX_UNUSED_WINDOW = 3650 * 86_400;
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -435,7 +447,20 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     },
     ...parseTokenFeatures(env), // ACCESS_TOKEN_FORMAT, KEY_ENCRYPTION_KEY, RESOURCES, PAR, DPOP, DPOP_NONCE_SECRET
     registration: parseRegistration(env),
+    adminOperatorToken: parseAdminOperatorToken(env),
   };
+}
+
+/**
+ * `ADMIN_OPERATOR_TOKEN`: unset or empty (no admin API), or 32 to 512 characters of
+ * `A-Z a-z 0-9 - . _ ~ + /` (what `@portcullis/admin` accepts). The value is never echoed.
+ */
+export function parseAdminOperatorToken(env: Env): Secret | null {
+  const token = secretSetting(env, 'ADMIN_OPERATOR_TOKEN', 32, 512);
+  if (token && !/^[A-Za-z0-9\-._~+/]+$/.test(token.reveal())) {
+    throw new ConfigError('ADMIN_OPERATOR_TOKEN may hold only A-Z a-z 0-9 - . _ ~ + / (e.g. `openssl rand -hex 32`)');
+  }
+  return token;
 }
 
 /**
@@ -458,7 +483,26 @@ export function parseRegistration(env: Env): RegistrationConfig {
       );
     }
   }
-  return { mode, token, scopes, unusedWindow: parseUnusedWindow(value(env, 'REGISTRATION_UNUSED_WINDOW')) };
+  return {
+    mode,
+    token,
+    scopes,
+    unusedWindow: parseUnusedWindow(value(env, 'REGISTRATION_UNUSED_WINDOW')),
+    secretLifetime: parseSecretLifetime(value(env, 'REGISTRATION_SECRET_LIFETIME')),
+  };
+}
+
+/** `REGISTRATION_SECRET_LIFETIME`: `0`/`off` (default: never expires), or a duration up to ten years. */
+function parseSecretLifetime(text: string | undefined): number {
+  if (text === undefined || ['0', 'off'].includes(text.toLowerCase())) return 0;
+  if (text.length > 40) {
+    throw new ConfigError('REGISTRATION_SECRET_LIFETIME must be a duration such as 90d, 12h or 3600, or 0 (never expires)');
+  }
+  const seconds = parseDuration('REGISTRATION_SECRET_LIFETIME', text);
+  if (seconds > MAX_UNUSED_WINDOW) {
+    throw new ConfigError(`REGISTRATION_SECRET_LIFETIME must be at most 3650d, got "${text}" (use 0 for never)`);
+  }
+  return seconds;
 }
 
 /** `REGISTRATION_UNUSED_WINDOW`: a duration up to ten years (default 7 days), or `0`/`off`. */

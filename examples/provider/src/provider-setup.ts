@@ -51,6 +51,8 @@ export interface ProviderSetup {
   readonly demoUser: DemoUser | null;
   readonly rateLimit: ClientAuthRateLimit;
   readonly signInLimit: SignInLimit;
+  /** The stores the provider uses (the binding's, the grant cache, the token features'): for the admin API. */
+  readonly stores: ProviderStores;
 }
 
 /** Creates the demo client (always, so its redirect URI follows the issuer) and the demo user (once). */
@@ -102,6 +104,7 @@ function registrationOptions(config: AppConfig) {
       ...(r.mode === 'token' && r.token ? { initialAccessTokens: [r.token.reveal()] } : {}),
       grantTypes: REGISTRABLE_GRANTS.filter((g) => config.grants.includes(g)),
       scopes: [...r.scopes],
+      clientSecretLifetime: r.secretLifetime,
     },
   };
 }
@@ -113,8 +116,14 @@ function registrationOptions(config: AppConfig) {
  *   the grant cache is in memory too);
  * - the signing keys of JWT access tokens: the database binding's, else this process's memory
  *   (lost at restart and not shared by processes: a warning says so).
+ * Returns the key store it added, if any.
  */
-function registerTokenFeatureStores(provider: OAuth2Provider, config: AppConfig, p: ProviderParts, bound: ProviderStores): void {
+function registerTokenFeatureStores(
+  provider: OAuth2Provider,
+  config: AppConfig,
+  p: ProviderParts,
+  bound: ProviderStores,
+): Pick<ProviderStores, 'keys'> {
   const { logger } = p;
   const needsEphemeral = config.par !== 'off' || config.dpop.enabled;
   const needsKeys = config.accessTokenFormat === 'jwt' || config.resources.some((r) => r.accessTokenFormat === 'jwt');
@@ -138,7 +147,9 @@ function registerTokenFeatureStores(provider: OAuth2Provider, config: AppConfig,
     logger.warn(
       'JWT signing keys are kept in this process only (new keys at every start, not shared by processes): the database binding registers no key store',
     );
+    return { keys: memory.keys };
   }
+  return {};
 }
 
 /**
@@ -210,7 +221,7 @@ export async function setupProvider(config: AppConfig, p: ProviderParts): Promis
   };
   storage.bind(recorder, { currentUser, withGrants: p.grantCache === null });
   if (p.grantCache) provider.useStores({ grants: p.grantCache });
-  registerTokenFeatureStores(provider, config, p, bound);
+  const added = registerTokenFeatureStores(provider, config, p, bound);
   provider.validate();
 
   const seed = config.seedFile ? await loadSeedFile(config.seedFile) : null;
@@ -222,5 +233,5 @@ export async function setupProvider(config: AppConfig, p: ProviderParts): Promis
     }
     return config.demo ? ensureDemo(storage, issuer) : null;
   });
-  return { provider, context, demoUser, rateLimit, signInLimit };
+  return { provider, context, demoUser, rateLimit, signInLimit, stores: { ...bound, ...added } };
 }

@@ -50,7 +50,8 @@ describe('parseConfig', () => {
       resources: [],
       par: 'on',
       dpop: { enabled: true, nonceSecret: null },
-      registration: { mode: 'off', token: null, scopes: ['read'], unusedWindow: 7 * 86_400 },
+      registration: { mode: 'off', token: null, scopes: ['read'], unusedWindow: 7 * 86_400, secretLifetime: 0 },
+      adminOperatorToken: null,
     });
   });
 
@@ -451,6 +452,64 @@ describe('token features: ACCESS_TOKEN_FORMAT, KEY_ENCRYPTION_KEY, RESOURCES, PA
       NONCE.repeat(100), // oversize
     ]) {
       expect(failure({ DPOP_NONCE_SECRET: secret }, secret)).toMatch(/DPOP_NONCE_SECRET is too|DPOP_NONCE_SECRET holds/);
+    }
+  });
+});
+
+describe('ADMIN_OPERATOR_TOKEN and REGISTRATION_SECRET_LIFETIME', () => {
+  const ADMIN = 'Adm1n-operator_token.of~at+least/32chars';
+  const parse = (env: Record<string, string>) => parseConfig(env, [], CWD);
+  /** The ConfigError's message, which must never hold `secret`. */
+  const failure = (env: Record<string, string>, secret?: string): string => {
+    let message = '';
+    try {
+      parse(env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).not.toBe('');
+    if (secret !== undefined) expect(message).not.toContain(secret);
+    return message;
+  };
+
+  it('reads ADMIN_OPERATOR_TOKEN (off when unset or empty) and keeps it out of printing and JSON', () => {
+    expect(parse({}).adminOperatorToken).toBeNull();
+    expect(parse({ ADMIN_OPERATOR_TOKEN: '' }).adminOperatorToken).toBeNull();
+    const c = parse({ ADMIN_OPERATOR_TOKEN: ADMIN });
+    expect(c.adminOperatorToken?.reveal()).toBe(ADMIN);
+    expect(JSON.stringify(c)).not.toContain(ADMIN);
+    expect(inspect(c, { depth: 10 })).not.toContain(ADMIN);
+  });
+
+  it('refuses a short, oversize or hostile ADMIN_OPERATOR_TOKEN without echoing it', () => {
+    for (const [secret, message] of [
+      ['a'.repeat(31), /ADMIN_OPERATOR_TOKEN is too short \(at least 32/],
+      [ADMIN.repeat(20), /ADMIN_OPERATOR_TOKEN is too long/],
+      [`${ADMIN}\r\nX-Injected: 1`, /ADMIN_OPERATOR_TOKEN holds/],
+      [`${ADMIN}\u0000`, /ADMIN_OPERATOR_TOKEN holds/],
+      [`${ADMIN} spaced`, /ADMIN_OPERATOR_TOKEN holds/],
+      [`${ADMIN}é`, /ADMIN_OPERATOR_TOKEN holds/],
+      [`${ADMIN}"quote`, /ADMIN_OPERATOR_TOKEN may hold only/],
+      [`${ADMIN}=`, /ADMIN_OPERATOR_TOKEN may hold only/],
+      [`{"$ne":null}${ADMIN}`, /ADMIN_OPERATOR_TOKEN may hold only/],
+    ] as const) {
+      expect(failure({ ADMIN_OPERATOR_TOKEN: secret }, secret)).toMatch(message);
+    }
+  });
+
+  it('reads REGISTRATION_SECRET_LIFETIME: 0 or off (never expires, the default) or a duration up to 3650d', () => {
+    expect(parse({}).registration.secretLifetime).toBe(0);
+    expect(parse({ REGISTRATION_SECRET_LIFETIME: '0' }).registration.secretLifetime).toBe(0);
+    expect(parse({ REGISTRATION_SECRET_LIFETIME: 'OFF' }).registration.secretLifetime).toBe(0);
+    expect(parse({ REGISTRATION_SECRET_LIFETIME: '3' }).registration.secretLifetime).toBe(3);
+    expect(parse({ REGISTRATION_SECRET_LIFETIME: '90d' }).registration.secretLifetime).toBe(90 * 86_400);
+    expect(parse({ REGISTRATION_SECRET_LIFETIME: '3650d' }).registration.secretLifetime).toBe(3650 * 86_400);
+  });
+
+  it('refuses a hostile REGISTRATION_SECRET_LIFETIME, naming the variable', () => {
+    for (const text of ['-5', '1.5h', '1w', 'never', '3651d', '9'.repeat(400), '10\r\nX: 1', '0x10', '1h; rm -rf /', '{"$ne":null}']) {
+      expect(failure({ REGISTRATION_SECRET_LIFETIME: text })).toMatch(/^REGISTRATION_SECRET_LIFETIME must be/);
     }
   });
 });
