@@ -615,8 +615,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The rest of issue 15 on PostgreSQL and MongoDB (SQLite has its own tests: registration,
  * registration-purge, connected-apps, pages): two processes with `REGISTRATION=open` on one
  * database, with a 3 s `REGISTRATION_UNUSED_WINDOW` and a 1 s `PURGE_INTERVAL`.
- * - Allowed grants and scopes of self-registered clients; the secret never expires (the example
- *   has no secret lifetime setting: `client_secret_expires_at` is 0).
+ * - Allowed grants and scopes of self-registered clients; the secret never expires at the default
+ *   `REGISTRATION_SECRET_LIFETIME` (`client_secret_expires_at` is 0; admin-stores.test.ts covers a
+ *   lifetime that runs out).
  * - The consent page names the registered client by its escaped client_name.
  * - The purge (run by the processes under the database lock) removes a never-used registration
  *   and keeps a used one.
@@ -624,7 +625,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *   next request on both processes; hostile ids change nothing and never crash it.
  * - The registration rate limit per address and process: 429 with Retry-After, not bypassed by
  *   X-Forwarded-For; the other process still counts from zero.
- * The admin API (@portcullis/admin) is not mounted by the example, so it is not tested here.
+ * The admin API (@portcullis/admin, mounted with `ADMIN_OPERATOR_TOKEN`) has its own file on the
+ * three stores: admin-stores.test.ts.
  */
 const POLICY_STORES: Store[] = ['postgres', 'mongodb'];
 
