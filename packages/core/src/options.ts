@@ -627,6 +627,13 @@ function resolveRegistration(r: RegistrationOptions | undefined, serverScopes: r
   if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string' && t.length >= 32)) {
     throw new TypeError('Portcullis: registration.initialAccessTokens must be strings of at least 32 characters');
   }
+  // Sent as `Authorization: Bearer <token>`, so each must be a token68 (RFC 6750 section 2.1):
+  // any other token could never be presented, and the endpoint only compares token68 values.
+  if (!tokens.every((t) => /^[A-Za-z0-9\-._~+/]+=*$/.test(t))) {
+    throw new TypeError(
+      'Portcullis: registration.initialAccessTokens must be bearer tokens (letters, digits and -._~+/ with trailing =), as generateClientSecret() makes',
+    );
+  }
   const grantTypes = r?.grantTypes ?? ['authorization_code', 'refresh_token'];
   for (const g of grantTypes) {
     if (!ALL_GRANTS.includes(g)) throw new TypeError(`Portcullis: registration.grantTypes: unknown grant '${String(g)}'`);

@@ -419,6 +419,10 @@ describe('RFC 7591 section 3: registration', () => {
     }
     expect((await handle(provider, post(WEB, { authorization: `Bearer ${IAT}` }))).status).toBe(201);
     expect(() => setup({ initialAccessTokens: ['short'] })).toThrow(TypeError);
+    // A token that could never be sent as a Bearer token68 is refused when configured.
+    for (const bad of [`${'a'.repeat(32)} b`, `${'a'.repeat(32)}"`, `${'a'.repeat(32)}\n`, `=${'a'.repeat(32)}`, `${'é'.repeat(32)}`]) {
+      expect(() => setup({ initialAccessTokens: [IAT, bad] })).toThrow(/must be bearer tokens/);
+    }
   });
 
   it('limits registrations per client address (429 with Retry-After)', async () => {
