@@ -474,6 +474,10 @@ export function parseRegistration(env: Env): RegistrationConfig {
     throw new ConfigError('REGISTRATION=token needs REGISTRATION_TOKEN (at least 32 random characters, e.g. `openssl rand -hex 32`)');
   }
   if (mode !== 'token' && token) throw new ConfigError('REGISTRATION_TOKEN is set but REGISTRATION is not token');
+  // Clients send it as `Authorization: Bearer <token>`: a token68 (RFC 6750 2.1), as core requires.
+  if (token && !/^[A-Za-z0-9\-._~+/]+=*$/.test(token.reveal())) {
+    throw new ConfigError('REGISTRATION_TOKEN must be a bearer token: letters, digits and -._~+/ (trailing = allowed)');
+  }
   const scopes = (value(env, 'REGISTRATION_SCOPES') ?? 'read').split(/\s+/).filter((x) => x !== '');
   if (scopes.length > 100) throw new ConfigError('REGISTRATION_SCOPES: at most 100 scopes');
   for (const x of scopes) {

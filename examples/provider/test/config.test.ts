@@ -507,6 +507,13 @@ describe('ADMIN_OPERATOR_TOKEN and REGISTRATION_SECRET_LIFETIME', () => {
     expect(parse({ REGISTRATION_SECRET_LIFETIME: '3650d' }).registration.secretLifetime).toBe(3650 * 86_400);
   });
 
+  it('refuses a REGISTRATION_TOKEN that could not be sent as a Bearer token, without echoing it', () => {
+    for (const token of [`${'a'.repeat(32)}!`, `${'a'.repeat(32)}"x`, `=${'a'.repeat(32)}`, `${'a'.repeat(16)}:${'b'.repeat(16)}`]) {
+      expect(failure({ REGISTRATION: 'token', REGISTRATION_TOKEN: token }, token)).toMatch(/^REGISTRATION_TOKEN must be a bearer token/);
+    }
+    expect(parse({ REGISTRATION: 'token', REGISTRATION_TOKEN: `${'a'.repeat(40)}+/=` }).registration.mode).toBe('token');
+  });
+
   it('refuses a hostile REGISTRATION_SECRET_LIFETIME, naming the variable', () => {
     for (const text of ['-5', '1.5h', '1w', 'never', '3651d', '9'.repeat(400), '10\r\nX: 1', '0x10', '1h; rm -rf /', '{"$ne":null}']) {
       expect(failure({ REGISTRATION_SECRET_LIFETIME: text })).toMatch(/^REGISTRATION_SECRET_LIFETIME must be/);
