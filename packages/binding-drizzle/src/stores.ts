@@ -149,9 +149,24 @@ export const isSet = (value: unknown): boolean => value !== null && value !== un
  * are left out when NULL; `resourceServer` comes back `true` only when the column holds true.
  */
 export function createClientStore<C extends Client = Client>(driver: Driver, table: TableWith<ClientColumns>): ClientStore<C> {
+  const read = clientRows(table);
+  const lookup = (clientId: string) => sql`SELECT ${read.list} FROM ${table} WHERE ${name(table.id)} = ${clientId}`;
+  return {
+    getClient: (clientId) =>
+      guard(async () => {
+        if (!fits(clientId, MAX_ID)) return null;
+        const row = (await driver.rows(lookup(clientId)))[0];
+        // Exact match whatever the column's collation (MySQL's default ignores case).
+        if (!row || str(row.id) !== clientId) return null;
+        return read.client<C>(row, clientId);
+      }),
+  };
+}
+
+/** The select list of a client row and the reading of one as core's `Client` (its id as given). */
+function clientRows(table: TableWith<ClientColumns>): { list: SQL; client<C extends Client>(row: Row, id: string): C } {
   const columns = getTableColumns(table) as Record<string, Column>;
   const keys = Object.keys(columns);
-  const lookup = (clientId: string) => sql`SELECT ${selectList(table, keys)} FROM ${table} WHERE ${name(table.id)} = ${clientId}`;
   const own = new Set<string>([
     'id',
     'secretHash',
@@ -165,32 +180,28 @@ export function createClientStore<C extends Client = Client>(driver: Driver, tab
     ...REGISTRATION_KEYS,
   ]);
   return {
-    getClient: (clientId) =>
-      guard(async () => {
-        if (!fits(clientId, MAX_ID)) return null;
-        const row = (await driver.rows(lookup(clientId)))[0];
-        // Exact match whatever the column's collation (MySQL's default ignores case).
-        if (!row || str(row.id) !== clientId) return null;
-        const client: Record<string, unknown> = {};
-        for (const key of keys) {
-          if (own.has(key)) continue;
-          const value = row[key];
-          client[key] = isSet(value) ? (columns[key] as Column).mapFromDriverValue(value) : value;
-        }
-        Object.assign(client, {
-          id: clientId,
-          secretHash: optStr(row.secretHash),
-          redirectUris: toArray(row.redirectUris),
-          grantTypes: toArray(row.grantTypes),
-          scopes: toArray(row.scopes),
-        });
-        if (isSet(row.defaultScopes)) client.defaultScopes = toArray(row.defaultScopes);
-        if (isSet(row.tokenEndpointAuthMethod)) client.tokenEndpointAuthMethod = str(row.tokenEndpointAuthMethod);
-        if (flag(row.resourceServer)) client.resourceServer = true;
-        if (isSet(row.resources)) client.resources = toArray(row.resources);
-        readRegistrationFields(row, client);
-        return client as unknown as C;
-      }),
+    list: selectList(table, keys),
+    client<C extends Client>(row: Row, id: string): C {
+      const client: Record<string, unknown> = {};
+      for (const key of keys) {
+        if (own.has(key)) continue;
+        const value = row[key];
+        client[key] = isSet(value) ? (columns[key] as Column).mapFromDriverValue(value) : value;
+      }
+      Object.assign(client, {
+        id,
+        secretHash: optStr(row.secretHash),
+        redirectUris: toArray(row.redirectUris),
+        grantTypes: toArray(row.grantTypes),
+        scopes: toArray(row.scopes),
+      });
+      if (isSet(row.defaultScopes)) client.defaultScopes = toArray(row.defaultScopes);
+      if (isSet(row.tokenEndpointAuthMethod)) client.tokenEndpointAuthMethod = str(row.tokenEndpointAuthMethod);
+      if (flag(row.resourceServer)) client.resourceServer = true;
+      if (isSet(row.resources)) client.resources = toArray(row.resources);
+      readRegistrationFields(row, client);
+      return client as unknown as C;
+    },
   };
 }
 
@@ -264,8 +275,9 @@ function registrationText(r: NonNullable<Client['registration']>): string {
  * that does nothing on a taken id (`ON CONFLICT DO NOTHING`; MySQL `ON DUPLICATE KEY UPDATE id =
  * id`): the primary key picks the one winner of concurrent creates, the others answer `false`.
  * `updateClient` is one UPDATE of every column (absent fields become NULL; a first-use mark is
- * kept), `deleteClient` one DELETE. With the `registeredAt` and `firstUsedAt` columns (the
- * default tables) it also has `markClientUsed` and `purgeUnusedClients`. A table of your own may leave out the optional columns: clients that set such a field
+ * kept), `deleteClient` one DELETE, `listClients` one SELECT of a page in code-point id order
+ * (whatever the column collation; `limit` a positive integer, at most 1000 per page). With the
+ * `registeredAt` and `firstUsedAt` columns (the default tables) it also has `markClientUsed` and `purgeUnusedClients`. A table of your own may leave out the optional columns: clients that set such a field
  * are then refused with a TypeError naming it, rather than stored without it.
  */
 export function createClientRegistrationStore<C extends Client = Client>(
@@ -349,8 +361,39 @@ export function createClientRegistrationStore<C extends Client = Client>(
         if (!fits(clientId, MAX_ID)) return false;
         return (await driver.run(sql`DELETE FROM ${table} WHERE ${name(table.id)} = ${clientId}`)) > 0;
       }),
+    listClients: clientListing<C>(driver, table),
     ...(has('registration') && has('registeredAt') && has('firstUsedAt') ? unusedClientPurge(driver, table, columns) : {}),
   };
+}
+
+/** The largest page `listClients` answers; a larger `limit` gives this many. */
+const LIST_CLIENTS_MAX = 1000;
+
+/**
+ * `listClients`: one SELECT of at most `limit + 1` rows with ids after `after`, in code-point
+ * order whatever the column's collation (`COLLATE "C"` on PostgreSQL, a `BINARY` comparison on
+ * MySQL/MariaDB, `COLLATE BINARY` on SQLite: UTF-8 bytes, the order of core's memory store and
+ * the other bindings), the extra row telling whether a next page exists.
+ */
+function clientListing<C extends Client>(
+  driver: Driver,
+  table: TableWith<ClientColumns>,
+): NonNullable<ClientRegistrationStore<C>['listClients']> {
+  const read = clientRows(table);
+  const id = name(table.id);
+  const ordered =
+    driver.dialect === 'postgresql' ? sql`${id} COLLATE "C"` : driver.dialect === 'mysql' ? sql`BINARY ${id}` : sql`${id} COLLATE BINARY`;
+  return (after, limit) =>
+    guard(async () => {
+      if (after !== null && typeof after !== 'string') throw new TypeError('listClients: after must be a string or null');
+      if (!Number.isInteger(limit) || limit < 1) throw new RangeError('listClients: limit must be a positive integer');
+      const size = Math.min(limit, LIST_CLIENTS_MAX);
+      const where = after === null ? sql`` : sql` WHERE ${ordered} > ${after}`;
+      // `size` is a checked integer, written as a literal (MySQL refuses a LIMIT placeholder in prepared statements).
+      const rows = await driver.rows(sql`SELECT ${read.list} FROM ${table}${where} ORDER BY ${ordered} LIMIT ${sql.raw(String(size + 1))}`);
+      const page = rows.slice(0, size).map((row) => read.client<C>(row, str(row.id)));
+      return { clients: page, next: rows.length > size ? (page.at(-1)?.id ?? null) : null };
+    });
 }
 
 /**

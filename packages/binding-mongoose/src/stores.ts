@@ -99,13 +99,21 @@ export function createClientStore<C extends Client = Client, D extends ClientDoc
         if (!isString(clientId)) return null;
         const doc = await clients.findOne({ clientId: eq(clientId) }, { _id: 0, __v: 0 }).lean<ClientDocument>();
         if (!doc) return null;
-        const { clientId: id, resourceServer, ...rest } = doc;
-        // Only a stored `true` makes a resource server; `false`, `null` or a missing field (documents
-        // written before it existed) leave it out, and so does anything written past the schema.
-        return (resourceServer === true ? { ...rest, id, resourceServer } : { ...rest, id }) as unknown as C;
+        return clientFromDocument<C>(doc);
       }),
   };
 }
+
+/** A client document (read lean, without `_id` and `__v`) as core's `Client`. */
+function clientFromDocument<C extends Client>(doc: ClientDocument): C {
+  const { clientId: id, resourceServer, ...rest } = doc;
+  // Only a stored `true` makes a resource server; `false`, `null` or a missing field (documents
+  // written before it existed) leave it out, and so does anything written past the schema.
+  return (resourceServer === true ? { ...rest, id, resourceServer } : { ...rest, id }) as unknown as C;
+}
+
+/** The largest page `listClients` answers; a larger `limit` gives this many. */
+const LIST_CLIENTS_MAX = 1000;
 
 /** The document for a client: `id` as `clientId`, arrays copied, absent (or `undefined`) fields left out. */
 function clientDocument(client: Client): Record<string, unknown> {
@@ -149,7 +157,9 @@ function duplicateKey(err: unknown): boolean {
  * (the unique index on `clientId` picks the winner of concurrent creates; a duplicate answers
  * `false`; the index is built first when the model builds its own), `updateClient` one
  * `replaceOne` (fields the new record leaves out are gone; a first-use mark is kept),
- * `deleteClient` one `deleteOne`, `markClientUsed` one conditional `updateOne` (only while
+ * `deleteClient` one `deleteOne`, `listClients` one `find` of a page in code-point `clientId`
+ * order (the simple binary collation, whatever the collection's default; `after` a string or
+ * null, `limit` a positive integer, at most 1000 per page), `markClientUsed` one conditional `updateOne` (only while
  * `registration.firstUsedAt` is unset), `purgeUnusedClients` a `find` of at most `limit` ids then
  * one `deleteMany` repeating its conditions (never-used self-registered clients registered
  * before the cut; clients without `registration` never).
@@ -189,6 +199,21 @@ export function createClientRegistrationStore<C extends Client = Client, D exten
           if ((await clients.replaceOne(filter, next)).matchedCount > 0) return true;
         }
         return false;
+      }),
+    listClients: (after, limit) =>
+      run('listClients', async () => {
+        // Strings only reach the query: an object `after` would be an operator.
+        if (after !== null && !isString(after)) throw new TypeError('listClients: after must be a string or null');
+        if (!Number.isInteger(limit) || limit < 1) throw new RangeError('listClients: limit must be a positive integer');
+        const size = Math.min(limit, LIST_CLIENTS_MAX);
+        const docs = await clients
+          .find(after === null ? {} : { clientId: { $gt: after } }, { _id: 0, __v: 0 })
+          .sort({ clientId: 1 })
+          .collation({ locale: 'simple' })
+          .limit(size + 1)
+          .lean<ClientDocument[]>();
+        const page = docs.slice(0, size).map((d) => clientFromDocument<C>(d));
+        return { clients: page, next: docs.length > size ? (page.at(-1)?.id ?? null) : null };
       }),
     deleteClient: (clientId) =>
       run('deleteClient', async () => {

@@ -25,7 +25,7 @@ import {
   type UserGrantSummary,
   type UserStore,
 } from '@portcullis/core';
-import { ConnectionError, type Model, Op, type Transaction, UniqueConstraintError, type WhereOptions } from 'sequelize';
+import { ConnectionError, literal, type Model, Op, type Transaction, UniqueConstraintError, type WhereOptions, where } from 'sequelize';
 import { createEphemeralStore } from './ephemeral.js';
 import { isJsonTextGetter, type PortcullisModel, type PortcullisModels } from './models.js';
 import { type ColumnKind, columnsOf, type RawAccess, rawAccess } from './raw.js';
@@ -436,7 +436,8 @@ function clientWriter(model: PortcullisModel): (client: Client) => Row {
  * model as `createClientStore`, which then finds the clients it writes. `createClient` is one
  * INSERT (the primary key picks the winner of concurrent creates; a duplicate answers `false`),
  * `updateClient` one UPDATE of every column (absent fields become NULL; a first-use mark is
- * kept), `deleteClient` one DELETE. With the `registeredAt` and `firstUsedAt` columns (the
+ * kept), `deleteClient` one DELETE, `listClients` one SELECT of a page in code-point id order
+ * (whatever the column collation; `limit` a positive integer, at most 1000 per page). With the `registeredAt` and `firstUsedAt` columns (the
  * default table after `migrate()`) it also has `markClientUsed` and `purgeUnusedClients`. The
  * default table has every column after `migrate()`; a model of your own without an optional one
  * takes clients that leave that field out, and throws a TypeError for the others.
@@ -473,8 +474,49 @@ export function createClientRegistrationStore<C extends Client = Client>(model: 
         if (!fits(clientId, idMax)) return false;
         return (await model.destroy({ where: { id: clientId } })) > 0;
       }),
+    listClients: clientListing<C>(model),
     ...(purgeColumns ? unusedClientPurge(model, idMax) : {}),
   };
+}
+
+/** The largest page `listClients` answers; a larger `limit` gives this many. */
+const LIST_CLIENTS_MAX = 1000;
+
+/**
+ * `listClients`: one SELECT of at most `limit + 1` rows with ids after `after`, in code-point
+ * order whatever the column's collation (`COLLATE "C"` on PostgreSQL, a `BINARY` comparison on
+ * MariaDB/MySQL, `COLLATE BINARY` on SQLite: UTF-8 bytes, so the order of core's memory store and
+ * the other bindings), the extra row telling whether a next page exists.
+ */
+function clientListing<C extends Client>(model: PortcullisModel): NonNullable<ClientRegistrationStore<C>['listClients']> {
+  const sequelize = model.sequelize!;
+  const dialect = sequelize.getDialect();
+  const attrs = model.getAttributes() as Record<string, { field?: string }>;
+  const id = sequelize.getQueryInterface().quoteIdentifier(attrs.id?.field ?? 'id');
+  const ordered =
+    dialect === 'postgres'
+      ? `${id} COLLATE "C"`
+      : dialect === 'mariadb' || dialect === 'mysql'
+        ? `BINARY ${id}`
+        : dialect === 'sqlite'
+          ? `${id} COLLATE BINARY`
+          : id;
+  return (after, limit) =>
+    guard(async () => {
+      if (after !== null && typeof after !== 'string') throw new TypeError('listClients: after must be a string or null');
+      if (!Number.isInteger(limit) || limit < 1) throw new RangeError('listClients: limit must be a positive integer');
+      const size = Math.min(limit, LIST_CLIENTS_MAX);
+      const rows = await model.findAll({
+        ...(after === null ? {} : { where: where(literal(ordered), Op.gt, after) }),
+        order: [[literal(ordered), 'ASC']],
+        limit: size + 1,
+      });
+      const found = rows.slice(0, size).map((row) => {
+        const r = plain(row);
+        return clientFromRow(r, str(r.id)) as unknown as C;
+      });
+      return { clients: found, next: rows.length > size ? (found.at(-1)?.id ?? null) : null };
+    });
 }
 
 /**
