@@ -301,13 +301,69 @@ export const registrationChecks = {
       for (const c of [unused[3]!, used, young, fixed]) await r.deleteClient(c.id);
     },
   ),
+
+  listClients: check<RegistrationCheckContext>(
+    'listClients pages through clients in code-point id order, continuing after the last id of a page',
+    async (ctx) => {
+      const r = ctx.registrations;
+      assert.ok(r.listClients, 'the registration store must have listClients');
+      const list = r.listClients.bind(r);
+      // Ids under one random prefix (other rows may share the table). No two differ only in case
+      // or accent (a case- or accent-insensitive unique id would refuse them); every character is
+      // below U+D800, where UTF-16 and code-point order agree.
+      const prefix = rid('list');
+      const suffixes = ['z', 'B', '中', '0', '_u', 'a', 'é', '-d', 'Z9', 'Ω'];
+      const ids = suffixes.map((x) => `${prefix}.${x}`);
+      const want = [...ids].sort((a, b) => {
+        const x = [...a].map((ch) => ch.codePointAt(0)!);
+        const y = [...b].map((ch) => ch.codePointAt(0)!);
+        for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+        return x.length - y.length;
+      });
+      const made = ids.map((id) => makeMinimalRegisteredClient({ id }));
+      for (const c of made) assert.equal(await r.createClient(c), true);
+      const mine = (page: { clients: readonly Client[] }) => page.clients.map((c) => c.id).filter((id) => id.startsWith(`${prefix}.`));
+      try {
+        for (const size of [1, 2, 3]) {
+          const seen: string[] = [];
+          let after: string | null = prefix;
+          for (let i = 0; i < 100 && after !== null && seen.length < want.length; i++) {
+            const page = await list(after, size);
+            assert.ok(page.clients.length <= size, `a page of limit ${size} held ${page.clients.length} clients`);
+            if (page.next !== null) assert.equal(page.next, page.clients.at(-1)?.id, 'next must be the last id of the page');
+            if (page.clients.length < size) assert.equal(page.next, null, 'a short page must be the last (next null)');
+            seen.push(...mine(page));
+            after = page.next;
+          }
+          assert.deepEqual(seen, want, `pages of ${size} must give the ids in code-point order`);
+        }
+        const all = await list(prefix, 1000);
+        assert.deepEqual(mine(all), want, 'one page larger than the set must hold it all, in code-point order');
+        const full = all.clients.find((c) => c.id === want[0]);
+        assertClientExactly(full ?? null, made.find((c) => c.id === want[0])!, 'a listed client');
+        const mid = await list(want[3]!, 2);
+        assert.deepEqual(mine(mid), want.slice(4, 6), 'after = an id continues strictly after it');
+        const end = await list('\uffff\uffff', 5);
+        assert.deepEqual(end, { clients: [], next: null }, 'after the last id: no clients and next null');
+        // Hostile input: an operator-looking string is just an id to compare; an object is refused.
+        const op = await list('{"$gt":""}', 1000);
+        for (const c of op.clients) assert.ok(c.id > '{"$gt":""}', `after a string, ${c.id} must not be listed`);
+        assert.ok(!op.clients.some((c) => c.id.startsWith(`${prefix}.`)), 'ids below an operator-looking after must not be listed');
+        await assert.rejects(list({ $gt: '' } as unknown as string, 10), 'an object after must be refused');
+        for (const bad of [0, -1, 1.5, Number.NaN]) await assert.rejects(list(null, bad), `limit ${bad} must be refused`);
+      } finally {
+        for (const id of ids) await r.deleteClient(id);
+      }
+    },
+  ),
 } satisfies Record<string, Check<RegistrationCheckContext>>;
 
 /**
  * Registers the `ClientRegistrationStore` contract tests (RFC 7591/7592 writes): exact round
  * trips through `ClientStore.getClient`, one winner among concurrent creates, whole-record
  * updates, `false` for unknown ids, and the first-use mark and purge of never-used registrations
- * (`markClientUsed`, `purgeUnusedClients`; leave them out with `unusedPurge: false`).
+ * (`markClientUsed`, `purgeUnusedClients`; leave them out with `unusedPurge: false`), and
+ * `listClients` paging in code-point id order with its input refused when malformed.
  */
 export function clientRegistrationStoreSuite(t: TestApi, options: RegistrationSuiteOptions): void {
   registerSuite(

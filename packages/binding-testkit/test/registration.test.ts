@@ -42,6 +42,8 @@ function mapStore(
     purge?: 'noLimit' | 'static' | 'used' | 'young' | 'atCut';
     /** How `markClientUsed` is broken: overwrites an earlier mark, or an update clears it. */
     mark?: 'overwrite' | 'updateClears';
+    /** How `listClients` is broken: locale (case-insensitive) order, `after` kept inclusive, or no input checks. */
+    list?: 'locale' | 'inclusive' | 'lax';
   } = {},
 ) {
   const rows = new Map<string, Client>();
@@ -97,6 +99,21 @@ function mapStore(
       async deleteClient(id: string) {
         return rows.delete(id) || opts.alwaysTrue === true;
       },
+      async listClients(after: string | null, limit: number) {
+        if (opts.list !== 'lax' && ((after !== null && typeof after !== 'string') || !Number.isInteger(limit) || limit < 1)) {
+          throw new RangeError('bad listClients input');
+        }
+        const order =
+          opts.list === 'locale' ? (a: string, b: string) => a.localeCompare(b) : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+        const ids = [...rows.keys()]
+          .filter((id) => after === null || (opts.list === 'inclusive' ? id >= after : order(id, after) > 0))
+          .sort(order);
+        const page = ids.slice(0, Math.max(0, Math.floor(limit)));
+        return {
+          clients: page.map((id) => structuredClone(rows.get(id) as Client)),
+          next: ids.length > page.length ? (page.at(-1) ?? null) : null,
+        };
+      },
     },
   };
 }
@@ -110,6 +127,15 @@ const nulls: Change = (c) =>
 describe('the registration suite catches broken stores', () => {
   it('passes every check on the correct map store', async () => {
     for (const c of Object.values(registrationChecks)) await c.run(mapStore());
+  });
+
+  it('catches clients listed out of code-point order, an inclusive after, and unchecked input', async () => {
+    await assert.rejects(registrationChecks.listClients.run(mapStore({ list: 'locale' })), /code-point order/);
+    await assert.rejects(registrationChecks.listClients.run(mapStore({ list: 'inclusive' })), /pages of 1|code-point order|strictly after/);
+    await assert.rejects(registrationChecks.listClients.run(mapStore({ list: 'lax' })), /must be refused/);
+    const { clients, registrations } = mapStore();
+    const { listClients: _, ...unlisted } = registrations;
+    await assert.rejects(registrationChecks.listClients.run({ clients, registrations: unlisted }), /must have listClients/);
   });
 
   it('catches dates kept as strings, unset fields read as null, and lost or reordered fields', async () => {

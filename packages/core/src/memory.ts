@@ -208,8 +208,10 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
       return clients.delete(clientId);
     },
     async listClients(after, limit) {
+      if (after !== null && typeof after !== 'string') throw new TypeError('listClients: after must be a string or null');
+      if (!Number.isInteger(limit) || limit < 1) throw new RangeError('listClients: limit must be a positive integer');
       const ids = [...clients.keys()].filter((id) => after === null || id > after).sort();
-      const page = ids.slice(0, Math.max(0, limit));
+      const page = ids.slice(0, limit);
       const next = ids.length > page.length && page.length > 0 ? page[page.length - 1]! : null;
       return { clients: page.map((id) => clients.get(id)!), next };
     },
