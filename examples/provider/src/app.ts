@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIPv6 } from 'node:net';
 import { createAdminHandler } from '@portcullis/admin';
-import type { Client, ClientRegistrationStore, OAuth2Provider, ProviderStores } from '@portcullis/core';
+import type { OAuth2Provider, ProviderStores } from '@portcullis/core';
 import type { AppConfig } from './config.js';
 import type { RouteGroup } from './context.js';
 import { createDemoClient } from './demo.js';
@@ -68,10 +68,11 @@ function listen(server: Server, host: string, port: number): Promise<AddressInfo
  * The admin API (`@portcullis/admin`) at `/admin` when `ADMIN_OPERATOR_TOKEN` is set, else `null`.
  * It answers its own paths (JSON, its own errors) and passes every other request on.
  */
-function adminRoutes(config: AppConfig, provider: OAuth2Provider, stores: ProviderStores, storage: Storage): RouteGroup | null {
+function adminRoutes(config: AppConfig, provider: OAuth2Provider, stores: ProviderStores): RouteGroup | null {
   const token = config.adminOperatorToken;
   if (!token) return null;
-  const registrations = stores.registrations && stores.clients ? withClientListing(stores.registrations, stores.clients, storage) : null;
+  // Every binding's registration store (and core's memory one) pages clients itself (`listClients`).
+  const registrations = stores.registrations && stores.clients ? stores.registrations : null;
   const admin = createAdminHandler({
     provider,
     stores: {
@@ -87,37 +88,6 @@ function adminRoutes(config: AppConfig, provider: OAuth2Provider, stores: Provid
     new Promise<boolean>((resolve, reject) => {
       admin(req, res, () => resolve(false)).then(() => resolve(true), reject);
     });
-}
-
-/**
- * The registration store with `listClients` (the admin API's paginated client list): the
- * binding's own when it has one, else pages by id over the example's `Storage.listClients`
- * (every id read, then the page's clients through the client store: fine for the client
- * counts an example holds).
- */
-function withClientListing(
-  registrations: ClientRegistrationStore,
-  clients: NonNullable<ProviderStores['clients']>,
-  storage: Storage,
-): ClientRegistrationStore {
-  if (registrations.listClients) return registrations;
-  const listClients = async (after: string | null, limit: number) => {
-    const ids = (await storage.listClients())
-      .map((c) => c.id)
-      .filter((id) => after === null || id > after)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const page = ids.slice(0, limit);
-    const found = await Promise.all(page.map((id) => clients.getClient(id)));
-    return { clients: found.filter((c): c is Client => c !== null), next: ids.length > limit ? (page.at(-1) ?? null) : null };
-  };
-  return new Proxy(registrations, {
-    get(target, key) {
-      if (key === 'listClients') return listClients;
-      const v: unknown = Reflect.get(target, key, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-    has: (target, key) => key === 'listClients' || Reflect.has(target, key),
-  });
 }
 
 function urlHost(host: string): string {
@@ -198,7 +168,7 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
           sameOrigin: (req) => ctx.sameOrigin(req),
         })
       : null;
-    const admin = adminRoutes(config, provider, setup.stores, storage);
+    const admin = adminRoutes(config, provider, setup.stores);
     handler = createRouter(ctx, [
       ...(admin ? [admin] : []),
       oauthRoutes(ctx),
