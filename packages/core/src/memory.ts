@@ -210,7 +210,10 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     async listClients(after, limit) {
       if (after !== null && typeof after !== 'string') throw new TypeError('listClients: after must be a string or null');
       if (!Number.isInteger(limit) || limit < 1) throw new RangeError('listClients: limit must be a positive integer');
-      const ids = [...clients.keys()].filter((id) => after === null || id > after).sort();
+      // Code-point order (the byte order of UTF-8), as the SQL and MongoDB bindings sort; JavaScript's
+      // default order of UTF-16 code units differs for characters above U+FFFF.
+      const byCodePoint = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+      const ids = [...clients.keys()].filter((id) => after === null || byCodePoint(id, after) > 0).sort(byCodePoint);
       const page = ids.slice(0, limit);
       const next = ids.length > page.length && page.length > 0 ? page[page.length - 1]! : null;
       return { clients: page.map((id) => clients.get(id)!), next };

@@ -97,3 +97,19 @@ describe('memory token families and shared scope lists', () => {
     expect((await tokens.getAccessToken('t1'))?.scopes).toEqual(['read', 'write']);
   });
 });
+
+describe('memory registrations.listClients order', () => {
+  it('pages in code-point order, as the database bindings do (U+FFFD before U+1F600, unlike UTF-16 order)', async () => {
+    const ids = ['a', 'b\u{1F600}', 'b\uFFFD', 'B', '\u00e9'];
+    const s = createMemoryStores({ clients: ids.map((id) => ({ id, secretHash: null, redirectUris: [], grantTypes: [], scopes: [] })) });
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (let i = 0; i < 10; i++) {
+      const page: { clients: readonly { id: string }[]; next: string | null } = await s.registrations.listClients!(after, 2);
+      seen.push(...page.clients.map((c) => c.id));
+      if (page.next === null) break;
+      after = page.next;
+    }
+    expect(seen).toEqual(['B', 'a', 'b\uFFFD', 'b\u{1F600}', '\u00e9']);
+  });
+});
