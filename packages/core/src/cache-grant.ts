@@ -58,6 +58,17 @@ export interface CacheGrantConfig {
    * 600000. Default: unset, so `@portcullis/grant-cache-redis` applies its own default of 1000 ms.
    */
   redisConnectTimeout?: number | string;
+  /**
+   * memcached: milliseconds a cache command may take before it fails (the token endpoint then
+   * answers 503), a whole number from 1 to 600000. Default: unset, so
+   * `@portcullis/grant-cache-memcached` applies its own default of 500 ms.
+   */
+  memcachedCommandTimeout?: number | string;
+  /**
+   * memcached: milliseconds a connection may take to open, a whole number from 1 to 600000.
+   * Default: unset, so `@portcullis/grant-cache-memcached` applies its own default of 500 ms.
+   */
+  memcachedConnectTimeout?: number | string;
   /** The prefix of the upper-case key names. Default `OAUTH2` (keys read `OAUTH2_CACHE_TYPE`). */
   configPrefix?: string;
   /** `OAUTH2_CACHE_TYPE`, `CACHE_REDIS_HOST` and the like. */
@@ -81,6 +92,10 @@ export interface ResolvedCacheConfig {
   readonly redisCommandTimeout: number | undefined;
   /** Milliseconds the first Redis command waits for the connection; `undefined` leaves the package's default (1000 ms). */
   readonly redisConnectTimeout: number | undefined;
+  /** Milliseconds after which a memcached command fails; `undefined` leaves the package's default (500 ms). */
+  readonly memcachedCommandTimeout: number | undefined;
+  /** Milliseconds a memcached connection may take to open; `undefined` leaves the package's default (500 ms). */
+  readonly memcachedConnectTimeout: number | undefined;
 }
 
 /**
@@ -109,7 +124,13 @@ interface RedisModule {
 }
 /** `@portcullis/grant-cache-memcached`, as far as core needs to know it. */
 interface MemcachedModule {
-  createMemcachedGrantCache(options: { servers: string[]; keyPrefix?: string; defaultTimeout?: number }): GrantStore | Promise<GrantStore>;
+  createMemcachedGrantCache(options: {
+    servers: string[];
+    keyPrefix?: string;
+    defaultTimeout?: number;
+    commandTimeout?: number;
+    connectTimeout?: number;
+  }): GrantStore | Promise<GrantStore>;
 }
 
 /** Loads a module by name; `(s) => import(s)` unless a bundler needs its own. */
@@ -144,9 +165,11 @@ const KEYS = [
   'REDIS_URL',
   'REDIS_COMMAND_TIMEOUT',
   'REDIS_CONNECT_TIMEOUT',
+  'MEMCACHED_COMMAND_TIMEOUT',
+  'MEMCACHED_CONNECT_TIMEOUT',
 ] as const;
 
-/** The most milliseconds a Redis timeout may be set to (ten minutes; longer waits only hold requests open). */
+/** The most milliseconds a Redis or memcached timeout may be set to (ten minutes; longer waits only hold requests open). */
 const MAX_REDIS_TIMEOUT_MS = 600_000;
 
 /** One setting as found: its value, the key it came from (for error messages) and how specific that key is. */
@@ -306,6 +329,8 @@ export function resolveCacheConfig(config: CacheGrantConfig = {}): ResolvedCache
     redisUrl,
     redisCommandTimeout: get<number | undefined>('redisCommandTimeout', 'REDIS_COMMAND_TIMEOUT', undefined, toMilliseconds),
     redisConnectTimeout: get<number | undefined>('redisConnectTimeout', 'REDIS_CONNECT_TIMEOUT', undefined, toMilliseconds),
+    memcachedCommandTimeout: get<number | undefined>('memcachedCommandTimeout', 'MEMCACHED_COMMAND_TIMEOUT', undefined, toMilliseconds),
+    memcachedConnectTimeout: get<number | undefined>('memcachedConnectTimeout', 'MEMCACHED_CONNECT_TIMEOUT', undefined, toMilliseconds),
   };
 }
 
@@ -426,7 +451,14 @@ export async function createCacheGrant(config: CacheGrantConfig = {}, options: C
     );
   } else {
     const mod = await load<MemcachedModule>(type, importModule);
-    store = await mod.createMemcachedGrantCache({ servers: [...settings.memcachedServers], keyPrefix, defaultTimeout });
+    // Unset timeouts are left out, so the package's own defaults apply.
+    store = await mod.createMemcachedGrantCache({
+      servers: [...settings.memcachedServers],
+      keyPrefix,
+      defaultTimeout,
+      ...(settings.memcachedCommandTimeout === undefined ? {} : { commandTimeout: settings.memcachedCommandTimeout }),
+      ...(settings.memcachedConnectTimeout === undefined ? {} : { connectTimeout: settings.memcachedConnectTimeout }),
+    });
   }
   if (!isGrantStore(store)) throw new ConfigurationError(`${PACKAGES[type].name} did not return a grant store`);
   return store;

@@ -28,6 +28,8 @@ const DEFAULTS = {
   redisUrl: undefined,
   redisCommandTimeout: undefined,
   redisConnectTimeout: undefined,
+  memcachedCommandTimeout: undefined,
+  memcachedConnectTimeout: undefined,
 };
 
 function errorOf(fn: () => unknown): Error {
@@ -59,6 +61,8 @@ describe('resolveCacheConfig', () => {
     ['REDIS_URL', 'redisUrl', ['redis://a', 'redis://b', 'redis://c'], ['redis://a', 'redis://b', 'redis://c']],
     ['REDIS_COMMAND_TIMEOUT', 'redisCommandTimeout', [2000, '3000', 4000], [2000, 3000, 4000]],
     ['REDIS_CONNECT_TIMEOUT', 'redisConnectTimeout', ['1500', 2500, '600000'], [1500, 2500, 600000]],
+    ['MEMCACHED_COMMAND_TIMEOUT', 'memcachedCommandTimeout', [2000, '3000', 4000], [2000, 3000, 4000]],
+    ['MEMCACHED_CONNECT_TIMEOUT', 'memcachedConnectTimeout', ['1500', 2500, '600000'], [1500, 2500, 600000]],
   ];
   for (const [key, camel, [explicit, prefixed, generic], [fromExplicit, fromPrefixed, fromGeneric]] of table) {
     it(`reads ${key}: camelCase option, then OAUTH2_CACHE_${key}, then CACHE_${key}, then the default`, () => {
@@ -199,6 +203,8 @@ describe('resolveCacheConfig', () => {
     for (const [camel, upper] of [
       ['redisCommandTimeout', 'REDIS_COMMAND_TIMEOUT'],
       ['redisConnectTimeout', 'REDIS_CONNECT_TIMEOUT'],
+      ['memcachedCommandTimeout', 'MEMCACHED_COMMAND_TIMEOUT'],
+      ['memcachedConnectTimeout', 'MEMCACHED_CONNECT_TIMEOUT'],
     ] as const) {
       for (const from of [camel, `OAUTH2_CACHE_${upper}`, `CACHE_${upper}`]) {
         for (const value of hostile) {
@@ -628,6 +634,32 @@ describe('backend packages', () => {
     ]);
     expect(options[3]).toEqual({ url: 'redis://127.0.0.1:7000', keyPrefix: '', defaultTimeout: 100, commandTimeout: 5000 });
     expect(options[3]).not.toHaveProperty('connectTimeout');
+  });
+
+  it('hands createMemcachedGrantCache its command and connect timeouts, left out when unset', async () => {
+    const { received, importModule } = recordingBackend('createMemcachedGrantCache');
+    await createCacheGrant(
+      {
+        type: 'memcached',
+        memcachedCommandTimeout: 2500,
+        OAUTH2_CACHE_MEMCACHED_COMMAND_TIMEOUT: '9000',
+        CACHE_MEMCACHED_CONNECT_TIMEOUT: '1200',
+      },
+      { importModule },
+    );
+    await createCacheGrant({ type: 'memcached' }, { importModule });
+    const options = received.map((r) => (r as { options: Record<string, unknown> }).options);
+    expect(options[0]).toEqual({
+      servers: ['127.0.0.1:11211'],
+      keyPrefix: '',
+      defaultTimeout: 100,
+      commandTimeout: 2500,
+      connectTimeout: 1200,
+    });
+    expect(options[1]).toEqual({ servers: ['127.0.0.1:11211'], keyPrefix: '', defaultTimeout: 100 });
+    expect(() => resolveCacheConfig({ type: 'memcached', CACHE_MEMCACHED_COMMAND_TIMEOUT: '0' })).toThrow(
+      /CACHE_MEMCACHED_COMMAND_TIMEOUT must be/,
+    );
   });
 
   it('leaves the timeouts out when unset, so the package keeps its own defaults', async () => {
