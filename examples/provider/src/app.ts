@@ -149,7 +149,13 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     await closeStores();
   };
   try {
-    grantCache = await openGrantCache(config.grantCache, config.lifetimes.authorizationCode, logger.core, config.redisCommandTimeoutMs);
+    grantCache = await openGrantCache(
+      config.grantCache,
+      config.lifetimes.authorizationCode,
+      logger.core,
+      config.redisCommandTimeoutMs,
+      config.memcachedCommandTimeoutMs,
+    );
     state = await openState(config, storage);
     const address = await listen(server, config.host, config.port);
     const url = `http://${urlHost(address.address)}:${address.port}`;

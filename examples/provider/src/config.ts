@@ -141,6 +141,11 @@ export interface AppConfig {
    * bounds a Redis that accepts but does not answer.
    */
   readonly redisCommandTimeoutMs: number;
+  /**
+   * `MEMCACHED_COMMAND_TIMEOUT_MS` (default 2000): how long the memcached grant cache waits for a
+   * reply before answering 503 (the package's own default, 500 ms, gave 503s under a burst).
+   */
+  readonly memcachedCommandTimeoutMs: number;
   /** The periodic purge of expired rows: every `intervalSeconds` (0: never), `batchSize` rows per statement. */
   readonly purge: { readonly intervalSeconds: number; readonly batchSize: number };
   // --- Token features (issues 14, 16): JWT access tokens, resources, PAR, DPoP ---
@@ -441,6 +446,7 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     server: parseServerTimeouts(env),
     databasePool: parseDatabasePool(env),
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 3000, 100, 600_000),
+    memcachedCommandTimeoutMs: integer(env, 'MEMCACHED_COMMAND_TIMEOUT_MS', 2000, 100, 600_000),
     purge: {
       intervalSeconds: ['0', 'off'].includes(value(env, 'PURGE_INTERVAL')?.toLowerCase() ?? '') ? 0 : duration(env, 'PURGE_INTERVAL', 3600),
       batchSize: integer(env, 'PURGE_BATCH_SIZE', 1000, 1, 1_000_000),

@@ -187,13 +187,15 @@ function memcachedProbe(servers: readonly string[]) {
  * backend package). Codes are kept at most `defaultTimeout` seconds (the authorization code
  * lifetime). `database` returns `null`: the database binding keeps them. `commandTimeoutMs`
  * (`REDIS_COMMAND_TIMEOUT_MS`) bounds the wait for a Redis reply of the ephemeral store and of the
- * grant cache, on a Redis Cluster or a single node (handed to core as `redisCommandTimeout`).
+ * grant cache, on a Redis Cluster or a single node (handed to core as `redisCommandTimeout`), and
+ * `memcachedTimeoutMs` (`MEMCACHED_COMMAND_TIMEOUT_MS`) that of the memcached grant cache.
  */
 export async function openGrantCache(
   config: GrantCacheConfig,
   defaultTimeout: number,
   logger: Logger,
   commandTimeoutMs = 3000,
+  memcachedTimeoutMs = 2000,
 ): Promise<OpenGrantCache | null> {
   let settings: CacheGrantConfig;
   let description: string;
@@ -231,7 +233,12 @@ export async function openGrantCache(
       break;
     case 'memcached':
       // memcached counts expiry in whole seconds.
-      settings = { type: 'memcached', memcachedServers: config.servers, defaultTimeout: Math.max(1, defaultTimeout) };
+      settings = {
+        type: 'memcached',
+        memcachedServers: config.servers,
+        defaultTimeout: Math.max(1, defaultTimeout),
+        memcachedCommandTimeout: memcachedTimeoutMs,
+      };
       description = `memcached (${config.servers.length} servers)`;
       probe = memcachedProbe(config.servers);
       ephemeral = memcachedEphemeral(config.servers);

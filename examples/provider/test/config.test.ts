@@ -43,6 +43,7 @@ describe('parseConfig', () => {
       server: { headersTimeout: 10, requestTimeout: 30, keepAliveTimeout: 5, shutdownGrace: 10 },
       databasePool: { max: 10, acquireMs: 10_000, connectTimeoutMs: 5000 },
       redisCommandTimeoutMs: 3000,
+      memcachedCommandTimeoutMs: 2000,
       purge: { intervalSeconds: 3600, batchSize: 1000 },
       accessTokenFormat: 'opaque',
       keyEncryptionKey: null,
@@ -181,6 +182,8 @@ describe('DATABASE_POOL_MAX, DATABASE_POOL_ACQUIRE_MS, DATABASE_CONNECT_TIMEOUT_
     );
     expect(c.databasePool).toEqual({ max: 25, acquireMs: 30_000, connectTimeoutMs: 2000 });
     expect(c.redisCommandTimeoutMs).toBe(500);
+    expect(c.memcachedCommandTimeoutMs).toBe(2000);
+    expect(parseConfig({ MEMCACHED_COMMAND_TIMEOUT_MS: '750' }, [], CWD).memcachedCommandTimeoutMs).toBe(750);
     expect(parseConfig({ DATABASE_POOL_MAX: ' 2 ' }, [], CWD).databasePool.max).toBe(2);
   });
 
@@ -190,6 +193,8 @@ describe('DATABASE_POOL_MAX, DATABASE_POOL_ACQUIRE_MS, DATABASE_CONNECT_TIMEOUT_
     expect(message({ DATABASE_POOL_MAX: '100000' })).toMatch(/^DATABASE_POOL_MAX must be between 2 and 1000/);
     expect(message({ DATABASE_POOL_ACQUIRE_MS: '0' })).toMatch(/^DATABASE_POOL_ACQUIRE_MS must be between 100 and 600000/);
     expect(message({ DATABASE_CONNECT_TIMEOUT_MS: '99' })).toMatch(/^DATABASE_CONNECT_TIMEOUT_MS must be between 100/);
+    expect(message({ MEMCACHED_COMMAND_TIMEOUT_MS: '99' })).toMatch(/^MEMCACHED_COMMAND_TIMEOUT_MS must be between 100 and 600000/);
+    expect(message({ MEMCACHED_COMMAND_TIMEOUT_MS: '2s' })).toMatch(/^MEMCACHED_COMMAND_TIMEOUT_MS must be a whole number, got /);
     expect(message({ REDIS_COMMAND_TIMEOUT_MS: '99999999999999999999' })).toMatch(
       /^REDIS_COMMAND_TIMEOUT_MS must be between 100 and 600000/,
     );
