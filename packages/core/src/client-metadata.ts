@@ -26,6 +26,13 @@ export interface ClientIdMetadataDocumentOptions {
   ca?: string | readonly string[];
   /** Grant types such clients may use. Default `authorization_code`, `refresh_token`. */
   grantTypes?: readonly GrantType[];
+  /**
+   * Longest client id resolved, in characters (1 to 2000). Default 255: what the stock bindings'
+   * client id columns hold (`VARCHAR(255)` in binding-sequelize, and in binding-drizzle on MySQL), so the tokens
+   * of such a client can be stored. A longer id is an unknown client, without a fetch. Raise it
+   * only with stores whose client id columns take the longer ids.
+   */
+  maxIdLength?: number;
 }
 
 /** Resolved settings. */
@@ -38,6 +45,7 @@ export interface ClientIdMetadataDocumentSettings {
   readonly cacheMax: number;
   readonly ca: readonly string[] | null;
   readonly grantTypes: ReadonlySet<GrantType>;
+  readonly maxIdLength: number;
 }
 
 /** Why a document could not be used (for logs; never shown to the client beyond `invalid_client`). */
@@ -123,7 +131,7 @@ export class ClientMetadataResolver {
 
   /** The client a metadata document describes, or `null` when it cannot be fetched or is not valid. */
   resolve(clientId: string): Promise<Client | null> {
-    if (!isMetadataDocumentId(clientId)) return Promise.resolve(null);
+    if (clientId.length > this.s.maxIdLength || !isMetadataDocumentId(clientId)) return Promise.resolve(null);
     const hit = this.cache.get(clientId);
     if (hit && hit.until > Date.now()) return Promise.resolve(hit.client);
     const running = this.pending.get(clientId);
@@ -250,6 +258,11 @@ export function resolveClientIdMetadataDocuments(o: ClientIdMetadataDocumentOpti
       throw new TypeError(`Portcullis: clientIdMetadataDocuments.${name} must be a positive integer`);
     return v;
   };
+  const atMost2000 = (v: number) => {
+    // isMetadataDocumentId's own bound: a longer id is never a metadata document id.
+    if (v > 2000) throw new TypeError('Portcullis: clientIdMetadataDocuments.maxIdLength must be at most 2000');
+    return v;
+  };
   const ca = o?.ca === undefined ? null : typeof o.ca === 'string' ? [o.ca] : [...o.ca];
   return {
     enabled: o?.enabled ?? false,
@@ -260,5 +273,6 @@ export function resolveClientIdMetadataDocuments(o: ClientIdMetadataDocumentOpti
     cacheMax: positive('cacheTtl.max', o?.cacheTtl?.max, 86_400),
     ca,
     grantTypes: new Set(o?.grantTypes ?? ['authorization_code', 'refresh_token']),
+    maxIdLength: atMost2000(positive('maxIdLength', o?.maxIdLength, 255)),
   };
 }

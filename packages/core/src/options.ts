@@ -430,7 +430,7 @@ export const OPTION_DEFAULTS = {
       'dynamic client registration (RFC 7591/7592): `initialAccessTokens` (unset: open), allowed `grantTypes` and `scopes`, secret lifetime (s), registrations per address',
   },
   clientIdMetadataDocuments: {
-    shown: '`{ enabled: false, maxBytes: 5120, timeout: 3000, cacheTtl: { min: 60, max: 86400 } }`',
+    shown: '`{ enabled: false, maxBytes: 5120, timeout: 3000, cacheTtl: { min: 60, max: 86400 }, maxIdLength: 255 }`',
     meaning:
       'resolve https `client_id`s from their metadata document (no redirects, no private addresses unless `allowPrivateNetworks`; see below)',
   },

@@ -248,6 +248,37 @@ describe('Client ID Metadata Documents', () => {
   });
 });
 
+describe('the longest client id resolved (maxIdLength)', () => {
+  // An id of exactly `length` characters under the test server's origin.
+  const idOf = (length: number) => {
+    const head = `${base}/`;
+    return `${head}${'a'.repeat(length - head.length - 5)}.json`;
+  };
+  it('defaults to 255, what the stock bindings store: a longer id is an unknown client, never fetched', async () => {
+    const at = idOf(255);
+    const over = idOf(256);
+    serve(new URL(at).pathname, { ...doc(''), client_id: at });
+    serve(new URL(over).pathname, { ...doc(''), client_id: over });
+    const { provider } = setup();
+    expect((await authorize(provider, at).result).type).toBe('consent');
+    expect(hits).toBe(1);
+    await refused(provider, over);
+    expect(hits).toBe(1);
+  });
+  it('can be raised for stores with wider columns', async () => {
+    const long = idOf(600);
+    serve(new URL(long).pathname, { ...doc(''), client_id: long });
+    const { provider } = setup({ maxIdLength: 600 });
+    expect((await authorize(provider, long).result).type).toBe('consent');
+  });
+  it('must be an integer from 1 to 2000', () => {
+    for (const maxIdLength of [0, -1, 1.5, 2001, Number.NaN]) {
+      expect(() => setup({ maxIdLength }), String(maxIdLength)).toThrow(/clientIdMetadataDocuments\.maxIdLength must be/);
+    }
+    expect(() => setup({ maxIdLength: 2000 })).not.toThrow();
+  });
+});
+
 describe('what counts as a metadata document id, and as a private address', () => {
   it('needs https, a path, no fragment, credentials or dot segments', () => {
     expect(isMetadataDocumentId('https://app.example/client.json')).toBe(true);
