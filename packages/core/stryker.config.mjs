@@ -93,6 +93,9 @@ function inputFiles() {
       if (d.isDirectory()) {
         if (!SKIP_DIRS.has(d.name) && !d.name.startsWith('.')) walk(path);
       } else if (d.isFile() && !/\.md$/.test(d.name) && !/^packages\/core\/test\/.*\.test\.ts$/.test(path)) {
+        // The other packages' tests: never run here (only core's vitest project is loaded), and core's
+        // tests import only their sources, so they cannot change a mutant's fate.
+        if (!/^packages\/core\//.test(path) && /\/test\//.test(path)) continue;
         // Not what a mutant's fate depends on: the mutation tooling besides these options.
         if (!/^packages\/core\/(mutation-[^/]*|stryker\.[^/]*)$/.test(path)) out.push(path);
       }
