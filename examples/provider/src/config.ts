@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
@@ -181,6 +183,105 @@ export interface AppConfig {
    * no admin API. Never logged.
    */
   readonly adminOperatorToken: Secret | null;
+  /** `CLIENT_ID_METADATA*`: Client ID Metadata Documents (https client ids resolved from their JSON document). */
+  readonly clientIdMetadata: ClientIdMetadataConfig;
+}
+
+/**
+ * Client ID Metadata Documents (core's `clientIdMetadataDocuments`): a `client_id` that is an
+ * https URL names a JSON document there describing a public client, fetched by the provider.
+ */
+export interface ClientIdMetadataConfig {
+  /** `CLIENT_ID_METADATA` (default off). */
+  readonly enabled: boolean;
+  /** `CLIENT_ID_METADATA_ALLOW_PRIVATE` (default off): fetch from loopback, private and link-local addresses (tests, closed networks). */
+  readonly allowPrivateNetworks: boolean;
+  /** The PEM certificates of `CLIENT_ID_METADATA_CA`, read at start; trusted besides the public CAs. `null`: the public CAs only. */
+  readonly ca: readonly string[] | null;
+  /** `CLIENT_ID_METADATA_TIMEOUT_MS` (default 3000, 100 to 60000): most ms one document fetch may take. */
+  readonly timeoutMs: number;
+  /** `CLIENT_ID_METADATA_MAX_BYTES` (default 5120, 256 to 1048576): largest document accepted. */
+  readonly maxBytes: number;
+  /**
+   * `CLIENT_ID_METADATA_MAX_ID_LENGTH` (default 255, 1 to 2000): longest client id resolved; a
+   * longer one is an unknown client, never fetched. 255 is what the SQL bindings' client id
+   * columns hold: raise it only with a store whose columns take longer ids (MongoDB).
+   */
+  readonly maxIdLength: number;
+}
+
+/** The `CLIENT_ID_METADATA*` settings when none are given. */
+export const DEFAULT_CLIENT_ID_METADATA: ClientIdMetadataConfig = {
+  enabled: false,
+  allowPrivateNetworks: false,
+  ca: null,
+  timeoutMs: 3000,
+  maxBytes: 5120,
+  maxIdLength: 255,
+};
+
+/** Largest `CLIENT_ID_METADATA_CA` file read, and most certificates in it. */
+const MAX_CA_FILE_BYTES = 1024 * 1024;
+const MAX_CA_CERTIFICATES = 100;
+
+/**
+ * `CLIENT_ID_METADATA`, `CLIENT_ID_METADATA_ALLOW_PRIVATE`, `CLIENT_ID_METADATA_CA` (a PEM file,
+ * relative to `cwd`, read here), `CLIENT_ID_METADATA_TIMEOUT_MS`, `CLIENT_ID_METADATA_MAX_BYTES`
+ * and `CLIENT_ID_METADATA_MAX_ID_LENGTH`. Throws `ConfigError` naming the variable; a message
+ * names the CA file by its path, never by what it holds.
+ */
+export function parseClientIdMetadata(env: Env, cwd = process.cwd()): ClientIdMetadataConfig {
+  const d = DEFAULT_CLIENT_ID_METADATA;
+  const enabled = flag(env, 'CLIENT_ID_METADATA', d.enabled);
+  const allowPrivateNetworks = flag(env, 'CLIENT_ID_METADATA_ALLOW_PRIVATE', d.allowPrivateNetworks);
+  const timeoutMs = integer(env, 'CLIENT_ID_METADATA_TIMEOUT_MS', d.timeoutMs, 100, 60_000);
+  const maxBytes = integer(env, 'CLIENT_ID_METADATA_MAX_BYTES', d.maxBytes, 256, 1024 * 1024);
+  // Core resolves no client id longer than 2000 characters.
+  const maxIdLength = integer(env, 'CLIENT_ID_METADATA_MAX_ID_LENGTH', d.maxIdLength, 1, 2000);
+  const caFile = value(env, 'CLIENT_ID_METADATA_CA');
+  if (!enabled) {
+    const set = [
+      'CLIENT_ID_METADATA_CA',
+      'CLIENT_ID_METADATA_TIMEOUT_MS',
+      'CLIENT_ID_METADATA_MAX_BYTES',
+      'CLIENT_ID_METADATA_MAX_ID_LENGTH',
+    ]
+      .filter((n) => value(env, n) !== undefined)
+      .concat(allowPrivateNetworks ? ['CLIENT_ID_METADATA_ALLOW_PRIVATE'] : []);
+    if (set.length > 0) throw new ConfigError(`${set.join(', ')} ${set.length === 1 ? 'needs' : 'need'} CLIENT_ID_METADATA=on`);
+  }
+  const ca = caFile === undefined ? null : readCaFile(resolve(cwd, caFile));
+  return { enabled, allowPrivateNetworks, ca, timeoutMs, maxBytes, maxIdLength };
+}
+
+/** The certificates of a PEM file; `ConfigError` naming the file (never its contents) when it has none or cannot be read. */
+function readCaFile(path: string): string[] {
+  const where = `CLIENT_ID_METADATA_CA: ${JSON.stringify(path.slice(0, 300))}`;
+  let text: string;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new ConfigError(`${where} is not a file`);
+    if (st.size > MAX_CA_FILE_BYTES) throw new ConfigError(`${where} is larger than ${MAX_CA_FILE_BYTES} bytes`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const code = (err as NodeJS.ErrnoException)?.code;
+    throw new ConfigError(`${where} cannot be read${typeof code === 'string' ? ` (${code})` : ''}`);
+  }
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
+    throw new ConfigError(`${where} holds a private key: give the CA certificates only`);
+  }
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new ConfigError(`${where} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  if (blocks.length > MAX_CA_CERTIFICATES) throw new ConfigError(`${where} holds more than ${MAX_CA_CERTIFICATES} certificates`);
+  blocks.forEach((pem, i) => {
+    try {
+      new X509Certificate(pem);
+    } catch {
+      throw new ConfigError(`${where}: certificate ${i + 1} is not a valid X.509 certificate`);
+    }
+  });
+  return blocks;
 }
 
 export interface RegistrationConfig {
@@ -248,7 +349,7 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   if (v === undefined) return fallback;
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(`${name} must be 1 or 0 (true/false), got "${v}"`);
+  throw new ConfigError(`${name} must be 1 or 0 (true/false, on/off), got ${JSON.stringify(v.slice(0, 50))}`);
 }
 
 /**
@@ -454,6 +555,7 @@ export function parseConfig(env: Env = process.env, argv: readonly string[] = []
     ...parseTokenFeatures(env), // ACCESS_TOKEN_FORMAT, KEY_ENCRYPTION_KEY, RESOURCES, PAR, DPOP, DPOP_NONCE_SECRET
     registration: parseRegistration(env),
     adminOperatorToken: parseAdminOperatorToken(env),
+    clientIdMetadata: parseClientIdMetadata(env, cwd),
   };
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 import {
   type AfterRequestHook,
   type CurrentUser,
@@ -97,7 +98,8 @@ const REGISTRABLE_GRANTS = ['authorization_code', 'refresh_token', 'client_crede
 /** The provider options of `REGISTRATION`, `REGISTRATION_TOKEN` and `REGISTRATION_SCOPES`. */
 function registrationOptions(config: AppConfig) {
   const r = config.registration;
-  if (r.mode === 'off') return {};
+  // Core gives metadata-document clients the scopes of self-registered clients.
+  if (r.mode === 'off') return config.clientIdMetadata.enabled ? { registration: { enabled: false, scopes: [...r.scopes] } } : {};
   return {
     registration: {
       enabled: true,
@@ -105,6 +107,23 @@ function registrationOptions(config: AppConfig) {
       grantTypes: REGISTRABLE_GRANTS.filter((g) => config.grants.includes(g)),
       scopes: [...r.scopes],
       clientSecretLifetime: r.secretLifetime,
+    },
+  };
+}
+
+/** The provider options of `CLIENT_ID_METADATA*` (Client ID Metadata Documents). */
+function clientIdMetadataOptions(config: AppConfig) {
+  const m = config.clientIdMetadata;
+  if (!m.enabled) return {};
+  return {
+    clientIdMetadataDocuments: {
+      enabled: true,
+      allowPrivateNetworks: m.allowPrivateNetworks,
+      timeout: m.timeoutMs,
+      maxBytes: m.maxBytes,
+      maxIdLength: m.maxIdLength,
+      // node's `ca` replaces the public CAs: the file's certificates are trusted besides them.
+      ...(m.ca ? { ca: [...rootCertificates, ...m.ca] } : {}),
     },
   };
 }
@@ -200,7 +219,13 @@ export async function setupProvider(config: AppConfig, p: ProviderParts): Promis
     },
     ...tokenFeatureOptions(config),
     ...registrationOptions(config),
+    ...clientIdMetadataOptions(config),
   });
+  if (config.clientIdMetadata.enabled && config.clientIdMetadata.allowPrivateNetworks) {
+    logger.warn(
+      'CLIENT_ID_METADATA_ALLOW_PRIVATE is on: client metadata documents are fetched from loopback, private and link-local addresses too (tests and closed networks only)',
+    );
+  }
   const context = createContext({ config, issuer, url: p.url, provider, storage, logger, state, loginCsrf, signInLimit, infos });
   const currentUser: CurrentUser = async (req) => {
     const s = await context.sessionOf(req.headers.cookie as string | string[] | undefined);

@@ -1,10 +1,15 @@
 /** Configuration parsing (environment and flags) and seed file validation. */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  DEFAULT_CLIENT_ID_METADATA,
   DEFAULT_SQLITE_FILE,
   MAX_RESOURCES,
   parseConfig,
@@ -53,7 +58,9 @@ describe('parseConfig', () => {
       dpop: { enabled: true, nonceSecret: null },
       registration: { mode: 'off', token: null, scopes: ['read'], unusedWindow: 7 * 86_400, secretLifetime: 0 },
       adminOperatorToken: null,
+      clientIdMetadata: { enabled: false, allowPrivateNetworks: false, ca: null, timeoutMs: 3000, maxBytes: 5120, maxIdLength: 255 },
     });
+    expect(c.clientIdMetadata).toEqual(DEFAULT_CLIENT_ID_METADATA);
   });
 
   it('reads every variable', () => {
@@ -523,5 +530,136 @@ describe('ADMIN_OPERATOR_TOKEN and REGISTRATION_SECRET_LIFETIME', () => {
     for (const text of ['-5', '1.5h', '1w', 'never', '3651d', '9'.repeat(400), '10\r\nX: 1', '0x10', '1h; rm -rf /', '{"$ne":null}']) {
       expect(failure({ REGISTRATION_SECRET_LIFETIME: text })).toMatch(/^REGISTRATION_SECRET_LIFETIME must be/);
     }
+  });
+});
+
+describe('CLIENT_ID_METADATA, _ALLOW_PRIVATE, _CA, _TIMEOUT_MS, _MAX_BYTES, _MAX_ID_LENGTH', () => {
+  /** A marker in every CA file's junk: no message may hold it. */
+  const MARKER = 'DO-NOT-ECHO-7f3a';
+  let dir: string;
+  let certA: string;
+  let certB: string;
+  const on = { CLIENT_ID_METADATA: 'on' };
+  const parse = (env: Record<string, string>) => parseConfig(env, [], dir).clientIdMetadata;
+  const failure = (env: Record<string, string>): string => {
+    try {
+      parseConfig(env, [], dir);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const message = (err as Error).message;
+      expect(message).not.toContain(MARKER);
+      expect(message).not.toMatch(/[\r\n]/);
+      return message;
+    }
+    throw new Error(`no ConfigError for ${JSON.stringify(env).slice(0, 100)}`);
+  };
+  const file = (name: string, text: string | Buffer) => {
+    writeFileSync(join(dir, name), text);
+    return name;
+  };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-cimd-config-'));
+    const cert = (name: string) => {
+      const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${name}`];
+      execFileSync('openssl', [...args, '-keyout', `${name}.key`, '-out', `${name}.pem`], { cwd: dir, stdio: 'pipe' });
+      return readFileSync(join(dir, `${name}.pem`), 'utf8').trim();
+    };
+    certA = cert('ca-a');
+    certB = cert('ca-b');
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is off by default; reads every setting, the CA file relative to the working directory', () => {
+    expect(parse({})).toEqual(DEFAULT_CLIENT_ID_METADATA);
+    expect(parse({ CLIENT_ID_METADATA: 'off' }).enabled).toBe(false);
+    file('two.pem', `# test CAs ${MARKER}\n${certA}\n\n${certB}\n`);
+    const c = parse({
+      CLIENT_ID_METADATA: 'on',
+      CLIENT_ID_METADATA_ALLOW_PRIVATE: 'ON',
+      CLIENT_ID_METADATA_CA: 'two.pem',
+      CLIENT_ID_METADATA_TIMEOUT_MS: '100',
+      CLIENT_ID_METADATA_MAX_BYTES: '1048576',
+      CLIENT_ID_METADATA_MAX_ID_LENGTH: '2000',
+    });
+    expect(c).toEqual({
+      enabled: true,
+      allowPrivateNetworks: true,
+      ca: [certA, certB],
+      timeoutMs: 100,
+      maxBytes: 1_048_576,
+      maxIdLength: 2000,
+    });
+    expect(parse({ ...on, CLIENT_ID_METADATA_CA: join(dir, 'two.pem') }).ca).toEqual([certA, certB]);
+    expect(parse({ ...on, CLIENT_ID_METADATA_ALLOW_PRIVATE: 'off' }).allowPrivateNetworks).toBe(false);
+    expect(parse({ ...on, CLIENT_ID_METADATA_MAX_ID_LENGTH: '1', CLIENT_ID_METADATA_TIMEOUT_MS: '60000' })).toMatchObject({
+      maxIdLength: 1,
+      timeoutMs: 60_000,
+    });
+    expect(parse({ ...on, CLIENT_ID_METADATA_MAX_BYTES: ' 256 ' }).maxBytes).toBe(256);
+  });
+
+  it('refuses flags that are not on or off, naming the variable', () => {
+    for (const name of ['CLIENT_ID_METADATA', 'CLIENT_ID_METADATA_ALLOW_PRIVATE']) {
+      for (const bad of ['onn', 'of', 'o', 'enabled', 'on please', '2', '-1', 'nope', 'on\r\nX: 1']) {
+        expect(failure({ ...on, [name]: bad })).toMatch(new RegExp(`^${name} must be 1 or 0`));
+      }
+    }
+  });
+
+  it('refuses numbers that are not whole numbers in range, naming the variable', () => {
+    const ranges: [string, number, number][] = [
+      ['CLIENT_ID_METADATA_TIMEOUT_MS', 100, 60_000],
+      ['CLIENT_ID_METADATA_MAX_BYTES', 256, 1_048_576],
+      ['CLIENT_ID_METADATA_MAX_ID_LENGTH', 1, 2000],
+    ];
+    for (const [name, min, max] of ranges) {
+      for (const bad of ['abc', '-1', '-0', '1.5', '1e3', '0x10', '5s', 'Infinity', '10,000', '१०', `9${'9'.repeat(400)}`]) {
+        expect(failure({ ...on, [name]: bad })).toMatch(new RegExp(`^${name} must be (a whole number|between)`));
+      }
+      for (const bad of ['0', String(min - 1), String(max + 1), '99999999999999999999']) {
+        expect(failure({ ...on, [name]: bad })).toMatch(new RegExp(`^${name} must be between ${min} and ${max}`));
+      }
+      expect(failure({ ...on, [name]: `5\r\n{"level":"info"}${'x'.repeat(10_000)}` }).length).toBeLessThan(150);
+    }
+  });
+
+  it('refuses its settings while CLIENT_ID_METADATA is off', () => {
+    file('one.pem', certA);
+    expect(failure({ CLIENT_ID_METADATA_ALLOW_PRIVATE: 'on' })).toBe('CLIENT_ID_METADATA_ALLOW_PRIVATE needs CLIENT_ID_METADATA=on');
+    expect(failure({ CLIENT_ID_METADATA: 'off', CLIENT_ID_METADATA_CA: 'one.pem', CLIENT_ID_METADATA_MAX_ID_LENGTH: '255' })).toBe(
+      'CLIENT_ID_METADATA_CA, CLIENT_ID_METADATA_MAX_ID_LENGTH need CLIENT_ID_METADATA=on',
+    );
+    expect(failure({ CLIENT_ID_METADATA_TIMEOUT_MS: '1000' })).toMatch(/^CLIENT_ID_METADATA_TIMEOUT_MS needs CLIENT_ID_METADATA=on/);
+    expect(failure({ CLIENT_ID_METADATA_MAX_BYTES: '1000' })).toMatch(/^CLIENT_ID_METADATA_MAX_BYTES needs CLIENT_ID_METADATA=on/);
+    // Off stays off: an explicit off needs nothing.
+    expect(parse({ CLIENT_ID_METADATA_ALLOW_PRIVATE: 'off' })).toEqual(DEFAULT_CLIENT_ID_METADATA);
+  });
+
+  it('refuses a CA file that is missing, not a file, too large, or holds no valid certificate, never echoing its contents', () => {
+    const ca = (path: string) => failure({ ...on, CLIENT_ID_METADATA_CA: path });
+    expect(ca('missing.pem')).toBe(`CLIENT_ID_METADATA_CA: ${JSON.stringify(join(dir, 'missing.pem'))} cannot be read (ENOENT)`);
+    mkdirSync(join(dir, 'a-dir'), { recursive: true });
+    expect(ca('a-dir')).toMatch(/^CLIENT_ID_METADATA_CA: ".*a-dir" is not a file$/);
+    expect(ca(file('big.pem', `${certA}\n${MARKER.repeat(80_000)}`))).toMatch(/is larger than 1048576 bytes$/);
+    expect(ca(file('empty.pem', ''))).toMatch(/holds no PEM certificate/);
+    expect(ca(file('text.pem', `password=${MARKER}\n`))).toMatch(/holds no PEM certificate/);
+    expect(ca(file('binary.pem', Buffer.from([0, 1, 2, 0xff, 0xfe, 0x0a, 0x0d])))).toMatch(/holds no PEM certificate/);
+    // A key beside the certificate: refused (the operator meant another file), the key never shown.
+    const key = readFileSync(join(dir, 'ca-a.key'), 'utf8');
+    const keyBody = key.split('\n')[1]!;
+    const withKey = ca(file('with-key.pem', `${certA}\n${key}`));
+    expect(withKey).toMatch(/holds a private key: give the CA certificates only$/);
+    expect(withKey).not.toContain(keyBody);
+    expect(ca('ca-a.key')).toMatch(/holds a private key/);
+    // A block whose base64 is not a certificate.
+    const corrupt = certA.replace(/(-----BEGIN CERTIFICATE-----\n)[A-Za-z0-9+/]{8}/, '$1AAAAAAAA');
+    expect(corrupt).not.toBe(certA);
+    expect(ca(file('corrupt.pem', `${certB}\n${corrupt}`))).toMatch(/: certificate 2 is not a valid X\.509 certificate$/);
+    expect(ca(file('many.pem', `${certA}\n`.repeat(101)))).toMatch(/holds more than 100 certificates$/);
+    // A CRLF file is read.
+    expect(parse({ ...on, CLIENT_ID_METADATA_CA: file('crlf.pem', `${certA.replace(/\n/g, '\r\n')}\r\n`) }).ca).toHaveLength(1);
   });
 });
