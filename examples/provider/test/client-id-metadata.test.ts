@@ -358,6 +358,10 @@ for (const store of STORES) {
         expect(fetched, what).toContain(pathOf(clientId));
       }
       expect(fetched).not.toContain(`${p}/target.json`);
+      // Each refusal is logged by the document's origin only.
+      const out = app().output();
+      expect(out).toContain(`client metadata document at ${base} refused`);
+      for (const [, clientId] of cases) expect(out).not.toContain(pathOf(clientId));
     });
   });
 }
