@@ -8,6 +8,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request } from 'node:https';
 import { BlockList, isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import type { Client, GrantType } from './contract.js';
 
 /** Options of Client ID Metadata Documents (`clientIdMetadataDocuments`). */
@@ -22,10 +23,19 @@ export interface ClientIdMetadataDocumentOptions {
   timeout?: number;
   /** Seconds a document is cached at least and at most, whatever its `Cache-Control` says. Default 60 and 86400; 300 without `max-age`. */
   cacheTtl?: { min?: number; max?: number };
-  /** Extra trusted CA certificates (PEM), e.g. a test CA. */
+  /**
+   * Extra trusted CA certificates (PEM), e.g. a test or an internal CA: trusted besides Node's
+   * bundled public CAs, so documents on publicly certified hosts still resolve.
+   */
   ca?: string | readonly string[];
   /** Grant types such clients may use. Default `authorization_code`, `refresh_token`. */
   grantTypes?: readonly GrantType[];
+  /**
+   * Scopes such clients may ask for: a document's `scope` must be within them, and a document
+   * without `scope` gets all of them. Default: `registration.scopes`, else the server's `scopes`;
+   * without either, none (a document naming a scope is refused).
+   */
+  scopes?: readonly string[];
   /**
    * Longest client id resolved, in characters (1 to 2000). Default 255: what the stock bindings'
    * client id columns hold (`VARCHAR(255)` in binding-sequelize, and in binding-drizzle on MySQL), so the tokens
@@ -43,8 +53,11 @@ export interface ClientIdMetadataDocumentSettings {
   readonly timeout: number;
   readonly cacheMin: number;
   readonly cacheMax: number;
+  /** The extra CAs with Node's bundled ones (Node's `ca` replaces them), or `null` for the bundled only. */
   readonly ca: readonly string[] | null;
   readonly grantTypes: ReadonlySet<GrantType>;
+  /** Scopes such clients may ask for; `null`: none. */
+  readonly scopes: ReadonlySet<string> | null;
   readonly maxIdLength: number;
 }
 
@@ -251,7 +264,10 @@ function maxAgeOf(header: string | undefined): number | null {
 }
 
 /** Resolves the options (defaults applied, values checked). */
-export function resolveClientIdMetadataDocuments(o: ClientIdMetadataDocumentOptions | undefined): ClientIdMetadataDocumentSettings {
+export function resolveClientIdMetadataDocuments(
+  o: ClientIdMetadataDocumentOptions | undefined,
+  registrationScopes: ReadonlySet<string> | null = null,
+): ClientIdMetadataDocumentSettings {
   const positive = (name: string, v: unknown, d: number) => {
     if (v === undefined) return d;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
@@ -263,7 +279,7 @@ export function resolveClientIdMetadataDocuments(o: ClientIdMetadataDocumentOpti
     if (v > 2000) throw new TypeError('Portcullis: clientIdMetadataDocuments.maxIdLength must be at most 2000');
     return v;
   };
-  const ca = o?.ca === undefined ? null : typeof o.ca === 'string' ? [o.ca] : [...o.ca];
+  const ca = o?.ca === undefined ? null : [...rootCertificates, ...(typeof o.ca === 'string' ? [o.ca] : o.ca)];
   return {
     enabled: o?.enabled ?? false,
     allowPrivateNetworks: o?.allowPrivateNetworks ?? false,
@@ -274,5 +290,6 @@ export function resolveClientIdMetadataDocuments(o: ClientIdMetadataDocumentOpti
     ca,
     grantTypes: new Set(o?.grantTypes ?? ['authorization_code', 'refresh_token']),
     maxIdLength: atMost2000(positive('maxIdLength', o?.maxIdLength, 255)),
+    scopes: o?.scopes !== undefined ? new Set(o.scopes) : registrationScopes,
   };
 }

@@ -432,7 +432,7 @@ export const OPTION_DEFAULTS = {
   clientIdMetadataDocuments: {
     shown: '`{ enabled: false, maxBytes: 5120, timeout: 3000, cacheTtl: { min: 60, max: 86400 }, maxIdLength: 255 }`',
     meaning:
-      'resolve https `client_id`s from their metadata document (no redirects, no private addresses unless `allowPrivateNetworks`; see below)',
+      'resolve https `client_id`s from their metadata document (no redirects, no private addresses unless `allowPrivateNetworks`; extra `ca`; allowed `grantTypes` and `scopes`; see below)',
   },
   telemetry: {
     shown: '`true`',
@@ -531,6 +531,7 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
   const format = o.accessTokenFormat ?? 'opaque';
   if (format !== 'opaque' && format !== 'jwt') throw new TypeError("Portcullis: accessTokenFormat must be 'opaque' or 'jwt'");
   const resources = resolveResources(o.resources);
+  const registration = resolveRegistration(o.registration, o.scopes);
   return {
     issuer: o.issuer.replace(/\/$/, ''),
     grants,
@@ -564,8 +565,8 @@ export function resolveOptions(o: ProviderOptions<User, Client>): ResolvedOption
     device: resolveDevice(o.device, o.issuer.replace(/\/$/, '')),
     par: resolvePar(o.par),
     dpop: resolveDpop(o.dpop, issuer.origin),
-    registration: resolveRegistration(o.registration, o.scopes),
-    clientIdMetadataDocuments: resolveClientIdMetadataDocuments(o.clientIdMetadataDocuments),
+    registration,
+    clientIdMetadataDocuments: resolveClientIdMetadataDocuments(o.clientIdMetadataDocuments, registration.scopes),
     resources: new Map(resources.map((r) => [r.uri, r])),
     logger,
   };

@@ -25,7 +25,7 @@ import { clientConfigurationEndpoint, documentClient, RegistrationLimiter, regis
 import { type ResourceInternal, type ResourceResult, type VerifyOptions, verifyAccessToken } from './endpoints/resource.js';
 import { revocationEndpoint } from './endpoints/revocation.js';
 import { tokenEndpoint } from './endpoints/token.js';
-import { type EndpointResult, type Engine, plain } from './engine.js';
+import { type EndpointResult, type Engine, findClient, plain } from './engine.js';
 import { ConfigurationError, toOAuthError } from './errors.js';
 import { type AfterRequestHook, type BeforeRequestHook, type EndpointName, type HookContext, type HookOutcome, Hooks } from './hooks.js';
 import type { OAuthRequest, OAuthResponse } from './http.js';
@@ -394,6 +394,17 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
   /** The metadata document itself. */
   metadataDocument(): Record<string, unknown> {
     return metadataDocument(this.engine());
+  }
+
+  /**
+   * The client with this id as the endpoints see it: for an https id with Client ID Metadata
+   * Documents on, the client its (cached) metadata document describes; otherwise the client
+   * store's. For pages that name a client, such as a user's connected apps. `null`: no such client,
+   * or a document that cannot be fetched or is refused (the log says why).
+   */
+  async findClient(clientId: string): Promise<C | null> {
+    if (typeof clientId !== 'string' || clientId === '') return null;
+    return findClient(this.engine(), clientId);
   }
 
   /**

@@ -128,8 +128,8 @@ function validateMetadata<U extends User, C extends Client>(
   e: Engine<U, C>,
   m: Record<string, unknown>,
   allowedGrants: ReadonlySet<GrantType> = e.o.registration.grantTypes,
+  allowedScopes: ReadonlySet<string> | null = e.o.registration.scopes,
 ): Metadata | OAuthError {
-  const r = e.o.registration;
   // Keys and signed assertions are not supported (yet): refused rather than ignored.
   for (const f of ['jwks', 'jwks_uri', 'software_statement']) {
     if (m[f] !== undefined) return new InvalidClientMetadataError(`${f} is not supported by this server`);
@@ -174,14 +174,14 @@ function validateMetadata<U extends User, C extends Client>(
     if (bad) return bad;
   }
   let scopes: string[];
-  if (m.scope === undefined || m.scope === null) scopes = r.scopes ? [...r.scopes] : [];
+  if (m.scope === undefined || m.scope === null) scopes = allowedScopes ? [...allowedScopes] : [];
   else {
     if (typeof m.scope !== 'string' || m.scope.length > 2000 || !/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(m.scope)) {
       return new InvalidClientMetadataError('scope must be a space-delimited list of scopes');
     }
     scopes = [...new Set(m.scope.split(' '))];
     for (const s of scopes) {
-      if (!r.scopes?.has(s)) return new InvalidClientMetadataError(`The scope '${s}' is not allowed for registered clients`);
+      if (!allowedScopes?.has(s)) return new InvalidClientMetadataError(`The scope '${s}' is not allowed for registered clients`);
     }
   }
   const name = optionalText(m, 'client_name');
@@ -497,7 +497,8 @@ export function documentClient<U extends User, C extends Client>(
   if (doc.client_secret !== undefined) return 'a metadata document must not carry a client_secret';
   const method = doc.token_endpoint_auth_method ?? 'none';
   if (method !== 'none') return 'token_endpoint_auth_method must be none (private_key_jwt is not supported yet)';
-  const m = validateMetadata(e, { ...doc, token_endpoint_auth_method: 'none' }, e.o.clientIdMetadataDocuments.grantTypes);
+  const cimd = e.o.clientIdMetadataDocuments;
+  const m = validateMetadata(e, { ...doc, token_endpoint_auth_method: 'none' }, cimd.grantTypes, cimd.scopes);
   if (isOAuthError(m)) return `${m.error}: ${m.message}`;
   return {
     id: clientId,

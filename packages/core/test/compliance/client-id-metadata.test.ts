@@ -19,9 +19,10 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { captureLogger } from '../../../binding-testkit/src/flows.js';
-import { isMetadataDocumentId, isPrivateAddress } from '../../src/client-metadata.js';
+import { isMetadataDocumentId, isPrivateAddress, resolveClientIdMetadataDocuments } from '../../src/client-metadata.js';
 import { createMemoryStores, OAuth2Provider, type OAuthRequest, type ProviderOptions } from '../../src/index.js';
 import { DESCRIPTION, form, json, pkce } from '../security/fixture.js';
 
@@ -245,6 +246,78 @@ describe('Client ID Metadata Documents', () => {
     await refused(provider as P, `${base}/agent.json`);
     expect(hits).toBe(0);
     expect(json(await provider.metadata())).not.toHaveProperty('client_id_metadata_document_supported');
+  });
+});
+
+describe('trusted CAs, allowed scopes, and finding a client by id', () => {
+  it('trusts an extra CA besides the public ones (Node replaces them when given `ca`)', () => {
+    const s = resolveClientIdMetadataDocuments({ enabled: true, ca });
+    expect(s.ca).toHaveLength(rootCertificates.length + 1);
+    expect(s.ca).toEqual(expect.arrayContaining([...rootCertificates, ca]));
+    expect(resolveClientIdMetadataDocuments({ enabled: true }).ca).toBeNull();
+  });
+
+  it("checks a document's scope against `scopes`, by default those of self-registered clients", async () => {
+    serve('/write.json', doc('/write.json', { scope: 'read write' }));
+    serve('/plain.json', doc('/plain.json'));
+    const make = (o: Partial<ProviderOptions> = {}) =>
+      new OAuth2Provider({
+        issuer: 'https://auth.example',
+        scopes: ['read', 'write'],
+        stores: createMemoryStores(),
+        logger: captureLogger(),
+        ...o,
+        clientIdMetadataDocuments: { enabled: true, allowPrivateNetworks: true, ca, ...o.clientIdMetadataDocuments },
+      });
+    // Their own list: `write` is outside it.
+    const logger = captureLogger();
+    await refused(make({ logger, clientIdMetadataDocuments: { scopes: ['read'] } }), `${base}/write.json`);
+    expect(logger.lines.join('\n')).toContain("The scope 'write' is not allowed");
+    // `registration.scopes` is the default, before the server's.
+    await refused(make({ registration: { scopes: ['read'] } }), `${base}/write.json`);
+    // Then the server's: allowed, and a document without `scope` gets all of the list.
+    const p = make();
+    const a = await authorize(p, `${base}/write.json`, { scope: 'write' }).result;
+    if (a.type !== 'consent') throw new Error(JSON.stringify(a));
+    expect(a.request.client.scopes).toEqual(['read', 'write']);
+    const b = await authorize(make({ clientIdMetadataDocuments: { scopes: ['write'] } }), `${base}/plain.json`, { scope: 'write' }).result;
+    if (b.type !== 'consent') throw new Error(JSON.stringify(b));
+    expect(b.request.client.scopes).toEqual(['write']);
+    // Without any list, a document naming a scope is refused.
+    const none = new OAuth2Provider({
+      issuer: 'https://auth.example',
+      stores: createMemoryStores(),
+      logger: captureLogger(),
+      clientIdMetadataDocuments: { enabled: true, allowPrivateNetworks: true, ca },
+    });
+    await refused(none, `${base}/write.json`);
+  });
+
+  it("findClient gives the document's client, the store's client, or null", async () => {
+    serve('/named.json', doc('/named.json'));
+    serve('/broken.json', 'not json');
+    const { provider } = setup();
+    const stores = createMemoryStores();
+    stores.addClient({ id: 'stored', secretHash: null, redirectUris: [CB], grantTypes: ['authorization_code'], scopes: ['read'] });
+    const both = new OAuth2Provider({
+      issuer: 'https://auth.example',
+      scopes: ['read'],
+      stores,
+      logger: captureLogger(),
+      clientIdMetadataDocuments: { enabled: true, allowPrivateNetworks: true, ca },
+    });
+    expect(await provider.findClient(`${base}/named.json`)).toMatchObject({ id: `${base}/named.json`, name: 'Editor Agent' });
+    expect(await provider.findClient(`${base}/broken.json`)).toBeNull();
+    expect(await provider.findClient(`${base}/missing.json`)).toBeNull();
+    expect(await provider.findClient('')).toBeNull();
+    expect(await both.findClient('stored')).toMatchObject({ id: 'stored' });
+    expect(await both.findClient('unknown')).toBeNull();
+    expect(await both.findClient(`${base}/named.json`)).toMatchObject({ name: 'Editor Agent' });
+    // With the feature off, an https id is only looked up in the store.
+    const off = new OAuth2Provider({ issuer: 'https://auth.example', stores: createMemoryStores(), logger: captureLogger() });
+    hits = 0;
+    expect(await off.findClient(`${base}/named.json`)).toBeNull();
+    expect(hits).toBe(0);
   });
 });
 
