@@ -196,8 +196,17 @@ export interface ClientIdMetadataConfig {
   readonly enabled: boolean;
   /** `CLIENT_ID_METADATA_ALLOW_PRIVATE` (default off): fetch from loopback, private and link-local addresses (tests, closed networks). */
   readonly allowPrivateNetworks: boolean;
-  /** The PEM certificates of `CLIENT_ID_METADATA_CA`, read at start; trusted besides the public CAs. `null`: the public CAs only. */
+  /**
+   * The PEM certificates of `CLIENT_ID_METADATA_CA`, read at start; core trusts them besides
+   * Node's bundled public CAs. `null`: the public CAs only.
+   */
   readonly ca: readonly string[] | null;
+  /**
+   * `CLIENT_ID_METADATA_SCOPES` (space-separated; default `REGISTRATION_SCOPES`, itself `read` by
+   * default): the scopes a document may ask for (core's `clientIdMetadataDocuments.scopes`); a
+   * document naming another scope is refused, one naming none gets them all.
+   */
+  readonly scopes: readonly string[];
   /** `CLIENT_ID_METADATA_TIMEOUT_MS` (default 3000, 100 to 60000): most ms one document fetch may take. */
   readonly timeoutMs: number;
   /** `CLIENT_ID_METADATA_MAX_BYTES` (default 5120, 256 to 1048576): largest document accepted. */
@@ -215,6 +224,7 @@ export const DEFAULT_CLIENT_ID_METADATA: ClientIdMetadataConfig = {
   enabled: false,
   allowPrivateNetworks: false,
   ca: null,
+  scopes: ['read'],
   timeoutMs: 3000,
   maxBytes: 5120,
   maxIdLength: 255,
@@ -226,8 +236,9 @@ const MAX_CA_CERTIFICATES = 100;
 
 /**
  * `CLIENT_ID_METADATA`, `CLIENT_ID_METADATA_ALLOW_PRIVATE`, `CLIENT_ID_METADATA_CA` (a PEM file,
- * relative to `cwd`, read here), `CLIENT_ID_METADATA_TIMEOUT_MS`, `CLIENT_ID_METADATA_MAX_BYTES`
- * and `CLIENT_ID_METADATA_MAX_ID_LENGTH`. Throws `ConfigError` naming the variable; a message
+ * relative to `cwd`, read here), `CLIENT_ID_METADATA_SCOPES` (default: `REGISTRATION_SCOPES`'
+ * list), `CLIENT_ID_METADATA_TIMEOUT_MS`, `CLIENT_ID_METADATA_MAX_BYTES` and
+ * `CLIENT_ID_METADATA_MAX_ID_LENGTH`. Throws `ConfigError` naming the variable; a message
  * names the CA file by its path, never by what it holds.
  */
 export function parseClientIdMetadata(env: Env, cwd = process.cwd()): ClientIdMetadataConfig {
@@ -239,9 +250,12 @@ export function parseClientIdMetadata(env: Env, cwd = process.cwd()): ClientIdMe
   // Core resolves no client id longer than 2000 characters.
   const maxIdLength = integer(env, 'CLIENT_ID_METADATA_MAX_ID_LENGTH', d.maxIdLength, 1, 2000);
   const caFile = value(env, 'CLIENT_ID_METADATA_CA');
+  // What such clients got before the setting existed: the scopes of self-registered clients.
+  const scopes = scopeList(env, 'CLIENT_ID_METADATA_SCOPES', scopeList(env, 'REGISTRATION_SCOPES', d.scopes));
   if (!enabled) {
     const set = [
       'CLIENT_ID_METADATA_CA',
+      'CLIENT_ID_METADATA_SCOPES',
       'CLIENT_ID_METADATA_TIMEOUT_MS',
       'CLIENT_ID_METADATA_MAX_BYTES',
       'CLIENT_ID_METADATA_MAX_ID_LENGTH',
@@ -251,7 +265,7 @@ export function parseClientIdMetadata(env: Env, cwd = process.cwd()): ClientIdMe
     if (set.length > 0) throw new ConfigError(`${set.join(', ')} ${set.length === 1 ? 'needs' : 'need'} CLIENT_ID_METADATA=on`);
   }
   const ca = caFile === undefined ? null : readCaFile(resolve(cwd, caFile));
-  return { enabled, allowPrivateNetworks, ca, timeoutMs, maxBytes, maxIdLength };
+  return { enabled, allowPrivateNetworks, ca, scopes, timeoutMs, maxBytes, maxIdLength };
 }
 
 /** The certificates of a PEM file; `ConfigError` naming the file (never its contents) when it has none or cannot be read. */
@@ -586,22 +600,30 @@ export function parseRegistration(env: Env): RegistrationConfig {
   if (token && !/^[A-Za-z0-9\-._~+/]+=*$/.test(token.reveal())) {
     throw new ConfigError('REGISTRATION_TOKEN must be a bearer token: letters, digits and -._~+/ (trailing = allowed)');
   }
-  const scopes = (value(env, 'REGISTRATION_SCOPES') ?? 'read').split(/\s+/).filter((x) => x !== '');
-  if (scopes.length > 100) throw new ConfigError('REGISTRATION_SCOPES: at most 100 scopes');
-  for (const x of scopes) {
-    if (!SCOPE_TOKEN.test(x)) {
-      throw new ConfigError(
-        `REGISTRATION_SCOPES: ${JSON.stringify(x.slice(0, 50))} is not a scope (printable ASCII without space, " or \\)`,
-      );
-    }
-  }
   return {
     mode,
     token,
-    scopes,
+    scopes: scopeList(env, 'REGISTRATION_SCOPES', ['read']),
     unusedWindow: parseUnusedWindow(value(env, 'REGISTRATION_UNUSED_WINDOW')),
     secretLifetime: parseSecretLifetime(value(env, 'REGISTRATION_SECRET_LIFETIME')),
   };
+}
+
+/**
+ * A space-separated list of scopes (`REGISTRATION_SCOPES`, `CLIENT_ID_METADATA_SCOPES`): at most
+ * 100, each printable ASCII without space, `"` or `\`; `fallback` when unset or blank.
+ */
+function scopeList(env: Env, name: string, fallback: readonly string[]): string[] {
+  const text = value(env, name);
+  if (text === undefined) return [...fallback];
+  const scopes = text.split(/\s+/).filter((x) => x !== '');
+  if (scopes.length > 100) throw new ConfigError(`${name}: at most 100 scopes`);
+  for (const x of scopes) {
+    if (!SCOPE_TOKEN.test(x)) {
+      throw new ConfigError(`${name}: ${JSON.stringify(x.slice(0, 50))} is not a scope (printable ASCII without space, " or \\)`);
+    }
+  }
+  return scopes;
 }
 
 /** `REGISTRATION_SECRET_LIFETIME`: `0`/`off` (default: never expires), or a duration up to ten years. */

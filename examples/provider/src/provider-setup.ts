@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { rootCertificates } from 'node:tls';
 import {
   type AfterRequestHook,
   type CurrentUser,
@@ -98,8 +97,7 @@ const REGISTRABLE_GRANTS = ['authorization_code', 'refresh_token', 'client_crede
 /** The provider options of `REGISTRATION`, `REGISTRATION_TOKEN` and `REGISTRATION_SCOPES`. */
 function registrationOptions(config: AppConfig) {
   const r = config.registration;
-  // Core gives metadata-document clients the scopes of self-registered clients.
-  if (r.mode === 'off') return config.clientIdMetadata.enabled ? { registration: { enabled: false, scopes: [...r.scopes] } } : {};
+  if (r.mode === 'off') return {};
   return {
     registration: {
       enabled: true,
@@ -111,7 +109,7 @@ function registrationOptions(config: AppConfig) {
   };
 }
 
-/** The provider options of `CLIENT_ID_METADATA*` (Client ID Metadata Documents). */
+/** The provider options of `CLIENT_ID_METADATA*` (Client ID Metadata Documents): `CLIENT_ID_METADATA_SCOPES` is core's `scopes`. */
 function clientIdMetadataOptions(config: AppConfig) {
   const m = config.clientIdMetadata;
   if (!m.enabled) return {};
@@ -122,8 +120,9 @@ function clientIdMetadataOptions(config: AppConfig) {
       timeout: m.timeoutMs,
       maxBytes: m.maxBytes,
       maxIdLength: m.maxIdLength,
-      // node's `ca` replaces the public CAs: the file's certificates are trusted besides them.
-      ...(m.ca ? { ca: [...rootCertificates, ...m.ca] } : {}),
+      scopes: [...m.scopes],
+      // Core trusts these besides Node's bundled public CAs.
+      ...(m.ca ? { ca: [...m.ca] } : {}),
     },
   };
 }

@@ -58,7 +58,15 @@ describe('parseConfig', () => {
       dpop: { enabled: true, nonceSecret: null },
       registration: { mode: 'off', token: null, scopes: ['read'], unusedWindow: 7 * 86_400, secretLifetime: 0 },
       adminOperatorToken: null,
-      clientIdMetadata: { enabled: false, allowPrivateNetworks: false, ca: null, timeoutMs: 3000, maxBytes: 5120, maxIdLength: 255 },
+      clientIdMetadata: {
+        enabled: false,
+        allowPrivateNetworks: false,
+        ca: null,
+        scopes: ['read'],
+        timeoutMs: 3000,
+        maxBytes: 5120,
+        maxIdLength: 255,
+      },
     });
     expect(c.clientIdMetadata).toEqual(DEFAULT_CLIENT_ID_METADATA);
   });
@@ -533,7 +541,7 @@ describe('ADMIN_OPERATOR_TOKEN and REGISTRATION_SECRET_LIFETIME', () => {
   });
 });
 
-describe('CLIENT_ID_METADATA, _ALLOW_PRIVATE, _CA, _TIMEOUT_MS, _MAX_BYTES, _MAX_ID_LENGTH', () => {
+describe('CLIENT_ID_METADATA, _ALLOW_PRIVATE, _CA, _SCOPES, _TIMEOUT_MS, _MAX_BYTES, _MAX_ID_LENGTH', () => {
   /** A marker in every CA file's junk: no message may hold it. */
   const MARKER = 'DO-NOT-ECHO-7f3a';
   let dir: string;
@@ -580,6 +588,7 @@ describe('CLIENT_ID_METADATA, _ALLOW_PRIVATE, _CA, _TIMEOUT_MS, _MAX_BYTES, _MAX
       CLIENT_ID_METADATA: 'on',
       CLIENT_ID_METADATA_ALLOW_PRIVATE: 'ON',
       CLIENT_ID_METADATA_CA: 'two.pem',
+      CLIENT_ID_METADATA_SCOPES: ' read  profile\tadmin:write ',
       CLIENT_ID_METADATA_TIMEOUT_MS: '100',
       CLIENT_ID_METADATA_MAX_BYTES: '1048576',
       CLIENT_ID_METADATA_MAX_ID_LENGTH: '2000',
@@ -588,6 +597,7 @@ describe('CLIENT_ID_METADATA, _ALLOW_PRIVATE, _CA, _TIMEOUT_MS, _MAX_BYTES, _MAX
       enabled: true,
       allowPrivateNetworks: true,
       ca: [certA, certB],
+      scopes: ['read', 'profile', 'admin:write'],
       timeoutMs: 100,
       maxBytes: 1_048_576,
       maxIdLength: 2000,
@@ -599,6 +609,44 @@ describe('CLIENT_ID_METADATA, _ALLOW_PRIVATE, _CA, _TIMEOUT_MS, _MAX_BYTES, _MAX
       timeoutMs: 60_000,
     });
     expect(parse({ ...on, CLIENT_ID_METADATA_MAX_BYTES: ' 256 ' }).maxBytes).toBe(256);
+  });
+
+  it('CLIENT_ID_METADATA_SCOPES defaults to REGISTRATION_SCOPES (itself read), whatever REGISTRATION is', () => {
+    expect(parse(on).scopes).toEqual(['read']);
+    expect(parse({ ...on, REGISTRATION_SCOPES: 'read write' }).scopes).toEqual(['read', 'write']);
+    expect(parse({ ...on, REGISTRATION: 'open', REGISTRATION_SCOPES: 'write' }).scopes).toEqual(['write']);
+    expect(parse({ ...on, REGISTRATION_SCOPES: 'read write', CLIENT_ID_METADATA_SCOPES: 'profile' }).scopes).toEqual(['profile']);
+    // Blank is unset.
+    expect(parse({ ...on, REGISTRATION_SCOPES: 'write', CLIENT_ID_METADATA_SCOPES: ' \t ' }).scopes).toEqual(['write']);
+    // The registration's own list is left alone.
+    const c = parseConfig({ ...on, REGISTRATION_SCOPES: 'read write', CLIENT_ID_METADATA_SCOPES: 'read' }, [], dir);
+    expect(c.registration.scopes).toEqual(['read', 'write']);
+    expect(c.clientIdMetadata.scopes).toEqual(['read']);
+    // 100 scopes are allowed.
+    const hundred = Array.from({ length: 100 }, (_, i) => `s${i}`);
+    expect(parse({ ...on, CLIENT_ID_METADATA_SCOPES: hundred.join(' ') }).scopes).toEqual(hundred);
+  });
+
+  it('refuses hostile CLIENT_ID_METADATA_SCOPES (and REGISTRATION_SCOPES) naming the variable, quoted and cut', () => {
+    for (const name of ['CLIENT_ID_METADATA_SCOPES', 'REGISTRATION_SCOPES']) {
+      for (const bad of [
+        'read "x"',
+        'read a\\b',
+        'lecture écriture',
+        'read \u0000',
+        'read\r\n{"level":"info","msg":"forged"}',
+        `read ${'x'.repeat(129)}`,
+        '\u202eread',
+        'read ok\u0007',
+      ]) {
+        const message = failure({ ...on, [name]: bad });
+        expect(message).toMatch(new RegExp(`^${name}: ".*" is not a scope \\(printable ASCII without space, " or \\\\\\)$`));
+        expect(message.length).toBeLessThan(150);
+      }
+      const many = Array.from({ length: 101 }, (_, i) => `s${i}`).join(' ');
+      expect(failure({ ...on, [name]: many })).toBe(`${name}: at most 100 scopes`);
+      expect(failure({ ...on, [name]: 'a '.repeat(50_000) }).length).toBeLessThan(150);
+    }
   });
 
   it('refuses flags that are not on or off, naming the variable', () => {
@@ -634,6 +682,7 @@ describe('CLIENT_ID_METADATA, _ALLOW_PRIVATE, _CA, _TIMEOUT_MS, _MAX_BYTES, _MAX
     );
     expect(failure({ CLIENT_ID_METADATA_TIMEOUT_MS: '1000' })).toMatch(/^CLIENT_ID_METADATA_TIMEOUT_MS needs CLIENT_ID_METADATA=on/);
     expect(failure({ CLIENT_ID_METADATA_MAX_BYTES: '1000' })).toMatch(/^CLIENT_ID_METADATA_MAX_BYTES needs CLIENT_ID_METADATA=on/);
+    expect(failure({ CLIENT_ID_METADATA_SCOPES: 'read' })).toBe('CLIENT_ID_METADATA_SCOPES needs CLIENT_ID_METADATA=on');
     // Off stays off: an explicit off needs nothing.
     expect(parse({ CLIENT_ID_METADATA_ALLOW_PRIVATE: 'off' })).toEqual(DEFAULT_CLIENT_ID_METADATA);
   });
