@@ -9,7 +9,8 @@
  * - a public client described by a document (client_name with HTML special characters) completes
  *   a code flow with PKCE through the login and consent pages (the consent page shows the escaped
  *   name), its token works at /api/me and refreshes, and its code's replay gets invalid_grant;
- *   the connected apps page lists it, and revoking it there kills its tokens;
+ *   the connected apps page lists it under its document's client_name (escaped), and revoking it
+ *   there kills its tokens;
  * - a client id of exactly 255 characters (what the SQL bindings' client id columns hold) does
  *   the same, the tokens written to the store; one of 256 characters is an unknown client (400
  *   page, invalid_client) and its document is never fetched;
@@ -17,7 +18,11 @@
  *   URI, a server answering a redirect, and an oversize document are refused: the authorization
  *   request gets the unknown-client page (400), the token endpoint invalid_client.
  * A second SQLite process with `CLIENT_ID_METADATA_ALLOW_PRIVATE` off refuses a loopback document
- * URL without the document server seeing the request, and logs no warning about it.
+ * URL without the document server seeing the request, and logs no warning about it. A third
+ * SQLite process with `CLIENT_ID_METADATA_SCOPES=read` (the others default to their
+ * `REGISTRATION_SCOPES`, `read write`) refuses a document asking for `read write` and accepts one
+ * asking for `read`; it shares the first SQLite process's database, and its connected apps page
+ * lists a client approved there whose document it cannot fetch by the client's URL (200, no 5xx).
  * No answer is a 5xx, and no process output holds an authorization code, access or refresh token.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process';
@@ -54,7 +59,7 @@ const fetched: string[] = [];
 const secrets = new Set<string>();
 /** Every answer with a 5xx status: must stay empty. */
 const serverErrors: string[] = [];
-const procs: Partial<Record<Store | 'private-off', Proc>> = {};
+const procs: Partial<Record<Store | 'private-off' | 'read-only', Proc>> = {};
 let startMs = 0;
 
 type Store = 'sqlite' | 'postgres' | 'mongodb';
@@ -187,13 +192,16 @@ beforeAll(async () => {
     CLIENT_ID_METADATA: 'on',
     CLIENT_ID_METADATA_CA: join(dir, 'ca.pem'),
   };
-  const start = async (name: Store | 'private-off', store: Store, env: Record<string, string>) => {
-    procs[name] = await startProcess({ ...common, DATABASE_URL: await freshDatabase(store, pg, mongo), ...env }, children);
+  const start = async (name: Store | 'private-off' | 'read-only', store: Store, env: Record<string, string>, database?: string) => {
+    procs[name] = await startProcess({ ...common, DATABASE_URL: database ?? (await freshDatabase(store, pg, mongo)), ...env }, children);
   };
+  const sqlite = await freshDatabase('sqlite', pg, mongo);
   await Promise.all([
-    ...STORES.map((s) => start(s, s, { CLIENT_ID_METADATA_ALLOW_PRIVATE: 'on' })),
+    ...STORES.map((s) => start(s, s, { CLIENT_ID_METADATA_ALLOW_PRIVATE: 'on' }, s === 'sqlite' ? sqlite : undefined)),
     start('private-off', 'sqlite', { CLIENT_ID_METADATA_ALLOW_PRIVATE: 'off' }),
   ]);
+  // On the SQLite process's database, started once that process has migrated it.
+  await start('read-only', 'sqlite', { CLIENT_ID_METADATA_ALLOW_PRIVATE: 'on', CLIENT_ID_METADATA_SCOPES: 'read' }, sqlite);
   console.info(`client-id-metadata: processes started in ${Date.now() - startMs} ms`);
 }, 180_000);
 
@@ -277,6 +285,18 @@ async function codeFlow(app: Proc, clientId: string) {
 }
 
 /**
+ * The connected apps page of `b` lists `clientId` under the document's name, escaped (its id
+ * beside it), never the raw name.
+ */
+async function listedByName(b: Browser, clientId: string): Promise<string> {
+  const page = await (await b.get('/account/apps')).text();
+  expect(page).toContain(`value="${clientId}"`);
+  expect(page).toContain(`<strong class="client-name">${ESCAPED_NAME}</strong> <code class="client-id">${clientId}</code>`);
+  expect(page).not.toContain(NAME);
+  return page;
+}
+
+/**
  * `clientId` is an unknown client: its authorization request gets the error page (400; a known
  * client would be sent to the login page), and the token endpoint invalid_client (a known client
  * would get invalid_grant for the made-up code).
@@ -310,9 +330,8 @@ for (const store of STORES) {
       const clientId = publish(`/${store}/app.json`);
       const { b, access, refresh } = await codeFlow(app(), clientId);
       expect(fetched).toContain(`/${store}/app.json`);
-      // The connected apps page lists it; revoking it there kills its tokens.
-      const page = await (await b.get('/account/apps')).text();
-      expect(page).toContain(`value="${clientId}"`);
+      // The connected apps page lists it by its document's name; revoking it there kills its tokens.
+      const page = await listedByName(b, clientId);
       const r = await b.post('/account/apps/revoke', { csrf: field(page, 'csrf'), client_id: clientId });
       expect(r.status).toBe(303);
       expect((await me(app(), access)).status).toBe(401);
@@ -325,7 +344,7 @@ for (const store of STORES) {
       const id255 = idOfLength(`/${store}/long/`, 255);
       publish(pathOf(id255));
       const { b } = await codeFlow(app(), id255);
-      expect(await (await b.get('/account/apps')).text()).toContain(`value="${id255}"`);
+      await listedByName(b, id255);
 
       const id256 = idOfLength(`/${store}/longer/`, 256);
       publish(pathOf(id256));
@@ -373,6 +392,60 @@ describe('CLIENT_ID_METADATA_ALLOW_PRIVATE off (SQLite)', () => {
     await refusedAsUnknown(app, clientId);
     expect(fetched).not.toContain('/private-off/app.json');
     expect(app.output()).not.toContain(WARNING);
+  });
+});
+
+describe('CLIENT_ID_METADATA_SCOPES=read (SQLite)', () => {
+  it('refuses a document asking for a scope outside it, logging why, and accepts one within it', async () => {
+    const app = procs['read-only']!;
+    const wide = publish('/read-only/wide.json');
+    await refusedAsUnknown(app, wide);
+    expect(fetched).toContain('/read-only/wide.json');
+    expect(app.output()).toContain(
+      `client metadata document at ${base} refused: invalid_client_metadata: The scope 'write' is not allowed`,
+    );
+    // The same document asking for read only is a known client: the sign-in page, and invalid_grant for a made-up code.
+    const narrowUrl = `${base}/read-only/narrow.json`;
+    const narrow = publish('/read-only/narrow.json', metadata(narrowUrl, { scope: 'read' }));
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: narrow,
+      redirect_uri: CB,
+      scope: 'read',
+      state: 's',
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+    });
+    const r = await new Browser(app.url).get(`/oauth/authorize?${query}`);
+    expect(r.status).toBe(302);
+    expect(location(r)).toMatch(/^\/login\?/);
+    const t = await token(app, {
+      grant_type: 'authorization_code',
+      code: 'made-up-code',
+      redirect_uri: CB,
+      code_verifier: 'v'.repeat(43),
+      client_id: narrow,
+    });
+    expect(t.status, JSON.stringify(t.body)).toBe(400);
+    expect(t.body.error).toBe('invalid_grant');
+  });
+
+  it('the connected apps page lists a client whose document cannot be fetched by its URL, without a 5xx', async () => {
+    const app = procs['read-only']!;
+    // Approved at the first SQLite process (its tokens are in the shared database); this process
+    // never fetched its document, and now the document server fails.
+    const id255 = idOfLength('/sqlite/long/', 255);
+    documents.set(pathOf(id255), { status: 500, headers: {}, body: '' });
+    const b = new Browser(app.url);
+    await signIn(b);
+    const r = await b.get('/account/apps');
+    expect(r.status).toBe(200);
+    const page = await r.text();
+    expect(page).toContain(`value="${id255}"`);
+    expect(page).toContain(`<strong class="client-name">${id255}</strong>`);
+    expect(page).not.toContain(ESCAPED_NAME);
+    // It did ask for the document.
+    expect(app.output()).toContain(`client metadata document at ${base} refused: the server answered 500`);
   });
 });
 

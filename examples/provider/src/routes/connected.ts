@@ -19,12 +19,13 @@ function hasControl(v: string): boolean {
 
 /**
  * `GET /account/apps`: the signed-in user's connected apps (`provider.listUserGrants`), each with
- * its name from the client store when it has one; `POST /account/apps/revoke` (session, same
+ * its name when it has one, from the client as the endpoints see it (`provider.findClient`: the
+ * client store's, or a Client ID Metadata Document's `client_name`); `POST /account/apps/revoke` (session, same
  * origin and CSRF token checked): `provider.revokeUserGrants` for that client, and the remembered
  * consent for it forgotten, so the next authorization asks again.
  */
 export function connectedRoutes(ctx: AppContext): RouteGroup {
-  const { provider, storage, logger } = ctx;
+  const { provider, logger } = ctx;
   const { consents } = ctx.state;
 
   function unavailable(res: ServerResponse, err: unknown): void {
@@ -36,9 +37,10 @@ export function connectedRoutes(ctx: AppContext): RouteGroup {
     );
   }
 
+  /** The client's name, else `null` (the page shows its id): also when the store or the document fetch fails. */
   async function nameOf(clientId: string): Promise<string | null> {
     try {
-      const c = (await storage.clients.getClient(clientId)) as (Client & { name?: unknown }) | null;
+      const c = (await provider.findClient(clientId)) as (Client & { name?: unknown }) | null;
       return typeof c?.name === 'string' && c.name !== '' ? c.name : null;
     } catch {
       return null;
