@@ -3,8 +3,8 @@
  * loosened (mutation testing). The refresh token's lifetime comes from `lifetimes.refreshToken` in
  * seconds; an RFC 9068 JWT access token carries `scope` only when it has scopes and `cnf` only when
  * it is DPoP-bound; a self-registered client is marked used at most once per client per process,
- * even while a cached record still lacks `firstUsedAt`, and a store without `markClientUsed` (or no
- * registration store at all) is simply not asked.
+ * even while a cached record still lacks `firstUsedAt` (the set of marked ids starting over past
+ * 10,000), and a store without `markClientUsed` (or no registration store at all) is simply not asked.
  */
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -126,6 +126,22 @@ describe('first use of a self-registered client (markClientUsed)', () => {
       expect(r.status, r.body).toBe(200);
     }
     expect(marks).toEqual(['reg-a', 'reg-b']);
+  });
+
+  it('the set of marked clients is bounded: past 10,000 it starts over, so a client is marked again', async () => {
+    // 10,001 distinct clients, then the first again: only a bound that starts over writes it twice.
+    const ids = Array.from({ length: 10_001 }, (_, i) => `reg-${i}`);
+    const { provider, marks } = cachedSetup(ids);
+    for (const id of ids) {
+      const r = await cc(provider, id);
+      if (r.status !== 200) throw new Error(`${id}: ${r.body}`);
+    }
+    expect(marks).toHaveLength(10_001);
+    expect((await cc(provider, 'reg-10000')).status).toBe(200);
+    expect(marks).toHaveLength(10_001);
+    expect((await cc(provider, 'reg-0')).status).toBe(200);
+    expect(marks).toHaveLength(10_002);
+    expect(marks.at(-1)).toBe('reg-0');
   });
 
   it('a second provider over the same store remembers its own marks, not another store', async () => {
