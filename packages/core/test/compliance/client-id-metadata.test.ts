@@ -164,6 +164,7 @@ describe('Client ID Metadata Documents', () => {
       id,
       name: 'Editor Agent',
       secretHash: null,
+      tokenEndpointAuthMethod: 'none',
       logoUri: 'https://example.com/logo.png',
       scopes: ['read'],
     });

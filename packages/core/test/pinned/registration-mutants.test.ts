@@ -90,6 +90,21 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+describe('the configuration of a client its store holds without a token endpoint auth method', () => {
+  it("reads as client_secret_basic, RFC 7591 section 2's default", async () => {
+    const { provider, stores } = setup();
+    const c = await register(provider);
+    const held = await stores.clients.getClient(c.client_id);
+    expect(held?.tokenEndpointAuthMethod).toBe('client_secret_basic');
+    // A binding may store clients without the field (the contract makes it optional).
+    const { tokenEndpointAuthMethod: _dropped, ...without } = held!;
+    stores.addClient(without as Client);
+    const r = await handle(provider, manage('GET', c.client_id, `Bearer ${c.registration_access_token}`));
+    expect(r.status, r.body).toBe(200);
+    expect(json(r).token_endpoint_auth_method).toBe('client_secret_basic');
+  });
+});
+
 describe('bearer tokens of the registration and configuration endpoints', () => {
   it('accepts any of the initial access tokens, and only after a Bearer scheme', async () => {
     const { provider } = setup({ initialAccessTokens: [IAT, IAT2] });
