@@ -20,4 +20,13 @@ node -e '
   const skipped = r.numPendingTests + r.numTodoTests;
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "$report" || true
+# Mutation testing of core (packages/core/MUTATION.md): StrykerJS against the committed baseline
+# (mutants whose code or tests changed are re-tested), then the gate: at least 90% overall and no
+# survivor in the security checks. A baseline that does not match core's sources fails at once.
+# PORTCULLIS_SKIP_MUTATION=1 skips it, as does running only some test files or a red vitest run.
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ] && [ "${PORTCULLIS_SKIP_MUTATION:-0}" != 1 ]; then
+  MUTATION_REQUIRE_BASELINE=1 pnpm mutation || status=$?
+else
+  echo "mutation testing skipped"
+fi
 exit "$status"
