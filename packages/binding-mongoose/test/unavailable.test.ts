@@ -82,6 +82,8 @@ describe('a lost connection', () => {
       const reason = result.status === 'rejected' ? (result.reason as Error) : undefined;
       expect(reason, `${name}`).toBeInstanceOf(StoreUnavailableError);
       expect(reason?.message, `${name}`).not.toContain(secret);
+      // The operation that failed is named for operators, and nothing the client sent.
+      expect(reason?.message, `${name}`).toBe(`MongoDB is unreachable (${name})`);
       expect(reason?.cause, `${name} keeps the cause`).toBeInstanceOf(Error);
       expect(isStoreUnavailable(reason), `${name}`).toBe(true);
       expect(toOAuthError(reason).error, `${name}`).toBe('temporarily_unavailable');
