@@ -38,7 +38,7 @@ import { Sequelize } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMongoServer } from '../../../packages/binding-mongoose/test/mongo-server.js';
 import { CB, CookieClient, field, location, pkce, signIn, TEST_SEED } from './helpers.js';
-import { type Proc, postForm, startProcess } from './processes.js';
+import { authorizationRequest, type Proc, postForm, startProcess } from './processes.js';
 
 /** A client name every page must escape. */
 const NAME = `<b>Agent "Smith" & Co's</b>`;
@@ -213,22 +213,6 @@ afterAll(async () => {
   console.info(`client-id-metadata: ${Date.now() - startMs} ms in all`);
 });
 
-/** The authorization request of a code flow with PKCE for `clientId`. */
-function authorizationRequest(clientId: string, redirectUri = CB) {
-  const { verifier, challenge } = pkce();
-  const state = randomBytes(8).toString('hex');
-  const query = new URLSearchParams({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    scope: 'read write',
-    state,
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-  });
-  return { url: `/oauth/authorize?${query}`, verifier, state };
-}
-
 /**
  * Approves an authorization request for `clientId` on the consent page (which must show the
  * escaped client name) and exchanges the code without a secret.
@@ -302,7 +286,7 @@ async function listedByName(b: Browser, clientId: string): Promise<string> {
  * would get invalid_grant for the made-up code).
  */
 async function refusedAsUnknown(app: Proc, clientId: string, redirectUri = CB, what = clientId.slice(-30)): Promise<void> {
-  const r = await new Browser(app.url).get(authorizationRequest(clientId, redirectUri).url);
+  const r = await new Browser(app.url).get(authorizationRequest(clientId, { redirectUri }).url);
   expect(r.status, what).toBe(400);
   expect(await r.text(), what).toContain('Unknown client');
   const t = await token(app, {

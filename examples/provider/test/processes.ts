@@ -82,23 +82,29 @@ export async function postForm(
   return { status: r.status, body };
 }
 
-/**
- * The authorization step of a code flow through the pages (login, consent) with PKCE: the code,
- * its verifier, the state and `iss` the callback carried.
- */
-export async function authorizeCode(b: CookieClient, clientId: string, scope = 'read write') {
+/** The authorization request of a code flow with PKCE for `clientId`: its URL, verifier and state. */
+export function authorizationRequest(clientId: string, o: { scope?: string; redirectUri?: string } = {}) {
   const { verifier, challenge } = pkce();
   const state = randomBytes(8).toString('hex');
   const query = new URLSearchParams({
     response_type: 'code',
     client_id: clientId,
-    redirect_uri: CB,
-    scope,
+    redirect_uri: o.redirectUri ?? CB,
+    scope: o.scope ?? 'read write',
     state,
     code_challenge: challenge,
     code_challenge_method: 'S256',
   });
-  const callback = await authorizeThroughPages(b, `/oauth/authorize?${query}`);
+  return { url: `/oauth/authorize?${query}`, verifier, state };
+}
+
+/**
+ * The authorization step of a code flow through the pages (login, consent) with PKCE: the code,
+ * its verifier, the state and `iss` the callback carried.
+ */
+export async function authorizeCode(b: CookieClient, clientId: string, scope = 'read write') {
+  const { url, verifier, state } = authorizationRequest(clientId, { scope });
+  const callback = await authorizeThroughPages(b, url);
   return {
     code: callback.searchParams.get('code')!,
     verifier,
