@@ -60,6 +60,56 @@ export interface MemoryStores<U extends User = User, C extends Client = Client> 
   addUser(seed: MemoryUserSeed<U>): void;
 }
 
+/**
+ * An access token as the memory stores hold it: its times as numbers rather than `Date`s. A `Date`
+ * is an object of about 100 bytes; two per live token were most of what the garbage collector
+ * copied and marked while millions of tokens were held, which made every token request slower as
+ * the store grew. Every field is always present, so all held tokens share one shape.
+ */
+interface HeldAccess {
+  readonly token: string;
+  readonly clientId: string;
+  readonly userId: string | null;
+  readonly scopes: readonly string[];
+  /** `expiresAt` in epoch milliseconds. */
+  readonly exp: number;
+  readonly grantId: string;
+  readonly audience: readonly string[] | undefined;
+  readonly dpopJkt: string | undefined;
+  /** `issuedAt` in epoch milliseconds, when the record had one. */
+  readonly iat: number | undefined;
+}
+
+function held(a: AccessTokenRecord, scopes: readonly string[]): HeldAccess {
+  return {
+    token: a.token,
+    clientId: a.clientId,
+    userId: a.userId,
+    scopes,
+    exp: a.expiresAt.getTime(),
+    grantId: a.grantId,
+    audience: a.audience === undefined ? undefined : Object.freeze([...a.audience]),
+    dpopJkt: a.dpopJkt,
+    iat: a.issuedAt?.getTime(),
+  };
+}
+
+/** The record a held token is read as: a new object each time, so a caller cannot change what is held. */
+function accessRecord(h: HeldAccess): AccessTokenRecord {
+  const r: { -readonly [K in keyof AccessTokenRecord]: AccessTokenRecord[K] } = {
+    token: h.token,
+    clientId: h.clientId,
+    userId: h.userId,
+    scopes: h.scopes,
+    expiresAt: new Date(h.exp),
+    grantId: h.grantId,
+  };
+  if (h.audience !== undefined) r.audience = h.audience;
+  if (h.dpopJkt !== undefined) r.dpopJkt = h.dpopJkt;
+  if (h.iat !== undefined) r.issuedAt = new Date(h.iat);
+  return r;
+}
+
 let warned = false;
 const SWEEP_INTERVAL_MS = 30_000;
 /** At most this many distinct scope lists are shared between tokens; beyond it each token keeps its own copy. */
@@ -94,7 +144,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
 
   type Entry<T> = { record: T; consumed: boolean };
   const grants = new Map<string, Entry<GrantRecord>>();
-  const access = new Map<string, AccessTokenRecord>();
+  const access = new Map<string, HeldAccess>();
   const refresh = new Map<string, Entry<RefreshTokenRecord>>();
   // grantId -> tokens of that family: the token itself while it is the only one (most
   // client_credentials families), else an array (arrays are cheaper than Sets at these sizes). One
@@ -114,7 +164,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
   function sweep(): void {
     const now = Date.now();
     for (const [k, e] of grants) if (e.record.expiresAt.getTime() <= now) grants.delete(k);
-    for (const [k, r] of access) if (r.expiresAt.getTime() <= now) forget(k, r.grantId, access);
+    for (const [k, r] of access) if (r.exp <= now) forget(k, r.grantId, access);
     for (const [k, e] of refresh) if (e.record.expiresAt.getTime() <= now) forget(k, e.record.grantId, refresh);
     for (const [k, d] of devices) if (d.expiresAt.getTime() + DEVICE_EXPIRED_KEPT_MS <= now) dropDevice(k, d);
     for (const [k, r] of shortLived) if (r.expiresAt <= now) shortLived.delete(k);
@@ -251,7 +301,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     detectsReplay: true,
     capabilities: { detectsReplay: true, ttlGranularity: 'ms' },
     async saveTokens(a, r) {
-      access.set(a.token, { ...a, scopes: sharedScopes(a.scopes) });
+      access.set(a.token, held(a, sharedScopes(a.scopes)));
       join(a.grantId, a.token);
       if (r) {
         refresh.set(r.token, { record: { ...r, scopes: sharedScopes(r.scopes) }, consumed: false });
@@ -261,8 +311,8 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
     },
     // Answered directly, not through a promise: the hot path of every protected request.
     getAccessToken(token) {
-      const r = access.get(token);
-      return r && live(r.expiresAt) ? r : null;
+      const h = access.get(token);
+      return h !== undefined && h.exp > Date.now() ? accessRecord(h) : null;
     },
     async getRefreshToken(token) {
       const e = refresh.get(token);
@@ -358,7 +408,7 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
           s.last = s.last === null ? at : Math.max(s.last, at);
         }
       };
-      for (const r of access.values()) add(r);
+      for (const h of access.values()) add(accessRecord(h));
       for (const e of refresh.values()) if (!e.consumed) add(e.record);
       const out: UserGrantSummary[] = [];
       for (const [clientId, s] of by) {

@@ -113,3 +113,57 @@ describe('memory registrations.listClients order', () => {
     expect(seen).toEqual(['B', 'a', 'b\uFFFD', 'b\u{1F600}', '\u00e9']);
   });
 });
+
+describe('memory access tokens held without Date objects', () => {
+  const at = Date.UTC(2030, 0, 2, 3, 4, 5, 678);
+  const record = {
+    token: 'digest-1',
+    clientId: 'c',
+    userId: 'u',
+    scopes: ['read'],
+    expiresAt: new Date(Date.now() + 60_000),
+    grantId: 'g1',
+    audience: ['https://api.example/'],
+    dpopJkt: 'jkt-1',
+    issuedAt: new Date(at),
+  };
+
+  it('gives back every field, with the times as Dates to the millisecond', async () => {
+    const { tokens } = createMemoryStores();
+    await tokens.saveTokens(record, null);
+    const got = (await tokens.getAccessToken('digest-1'));
+    expect(got).toEqual(record);
+    expect(got?.expiresAt).toBeInstanceOf(Date);
+    expect(got?.issuedAt?.getTime()).toBe(at);
+  });
+
+  it('leaves out the optional fields a record did not have', async () => {
+    const { tokens } = createMemoryStores();
+    const { audience: _a, dpopJkt: _d, issuedAt: _i, ...bare } = record;
+    await tokens.saveTokens(bare, null);
+    const got = (await tokens.getAccessToken('digest-1'));
+    expect(got).toEqual(bare);
+    expect(got && Object.keys(got).sort()).toEqual(Object.keys(bare).sort());
+  });
+
+  it('hands out copies: changing a read record, or the saved one, changes nothing held', async () => {
+    const { tokens } = createMemoryStores();
+    const mine = { ...record, audience: [...record.audience], expiresAt: new Date(record.expiresAt) };
+    await tokens.saveTokens(mine, null);
+    mine.audience.push('https://evil.example/');
+    mine.expiresAt.setTime(0);
+    const first = (await tokens.getAccessToken('digest-1')) as { expiresAt: Date; audience?: readonly string[] };
+    first.expiresAt.setTime(0);
+    expect(() => (first.audience as string[]).push('https://evil.example/')).toThrow(TypeError);
+    const again = (await tokens.getAccessToken('digest-1'));
+    expect(again).not.toBe(first);
+    expect(again?.expiresAt.getTime()).toBe(record.expiresAt.getTime());
+    expect(again?.audience).toEqual(['https://api.example/']);
+  });
+
+  it('treats a token as expired from its expiry millisecond on', async () => {
+    const { tokens } = createMemoryStores();
+    await tokens.saveTokens({ ...record, expiresAt: new Date(Date.now() - 1) }, null);
+    expect((await tokens.getAccessToken('digest-1'))).toBeNull();
+  });
+});
