@@ -207,6 +207,24 @@ describe('sendResponse', () => {
       expect(Object.keys(out.headers).map((h) => h.toLowerCase())).not.toContain('content-length');
     }
   });
+  it('never changes the response it is given: one response object sent twice gets each body its own length', () => {
+    const headers = Object.freeze({ 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
+    const r = { status: 200, headers, body: 'short' };
+    const first = nodeResponse();
+    sendResponse(first.res, r);
+    r.body = 'a longer body';
+    const second = nodeResponse();
+    sendResponse(second.res, r);
+    expect(first.out.headers).toEqual({ 'Content-Type': 'text/plain', 'Cache-Control': 'no-store', 'Content-Length': '5' });
+    expect(second.out.headers['Content-Length']).toBe('13');
+    expect(Object.keys(headers)).toEqual(['Content-Type', 'Cache-Control']);
+  });
+  it('sends only the headers a response has itself, not ones inherited from its prototype', () => {
+    const inherited = Object.assign(Object.create({ 'X-Inherited': 'no' }) as Record<string, string>, { 'X-Own': 'yes' });
+    const { res, out } = nodeResponse();
+    sendResponse(res, { status: 200, headers: inherited, body: 'ok' });
+    expect(out.headers).toEqual({ 'X-Own': 'yes', 'Content-Length': '2' });
+  });
   it('a token answer over a real socket carries Content-Length and no chunked encoding', async () => {
     const { createServer } = await import('node:http');
     const { provider } = makeProvider();
