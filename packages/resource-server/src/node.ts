@@ -50,9 +50,10 @@ export function fromNodeRequest(req: NodeRequest): BearerRequest {
   const dpop: string[] = [];
   const raw = req.rawHeaders ?? [];
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (name === 'authorization') authorization.push(raw[i + 1] ?? '');
-    else if (name === 'dpop') dpop.push(raw[i + 1] ?? '');
+    const n = raw[i]!;
+    // Only names of the right length are lowercased: one string less per other header.
+    if (n.length === 13 && n.toLowerCase() === 'authorization') authorization.push(raw[i + 1] ?? '');
+    else if (n.length === 4 && n.toLowerCase() === 'dpop') dpop.push(raw[i + 1] ?? '');
   }
   if (authorization.length === 0 && typeof req.headers.authorization === 'string') authorization.push(req.headers.authorization);
   const d = req.headers.dpop;

@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { DpopChecker, type DpopOptions, type DpopRequest, JKT } from './dpop.js';
-import { IntrospectionClient, type IntrospectionOptions, tokenDigest } from './introspection.js';
+import { IntrospectionClient, type IntrospectionOptions, tokenDigest, tokenDigestSync } from './introspection.js';
 import { readJson } from './json.js';
 
 /** A bearer token that passed every check, as the adapters put it on `req.oauth`. */
@@ -212,6 +212,14 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** A JWS in compact form has exactly three parts (two dots); counted without splitting the token. */
+function isCompactJws(token: string): boolean {
+  const first = token.indexOf('.');
+  if (first === -1) return false;
+  const second = token.indexOf('.', first + 1);
+  return second !== -1 && token.indexOf('.', second + 1) === -1;
+}
+
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
@@ -355,7 +363,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     return pending;
   };
-  const getKey: JWTVerifyGetKey = async (header, token) => (await keys())(header, token);
+  // Straight to the key set once it exists: no extra promise per token.
+  const getKey: JWTVerifyGetKey = (header, token) => (keySet ? keySet(header, token) : keys().then((k) => k(header, token)));
 
   const verifyJwt = async (token: string): Promise<{ failed: VerifyResult } | { claims: Record<string, unknown> }> => {
     let payload: JWTPayload;
@@ -381,8 +390,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (token.length > maxTokenLength) return fail(401, 'invalid_token', 'The access token is too long');
     let claims: Record<string, unknown>;
     let source: 'jwt' | 'introspection';
-    if (token.split('.').length === 3) {
-      const key = cache ? await tokenDigest(token) : '';
+    if (isCompactJws(token)) {
+      const key = cache ? (tokenDigestSync(token) ?? (await tokenDigest(token))) : '';
       const hit = cache ? cache.get(key, Date.now()) : null;
       if (hit) return { ok: true, token: hit };
       const r = await verifyJwt(token);

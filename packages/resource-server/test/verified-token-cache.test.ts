@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, type VerifyResult } from '../src/index.js';
-import { tokenDigest, webCryptoDigest } from '../src/introspection.js';
+import { tokenDigest, tokenDigestSync, webCryptoDigest } from '../src/introspection.js';
 import { startOwnIssuer, startProvider } from './servers.js';
 
 const AUD = 'https://api.example';
@@ -125,7 +125,21 @@ describe('verifiedTokenCache', () => {
       const expected = createHash('sha256').update(t, 'utf8').digest('hex');
       expect(await tokenDigest(t)).toBe(expected);
       expect(await webCryptoDigest(t)).toBe(expected);
+      // Node computes it at once (no promise per request on the cache's path).
+      expect(tokenDigestSync(t)).toBe(expected);
     }
+  });
+
+  it('only a token of exactly three dot-separated parts is checked as a JWT; others are refused, never cached', async () => {
+    const verifier = createVerifier({ issuer: own.issuer, audience: AUD, jwksUri: own.jwksUri });
+    const t = await own.sign({ scope: 'read' });
+    const first = tokenOf(await verifier.verify(t, ['read']));
+    const [h, p, sig] = t.split('.');
+    for (const bad of [`${h}.${p}`, `${t}.`, `.${t}`, `${h}.${p}.${sig}.${sig}`, `${h}..${p}.${sig}`, `${h}${p}${sig}`, '..', '...']) {
+      expect(await verifier.verify(bad, ['read'])).toMatchObject({ ok: false, status: 401, error: 'invalid_token' });
+    }
+    // The good token is still the cached answer: none of the variants took its place.
+    expect(tokenOf(await verifier.verify(t, ['read']))).toBe(first);
   });
 
   it('refuses invalid settings', () => {
