@@ -131,7 +131,7 @@ describe('memory access tokens held without Date objects', () => {
   it('gives back every field, with the times as Dates to the millisecond', async () => {
     const { tokens } = createMemoryStores();
     await tokens.saveTokens(record, null);
-    const got = (await tokens.getAccessToken('digest-1'));
+    const got = await tokens.getAccessToken('digest-1');
     expect(got).toEqual(record);
     expect(got?.expiresAt).toBeInstanceOf(Date);
     expect(got?.issuedAt?.getTime()).toBe(at);
@@ -141,7 +141,7 @@ describe('memory access tokens held without Date objects', () => {
     const { tokens } = createMemoryStores();
     const { audience: _a, dpopJkt: _d, issuedAt: _i, ...bare } = record;
     await tokens.saveTokens(bare, null);
-    const got = (await tokens.getAccessToken('digest-1'));
+    const got = await tokens.getAccessToken('digest-1');
     expect(got).toEqual(bare);
     expect(got && Object.keys(got).sort()).toEqual(Object.keys(bare).sort());
   });
@@ -155,7 +155,7 @@ describe('memory access tokens held without Date objects', () => {
     const first = (await tokens.getAccessToken('digest-1')) as { expiresAt: Date; audience?: readonly string[] };
     first.expiresAt.setTime(0);
     expect(() => (first.audience as string[]).push('https://evil.example/')).toThrow(TypeError);
-    const again = (await tokens.getAccessToken('digest-1'));
+    const again = await tokens.getAccessToken('digest-1');
     expect(again).not.toBe(first);
     expect(again?.expiresAt.getTime()).toBe(record.expiresAt.getTime());
     expect(again?.audience).toEqual(['https://api.example/']);
@@ -164,6 +164,6 @@ describe('memory access tokens held without Date objects', () => {
   it('treats a token as expired from its expiry millisecond on', async () => {
     const { tokens } = createMemoryStores();
     await tokens.saveTokens({ ...record, expiresAt: new Date(Date.now() - 1) }, null);
-    expect((await tokens.getAccessToken('digest-1'))).toBeNull();
+    expect(await tokens.getAccessToken('digest-1')).toBeNull();
   });
 });
