@@ -9,6 +9,7 @@ import { runDpop } from './dpop.mjs';
 import { runGrowth } from './growth.mjs';
 import { runJwt } from './jwt.mjs';
 import { portcullisNodeArgs, runGroup } from './measure.mjs';
+import { runPaired } from './paired.mjs';
 import { killAll, runToEnd } from './procs.mjs';
 import { report } from './report.mjs';
 import { ALL_GROUPS, E, STORE_GROUPS, TELEMETRY_INSTANCES, telemetryRows } from './scenarios.mjs';
@@ -213,6 +214,7 @@ export async function main(argv) {
   if (groups.has('exchange')) await runGroup(ctx, 'exchange', [E.pcNodeEx, E.pcExpressEx, E.pcFetchEx]);
   if (groups.has('jwt')) await runJwt(ctx);
   if (groups.has('dpop')) await runDpop(ctx);
+  if (groups.has('paired')) results.paired = await runPaired(ctx);
   for (const store of STORE_GROUPS) if (groups.has(store)) await runStore(ctx, store, results);
   if (groups.has('memory')) {
     log(`memory: ${CFG.memTokens.toLocaleString('en')} tokens, then ${CFG.flood.toLocaleString('en')} unredeemed codes`);

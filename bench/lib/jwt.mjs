@@ -18,7 +18,7 @@ import { basic, CC_BODY, J, JWT_ALGS, JWT_POOL, jwtSignRows, jwtVerifyRows } fro
  * alone (a fresh provider makes its signing key on the first token; concurrent first requests
  * each made one, 16 keys in the JWKS).
  */
-async function issue(port, n) {
+export async function issue(port, n) {
   const out = [];
   const one = async () => {
     const r = await fetch(`http://127.0.0.1:${port}/oauth/token`, {

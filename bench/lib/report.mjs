@@ -199,6 +199,22 @@ export function report(ctx, results) {
     'Code exchange rows count whole exchanges (one authorization request answered with a 302 and a code, then one token request redeeming it with PKCE S256 and getting an access and a refresh token): two HTTP requests each.',
   );
 
+  if (results.paired) {
+    lines.push('');
+    lines.push('### Paired targets: both servers of a pair loaded at the same time on the server core');
+    lines.push('');
+    lines.push(
+      "Ratio = the floor's server CPU time per request over the subject's (for oidc-provider: oidc-provider's over Portcullis's), each pair in fresh processes every round, loaded by two wrk runs at once. A slower or busier machine slows both servers of a pair alike, so these ratios move far less from round to round than those of rows measured one after the other.",
+    );
+    lines.push('');
+    lines.push('| pair | target | ratio (median) | rounds | result |');
+    lines.push('|---|---:|---:|---|---|');
+    for (const p of results.paired) {
+      lines.push(
+        `| ${p.what} | ≥${p.min}× | ${x(p.ratio, 3)} | ${p.rounds.map((r) => r.ratio.toFixed(3)).join(' / ')} | ${p.pass ? 'PASS' : 'FAIL'} |`,
+      );
+    }
+  }
   if (results.roundTrips) {
     const rt = results.roundTrips;
     const kinds = (o) =>

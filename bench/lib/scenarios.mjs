@@ -19,6 +19,7 @@ export const ALL_GROUPS = [
   'exchange',
   'jwt',
   'dpop',
+  'paired',
   'pg',
   'mariadb',
   'sqlite',
