@@ -30,6 +30,13 @@ export function pairs() {
       what: 'client_credentials (`node:http`) vs bare minimal token',
     },
     {
+      id: 'node-res',
+      floor: E.bareHello,
+      subject: E.pcNodeRes,
+      min: 0.6,
+      what: '`node:http` `requireOAuth` resource vs bare hello (kept from issue 7)',
+    },
+    {
       id: 'express-res',
       floor: E.expressHello,
       subject: E.pcExpressRes,
