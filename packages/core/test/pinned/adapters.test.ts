@@ -171,6 +171,49 @@ describe('toNodeHandler answers of its own', () => {
     expect(out.headers.Connection).toBe('close');
     expect(JSON.parse(out.body)).toEqual({ error: 'invalid_request', error_description: 'The request body is too large' });
   });
+  it('answers an oversized body once: the rest of the stream reaches neither the endpoint nor a data listener', async () => {
+    const { provider } = makeProvider();
+    let reached = 0;
+    provider.beforeRequest(() => {
+      reached++;
+      return undefined;
+    });
+    const { res, out } = nodeResponse();
+    const req = nodeRequest({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': FORM },
+      chunks: ['grant_type=', 'client_credentials', '&scope=read', '&x=1'],
+    });
+    await toNodeHandler(provider, { bodyLimit: 12 })(req, res);
+    // The stream is drained after the 413: let it end, then look.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(out.status).toBe(413);
+    expect(reached).toBe(0);
+    expect(req.listenerCount('data')).toBe(0);
+  });
+  it('keeps the method of a request whose form body it read, and copes without a socket', async () => {
+    const { provider } = makeProvider();
+    const put = nodeResponse();
+    const req = nodeRequest({
+      method: 'PUT',
+      url: '/oauth/token',
+      headers: { 'content-type': FORM, authorization: basic('conf', SECRET) },
+      chunks: ['grant_type=client_credentials'],
+    });
+    await toNodeHandler(provider)(req, put.res);
+    expect(put.out.status).toBe(405);
+    const bare = nodeRequest({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': FORM, authorization: basic('conf', SECRET) },
+      chunks: ['grant_type=client_credentials'],
+    });
+    (bare as unknown as { socket: undefined }).socket = undefined;
+    const ok = nodeResponse();
+    await toNodeHandler(provider)(bare, ok.res);
+    expect(ok.out.status).toBe(200);
+  });
   it('400 when the body cannot be read', async () => {
     const { provider } = makeProvider();
     const { res, out } = nodeResponse();
@@ -194,6 +237,14 @@ describe('sendResponse', () => {
     const empty = nodeResponse();
     sendResponse(empty.res, { status: 302, headers: { Location: '/x' }, body: '' });
     expect(empty.out.headers['Content-Length']).toBe('0');
+  });
+  it('adds a length beside other 14-letter header names, and none to an informational status', () => {
+    const { res, out } = nodeResponse();
+    sendResponse(res, { status: 200, headers: { 'X-Request-Id14': 'abc' }, body: 'four' });
+    expect(out.headers).toEqual({ 'X-Request-Id14': 'abc', 'Content-Length': '4' });
+    const early = nodeResponse();
+    sendResponse(early.res, { status: 103, headers: { Link: '</a>; rel=preload' }, body: '' });
+    expect(Object.keys(early.out.headers).map((h) => h.toLowerCase())).not.toContain('content-length');
   });
   it('keeps a length the response already declares, in any spelling, and adds none to 204 or 304', () => {
     for (const name of ['content-length', 'Content-Length', 'CONTENT-LENGTH']) {
