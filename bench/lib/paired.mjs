@@ -96,7 +96,16 @@ export async function runPaired(ctx) {
     const results = [];
     for (const pair of list) {
       const rounds = [];
-      for (let round = 0; round < CFG.runs; round++) rounds.push(await onePairRound(ctx, pair, round, dir, pools));
+      for (let round = 0; round < CFG.runs; round++) {
+        // A round whose load generator fails (wrk printing nothing happened once in 50 rounds) is
+        // run once more with fresh processes, and said so; a second failure ends the run.
+        try {
+          rounds.push(await onePairRound(ctx, pair, round, dir, pools));
+        } catch (err) {
+          log(`  ${pair.id}: round ${round + 1} failed (${err instanceof Error ? err.message.split('\n')[0] : err}); running it again`);
+          rounds.push(await onePairRound(ctx, pair, round, dir, pools));
+        }
+      }
       const r = median(rounds.map((x) => x.ratio));
       results.push({ ...pair, rounds, ratio: r, pass: r >= pair.min });
       log(`  ${pair.id.padEnd(20)} median ${r.toFixed(3)} (target ≥${pair.min}): ${rounds.map((x) => x.ratio.toFixed(3)).join(' / ')}`);
