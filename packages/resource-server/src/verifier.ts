@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { DpopChecker, type DpopOptions, type DpopRequest, JKT } from './dpop.js';
-import { IntrospectionClient, type IntrospectionOptions, tokenDigest, tokenDigestSync } from './introspection.js';
+import { IntrospectionClient, type IntrospectionOptions, tokenDigestSync, webCryptoDigest } from './introspection.js';
 import { readJson } from './json.js';
 
 /** A bearer token that passed every check, as the adapters put it on `req.oauth`. */
@@ -391,7 +391,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     let claims: Record<string, unknown>;
     let source: 'jwt' | 'introspection';
     if (isCompactJws(token)) {
-      const key = cache ? (tokenDigestSync(token) ?? (await tokenDigest(token))) : '';
+      const key = cache ? (tokenDigestSync(token) ?? (await webCryptoDigest(token))) : '';
       const hit = cache ? cache.get(key, Date.now()) : null;
       if (hit) return { ok: true, token: hit };
       const r = await verifyJwt(token);
