@@ -214,6 +214,28 @@ describe('toNodeHandler answers of its own', () => {
     await toNodeHandler(provider)(bare, ok.res);
     expect(ok.out.status).toBe(200);
   });
+  it('hostile form bodies read from the stream: RFC 6749 JSON errors, unknown names ignored, never a 5xx', async () => {
+    const { provider } = makeProvider();
+    const auth = { authorization: basic('conf', SECRET) };
+    // The status each case gets: an unrecognized parameter is ignored (RFC 6749 section 3.2), whatever its name.
+    const cases: [string, Record<string, string>, string[], number][] = [
+      ['NUL in a value', { 'content-type': FORM, ...auth }, ['grant_type=client_credentials&scope=re%00ad'], 400],
+      ['CR/LF in a value', { 'content-type': FORM, ...auth }, ['grant_type=client_cre', 'dentials%0D%0AX: 1'], 400],
+      ['NUL and CR/LF in a name', { 'content-type': FORM, ...auth }, ['grant_type=client_credentials&sc%00ope%0D%0A=read'], 200],
+      ['a repeated parameter', { 'content-type': FORM, ...auth }, ['grant_type=client_credentials&grant_type=password'], 400],
+      ['bad percent-encoding', { 'content-type': FORM, ...auth }, ['grant_type=%ZZ'], 400],
+      ['a JSON body at the token endpoint', { 'content-type': 'application/json', ...auth }, ['{"grant_type":"client_credentials"}'], 400],
+    ];
+    for (const [what, headers, chunks, status] of cases) {
+      const { res, out } = nodeResponse();
+      await toNodeHandler(provider)(nodeRequest({ method: 'POST', url: '/oauth/token', headers, chunks }), res);
+      expect(out.status, what).toBe(status);
+      const body = JSON.parse(out.body) as { error?: string; error_description?: string };
+      if (status !== 200) expect(body.error, what).toMatch(/^[a-z_]+$/);
+      if (body.error_description !== undefined) expect(body.error_description, what).toMatch(/^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/);
+      for (const v of Object.values(out.headers)) expect(String(v), what).not.toMatch(/[\r\n\0]/);
+    }
+  });
   it('400 when the body cannot be read', async () => {
     const { provider } = makeProvider();
     const { res, out } = nodeResponse();
