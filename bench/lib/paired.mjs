@@ -175,7 +175,7 @@ async function onePairRound(ctx, pair, round, dir, pools) {
     }
     const cpuF = (t1[0] - t0[0]) / f.requests;
     const cpuS = (t1[1] - t0[1]) / s.requests;
-    return { ratio: cpuF / cpuS, floorRps: f.rps, subjectRps: s.rps };
+    return { ratio: cpuF / cpuS };
   } finally {
     for (const p of procs) await stop(p.child);
   }
