@@ -20,6 +20,9 @@ export type NextFunction = (err?: unknown) => void;
  */
 export type NodeMiddleware = (req: NodeRequest, res: ServerResponse, next?: NextFunction) => Promise<void> | undefined;
 
+/** The default `bodyLimit`: 64 KiB. */
+const DEFAULT_BODY_LIMIT = 65536;
+
 /** Options of the `node:http`/Express adapter. */
 export interface NodeAdapterOptions {
   /** Largest request body read, in bytes. Default 64 KiB; larger bodies get 413. */
@@ -91,7 +94,7 @@ function formRequest(req: NodeRequest, body: string): OAuthRequest {
 
 /** The request with its form body read (the case `withoutReading` leaves out). */
 async function withFormBody(req: NodeRequest, options?: NodeAdapterOptions): Promise<OAuthRequest> {
-  return formRequest(req, await readBody(req, options?.bodyLimit ?? 65536));
+  return formRequest(req, await readBody(req, options?.bodyLimit ?? DEFAULT_BODY_LIMIT));
 }
 
 /**
@@ -203,7 +206,7 @@ export function toNodeHandler<U extends User, C extends Client>(
   options?: NodeAdapterOptions,
 ): NodeMiddleware {
   provider.validate();
-  const limit = options?.bodyLimit ?? 65536;
+  const limit = options?.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const answer = async (oreq: OAuthRequest, res: ServerResponse): Promise<void> => {
     try {
       const r = await provider.handle(oreq);
@@ -228,7 +231,19 @@ export function toNodeHandler<U extends User, C extends Client>(
         if (err !== null) {
           answerUnreadable(res, err);
           resolve();
-        } else resolve(answer(formRequest(req, body), res));
+        } else {
+          // In the stream's 'end' callback: anything thrown here would be uncaught (a crash), so a
+          // request object that cannot be read (a framework's throwing getter) is answered 500.
+          let oreq: OAuthRequest;
+          try {
+            oreq = formRequest(req, body);
+          } catch (failure) {
+            answerFailure(provider, res, failure);
+            resolve();
+            return;
+          }
+          resolve(answer(oreq, res));
+        }
       });
     });
   };

@@ -236,6 +236,40 @@ describe('toNodeHandler answers of its own', () => {
       for (const v of Object.values(out.headers)) expect(String(v), what).not.toMatch(/[\r\n\0]/);
     }
   });
+  it('a request object that throws once its body is read is answered 500, not thrown from the stream callback', async () => {
+    const logged: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (m: string) => void logged.push(m) };
+    const { provider } = makeProvider({ logger });
+    const req = nodeRequest({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': FORM, authorization: basic('conf', SECRET) },
+      chunks: ['grant_type=client_credentials'],
+    });
+    // A framework's getter that works while the request is routed and fails after the body is read.
+    let reads = 0;
+    Object.defineProperty(req, 'socket', {
+      get() {
+        if (++reads > 1) throw new Error('socket getter failed');
+        return { remoteAddress: '10.0.0.1' };
+      },
+    });
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => void uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const { res, out } = nodeResponse();
+      await toNodeHandler(provider)(req, res);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(uncaught).toEqual([]);
+      expect(out.status).toBe(500);
+      expect(JSON.parse(out.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' });
+      expect(reads).toBe(2);
+      expect(logged).toEqual(['adapter: a request failed']);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
   it('400 when the body cannot be read', async () => {
     const { provider } = makeProvider();
     const { res, out } = nodeResponse();
