@@ -207,7 +207,12 @@ export function basicCredentials(req: OAuthRequest): BasicCredentials | null | O
   if (scheme === undefined || scheme.toLowerCase() !== 'basic') return null;
   const rest = auth.slice(scheme.length);
   if (!rest.startsWith(' ')) return basicError('Malformed Basic credentials');
-  const b64 = rest.replace(/^ +| +$/g, '');
+  // One or more spaces after the scheme, and any number at the end, are not part of the credentials.
+  let from = 1;
+  while (rest.charCodeAt(from) === 32) from++;
+  let to = rest.length;
+  while (to > from && rest.charCodeAt(to - 1) === 32) to--;
+  const b64 = rest.slice(from, to);
   if (!BASE64.test(b64)) return basicError('Malformed Basic credentials');
   const raw = Buffer.from(b64, 'base64').toString('utf8');
   const colon = raw.indexOf(':');

@@ -181,17 +181,15 @@ function grantAccess(
   for (const s of scopes) {
     if (!record.scopes.includes(s)) return challenge(e, new InsufficientScopeError(), 403, scopes, scheme);
   }
-  return {
-    ok: true,
-    token: {
-      clientId: record.clientId,
-      userId: record.userId,
-      scopes: record.scopes,
-      expiresAt: record.expiresAt,
-      grantId: record.grantId,
-      ...(record.dpopJkt !== undefined ? { dpopJkt: record.dpopJkt } : {}),
-    },
+  const token: { -readonly [K in keyof VerifiedToken]: VerifiedToken[K] } = {
+    clientId: record.clientId,
+    userId: record.userId,
+    scopes: record.scopes,
+    expiresAt: record.expiresAt,
+    grantId: record.grantId,
   };
+  if (record.dpopJkt !== undefined) token.dpopJkt = record.dpopJkt;
+  return { ok: true, token };
 }
 
 /**

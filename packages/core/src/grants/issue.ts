@@ -1,8 +1,10 @@
 /** Issuing tokens: minting, saving their digests, and the token response body. */
-import type { Client, GrantType, User } from '../contract.js';
+import type { AccessTokenRecord, Client, GrantType, RefreshTokenRecord, User } from '../contract.js';
 import { digestToken, randomToken } from '../crypto.js';
 import type { Engine } from '../engine.js';
 import { accessTokenSettings } from '../resources.js';
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 export interface IssueInput {
   clientId: string;
@@ -91,32 +93,34 @@ export async function issueTokens<U extends User, C extends Client>(
         ? o.accessTokenGenerator(input)
         : randomToken();
   const refresh = input.withRefresh ? (o.refreshTokenGenerator ? o.refreshTokenGenerator(input) : randomToken()) : null;
-  await e.s.saveTokens!(
-    {
-      token: digestToken(access),
+  // Optional fields are left out when unset (not set to `undefined`), and no object is spread:
+  // this runs on every token request.
+  const accessRecord: Writable<AccessTokenRecord> = {
+    token: digestToken(access),
+    clientId: input.clientId,
+    userId: input.userId,
+    scopes: input.scopes,
+    expiresAt: new Date(expiresAt),
+    grantId: input.grantId,
+    issuedAt: new Date(now),
+  };
+  if (audience.length > 0) accessRecord.audience = [...audience];
+  if (input.dpopJkt) accessRecord.dpopJkt = input.dpopJkt;
+  let refreshRecord: Writable<RefreshTokenRecord> | null = null;
+  if (refresh !== null) {
+    refreshRecord = {
+      token: digestToken(refresh),
       clientId: input.clientId,
       userId: input.userId,
-      scopes: input.scopes,
-      expiresAt: new Date(expiresAt),
+      scopes: input.refreshScopes ?? input.scopes,
+      expiresAt: new Date(now + o.lifetimes.refreshToken * 1000),
       grantId: input.grantId,
-      ...(audience.length > 0 ? { audience: [...audience] } : {}),
-      ...(input.dpopJkt ? { dpopJkt: input.dpopJkt } : {}),
       issuedAt: new Date(now),
-    },
-    refresh === null
-      ? null
-      : {
-          token: digestToken(refresh),
-          clientId: input.clientId,
-          userId: input.userId,
-          scopes: input.refreshScopes ?? input.scopes,
-          expiresAt: new Date(now + o.lifetimes.refreshToken * 1000),
-          grantId: input.grantId,
-          ...(input.refreshResources && input.refreshResources.length > 0 ? { resources: [...input.refreshResources] } : {}),
-          ...(input.refreshDpopJkt ? { dpopJkt: input.refreshDpopJkt } : {}),
-          issuedAt: new Date(now),
-        },
-  );
+    };
+    if (input.refreshResources && input.refreshResources.length > 0) refreshRecord.resources = [...input.refreshResources];
+    if (input.refreshDpopJkt) refreshRecord.dpopJkt = input.refreshDpopJkt;
+  }
+  await e.s.saveTokens!(accessRecord, refreshRecord);
   e.telemetry.issued(input.grantType);
   const body: TokenResponseBody = { access_token: access, token_type: input.dpopJkt ? 'DPoP' : 'Bearer', expires_in: lifetime };
   if (input.scopes.length > 0) body.scope = input.scopes.join(' ');
