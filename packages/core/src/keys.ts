@@ -88,6 +88,8 @@ export class KeyRing {
   private cached: { at: number; keys: readonly SigningKeyRecord[] } | null = null;
   private loading: Promise<readonly SigningKeyRecord[]> | null = null;
   private readonly imported = new Map<string, Promise<SigningKey>>();
+  /** The imported keys that are ready, by kid (a kid's key never changes): signing needs no tick. */
+  private readonly ready = new Map<string, SigningKey>();
 
   constructor(
     private readonly store: () => KeyStore | undefined,
@@ -157,11 +159,11 @@ export class KeyRing {
   private importKey(record: SigningKeyRecord): Promise<SigningKey> {
     let p = this.imported.get(record.kid);
     if (!p) {
-      p = decryptPrivate(record.privateKey, this.settings.keyEncryptionKey).then(async (jwk) => ({
-        kid: record.kid,
-        alg: record.alg,
-        key: await importJWK(jwk, record.alg),
-      }));
+      p = decryptPrivate(record.privateKey, this.settings.keyEncryptionKey).then(async (jwk) => {
+        const key: SigningKey = { kid: record.kid, alg: record.alg, key: await importJWK(jwk, record.alg) };
+        this.ready.set(record.kid, key);
+        return key;
+      });
       this.imported.set(record.kid, p);
       p.catch(() => this.imported.delete(record.kid));
     }
@@ -205,9 +207,20 @@ export class KeyRing {
     return { kid: record.kid, activatesAt };
   }
 
+  /**
+   * The key signing now, at once, when the cached key set is fresh and that key is imported (every
+   * request but the first few after a start or a key set refresh); else `null`.
+   */
+  private signingKeyNow(now: number): SigningKey | null {
+    const c = this.cached;
+    if (c === null || now - c.at >= this.settings.keyCacheTtl * 1000) return null;
+    const record = signingKeyAt(c.keys, now);
+    return record === null ? null : (this.ready.get(record.kid) ?? null);
+  }
+
   /** Signs an RFC 9068 access token with the current key. */
   async sign(claims: Record<string, unknown>, expiresAt: number): Promise<string> {
-    const k = await this.signingKey();
+    const k = this.signingKeyNow(Date.now()) ?? (await this.signingKey());
     return new SignJWT(claims)
       .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt' })
       .setIssuedAt()
