@@ -8,10 +8,12 @@
  * its JWKS at least as often has the new key before the first token it signed exists. A retired
  * key stays published until every token it signed has expired (`retiresAt` + access lifetime).
  */
-import { CompactEncrypt, compactDecrypt, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+import { CompactEncrypt, CompactSign, compactDecrypt, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { KeyStore, SigningAlgorithm, SigningKeyRecord } from './contract.js';
 import { randomToken } from './crypto.js';
 import { ConfigurationError } from './errors.js';
+
+const UTF8 = new TextEncoder();
 
 /** The JWT settings, resolved. */
 export interface JwtSettings {
@@ -218,13 +220,16 @@ export class KeyRing {
     return record === null ? null : (this.ready.get(record.kid) ?? null);
   }
 
-  /** Signs an RFC 9068 access token with the current key. */
+  /**
+   * Signs an RFC 9068 access token with the current key. `claims` (a new object per token, built
+   * by the caller from strings) gets `iat` and `exp`, as whole seconds, and is signed as it is, with
+   * jose's JWS signing: jose's `SignJWT` would deep-copy the claims (`structuredClone`) and check
+   * each of them again on every token, for claims that are ours and already well-formed.
+   */
   async sign(claims: Record<string, unknown>, expiresAt: number): Promise<string> {
     const k = this.signingKeyNow(Date.now()) ?? (await this.signingKey());
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt' })
-      .setIssuedAt()
-      .setExpirationTime(Math.floor(expiresAt / 1000))
-      .sign(k.key);
+    claims.iat = Math.floor(Date.now() / 1000);
+    claims.exp = Math.floor(expiresAt / 1000);
+    return new CompactSign(UTF8.encode(JSON.stringify(claims))).setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt' }).sign(k.key);
   }
 }

@@ -60,6 +60,31 @@ describe('JWT access tokens (RFC 9068)', () => {
     expect(user.refresh_token).not.toContain('.');
   });
 
+  it('carry exactly the RFC 9068 header and claims, with iat and exp as whole seconds of now and now + lifetime', async () => {
+    const { provider } = jwtProvider();
+    const before = Math.floor(Date.now() / 1000);
+    const token = await cc(provider);
+    const after = Math.floor(Date.now() / 1000);
+    const [header, payload] = token
+      .split('.')
+      .slice(0, 2)
+      .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>);
+    expect(Object.keys(header!).sort()).toEqual(['alg', 'kid', 'typ']);
+    expect(header!.typ).toBe('at+jwt');
+    expect(Object.keys(payload!)).toEqual(['iss', 'sub', 'aud', 'jti', 'client_id', 'scope', 'iat', 'exp']);
+    const iat = payload!.iat as number;
+    expect(Number.isInteger(iat)).toBe(true);
+    expect(iat).toBeGreaterThanOrEqual(before);
+    expect(iat).toBeLessThanOrEqual(after);
+    expect(payload!.exp).toBe(iat + 3600);
+    // Each token is signed from its own claims: two tokens differ in jti and verify on their own.
+    const second = await cc(provider);
+    const set = createLocalJWKSet(await jwks(provider));
+    const a = await jwtVerify(token, set, { typ: 'at+jwt' });
+    const b = await jwtVerify(second, set, { typ: 'at+jwt' });
+    expect(a.payload.jti).not.toBe(b.payload.jti);
+  });
+
   it('work with the provider own checks, introspection and revocation', async () => {
     const { provider } = jwtProvider();
     const token = await cc(provider);
