@@ -238,7 +238,12 @@ describe('toNodeHandler answers of its own', () => {
   });
   it('a request object that throws once its body is read is answered 500, not thrown from the stream callback', async () => {
     const logged: string[] = [];
-    const logger = { debug() {}, info() {}, warn() {}, error: (m: string) => void logged.push(m) };
+    const logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (m: string, meta?: Record<string, unknown>) => void logged.push(`${m}: ${String(meta?.cause)}`),
+    };
     const { provider } = makeProvider({ logger });
     const req = nodeRequest({
       method: 'POST',
@@ -265,7 +270,8 @@ describe('toNodeHandler answers of its own', () => {
       expect(out.status).toBe(500);
       expect(JSON.parse(out.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' });
       expect(reads).toBe(2);
-      expect(logged).toEqual(['adapter: a request failed']);
+      // The getter's own failure is what is logged, not a later one from a request never built.
+      expect(logged).toEqual(['adapter: a request failed: Error: socket getter failed']);
     } finally {
       process.off('uncaughtException', onUncaught);
     }

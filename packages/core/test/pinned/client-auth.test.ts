@@ -5,9 +5,9 @@
  * id that hooks see when authentication fails.
  */
 import { describe, expect, it } from 'vitest';
-import { hashSecret } from '../../src/crypto.js';
+import { hashPassword, hashSecret } from '../../src/crypto.js';
 import type { Client, HookContext, HookOutcome, OAuthRequest, OAuthResponse } from '../../src/index.js';
-import { basic, body, form, makeProvider, OTHER_SECRET, OTHER_SECRET_HASH, SECRET } from '../helpers.js';
+import { basic, body, form, makeProvider, OTHER_SECRET, OTHER_SECRET_HASH, passwordHash, SECRET } from '../helpers.js';
 
 const CC = { grant_type: 'client_credentials' };
 const MALFORMED = 'Malformed Basic credentials';
@@ -124,6 +124,54 @@ describe('a secret with a plus sign (+ is a space in form encoding)', () => {
     const provider = plusProvider({ lenientBasicAuth: true });
     expectOk(await provider.token(form(CC, { authorization: raw })));
     expectOk(await provider.token(form(CC, { authorization: basic('plus', PLUS) })));
+  });
+});
+
+describe('a client whose secret is hashed with scrypt (hashPassword): its check is waited for', () => {
+  // `passwordHash` is hashPassword('correct horse'); SHA-256 and HMAC hashes are checked at once.
+  const SLOW = 'correct horse';
+  function scryptProvider(options: Parameters<typeof makeProvider>[0] = {}) {
+    const made = makeProvider(options);
+    made.stores.addClient({ id: 'slow', secretHash: passwordHash, redirectUris: [], grantTypes: ['client_credentials'], scopes: ['read'] });
+    return made.provider;
+  }
+  it('Basic: the right secret authenticates, a wrong one is refused', async () => {
+    const provider = scryptProvider();
+    expectOk(await provider.token(form(CC, { authorization: basic('slow', SLOW) })));
+    expectInvalidClient(
+      await provider.token(form(CC, { authorization: basic('slow', 'correct horsf') })),
+      'Client authentication failed',
+      true,
+    );
+  });
+  it('client_secret_post: the right secret authenticates, a wrong one is refused', async () => {
+    const provider = scryptProvider();
+    expectOk(await provider.token(form({ ...CC, client_id: 'slow', client_secret: SLOW })));
+    expectInvalidClient(
+      await provider.token(form({ ...CC, client_id: 'slow', client_secret: 'correct horsf' })),
+      'Client authentication failed',
+      false,
+    );
+  });
+  it('lenient Basic: the secret as sent authenticates; a secret wrong in both readings is refused', async () => {
+    const made = makeProvider({ lenientBasicAuth: true });
+    const PLUS = 'plus+horse';
+    made.stores.addClient({
+      id: 'slow-plus',
+      secretHash: await hashPassword(PLUS),
+      redirectUris: [],
+      grantTypes: ['client_credentials'],
+      scopes: ['read'],
+    });
+    const provider = made.provider;
+    // Sent without the form encoding: the raw reading is the secret, the decoded one ('plus horse') is not.
+    expectOk(await provider.token(form(CC, { authorization: `Basic ${b64(`slow-plus:${PLUS}`)}` })));
+    // 'plus+horsf' reads as 'plus+horsf' raw and 'plus horsf' decoded: neither is the secret.
+    expectInvalidClient(
+      await provider.token(form(CC, { authorization: `Basic ${b64('slow-plus:plus+horsf')}` })),
+      'Client authentication failed',
+      true,
+    );
   });
 });
 

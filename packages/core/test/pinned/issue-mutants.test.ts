@@ -8,6 +8,7 @@
  */
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { digestToken } from '../../src/crypto.js';
 import {
   type Client,
   createMemoryStores,
@@ -180,5 +181,16 @@ describe('first use of a self-registered client (markClientUsed)', () => {
     const provider = new OAuth2Provider({ issuer: ISSUER, grants: ['client_credentials'], scopes: ['read'], stores });
     expect((await cc(provider, 'reg-a')).status).toBe(200);
     expect(marks).toEqual([]);
+  });
+});
+
+describe('the audience saved with an access token', () => {
+  it('is left out of the record when no resource was named, not saved as an empty list', async () => {
+    const { provider, stores } = setup();
+    const r = await provider.token(form({ grant_type: 'client_credentials', scope: 'read' }, { authorization: basic('app', SECRET) }));
+    expect(r.status).toBe(200);
+    const record = await stores.tokens.getAccessToken(digestToken(json(r).access_token as string));
+    expect(record).not.toBeNull();
+    expect(Object.hasOwn(record!, 'audience')).toBe(false);
   });
 });
