@@ -63,6 +63,21 @@ describe('reading the Basic header', () => {
     const split = `Basic ${creds.slice(0, 8)} ${creds.slice(8)}`;
     expectInvalidClient(await provider.token(form(CC, { authorization: split })), MALFORMED, true);
   });
+  it('trims spaces only: CR/LF, NUL or a tab around the credentials make them malformed (401, RFC 6749 JSON)', async () => {
+    const { provider } = makeProvider();
+    const creds = basic('conf', SECRET).slice('Basic '.length);
+    for (const authorization of [
+      `Basic ${creds}\r\n`,
+      `Basic ${creds}\0`,
+      `Basic ${creds} \t`,
+      `Basic  \0${creds}`,
+      `Basic \r\n ${creds}`,
+    ]) {
+      const r = await provider.token(form(CC, { authorization }));
+      expectInvalidClient(r, MALFORMED, true);
+      expect(r.headers['Content-Type']).toMatch(/^application\/json/);
+    }
+  });
   it('refuses a header whose scheme is not followed by a space', async () => {
     const { provider } = makeProvider();
     const creds = basic('conf', SECRET).slice('Basic '.length);
