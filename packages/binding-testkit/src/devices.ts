@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { DeviceCodeRecord, DeviceCodeStore } from '@portcullis/core';
-import { type Check, check, concurrently, inMs, label, registerSuite, rid, sleepPast, type TestApi } from './shared.js';
+import {
+  assertAuthTime,
+  type Check,
+  check,
+  concurrently,
+  inMs,
+  label,
+  registerSuite,
+  rid,
+  sampleAuthTime,
+  sleepPast,
+  type TestApi,
+} from './shared.js';
 
 /** Options of `deviceCodeStoreSuite`. */
 export interface DeviceSuiteOptions {
@@ -123,6 +135,31 @@ export const deviceChecks = {
       const expected = { ...denied, status: 'denied' as const, userId: null };
       assertDeviceCode(await store.decideDeviceCode(denied.userCode, { approved: false, userId: null }), expected, 'a denial with no user');
       assertDeviceCode(await store.findDeviceCode(denied.userCode), expected, 'findDeviceCode after the denial');
+    },
+  ),
+
+  authTime: check<DeviceCheckContext>(
+    "an approval's authTime (the auth_time of RFC 9068) is kept to the millisecond through decide, find and consume; one without it leaves none",
+    async ({ store }) => {
+      const authTime = sampleAuthTime();
+      const known = await saved(store);
+      assertAuthTime((await store.findDeviceCode(known.userCode))?.authTime, undefined, 'a pending request');
+      const decided = await store.decideDeviceCode(known.userCode, { approved: true, userId: 'u1', scopes: [...known.scopes], authTime });
+      assertAuthTime(decided?.authTime, authTime, 'decideDeviceCode (approved with authTime)');
+      assertAuthTime((await store.findDeviceCode(known.userCode))?.authTime, authTime, 'findDeviceCode after the approval');
+      assertAuthTime((await store.consumeDeviceCode(known.clientId, known.deviceCode))?.authTime, authTime, 'consumeDeviceCode');
+
+      const unknown = await saved(store);
+      const plain = await store.decideDeviceCode(unknown.userCode, { approved: true, userId: 'u2', scopes: [] });
+      assertAuthTime(plain?.authTime, undefined, 'decideDeviceCode (approved without authTime)');
+      assertAuthTime(
+        (await store.consumeDeviceCode(unknown.clientId, unknown.deviceCode))?.authTime,
+        undefined,
+        'consumeDeviceCode without authTime',
+      );
+
+      const denied = await saved(store);
+      assertAuthTime((await store.decideDeviceCode(denied.userCode, { approved: false, userId: 'u3' }))?.authTime, undefined, 'a denial');
     },
   ),
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Consumed, GrantRecord, GrantStore } from '@portcullis/core';
 import { assertList, assertRawHolds, largestResources, sampleResources } from './resources.js';
 import {
+  assertAuthTime,
   assertConsumedRecord,
   assertGrant,
   assertSpentRecord,
@@ -18,6 +19,7 @@ import {
   resolveCapabilities,
   rid,
   type StoreCapabilities,
+  sampleAuthTime,
   shortExpiry,
   sleepPast,
   type TestApi,
@@ -283,6 +285,29 @@ export const grantChecks = {
     const winner = winners[0];
     assertList(winner?.outcome === 'consumed' ? winner.record.resources : null, grant.resources, 'resources', 'the winner');
   }),
+
+  authTime: check<GrantCheckContext>(
+    'authTime (the auth_time of RFC 9068) comes back from consume to the millisecond; a code without it comes back without it',
+    async ({ store }) => {
+      const known = await save(store, makeGrant({ authTime: sampleAuthTime() }));
+      const withAll = await save(
+        store,
+        makeGrant({ authTime: new Date('2026-01-02T03:04:05.678Z'), dpopJkt: sampleJkt(), resources: sampleResources() }),
+      );
+      // Saved beside them under the same client: it must not take another grant's time.
+      const none = await save(store, makeGrant({ clientId: known.clientId }));
+      for (const [grant, what] of [
+        [known, 'grant with authTime'],
+        [withAll, 'grant with authTime, a DPoP key and resources'],
+        [none, 'grant without authTime'],
+      ] as const) {
+        const result = await store.consumeGrant(grant.clientId, grant.code);
+        assertConsumed(result, grant, what);
+        const record = result?.outcome === 'consumed' ? result.record : null;
+        assertAuthTime(record?.authTime, grant.authTime, what);
+      }
+    },
+  ),
 
   dpopJkt: check<GrantCheckContext>(
     'dpopJkt (RFC 9449) comes back from consume exactly; a code without it comes back without it',

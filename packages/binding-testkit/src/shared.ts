@@ -177,6 +177,29 @@ export function label(kind: string, name: string): string {
   return `${kind} contract: ${name}`;
 }
 
+/**
+ * Asserts an optional `authTime` came back as saved: a `Date` equal to the millisecond when
+ * `expected` is set, and absent (`undefined`: not `null`) when the saved record had none. A store
+ * that drops it loses the `auth_time` claim of the JWT access tokens minted from the record.
+ */
+export function assertAuthTime(actual: unknown, expected: Date | undefined, what: string): void {
+  if (expected === undefined) {
+    assert.strictEqual(actual, undefined, `${what}: authTime was not saved, so it must come back absent (not null), got ${String(actual)}`);
+    return;
+  }
+  assert.ok(actual instanceof Date, `${what}: authTime must come back as a Date, got ${typeof actual} ${String(actual)}`);
+  assert.equal(
+    actual.getTime(),
+    expected.getTime(),
+    `${what}: authTime must equal the saved Date to the millisecond (saved ${expected.toISOString()}, got ${Number.isNaN(actual.getTime()) ? 'Invalid Date' : actual.toISOString()})`,
+  );
+}
+
+/** A past time with arbitrary milliseconds, as an `authTime`. */
+export function sampleAuthTime(): Date {
+  return new Date(Date.now() - 3_600_000 - Math.floor(Math.random() * 1_000_000));
+}
+
 /** Absent in a raw store: `null` or `undefined`. */
 export function isAbsent(raw: unknown): boolean {
   return raw === null || raw === undefined;

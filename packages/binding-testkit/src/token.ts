@@ -3,6 +3,7 @@ import type { AccessTokenRecord, Consumed, RefreshTokenRecord, TokenStore } from
 import { assertJkt, sampleJkt } from './grant.js';
 import { assertList, assertRawHolds, largestResources, sampleResources } from './resources.js';
 import {
+  assertAuthTime,
   assertConsumedRecord,
   assertSpentRecord,
   assertToken,
@@ -18,6 +19,7 @@ import {
   resolveCapabilities,
   rid,
   type StoreCapabilities,
+  sampleAuthTime,
   shortExpiry,
   sleepPast,
   type TestApi,
@@ -376,6 +378,36 @@ export const tokenChecks = {
       assert.equal(winners.length, 1, `exactly one of 10 concurrent consumes must win, ${winners.length} did`);
       const winner = winners[0];
       assertList(winner?.outcome === 'consumed' ? winner.record.resources : null, pair.refresh.resources, 'resources', 'the winner');
+    },
+  ),
+
+  authTime: check<TokenCheckContext>(
+    "a refresh token's authTime (the auth_time of RFC 9068) comes back from get and consume to the millisecond; one without it comes back without it",
+    async ({ store }) => {
+      const withTime = (authTime: Date | undefined, base = makePair()): TokenPair =>
+        authTime === undefined ? base : { access: base.access, refresh: { ...base.refresh, authTime } };
+      const cases: [TokenPair, string][] = [
+        [withTime(sampleAuthTime()), 'refresh token with authTime'],
+        [withTime(new Date('2026-01-02T03:04:05.678Z'), pairBound(sampleJkt(), sampleJkt())), 'with authTime, bound to a DPoP key'],
+        [withTime(sampleAuthTime(), pairWith(['https://api.example/'], ['https://api.example/'])), 'with authTime and resources'],
+        [withTime(undefined), 'refresh token without authTime'],
+      ];
+      for (const [pair] of cases) await savePair(store, pair);
+      for (const [pair, what] of cases) {
+        const found = await store.getRefreshToken(pair.refresh.token);
+        assertToken(found, pair.refresh, `${what}: getRefreshToken`);
+        assertAuthTime(found?.authTime, pair.refresh.authTime, `${what}: getRefreshToken`);
+        assertToken(await store.getAccessToken(pair.access.token), pair.access, `${what}: getAccessToken`);
+      }
+      for (const [pair, what] of cases) {
+        const result = await store.consumeRefreshToken(pair.refresh.token);
+        assertConsumed(result, pair.refresh, `${what}: consumeRefreshToken`);
+        assertAuthTime(
+          result?.outcome === 'consumed' ? result.record.authTime : null,
+          pair.refresh.authTime,
+          `${what}: consumeRefreshToken`,
+        );
+      }
     },
   ),
 

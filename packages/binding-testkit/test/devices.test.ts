@@ -42,7 +42,13 @@ function racyStore(atomic: ReadonlySet<'poll' | 'decide' | 'consume'>): DeviceCo
       if (d?.status !== 'pending') return null;
       if (!atomic.has('decide')) await tick();
       const next: DeviceCodeRecord = decision.approved
-        ? { ...d, status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
+        ? {
+            ...d,
+            status: 'approved',
+            userId: decision.userId,
+            scopes: [...decision.scopes],
+            ...(decision.authTime ? { authTime: decision.authTime } : {}),
+          }
         : { ...d, status: 'denied', userId: decision.userId };
       rows.set(d.deviceCode, next);
       return structuredClone(next);
@@ -74,6 +80,22 @@ describe('the device suite catches broken stores', () => {
     await assert.rejects(
       deviceChecks.decideOnce.run({ store, concurrency: 10 }),
       /exactly one of 10 concurrent decisions must land, 10 did/,
+    );
+  });
+
+  it('catches a store that drops the authTime of an approval', async () => {
+    const store = racyStore(new Set(['poll', 'decide', 'consume']));
+    const forgetful: DeviceCodeStore = {
+      ...store,
+      async decideDeviceCode(userCode, decision) {
+        if (!decision.approved) return store.decideDeviceCode(userCode, decision);
+        const { authTime: _dropped, ...rest } = decision;
+        return store.decideDeviceCode(userCode, rest);
+      },
+    };
+    await assert.rejects(
+      deviceChecks.authTime.run({ store: forgetful }),
+      /decideDeviceCode \(approved with authTime\): authTime must come back as a Date/,
     );
   });
 

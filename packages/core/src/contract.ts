@@ -171,6 +171,13 @@ export interface GrantRecord {
    * request must carry a proof made with that key. Unset: not bound.
    */
   readonly dpopJkt?: string;
+  /**
+   * When the user last authenticated, as the application told `completeAuthorization`
+   * (`authTime`): the JWT access tokens minted from this code carry it as `auth_time` (RFC 9068
+   * section 2.2.1), and so does every token refreshed from them. Unset: not known (the tokens
+   * then carry no `auth_time`). A store that drops it loses only that claim.
+   */
+  readonly authTime?: Date;
 }
 
 /** An access token as stored. `token` is a digest of the token the client holds. */
@@ -217,6 +224,13 @@ export interface RefreshTokenRecord {
   readonly dpopJkt?: string;
   /** When the token was issued (core sets it). */
   readonly issuedAt?: Date;
+  /**
+   * When the user authenticated for the original grant (the code's or device request's
+   * `authTime`; the token request itself for the password grant): the JWT access tokens this
+   * token refreshes to carry it as `auth_time` (RFC 9068 section 2.2.1), and so does the refresh
+   * token that replaces it. Unset: not known.
+   */
+  readonly authTime?: Date;
 }
 
 /**
@@ -523,11 +537,20 @@ export interface DeviceCodeRecord {
   readonly userId: string | null;
   /** Family id of the tokens minted from this request. */
   readonly grantId: string;
+  /**
+   * Set by an approval that carried it (`DeviceDecision.authTime`): when the user authenticated,
+   * carried into the tokens as `auth_time`. Unset: pending, denied, or not known.
+   */
+  readonly authTime?: Date;
 }
 
-/** The user's answer to a device authorization request, as handed to `DeviceCodeStore.decideDeviceCode`. */
+/**
+ * The user's answer to a device authorization request, as handed to `DeviceCodeStore.decideDeviceCode`.
+ * An approval's `authTime` (when the user authenticated; unset when not known) must be kept on the
+ * record the store returns from then on.
+ */
 export type DeviceDecision =
-  | { readonly approved: true; readonly userId: string; readonly scopes: readonly string[] }
+  | { readonly approved: true; readonly userId: string; readonly scopes: readonly string[]; readonly authTime?: Date }
   | { readonly approved: false; readonly userId: string | null };
 
 /**

@@ -4,7 +4,8 @@
  * text holds the other fields only, as JSON with `expiresAt` in milliseconds since the epoch:
  * `{"userId","redirectUri","scopes","expiresAt","grantId","codeChallenge","codeChallengeMethod"}`, and
  * `"resources"` (RFC 8707) only when the authorization request named some, `"dpopJkt"` (RFC 9449)
- * only when the code is bound to a DPoP key.
+ * only when the code is bound to a DPoP key, `"authTime"` (milliseconds since the epoch) only when
+ * the application said when the user authenticated.
  * `redirectUri` is `null` when the authorization request left `redirect_uri` out; text written
  * before it could be `null` (always a string) decodes as it always did.
  */
@@ -23,6 +24,8 @@ interface StoredGrant {
   resources?: string[];
   /** RFC 9449 key thumbprint; absent when the code is not bound. */
   dpopJkt?: string;
+  /** When the user authenticated, in epoch milliseconds; absent when not known. */
+  authTime?: number;
 }
 
 /**
@@ -44,6 +47,11 @@ export function encodeGrant(grant: GrantRecord): string {
   };
   if (grant.resources && grant.resources.length > 0) stored.resources = [...grant.resources];
   if (grant.dpopJkt !== undefined) stored.dpopJkt = grant.dpopJkt;
+  if (grant.authTime !== undefined) {
+    const authTime = grant.authTime.getTime();
+    if (Number.isNaN(authTime)) throw new TypeError('authTime must be a valid Date');
+    stored.authTime = authTime;
+  }
   return JSON.stringify(stored);
 }
 
@@ -66,7 +74,7 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const s = value as Partial<Record<keyof StoredGrant, unknown>>;
-  const { userId, redirectUri, scopes, expiresAt, grantId, codeChallenge, codeChallengeMethod, resources, dpopJkt } = s;
+  const { userId, redirectUri, scopes, expiresAt, grantId, codeChallenge, codeChallengeMethod, resources, dpopJkt, authTime } = s;
   if (!isString(userId) || !isString(grantId)) return null;
   // Absent is not `null`: a record that lost the field must not pass as "redirect_uri not sent".
   if (redirectUri !== null && !isString(redirectUri)) return null;
@@ -78,6 +86,7 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
   if (resources !== undefined && (!Array.isArray(resources) || !resources.every(isString))) return null;
   // A binding that does not decode is refused, never dropped (that would unbind the code).
   if (dpopJkt !== undefined && !isString(dpopJkt)) return null;
+  if (authTime !== undefined && (typeof authTime !== 'number' || Number.isNaN(new Date(authTime).getTime()))) return null;
   return {
     code,
     clientId,
@@ -90,5 +99,6 @@ export function decodeGrant(clientId: string, code: string, text: string): Grant
     codeChallengeMethod,
     ...(resources !== undefined && resources.length > 0 ? { resources: [...(resources as string[])] } : {}),
     ...(dpopJkt !== undefined ? { dpopJkt } : {}),
+    ...(authTime !== undefined ? { authTime: new Date(authTime) } : {}),
   };
 }

@@ -225,10 +225,12 @@ export class KeyRing {
    * by the caller from strings) gets `iat` and `exp`, as whole seconds, and is signed as it is, with
    * jose's JWS signing: jose's `SignJWT` would deep-copy the claims (`structuredClone`) and check
    * each of them again on every token, for claims that are ours and already well-formed.
+   * `issuedAt` and `expiresAt` are epoch milliseconds from one clock reading of the caller, so that
+   * `exp - iat` is the lifetime exactly, even when a second ends between the two.
    */
-  async sign(claims: Record<string, unknown>, expiresAt: number): Promise<string> {
-    const k = this.signingKeyNow(Date.now()) ?? (await this.signingKey());
-    claims.iat = Math.floor(Date.now() / 1000);
+  async sign(claims: Record<string, unknown>, issuedAt: number, expiresAt: number): Promise<string> {
+    const k = this.signingKeyNow(issuedAt) ?? (await this.signingKey());
+    claims.iat = Math.floor(issuedAt / 1000);
     claims.exp = Math.floor(expiresAt / 1000);
     return new CompactSign(UTF8.encode(JSON.stringify(claims))).setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'at+jwt' }).sign(k.key);
   }

@@ -21,6 +21,7 @@ import type {
   UserStore,
 } from './contract.js';
 import { BINDING_STORES } from './registry.js';
+import type { Writable } from './writable.js';
 
 /** A user for the in-memory user store. */
 export interface MemoryUserSeed<U extends User = User> {
@@ -96,7 +97,7 @@ function held(a: AccessTokenRecord, scopes: readonly string[]): HeldAccess {
 
 /** The record a held token is read as: a new object each time, so a caller cannot change what is held. */
 function accessRecord(h: HeldAccess): AccessTokenRecord {
-  const r: { -readonly [K in keyof AccessTokenRecord]: AccessTokenRecord[K] } = {
+  const r: Writable<AccessTokenRecord> = {
     token: h.token,
     clientId: h.clientId,
     userId: h.userId,
@@ -374,7 +375,9 @@ export function createMemoryStores<U extends User = User, C extends Client = Cli
       if (found?.[1].status !== 'pending') return null;
       const [key, d] = found;
       const next: DeviceCodeRecord = decision.approved
-        ? { ...d, status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
+        ? decision.authTime === undefined
+          ? { ...d, status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
+          : { ...d, status: 'approved', userId: decision.userId, scopes: [...decision.scopes], authTime: new Date(decision.authTime) }
         : { ...d, status: 'denied', userId: decision.userId };
       devices.set(key, next);
       return structuredClone(next);

@@ -27,6 +27,7 @@ import { revocationEndpoint } from './endpoints/revocation.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { type EndpointResult, type Engine, findClient, plain } from './engine.js';
 import { ConfigurationError, toOAuthError } from './errors.js';
+import { checkedAuthTime } from './grants/issue.js';
 import { type AfterRequestHook, type BeforeRequestHook, type EndpointName, type HookContext, type HookOutcome, Hooks } from './hooks.js';
 import type { OAuthRequest, OAuthResponse } from './http.js';
 import { KeyRing } from './keys.js';
@@ -36,6 +37,7 @@ import { pathOf } from './params.js';
 import { type CurrentUser, type RegisterOptions, type SlotName, SlotTable, type SlotTypes, type StoreRegistry } from './registry.js';
 import { errorResponse, json } from './responses.js';
 import { type Outcome, observedSlots, Telemetry } from './telemetry.js';
+import type { Writable } from './writable.js';
 
 export { ConfigurationError } from './errors.js';
 
@@ -80,7 +82,7 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
     const rl = this.options.registration.rateLimit;
     this.registrationLimiter = new RegistrationLimiter(rl.max, rl.window * 1000);
     const cimd = this.options.clientIdMetadataDocuments;
-    const e: { -readonly [K in keyof Engine<U, C>]: Engine<U, C>[K] } = {
+    const e: Writable<Engine<U, C>> = {
       o: this.options,
       s: slots,
       keys: jwt ? new KeyRing(() => slots.keys, jwt, longest) : null,
@@ -287,13 +289,16 @@ export class OAuth2Provider<U extends User = User, C extends Client = Client> im
         'Portcullis: completeAuthorization was told the user approved, but names no user: pass { approved: true, userId } or register provider.setCurrentUser(fn).',
       );
     }
+    // Checked (and copied) here, so that a wrong value is a thrown ConfigurationError, not a 500.
+    const authTime = decision?.approved ? checkedAuthTime(decision.authTime, 'completeAuthorization') : undefined;
+    const decided: AuthorizationDecision = authTime === undefined ? decision : { ...decision, authTime };
     const req: OAuthRequest = httpRequest ?? { method: 'POST', url: '/', headers: {} };
     const ctx = this.context('authorize_decision', req);
     const early = await this.hooks.runBefore(ctx);
     if (early) return early;
     const result = await this.guard(
       'authorize_decision',
-      (e) => completeAuthorization(e, request, decision, req),
+      (e) => completeAuthorization(e, request, decided, req),
       (r) => r,
       endpointOutcome,
     );

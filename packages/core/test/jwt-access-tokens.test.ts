@@ -3,8 +3,8 @@
  * RFC 9068 section 2.1: "Access tokens ... MUST include this media type in the "typ" header
  * parameter ... "at+jwt"". Section 2.2: iss, exp, aud, sub, client_id, iat and jti are REQUIRED.
  */
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigurationError, createMemoryStores, generateClientSecret, OAuth2Provider, type ProviderOptions } from '../src/index.js';
 import { basic, clients, form, json, SECRET, userTokens } from './security/fixture.js';
 
@@ -83,6 +83,22 @@ describe('JWT access tokens (RFC 9068)', () => {
     const a = await jwtVerify(token, set, { typ: 'at+jwt' });
     const b = await jwtVerify(second, set, { typ: 'at+jwt' });
     expect(a.payload.jti).not.toBe(b.payload.jti);
+  });
+
+  it('exp - iat is the lifetime exactly, even when a second ends while the token is built (one clock reading)', async () => {
+    const { provider } = jwtProvider();
+    await cc(provider); // the key exists and is cached
+    // Every reading of the clock from here on is a second later than the one before.
+    let t = Math.floor(Date.now() / 1000) * 1000 + 999;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => (t += 1000));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const claims = decodeJwt(await cc(provider));
+        expect(claims.exp! - claims.iat!).toBe(3600);
+      }
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('work with the provider own checks, introspection and revocation', async () => {

@@ -68,6 +68,12 @@ export interface AuthorizationDecision {
   readonly userId?: string;
   /** Narrow the scopes granted (a subset of those asked for); others are dropped. */
   readonly scopes?: readonly string[];
+  /**
+   * When the user last authenticated (logged in), if the application knows it: JWT access tokens
+   * from this approval, and those refreshed from them, carry it as `auth_time` (RFC 9068 section
+   * 2.2.1). A valid `Date`, not in the future. Unset: the tokens carry no `auth_time`.
+   */
+  readonly authTime?: Date;
 }
 
 /** What `provider.authorize()` returns. */
@@ -338,6 +344,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
         grantType: 'implicit',
         withRefresh: false,
         audience: r.resources,
+        authTime: decision.authTime,
       },
       r.client,
     );
@@ -363,6 +370,7 @@ export async function completeAuthorization<U extends User, C extends Client>(
     codeChallengeMethod: r.codeChallengeMethod,
     ...(r.resources.length > 0 ? { resources: [...r.resources] } : {}),
     ...(r.dpopJkt !== null ? { dpopJkt: r.dpopJkt } : {}),
+    ...(decision.authTime !== undefined ? { authTime: decision.authTime } : {}),
   });
   const response = redirectTo(e, r.redirectUri, false, { code, state: r.state });
   return { ...base, userId, response, error: null, scopes, issuedGrantId: grantId };

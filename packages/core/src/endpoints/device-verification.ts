@@ -7,6 +7,7 @@ import type { Client, DeviceDecision, User } from '../contract.js';
 import { DEVICE_GRANT, formatUserCode, type LookupThrottle, normalizeUserCode } from '../device-codes.js';
 import { type Engine, findClient } from '../engine.js';
 import { ConfigurationError } from '../errors.js';
+import { checkedAuthTime } from '../grants/issue.js';
 import { allows } from '../policy.js';
 
 /** A pending device authorization request, for the consent page. */
@@ -28,6 +29,12 @@ export interface DeviceAuthorizationDecision {
   readonly userId?: string;
   /** Scopes granted, a subset of those requested; default: all requested. */
   readonly scopes?: readonly string[];
+  /**
+   * When the user last authenticated (logged in), if the application knows it: the device's JWT
+   * access tokens, and those refreshed from them, carry it as `auth_time` (RFC 9068 section
+   * 2.2.1). A valid `Date`, not in the future. Unset: no `auth_time`.
+   */
+  readonly authTime?: Date;
 }
 
 /** Looks a user code up; `null` when it is malformed, unknown, expired, decided, or lookups are throttled. */
@@ -49,7 +56,8 @@ export async function findDeviceRequest<U extends User, C extends Client>(
  * Records the user's decision on a pending request, once.
  * @returns `true` when recorded; `false` when the code is malformed, unknown, expired or already
  *   decided, or lookups are throttled.
- * @throws ConfigurationError for an approval without `userId`, or with a scope that was not requested.
+ * @throws ConfigurationError for an approval without `userId`, with a scope that was not requested,
+ *   or with an `authTime` that is not a valid past `Date`.
  */
 export async function completeDeviceAuthorization<U extends User, C extends Client>(
   e: Engine<U, C>,
@@ -63,6 +71,7 @@ export async function completeDeviceAuthorization<U extends User, C extends Clie
       'Portcullis: completeDeviceAuthorization was told the user approved, but names no user: pass { approved: true, userId }',
     );
   }
+  const authTime = approved ? checkedAuthTime(decision.authTime, 'completeDeviceAuthorization') : undefined;
   if (throttle.blocked()) return false;
   const userCode = normalizeUserCode(input);
   const record = userCode === null ? null : await e.s.devices!.findDeviceCode(userCode);
@@ -77,7 +86,10 @@ export async function completeDeviceAuthorization<U extends User, C extends Clie
         throw new ConfigurationError('Portcullis: completeDeviceAuthorization may grant only scopes the device requested');
       }
     }
-    answer = { approved: true, userId: decision.userId!, scopes: [...new Set(scopes)] };
+    answer =
+      authTime === undefined
+        ? { approved: true, userId: decision.userId!, scopes: [...new Set(scopes)] }
+        : { approved: true, userId: decision.userId!, scopes: [...new Set(scopes)], authTime };
   } else {
     answer = { approved: false, userId: decision?.userId ?? null };
   }

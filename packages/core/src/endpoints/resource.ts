@@ -13,6 +13,7 @@ import {
 import type { OAuthRequest, OAuthResponse } from '../http.js';
 import { formBody, header, isForm, parseParams, pathOf, queryOf } from '../params.js';
 import { json } from '../responses.js';
+import type { Writable } from '../writable.js';
 
 /** A validated bearer token, as `verifyAccessToken` and `requireOAuth` hand it to the app. */
 export interface VerifiedToken {
@@ -181,7 +182,7 @@ function grantAccess(
   for (const s of scopes) {
     if (!record.scopes.includes(s)) return challenge(e, new InsufficientScopeError(), 403, scopes, scheme);
   }
-  const token: { -readonly [K in keyof VerifiedToken]: VerifiedToken[K] } = {
+  const token: Writable<VerifiedToken> = {
     clientId: record.clientId,
     userId: record.userId,
     scopes: record.scopes,

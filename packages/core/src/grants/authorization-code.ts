@@ -71,6 +71,7 @@ export const authorizationCodeGrant: GrantHandler = async (e, client, p, ctx) =>
       withRefresh: allows(e, client, 'refresh_token'),
       audience,
       refreshResources: g.resources ?? [],
+      authTime: g.authTime,
     },
     client,
   );

@@ -63,6 +63,7 @@ export const deviceCodeGrant: GrantHandler = async (e, client, p, ctx) => {
         withRefresh: allows(e, client, 'refresh_token'),
         audience,
         refreshResources: audience,
+        authTime: taken.authTime,
       },
       client,
     );

@@ -2,9 +2,10 @@
 import type { AccessTokenRecord, Client, GrantType, RefreshTokenRecord, User } from '../contract.js';
 import { digestToken, randomToken } from '../crypto.js';
 import type { Engine } from '../engine.js';
+import { ConfigurationError } from '../errors.js';
 import { accessTokenSettings } from '../resources.js';
 
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
+import type { Writable } from '../writable.js';
 
 export interface IssueInput {
   clientId: string;
@@ -26,6 +27,11 @@ export interface IssueInput {
   dpopJkt?: string | null;
   /** The DPoP key the new refresh token is bound to (public clients, RFC 9449 section 5). */
   refreshDpopJkt?: string | null;
+  /**
+   * When the user authenticated for this grant: `auth_time` in a JWT access token (RFC 9068
+   * section 2.2.1), and kept on the new refresh token. Unset: not known.
+   */
+  authTime?: Date;
 }
 
 /** The token response body (RFC 6749 section 5.1). */
@@ -88,7 +94,7 @@ export async function issueTokens<U extends User, C extends Client>(
   const expiresAt = now + lifetime * 1000;
   const access =
     format === 'jwt' && e.keys
-      ? await jwtAccessToken(e, input, audience, expiresAt)
+      ? await jwtAccessToken(e, input, audience, now, expiresAt)
       : o.accessTokenGenerator
         ? o.accessTokenGenerator(input)
         : randomToken();
@@ -119,6 +125,7 @@ export async function issueTokens<U extends User, C extends Client>(
     };
     if (input.refreshResources && input.refreshResources.length > 0) refreshRecord.resources = [...input.refreshResources];
     if (input.refreshDpopJkt) refreshRecord.dpopJkt = input.refreshDpopJkt;
+    if (input.authTime !== undefined) refreshRecord.authTime = input.authTime;
   }
   await e.s.saveTokens!(accessRecord, refreshRecord);
   e.telemetry.issued(input.grantType);
@@ -144,12 +151,14 @@ export function newGrantId(): string {
 
 /**
  * An RFC 9068 access token (`typ: at+jwt`): `iss`, `sub` (the user, or the client for
- * client_credentials, as section 2.2 says), `aud` (the resources named, else `jwt.audience`), `exp`, `iat`, `jti`, `client_id` and `scope`.
+ * client_credentials, as section 2.2 says), `aud` (the resources named, else `jwt.audience`), `exp`, `iat`, `jti`, `client_id`, `scope`,
+ * and `auth_time` when the user's authentication time is known.
  */
 function jwtAccessToken<U extends User, C extends Client>(
   e: Engine<U, C>,
   input: IssueInput,
   audience: readonly string[],
+  issuedAt: number,
   expiresAt: number,
 ): Promise<string> {
   const claims: Record<string, unknown> = {
@@ -161,7 +170,28 @@ function jwtAccessToken<U extends User, C extends Client>(
     client_id: input.clientId,
   };
   if (input.scopes.length > 0) claims.scope = input.scopes.join(' ');
+  // RFC 9068 section 2.2.1: seconds since the epoch, as `iat` and `exp` are.
+  if (input.authTime !== undefined) claims.auth_time = Math.floor(input.authTime.getTime() / 1000);
   // RFC 9449 section 6.1: the confirmation claim names the key's thumbprint.
   if (input.dpopJkt) claims.cnf = { jkt: input.dpopJkt };
-  return e.keys!.sign(claims, expiresAt);
+  return e.keys!.sign(claims, issuedAt, expiresAt);
+}
+
+/** How far ahead of this process's clock an `authTime` may be (another server's clock). */
+const AUTH_TIME_SKEW_MS = 60_000;
+
+/**
+ * The `authTime` an application passed to `completeAuthorization` or `completeDeviceAuthorization`,
+ * checked: unset stays unset; a valid `Date` no more than a minute ahead of this clock is kept.
+ * @throws ConfigurationError for anything else (not a `Date`, an invalid one, one in the future).
+ */
+export function checkedAuthTime(value: unknown, caller: string): Date | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new ConfigurationError(`Portcullis: ${caller} was given an authTime that is not a valid Date`);
+  }
+  if (value.getTime() > Date.now() + AUTH_TIME_SKEW_MS) {
+    throw new ConfigurationError(`Portcullis: ${caller} was given an authTime in the future: pass when the user authenticated`);
+  }
+  return new Date(value.getTime());
 }

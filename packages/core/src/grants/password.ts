@@ -36,6 +36,8 @@ export const passwordGrant: GrantHandler = async (e, client, p, ctx) => {
       withRefresh: allows(e, client, 'refresh_token'),
       audience,
       refreshResources: audience,
+      // The user authenticated with this very request.
+      authTime: new Date(),
     },
     client,
   );

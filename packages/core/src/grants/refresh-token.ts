@@ -81,6 +81,8 @@ export const refreshTokenGrant: GrantHandler = async (e, client, p, ctx) => {
       dpopJkt: ctx.dpopJkt,
       // A bound refresh token stays bound to its key; an unbound one of a public client binds now.
       refreshDpopJkt: record.dpopJkt ?? refreshBinding(client, ctx.dpopJkt),
+      // The original authentication, not this refresh (RFC 9068 section 2.2.1).
+      authTime: record.authTime,
     },
     client,
   );
