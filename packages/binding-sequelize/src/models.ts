@@ -111,10 +111,10 @@ export const ADDED_COLUMNS: Record<TableKey, readonly string[]> = {
     'firstUsedAt',
   ],
   user: [],
-  grant: ['resources', 'dpopJkt'],
-  token: ['resources', 'dpopJkt', 'issuedAt'],
+  grant: ['resources', 'dpopJkt', 'authTime'],
+  token: ['resources', 'dpopJkt', 'issuedAt', 'authTime'],
   key: [],
-  device: [],
+  device: ['authTime'],
   ephemeral: [],
 };
 
@@ -200,6 +200,10 @@ export function columnsFor(table: TableKey, dialect?: string): Columns {
         // RFC 9449: the DPoP key thumbprint (`dpop_jkt`) the code is bound to; NULL when it is not
         // bound. `migrate()` adds the column to grant tables made before it existed.
         dpopJkt: jkt(),
+        // When the user authenticated (the `auth_time` of RFC 9068 that the code's JWT access tokens
+        // carry); NULL when the application did not say. `migrate()` adds the column to older
+        // grant tables.
+        authTime: date(true),
       };
     case 'token':
       return {
@@ -221,6 +225,10 @@ export function columnsFor(table: TableKey, dialect?: string): Columns {
         // When core issued the token (a user's "connected apps" view shows it); NULL for tokens
         // saved without it. `migrate()` adds the column to older token tables.
         issuedAt: date(true),
+        // A refresh token's `authTime` (when the user authenticated, carried into the `auth_time`
+        // of the JWT access tokens it refreshes to); NULL for access tokens and for refresh tokens
+        // saved without it. `migrate()` adds the column to older token tables.
+        authTime: date(true),
       };
     case 'key':
       // Signing keys of JWT access tokens: a handful of rows. `publicJwk` is JSON text,
@@ -253,6 +261,9 @@ export function columnsFor(table: TableKey, dialect?: string): Columns {
         userId: id(true),
         grantId: id(),
         version: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+        // An approval's `authTime` (when the user authenticated); NULL while pending, when denied,
+        // or when the approval did not say. `migrate()` adds the column to older device tables.
+        authTime: date(true),
       };
     case 'ephemeral':
       // Core's `EphemeralStore`: `key` (at most 200 printable ASCII characters) is the primary key;

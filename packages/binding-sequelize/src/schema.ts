@@ -45,7 +45,9 @@ export interface MigrateOptions extends SchemaOptions {
  * never-used registrations; existing clients read without those fields, and clients registered
  * before `registeredAt` existed are never purged), and grant and token tables without
  * the `resources` column (RFC 8707) and the `dpopJkt` column (RFC 9449) get them (nullable:
- * existing codes and tokens name no resource and are bound to no DPoP key). A database made
+ * existing codes and tokens name no resource and are bound to no DPoP key), as do grant, token
+ * and device tables without the `authTime` column (nullable: existing codes, refresh tokens and
+ * device requests carry no `auth_time`). A database made
  * before the signing-key, device-code or ephemeral table existed gets them, the other tables and
  * their rows left as they are.
  */
@@ -62,7 +64,8 @@ export async function migrate(sequelize: Sequelize, options: MigrateOptions = {}
       const redirectUri = table === 'grant' ? (columns.redirectUri as { allowNull?: boolean; field?: string } | undefined) : undefined;
       if (redirectUri && redirectUri.allowNull !== false) await allowNull(sequelize, name, redirectUri.field ?? 'redirectUri', transaction);
       // Columns added since a table's first version (client `resourceServer`; grant and token
-      // `resources`, RFC 8707, and `dpopJkt`, RFC 9449): tables made before them lack them.
+      // `resources`, RFC 8707, and `dpopJkt`, RFC 9449; token `issuedAt`; grant, token and device
+      // `authTime`): tables made before them lack them.
       for (const added of ADDED_COLUMNS[table]) {
         const column = (columns as Record<string, unknown>)[added];
         if (column && typeof column === 'object' && 'type' in column) {

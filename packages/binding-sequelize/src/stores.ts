@@ -189,6 +189,26 @@ function toJkt(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/**
+ * Writes an optional `authTime` (when the user authenticated) to `attribute`: a copy of the date
+ * when set, NULL when absent, or `undefined` (nothing written) when the model has no such
+ * attribute. It is informational (a store that drops it loses only the `auth_time` claim), so a
+ * model of your own without the attribute stores records without it, like `issuedAt`.
+ */
+function authTimeWriter(model: PortcullisModel, attribute: string, store: string): (value: Date | undefined) => Date | null | undefined {
+  if (!(attribute in (model.getAttributes() as Record<string, unknown>))) return () => undefined;
+  return (value) => {
+    if (value === undefined) return null;
+    if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new TypeError(`${store}: authTime must be a valid Date`);
+    return new Date(value.getTime());
+  };
+}
+
+/** Reads an optional `authTime`: `undefined` (the record leaves the field out) for NULL. */
+function toAuthTime(value: unknown): Date | undefined {
+  return value === null || value === undefined ? undefined : toDate(value);
+}
+
 /** Reads an optional RFC 8707 list: `undefined` (the record leaves the field out) for NULL or an empty array. */
 function toList(value: unknown): string[] | undefined {
   if (value === null || value === undefined) return undefined;
@@ -625,10 +645,17 @@ export function createGrantStore(model: PortcullisModel): GrantStore {
   const writeScopes = arrayWriter(model, 'scopes');
   const writeResources = listWriter(model, 'resources', 'saveGrant');
   const writeJkt = jktWriter(model, 'dpopJkt', 'saveGrant');
+  const writeAuthTime = authTimeWriter(model, 'authTime', 'saveGrant');
   const toRecord = (v: Row, code: string): GrantRecord => {
     const resources = toList(v.resources);
     const dpopJkt = toJkt(v.dpopJkt);
-    return { ...grantFields(v, code), ...(resources ? { resources } : {}), ...(dpopJkt ? { dpopJkt } : {}) };
+    const authTime = toAuthTime(v.authTime);
+    return {
+      ...grantFields(v, code),
+      ...(resources ? { resources } : {}),
+      ...(dpopJkt ? { dpopJkt } : {}),
+      ...(authTime ? { authTime } : {}),
+    };
   };
   const grantFields = (v: Row, code: string): GrantRecord => ({
     code,
@@ -666,6 +693,7 @@ export function createGrantStore(model: PortcullisModel): GrantStore {
           consumedAt: null,
           ...withValue('resources', writeResources(grant.resources)),
           ...withValue('dpopJkt', writeJkt(grant.dpopJkt)),
+          ...withValue('authTime', writeAuthTime(grant.authTime)),
         });
       }),
     consumeGrant: (clientId, code) =>
@@ -718,6 +746,8 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
   // `issuedAt` is informational (a user's "connected apps" view): a model of your own without the
   // attribute stores tokens without it.
   const keepsIssuedAt = 'issuedAt' in (model.getAttributes() as Record<string, unknown>);
+  // `authTime` is a refresh token's only (access tokens have none): the access row holds NULL.
+  const writeAuthTime = authTimeWriter(model, 'authTime', 'saveTokens');
   const toRow = (kind: Kind, t: AccessTokenRecord | RefreshTokenRecord): Row => {
     requireFits(t.clientId, limits.clientId, `saveTokens: ${kind} clientId`);
     requireFits(t.userId, limits.userId, `saveTokens: ${kind} userId`);
@@ -739,6 +769,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
       ),
       ...withValue('dpopJkt', writeJkt(t.dpopJkt)),
       ...withValue('issuedAt', keepsIssuedAt ? (t.issuedAt ?? null) : undefined),
+      ...withValue('authTime', writeAuthTime(kind === 'refresh' ? (t as RefreshTokenRecord).authTime : undefined)),
     };
   };
   const toRecord = (kind: Kind, v: Row, token: string): AccessTokenRecord & RefreshTokenRecord => {
@@ -753,9 +784,11 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
     const dpopJkt = toJkt(v.dpopJkt);
     const issued = v.issuedAt === null || v.issuedAt === undefined ? record : { ...record, issuedAt: toDate(v.issuedAt) };
     const bound = dpopJkt ? { ...issued, dpopJkt } : issued;
+    const authTime = kind === 'refresh' ? toAuthTime(v.authTime) : undefined;
+    const timed = authTime ? { ...bound, authTime } : bound;
     const list = toList(v.resources);
-    if (!list) return bound;
-    return kind === 'access' ? { ...bound, audience: list } : { ...bound, resources: list };
+    if (!list) return timed;
+    return kind === 'access' ? { ...timed, audience: list } : { ...timed, resources: list };
   };
   const whereKey = (kind: Kind, token: string) => ({ tokenHash: keyHash(token), kind });
   // Lookups read only the columns a record needs, as plain rows without model instances (the
@@ -774,6 +807,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
     ...('resources' in attrs ? ['resources'] : []),
     ...('dpopJkt' in attrs ? ['dpopJkt'] : []),
     ...(keepsIssuedAt ? ['issuedAt'] : []),
+    ...('authTime' in attrs ? ['authTime'] : []),
   ];
   const raw = readColumns.every((c) => typeof attrs[c]?.get !== 'function' || isJsonTextGetter(attrs[c]?.get));
   const direct = directTokenStatements(model);
@@ -812,6 +846,7 @@ export function createTokenStore(model: PortcullisModel): TokenStore {
             if (direct.insertsResources) values.push(json(r.resources));
             if (direct.insertsJkt) values.push(r.dpopJkt ?? null);
             if (direct.insertsIssuedAt) values.push(r.issuedAt instanceof Date ? direct.date(r.issuedAt) : null);
+            if (direct.insertsAuthTime) values.push(r.authTime instanceof Date ? direct.date(r.authTime) : null);
           }
           await direct.write(direct.insert[rows.length - 1] as string, values);
           return;
@@ -877,6 +912,7 @@ const TOKEN_COLUMNS: Record<string, ColumnKind> = {
   resources: 'json',
   dpopJkt: 'text',
   issuedAt: 'date',
+  authTime: 'date',
 };
 
 /**
@@ -893,11 +929,13 @@ function directTokenStatements(model: PortcullisModel):
       insertsResources: boolean;
       insertsJkt: boolean;
       insertsIssuedAt: boolean;
+      insertsAuthTime: boolean;
     })
   | null {
   const access = rawAccess(model, 'expiresAt');
-  // `resources`, `dpopJkt` and `issuedAt` may be missing from a model of your own (a table made before they existed).
-  const optional = ['resources', 'dpopJkt', 'issuedAt'];
+  // `resources`, `dpopJkt`, `issuedAt` and `authTime` may be missing from a model of your own (a
+  // table made before they existed).
+  const optional = ['resources', 'dpopJkt', 'issuedAt', 'authTime'];
   const fields = access && columnsOf(model, TOKEN_COLUMNS, isJsonTextGetter, { optional });
   if (!access || !fields) return null;
   const c = (attribute: string) => access.column(fields[attribute] as string);
@@ -905,7 +943,14 @@ function directTokenStatements(model: PortcullisModel):
   const hasResources = 'resources' in fields;
   const hasJkt = 'dpopJkt' in fields;
   const hasIssuedAt = 'issuedAt' in fields;
-  const optionalColumns = [...(hasResources ? ['resources'] : []), ...(hasJkt ? ['dpopJkt'] : []), ...(hasIssuedAt ? ['issuedAt'] : [])];
+  const hasAuthTime = 'authTime' in fields;
+  // The order `saveTokens` binds the optional values in.
+  const optionalColumns = [
+    ...(hasResources ? ['resources'] : []),
+    ...(hasJkt ? ['dpopJkt'] : []),
+    ...(hasIssuedAt ? ['issuedAt'] : []),
+    ...(hasAuthTime ? ['authTime'] : []),
+  ];
   const read = ['clientId', 'userId', 'scopes', 'expiresAt', 'grantId', 'consumedAt', 'revokedAt', ...optionalColumns]
     .map((a) => (fields[a] === a ? c(a) : `${c(a)} AS ${access.column(a)}`))
     .join(', ');
@@ -924,7 +969,16 @@ function directTokenStatements(model: PortcullisModel):
       `INSERT INTO ${access.table} (${names}) VALUES ${row(1)}, ${row(1 + bound.length)}`,
     ];
   }
-  return { ...access, lookup, consume, insert, insertsResources: hasResources, insertsJkt: hasJkt, insertsIssuedAt: hasIssuedAt };
+  return {
+    ...access,
+    lookup,
+    consume,
+    insert,
+    insertsResources: hasResources,
+    insertsJkt: hasJkt,
+    insertsIssuedAt: hasIssuedAt,
+    insertsAuthTime: hasAuthTime,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -994,7 +1048,9 @@ const POLL_ATTEMPTS = 200;
  * A `DeviceCodeStore` over a device model (attributes: `deviceCode` (primary key: core's digest of
  * the device code), `userCode`, `activeUserCode` (nullable, unique), `clientId`, `scopes`,
  * `expiresAt`, `interval`, `lastPolledAt` (nullable), `status`, `userId` (nullable), `grantId`,
- * `version` (integer)). Every change is one conditional `UPDATE` whose affected-row count picks
+ * `version` (integer), and the optional `authTime` (nullable date: an approval's, kept from the
+ * decision on; a model of your own without it keeps approvals without it)). Every change is one
+ * conditional `UPDATE` whose affected-row count picks
  * the winner: a decision needs `status = 'pending'`, a consume `status = 'approved'` (both with
  * `expiresAt > now`), and a poll the `version` it read (it re-reads and tries again when another
  * caller changed the row in between, at most 200 times). Every change adds 1 to `version`.
@@ -1019,7 +1075,13 @@ export function createDeviceCodeStore(model: PortcullisModel): DeviceCodeStore {
   const qi = model.sequelize!.getQueryInterface();
   const versionField = (model.getAttributes() as Record<string, { field?: string }>).version?.field ?? 'version';
   const bump = () => model.sequelize!.literal(`${qi.quoteIdentifier(versionField)} + 1`);
-  const toRecord = (v: Row): DeviceCodeRecord => ({
+  const writeAuthTime = authTimeWriter(model, 'authTime', 'decideDeviceCode');
+  const writeSavedAuthTime = authTimeWriter(model, 'authTime', 'saveDeviceCode');
+  const toRecord = (v: Row): DeviceCodeRecord => {
+    const authTime = toAuthTime(v.authTime);
+    return authTime ? { ...deviceFields(v), authTime } : deviceFields(v);
+  };
+  const deviceFields = (v: Row): DeviceCodeRecord => ({
     deviceCode: str(v.deviceCode),
     userCode: str(v.userCode),
     clientId: str(v.clientId),
@@ -1075,6 +1137,7 @@ export function createDeviceCodeStore(model: PortcullisModel): DeviceCodeStore {
             userId: record.userId,
             grantId: record.grantId,
             version: 0,
+            ...withValue('authTime', writeSavedAuthTime(record.authTime)),
           });
         } catch (err) {
           // A live request holds this user code (the unique index refused the row).
@@ -1109,17 +1172,21 @@ export function createDeviceCodeStore(model: PortcullisModel): DeviceCodeStore {
         const v = await byUserCode(userCode);
         if (!v || v.status !== 'pending') return null;
         if (decision.userId !== null) requireFits(decision.userId, limits.userId, 'decideDeviceCode: userId');
+        // An approval's authTime is kept from now on; a denial (or an approval without it) leaves NULL.
+        const authTime = writeAuthTime(decision.approved ? decision.authTime : undefined);
         const change: Row = decision.approved
           ? { status: 'approved', userId: decision.userId, scopes: writeScopes(decision.scopes) }
           : { status: 'denied', userId: decision.userId };
         const [changed] = await model.update(
-          { ...change, version: bump() },
+          { ...change, ...withValue('authTime', authTime), version: bump() },
           { where: { deviceCode: str(v.deviceCode), status: 'pending', expiresAt: { [Op.gt]: new Date() } } },
         );
         if (changed !== 1) return null;
-        const before = toRecord(v);
+        // The record as the row now holds it (an authTime the model cannot keep is left out).
+        const { authTime: _, ...before } = toRecord(v);
+        const kept = authTime ? { authTime: new Date(authTime.getTime()) } : {};
         return decision.approved
-          ? { ...before, status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
+          ? { ...before, status: 'approved', userId: decision.userId, scopes: [...decision.scopes], ...kept }
           : { ...before, status: 'denied', userId: decision.userId };
       }),
     consumeDeviceCode: (clientId, deviceCode) =>

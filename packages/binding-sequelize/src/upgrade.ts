@@ -2,8 +2,9 @@
  * Schema upgrades `migrate()` applies to tables an older version created: the grant table's
  * `redirectUri` became nullable (`null`: the authorization request left `redirect_uri` out), and
  * tables made by 0.1 have it `NOT NULL`; and columns added since (the client table's
- * `resourceServer`, the grant and token tables' `resources` and `dpopJkt`), which older tables
- * lack and `addNullableColumn` adds.
+ * `resourceServer`, the grant and token tables' `resources` and `dpopJkt`, the token table's
+ * `issuedAt`, the grant, token and device tables' `authTime`), which older tables lack and
+ * `addNullableColumn` adds.
  */
 import { randomBytes } from 'node:crypto';
 import { type ModelAttributeColumnOptions, QueryTypes, type Sequelize, Transaction } from 'sequelize';

@@ -53,6 +53,7 @@ for (const dialect of DIALECTS) {
         expect(Object.keys(await qi.describeTable(names.device)).sort()).toEqual(
           [
             'activeUserCode',
+            'authTime',
             'clientId',
             'deviceCode',
             'expiresAt',
