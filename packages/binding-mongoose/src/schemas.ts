@@ -87,6 +87,12 @@ export interface GrantDocument {
    * bound (and in documents written before the field existed).
    */
   dpopJkt?: string;
+  /**
+   * When the user last authenticated (core's `authTime`, the `auth_time` of RFC 9068) for the
+   * authorization this code carries; absent when not known (and in documents written before the
+   * field existed).
+   */
+  authTime?: Date;
 }
 
 /** An access or refresh token document (default schema), told apart by `kind`. */
@@ -114,6 +120,12 @@ export interface TokenDocument {
   dpopJkt?: string;
   /** When core issued the token; absent for tokens saved without it (and in older documents). */
   issuedAt?: Date;
+  /**
+   * A refresh token's `authTime` (the `auth_time` of RFC 9068): when the user authenticated for the
+   * original grant. Never written on an access token; absent when not known (and in documents
+   * written before the field existed).
+   */
+  authTime?: Date;
 }
 
 const nullableString = { type: String, default: null };
@@ -189,6 +201,8 @@ export const grantSchema = new Schema<GrantDocument>({
   resources: { type: [String], default: undefined },
   // No default: an unbound code goes without the field, not with null.
   dpopJkt: { type: String },
+  // No default: a code saved without it (not known) goes without the field, not with null.
+  authTime: { type: Date },
 });
 grantSchema.index({ key: 1, clientId: 1 }, { unique: true });
 
@@ -212,6 +226,8 @@ export const tokenSchema = new Schema<TokenDocument>({
   dpopJkt: { type: String },
   // No default: a token saved without it goes without the field.
   issuedAt: { type: Date },
+  // No default: only a refresh token saved with it holds the field, not null.
+  authTime: { type: Date },
 });
 tokenSchema.index({ key: 1, kind: 1 }, { unique: true });
 // A user's tokens per client: `listUserGrants` and `revokeUserGrants`.
@@ -262,6 +278,12 @@ export interface DeviceCodeDocument {
   status: 'pending' | 'approved' | 'denied' | 'consumed';
   userId: string | null;
   grantId: string;
+  /**
+   * Set by an approval that carried it (core's `DeviceDecision.authTime`, the `auth_time` of RFC
+   * 9068); absent while pending, after a denial, for an approval without it (and in documents
+   * written before the field existed).
+   */
+  authTime?: Date;
   /** Grows on every change: a poll writes only over the version it read. */
   version: number;
 }
@@ -283,6 +305,8 @@ export const deviceCodeSchema = new Schema<DeviceCodeDocument>({
   status: { type: String, required: true, enum: ['pending', 'approved', 'denied', 'consumed'] },
   userId: nullableString,
   grantId: { type: String, required: true },
+  // No default: only an approval that carried it sets the field.
+  authTime: { type: Date },
   version: { type: Number, required: true, default: 0 },
 });
 

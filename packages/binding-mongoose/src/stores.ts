@@ -286,11 +286,26 @@ function withJkt(value: unknown): { dpopJkt?: string } {
   return v ? { dpopJkt: v } : {};
 }
 
+/**
+ * An optional `authTime` (the `auth_time` of RFC 9068) as stored: a copy of the `Date` when set;
+ * `undefined` (left out) when absent, `null`, not a `Date` (written past the schema) or invalid.
+ */
+function authTimeOf(value: unknown): Date | undefined {
+  return value instanceof Date && !Number.isNaN(value.getTime()) ? new Date(value.getTime()) : undefined;
+}
+
+/** `{ authTime }` for a record that has one, nothing otherwise: the field is written only when set. */
+function withAuthTime(value: unknown): { authTime?: Date } {
+  const v = authTimeOf(value);
+  return v ? { authTime: v } : {};
+}
+
 function toGrant(code: string, doc: GrantDocument): GrantRecord {
   const resources = list(doc.resources);
   return {
     ...(resources ? { resources } : {}),
     ...withJkt(doc.dpopJkt),
+    ...withAuthTime(doc.authTime),
     code,
     clientId: doc.clientId,
     userId: doc.userId,
@@ -327,6 +342,7 @@ export function createGrantStore<D extends GrantDocument = GrantDocument>(model:
           consumedAt: null,
           ...(grant.resources && grant.resources.length > 0 ? { resources: [...grant.resources] } : {}),
           ...withJkt(grant.dpopJkt),
+          ...withAuthTime(grant.authTime),
         });
       }),
     consumeGrant: (clientId, code) =>
@@ -361,6 +377,8 @@ function toToken(token: string, doc: TokenDocument): AccessTokenRecord & Refresh
     grantId: doc.grantId,
     ...withJkt(doc.dpopJkt),
     ...(doc.issuedAt instanceof Date ? { issuedAt: doc.issuedAt } : {}),
+    // A refresh token's only: an access token has no authTime.
+    ...(doc.kind === 'refresh' ? withAuthTime(doc.authTime) : {}),
   };
   // One field for both kinds: an access token's audience, a refresh token's resources.
   const values = list(doc.resources);
@@ -374,6 +392,7 @@ function tokenDocument(kind: TokenDocument['kind'], record: AccessTokenRecord | 
     ...(values && values.length > 0 ? { resources: [...values] } : {}),
     ...withJkt(record.dpopJkt),
     ...(record.issuedAt instanceof Date ? { issuedAt: new Date(record.issuedAt.getTime()) } : {}),
+    ...(kind === 'refresh' ? withAuthTime((record as RefreshTokenRecord).authTime) : {}),
     key: lookupKey(record.token),
     kind,
     clientId: record.clientId,
@@ -597,7 +616,8 @@ const POLL_ATTEMPTS = 200;
  * is one `findOneAndUpdate` whose filter carries the condition, so of N concurrent callers exactly
  * one matches: a decision needs `status: 'pending'`, a consume `status: 'approved'` (both live);
  * a poll needs the `version` it read and reads again when another caller changed the document in
- * between (at most 200 times). Every change adds 1 to `version`.
+ * between (at most 200 times). Every change adds 1 to `version`. An approval's `authTime` is
+ * `$set` by the same update (only when the approval carries one); every read gives it back.
  */
 export function createDeviceCodeStore<D extends DeviceCodeDocument = DeviceCodeDocument>(model: Model<D>): DeviceCodeStore {
   const devices = (model as unknown as Model<DeviceCodeDocument>).collection;
@@ -612,6 +632,7 @@ export function createDeviceCodeStore<D extends DeviceCodeDocument = DeviceCodeD
     status: d.status,
     userId: d.userId ?? null,
     grantId: d.grantId,
+    ...withAuthTime(d.authTime),
   });
   const live = () => ({ $gt: new Date() });
   const byUserCode = async (userCode: string) =>
@@ -668,7 +689,7 @@ export function createDeviceCodeStore<D extends DeviceCodeDocument = DeviceCodeD
       run('decideDeviceCode', async () => {
         if (!isString(userCode)) return null;
         const change = decision.approved
-          ? { status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
+          ? { status: 'approved', userId: decision.userId, scopes: [...decision.scopes], ...withAuthTime(decision.authTime) }
           : { status: 'denied', userId: decision.userId };
         const after = (await devices.findOneAndUpdate(
           { activeUserCode: eq(userCode), status: eq('pending'), expiresAt: live() },
