@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS portcullis_grants (
   resources text,
   dpop_jkt varchar(255),
   consumed_at datetime(3),
+  -- When the user authenticated (auth_time of RFC 9068); NULL: not known.
+  auth_time datetime(3),
   PRIMARY KEY (code_hash, client_id),
   INDEX portcullis_grants_expires_at (expires_at)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -62,6 +64,8 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   consumed_at datetime(3),
   revoked_at datetime(3),
   issued_at datetime(3),
+  -- A refresh token's auth_time (RFC 9068); NULL on access tokens and when not known.
+  auth_time datetime(3),
   PRIMARY KEY (token_hash, kind),
   INDEX portcullis_tokens_grant_id (grant_id),
   INDEX portcullis_tokens_expires_at (expires_at),
@@ -83,6 +87,8 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
   user_id varchar(255),
   grant_id varchar(255) NOT NULL,
   version int NOT NULL DEFAULT 0,
+  -- An approval's auth_time (RFC 9068); NULL: pending, denied, or not known.
+  auth_time datetime(3),
   INDEX portcullis_device_codes_expires_at (expires_at)
 ) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
@@ -116,3 +122,10 @@ CREATE TABLE IF NOT EXISTS portcullis_ephemeral (
 -- index on a user's tokens per client: migrate() adds what the table lacks. By hand:
 --   ALTER TABLE portcullis_tokens ADD COLUMN issued_at datetime(3);
 --   CREATE INDEX portcullis_tokens_user_client ON portcullis_tokens (user_id, client_id);
+
+-- Code, token and device tables made before auth_time (when the user authenticated, RFC 9068;
+-- NULL for older rows: their tokens carry no auth_time): migrate() adds the column to each table
+-- that lacks it. By hand:
+--   ALTER TABLE portcullis_grants ADD COLUMN auth_time datetime(3);
+--   ALTER TABLE portcullis_tokens ADD COLUMN auth_time datetime(3);
+--   ALTER TABLE portcullis_device_codes ADD COLUMN auth_time datetime(3);

@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS portcullis_grants (
   resources text,
   dpop_jkt text,
   consumed_at timestamp(3) with time zone,
+  -- When the user authenticated (auth_time of RFC 9068); NULL: not known.
+  auth_time timestamp(3) with time zone,
   PRIMARY KEY (code_hash, client_id)
 );
 
@@ -62,6 +64,8 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   consumed_at timestamp(3) with time zone,
   revoked_at timestamp(3) with time zone,
   issued_at timestamp(3) with time zone,
+  -- A refresh token's auth_time (RFC 9068); NULL on access tokens and when not known.
+  auth_time timestamp(3) with time zone,
   PRIMARY KEY (token_hash, kind)
 );
 
@@ -86,7 +90,9 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
   status text NOT NULL,
   user_id text,
   grant_id text NOT NULL,
-  version integer NOT NULL DEFAULT 0
+  version integer NOT NULL DEFAULT 0,
+  -- An approval's auth_time (RFC 9068); NULL: pending, denied, or not known.
+  auth_time timestamp(3) with time zone
 );
 
 CREATE INDEX IF NOT EXISTS portcullis_device_codes_expires_at ON portcullis_device_codes (expires_at);
@@ -118,3 +124,9 @@ ALTER TABLE portcullis_clients ADD COLUMN IF NOT EXISTS first_used_at timestamp(
 
 -- Token tables made before issued_at (when core issued the token; NULL for older tokens).
 ALTER TABLE portcullis_tokens ADD COLUMN IF NOT EXISTS issued_at timestamp(3) with time zone;
+
+-- Code, token and device tables made before auth_time (when the user authenticated, RFC 9068;
+-- NULL for older rows: their tokens carry no auth_time).
+ALTER TABLE portcullis_grants ADD COLUMN IF NOT EXISTS auth_time timestamp(3) with time zone;
+ALTER TABLE portcullis_tokens ADD COLUMN IF NOT EXISTS auth_time timestamp(3) with time zone;
+ALTER TABLE portcullis_device_codes ADD COLUMN IF NOT EXISTS auth_time timestamp(3) with time zone;

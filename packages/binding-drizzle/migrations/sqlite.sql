@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS portcullis_grants (
   resources text,
   dpop_jkt text,
   consumed_at integer,
+  -- When the user authenticated (auth_time of RFC 9068); NULL: not known.
+  auth_time integer,
   PRIMARY KEY (code_hash, client_id)
 );
 
@@ -62,6 +64,8 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   consumed_at integer,
   revoked_at integer,
   issued_at integer,
+  -- A refresh token's auth_time (RFC 9068); NULL on access tokens and when not known.
+  auth_time integer,
   PRIMARY KEY (token_hash, kind)
 );
 
@@ -86,7 +90,9 @@ CREATE TABLE IF NOT EXISTS portcullis_device_codes (
   status text NOT NULL,
   user_id text,
   grant_id text NOT NULL,
-  version integer NOT NULL DEFAULT 0
+  version integer NOT NULL DEFAULT 0,
+  -- An approval's auth_time (RFC 9068); NULL: pending, denied, or not known.
+  auth_time integer
 );
 
 CREATE INDEX IF NOT EXISTS portcullis_device_codes_expires_at ON portcullis_device_codes (expires_at);
@@ -121,3 +127,10 @@ CREATE INDEX IF NOT EXISTS portcullis_ephemeral_expires_at ON portcullis_ephemer
 -- Token tables made before issued_at (when core issued the token; NULL for older tokens):
 -- migrate() adds the column when the table lacks it. By hand:
 --   ALTER TABLE portcullis_tokens ADD COLUMN issued_at integer;
+
+-- Code, token and device tables made before auth_time (when the user authenticated, RFC 9068;
+-- NULL for older rows: their tokens carry no auth_time): migrate() adds the column to each table
+-- that lacks it. By hand:
+--   ALTER TABLE portcullis_grants ADD COLUMN auth_time integer;
+--   ALTER TABLE portcullis_tokens ADD COLUMN auth_time integer;
+--   ALTER TABLE portcullis_device_codes ADD COLUMN auth_time integer;

@@ -1,7 +1,22 @@
 import type { DeviceCodeRecord, DeviceCodeStatus, DeviceCodeStore } from '@portcullis/core';
-import { type SQL, sql } from 'drizzle-orm';
+import { type Column, type SQL, sql } from 'drizzle-orm';
 import { type Driver, guard, type Row } from './driver.js';
-import { fits, insertValues, isSet, MAX_ID, name, optStr, requireFits, selectList, str, toArray, toDate } from './stores.js';
+import {
+  authTimeOf,
+  fits,
+  hasColumn,
+  insertValues,
+  isSet,
+  MAX_ID,
+  name,
+  optDate,
+  optStr,
+  requireFits,
+  selectList,
+  str,
+  toArray,
+  toDate,
+} from './stores.js';
 import type { DeviceColumns, TableWith } from './tables.js';
 
 /** Attempts of a poll's compare-and-set before giving up (each failed one means another caller changed the row). */
@@ -39,23 +54,31 @@ function isUniqueViolation(err: unknown): boolean {
  * `status = 'pending'`, a consume `status = 'approved'` (both with `expiresAt > now`), and a poll
  * the `version` it read (it re-reads and tries again when another caller changed the row in
  * between, at most 200 times). Every change adds 1 to `version`. A live request holds its user
- * code in `activeUserCode` (unique), which an expired request gives up on the next save.
+ * code in `activeUserCode` (unique), which an expired request gives up on the next save. An
+ * approval's `authTime` is kept in `authTime` (NULL: none; a table of your own without the column
+ * keeps none).
  */
 export function createDeviceCodeStore(driver: Driver, table: TableWith<DeviceColumns>): DeviceCodeStore {
-  const read = selectList(table, DEVICE_READ);
+  const keepsAuthTime = hasColumn(table, 'authTime');
+  const authTime = keepsAuthTime ? name((table as unknown as Record<'authTime', Column>).authTime) : null;
+  const read = selectList(table, keepsAuthTime ? [...DEVICE_READ, 'authTime'] : DEVICE_READ);
   const bump = sql`${name(table.version)} = ${name(table.version)} + 1`;
-  const toRecord = (v: Row): DeviceCodeRecord => ({
-    deviceCode: str(v.deviceCode),
-    userCode: str(v.userCode),
-    clientId: str(v.clientId),
-    scopes: toArray(v.scopes),
-    expiresAt: toDate(v.expiresAt),
-    interval: Number(v.interval),
-    lastPolledAt: isSet(v.lastPolledAt) ? toDate(v.lastPolledAt) : null,
-    status: str(v.status) as DeviceCodeStatus,
-    userId: optStr(v.userId),
-    grantId: str(v.grantId),
-  });
+  const toRecord = (v: Row): DeviceCodeRecord => {
+    const record: DeviceCodeRecord = {
+      deviceCode: str(v.deviceCode),
+      userCode: str(v.userCode),
+      clientId: str(v.clientId),
+      scopes: toArray(v.scopes),
+      expiresAt: toDate(v.expiresAt),
+      interval: Number(v.interval),
+      lastPolledAt: isSet(v.lastPolledAt) ? toDate(v.lastPolledAt) : null,
+      status: str(v.status) as DeviceCodeStatus,
+      userId: optStr(v.userId),
+      grantId: str(v.grantId),
+    };
+    const at = optDate(v.authTime);
+    return at === undefined ? record : { ...record, authTime: at };
+  };
   const one = async (query: SQL): Promise<Row | null> => (await driver.rows(query))[0] ?? null;
   /** The row of this device code and client, whatever its state; `null` when there is none. */
   const byDevice = async (clientId: string, deviceCode: string): Promise<Row | null> => {
@@ -101,6 +124,7 @@ export function createDeviceCodeStore(driver: Driver, table: TableWith<DeviceCol
           userId: record.userId,
           grantId: record.grantId,
           version: 0,
+          ...(keepsAuthTime ? { authTime: authTimeOf(driver, record) } : {}),
         };
         try {
           await driver.run(sql`INSERT INTO ${table} ${insertValues(table, [row])}`);
@@ -137,17 +161,20 @@ export function createDeviceCodeStore(driver: Driver, table: TableWith<DeviceCol
         if (v?.status !== 'pending') return null;
         if (decision.userId !== null) requireFits(decision.userId, 'decideDeviceCode: userId');
         const now = driver.time(new Date());
+        // An approval's authTime, or none (a denial, an approval without it): NULL.
+        const at = decision.approved && decision.authTime instanceof Date ? new Date(decision.authTime.getTime()) : undefined;
         const change = decision.approved
           ? sql`${name(table.status)} = 'approved', ${name(table.userId)} = ${decision.userId}, ${name(table.scopes)} = ${JSON.stringify(decision.scopes)}`
           : sql`${name(table.status)} = 'denied', ${name(table.userId)} = ${decision.userId}`;
+        const setAuthTime = authTime === null ? sql`` : sql`, ${authTime} = ${at === undefined ? null : driver.time(at)}`;
         const changed = await driver.run(
-          sql`UPDATE ${table} SET ${change}, ${bump} WHERE ${name(table.deviceCode)} = ${str(v.deviceCode)} AND ${name(table.status)} = 'pending' AND ${name(table.expiresAt)} > ${now}`,
+          sql`UPDATE ${table} SET ${change}${setAuthTime}, ${bump} WHERE ${name(table.deviceCode)} = ${str(v.deviceCode)} AND ${name(table.status)} = 'pending' AND ${name(table.expiresAt)} > ${now}`,
         );
         if (changed !== 1) return null;
-        const before = toRecord(v);
-        return decision.approved
-          ? { ...before, status: 'approved', userId: decision.userId, scopes: [...decision.scopes] }
-          : { ...before, status: 'denied', userId: decision.userId };
+        const { authTime: _, ...before } = toRecord(v);
+        if (!decision.approved) return { ...before, status: 'denied', userId: decision.userId };
+        const approved: DeviceCodeRecord = { ...before, status: 'approved', userId: decision.userId, scopes: [...decision.scopes] };
+        return at === undefined || authTime === null ? approved : { ...approved, authTime: at };
       }),
     consumeDeviceCode: (clientId, deviceCode) =>
       guard(async () => {

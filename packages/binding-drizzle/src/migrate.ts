@@ -21,7 +21,8 @@ export async function migrationStatements(dialect: Dialect): Promise<string[]> {
 
 /**
  * The columns added to default tables since their first version (the client table's dynamic
- * client registration columns, the token table's `issued_at`), with the table and the statement
+ * client registration columns, the token table's `issued_at`, the code, token and device tables'
+ * `auth_time`), with the table and the statement
  * that adds each, read from the `--   ALTER TABLE ... ADD COLUMN` lines of a dialect's migration
  * file (MySQL and SQLite have no `ADD COLUMN IF NOT EXISTS`, so `migrate()` runs them itself; on
  * PostgreSQL the file runs them as `IF NOT EXISTS` statements and this is empty).
@@ -72,9 +73,10 @@ const PG_LOCK = 0x706f7274;
 
 /**
  * Creates the default tables (and their indexes) of `migrations/<dialect>.sql` where they are
- * missing, adds the dynamic client registration columns to a client table made before them and
- * `issued_at` and the `(user_id, client_id)` index to a token table made before them (nullable,
- * no default: every row kept). Idempotent: every statement is `CREATE ... IF NOT
+ * missing, adds the dynamic client registration columns to a client table made before them,
+ * `issued_at` and the `(user_id, client_id)` index to a token table made before them, and
+ * `auth_time` to code, token and device tables made before it (nullable, no default: every row
+ * kept). Idempotent: every statement is `CREATE ... IF NOT
  * EXISTS` or adds only a missing column, so running it on every start is safe and keeps existing
  * rows. On PostgreSQL the file runs as one multi-statement query
  * (one implicit transaction) under an advisory lock, so processes starting together do not race.
@@ -91,7 +93,7 @@ export async function migrate(
       return;
     }
     for (const statement of statements) await driver.run(sql.raw(statement));
-    // Tables made before a column (client registration, token issued_at): add what they lack.
+    // Tables made before a column (client registration, token issued_at, auth_time): add what they lack.
     // Two processes may race here; the loser's "duplicate column" is ignored once the column exists.
     for (const { table, column, statement } of await upgradeColumns(options.dialect)) {
       if ((await tableColumns(driver, table)).has(column)) continue;

@@ -140,6 +140,28 @@ function withOptional<T extends object>(record: T, optional: Record<string, unkn
 
 export const isSet = (value: unknown): boolean => value !== null && value !== undefined;
 
+/**
+ * Whether a table has the column of `key`: the default tables have every one; a table of your own
+ * may leave out the optional ones (`issuedAt`, `authTime`), whose fields are then not stored.
+ */
+export function hasColumn(table: Table, key: string): boolean {
+  return (table as unknown as Record<string, unknown>)[key] !== undefined;
+}
+
+/**
+ * When the user authenticated (RFC 9068 `auth_time`) as the dialect's time columns take it, or
+ * `null` when the record has none. Read structurally: the field is optional in the contract.
+ */
+export function authTimeOf(driver: Driver, record: object): unknown {
+  const at = (record as { authTime?: unknown }).authTime;
+  return at instanceof Date ? driver.time(at) : null;
+}
+
+/** A nullable time column: `undefined` for NULL (the record had none), a `Date` otherwise. */
+export function optDate(value: unknown): Date | undefined {
+  return isSet(value) ? toDate(value) : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Clients and users
 
@@ -488,7 +510,9 @@ const GRANT_READ = [
  * consumed marker until it expires, so a replay answers `replayed`.
  */
 export function createGrantStore(driver: Driver, table: TableWith<GrantColumns>): GrantStore {
-  const read = selectList(table, GRANT_READ);
+  // `authTime` is optional in a table of your own: without the column, codes are stored without it.
+  const keepsAuthTime = hasColumn(table, 'authTime');
+  const read = selectList(table, keepsAuthTime ? [...GRANT_READ, 'authTime'] : GRANT_READ);
   const toRecord = (v: Row, code: string): GrantRecord => {
     const record: GrantRecord = {
       code,
@@ -502,7 +526,11 @@ export function createGrantStore(driver: Driver, table: TableWith<GrantColumns>)
       codeChallenge: optStr(v.codeChallenge),
       codeChallengeMethod: optStr(v.codeChallengeMethod) as GrantRecord['codeChallengeMethod'],
     };
-    return withOptional(record, { resources: optArray(v.resources), dpopJkt: optStr(v.dpopJkt) ?? undefined });
+    return withOptional(record, {
+      resources: optArray(v.resources),
+      dpopJkt: optStr(v.dpopJkt) ?? undefined,
+      authTime: optDate(v.authTime),
+    });
   };
   return {
     detectsReplay: CAPABILITIES.detectsReplay,
@@ -527,6 +555,7 @@ export function createGrantStore(driver: Driver, table: TableWith<GrantColumns>)
           codeChallengeMethod: grant.codeChallengeMethod,
           resources: listText(grant.resources),
           dpopJkt: dpopOf(grant),
+          ...(keepsAuthTime ? { authTime: authTimeOf(driver, grant) } : {}),
         };
         await driver.run(sql`INSERT INTO ${table} ${insertValues(table, [row])}`);
       }),
@@ -580,8 +609,10 @@ const TOKEN_READ = [
  */
 export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>): TokenStore {
   // `issuedAt` is informational (a user's grants): a table of your own without it stores tokens without it.
-  const keepsIssuedAt = hasIssuedAt(table);
-  const read = selectList(table, keepsIssuedAt ? [...TOKEN_READ, 'issuedAt'] : TOKEN_READ);
+  const keepsIssuedAt = hasColumn(table, 'issuedAt');
+  // So is `authTime` (a refresh token's `auth_time`; access tokens have none).
+  const keepsAuthTime = hasColumn(table, 'authTime');
+  const read = selectList(table, [...TOKEN_READ, ...(keepsIssuedAt ? ['issuedAt'] : []), ...(keepsAuthTime ? ['authTime'] : [])]);
   const key = (kind: Kind, token: string) => sql`${name(table.tokenHash)} = ${keyHash(token)} AND ${name(table.kind)} = ${kind}`;
   const toRow = (kind: Kind, t: AccessTokenRecord | RefreshTokenRecord) => {
     requireFits(t.clientId, `saveTokens: ${kind} clientId`);
@@ -599,6 +630,7 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
       resources: kind === 'refresh' ? listText((t as RefreshTokenRecord).resources) : null,
       dpopJkt: dpopOf(t),
       ...(keepsIssuedAt ? { issuedAt: t.issuedAt ? driver.time(t.issuedAt) : null } : {}),
+      ...(keepsAuthTime ? { authTime: kind === 'refresh' ? authTimeOf(driver, t) : null } : {}),
     };
   };
   const toRecord = (kind: Kind, v: Row, token: string): AccessTokenRecord & RefreshTokenRecord => {
@@ -612,8 +644,11 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
     };
     const list = optArray(kind === 'access' ? v.audience : v.resources);
     const dpopJkt = optStr(v.dpopJkt) ?? undefined;
-    const issuedAt = isSet(v.issuedAt) ? toDate(v.issuedAt) : undefined;
-    return withOptional(record, kind === 'access' ? { audience: list, dpopJkt, issuedAt } : { resources: list, dpopJkt, issuedAt });
+    const issuedAt = optDate(v.issuedAt);
+    return withOptional(
+      record,
+      kind === 'access' ? { audience: list, dpopJkt, issuedAt } : { resources: list, dpopJkt, issuedAt, authTime: optDate(v.authTime) },
+    );
   };
   /** The live record (not expired, revoked or consumed) or `null`. */
   const get = async (kind: Kind, token: string) => {
@@ -671,11 +706,6 @@ export function createTokenStore(driver: Driver, table: TableWith<TokenColumns>)
   };
 }
 
-/** Whether a token table has the optional `issuedAt` column (the default tables do). */
-function hasIssuedAt(table: Table): boolean {
-  return (table as unknown as Record<string, unknown>).issuedAt !== undefined;
-}
-
 /**
  * Core's `UserGrantStore` over the token and grant tables (a user's "connected apps").
  * `listUserGrants` reads the user's live token rows (unrevoked, unexpired, refresh tokens also
@@ -688,7 +718,7 @@ function hasIssuedAt(table: Table): boolean {
  * token table without `issuedAt` lists `null` dates.
  */
 export function createUserGrantStore(driver: Driver, tokens: TableWith<TokenColumns>, grants: TableWith<GrantColumns>): UserGrantStore {
-  const issued = hasIssuedAt(tokens);
+  const issued = hasColumn(tokens, 'issuedAt');
   const forUser = (userId: string, clientId: string | null) =>
     clientId === null
       ? sql`${name(tokens.userId)} = ${userId}`

@@ -69,7 +69,11 @@ export type RegistrationClientColumns =
   | 'firstUsedAt';
 /** The keys the user store reads. Other columns of your table come back on the user. */
 export type UserColumns = 'id' | 'username' | 'passwordHash';
-/** The keys the grant store reads and writes. */
+/**
+ * The keys the grant store reads and writes. The default tables also have `authTime` (when the
+ * user authenticated, RFC 9068 `auth_time`), optional in a table of your own: without it, codes
+ * are stored and read back without `authTime`.
+ */
 export type GrantColumns =
   | 'codeHash'
   | 'clientId'
@@ -83,7 +87,11 @@ export type GrantColumns =
   | 'resources'
   | 'dpopJkt'
   | 'consumedAt';
-/** The keys the token store reads and writes. */
+/**
+ * The keys the token store reads and writes. The default tables also have `issuedAt` and
+ * `authTime` (a refresh token's RFC 9068 `auth_time`), each optional in a table of your own:
+ * without it, tokens are stored and read back without that field.
+ */
 export type TokenColumns =
   | 'tokenHash'
   | 'kind'
@@ -98,7 +106,11 @@ export type TokenColumns =
   | 'consumedAt'
   | 'revokedAt';
 
-/** The keys the device-code store (RFC 8628) reads and writes. */
+/**
+ * The keys the device-code store (RFC 8628) reads and writes. The default tables also have
+ * `authTime` (an approval's RFC 9068 `auth_time`), optional in a table of your own: without it,
+ * approvals are stored and read back without `authTime`.
+ */
 export type DeviceColumns =
   | 'deviceCode'
   | 'userCode'
@@ -190,6 +202,7 @@ export const pgGrants = pgTable(
     resources: pgText('resources'),
     dpopJkt: pgText('dpop_jkt'),
     consumedAt: pgTime('consumed_at'),
+    authTime: pgTime('auth_time'),
   },
   (t) => [pgPrimaryKey({ columns: [t.codeHash, t.clientId] }), pgIndex('portcullis_grants_expires_at').on(t.expiresAt)],
 );
@@ -211,6 +224,7 @@ export const pgTokens = pgTable(
     consumedAt: pgTime('consumed_at'),
     revokedAt: pgTime('revoked_at'),
     issuedAt: pgTime('issued_at'),
+    authTime: pgTime('auth_time'),
   },
   (t) => [
     pgPrimaryKey({ columns: [t.tokenHash, t.kind] }),
@@ -239,6 +253,7 @@ export const pgDeviceCodes = pgTable(
     userId: pgText('user_id'),
     grantId: pgText('grant_id').notNull(),
     version: pgInteger('version').notNull().default(0),
+    authTime: pgTime('auth_time'),
   },
   (t) => [pgIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
 );
@@ -320,6 +335,7 @@ export const mysqlGrants = mysqlTable(
     resources: myText('resources'),
     dpopJkt: myVarchar('dpop_jkt', { length: 255 }),
     consumedAt: myTime('consumed_at'),
+    authTime: myTime('auth_time'),
   },
   (t) => [myPrimaryKey({ columns: [t.codeHash, t.clientId] }), myIndex('portcullis_grants_expires_at').on(t.expiresAt)],
 );
@@ -341,6 +357,7 @@ export const mysqlTokens = mysqlTable(
     consumedAt: myTime('consumed_at'),
     revokedAt: myTime('revoked_at'),
     issuedAt: myTime('issued_at'),
+    authTime: myTime('auth_time'),
   },
   (t) => [
     myPrimaryKey({ columns: [t.tokenHash, t.kind] }),
@@ -366,6 +383,7 @@ export const mysqlDeviceCodes = mysqlTable(
     userId: myId('user_id'),
     grantId: myId('grant_id').notNull(),
     version: myInt('version').notNull().default(0),
+    authTime: myTime('auth_time'),
   },
   (t) => [myIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
 );
@@ -442,6 +460,7 @@ export const sqliteGrants = sqliteTable(
     resources: liteText('resources'),
     dpopJkt: liteText('dpop_jkt'),
     consumedAt: liteTime('consumed_at'),
+    authTime: liteTime('auth_time'),
   },
   (t) => [litePrimaryKey({ columns: [t.codeHash, t.clientId] }), liteIndex('portcullis_grants_expires_at').on(t.expiresAt)],
 );
@@ -463,6 +482,7 @@ export const sqliteTokens = sqliteTable(
     consumedAt: liteTime('consumed_at'),
     revokedAt: liteTime('revoked_at'),
     issuedAt: liteTime('issued_at'),
+    authTime: liteTime('auth_time'),
   },
   (t) => [
     litePrimaryKey({ columns: [t.tokenHash, t.kind] }),
@@ -488,6 +508,7 @@ export const sqliteDeviceCodes = sqliteTable(
     userId: liteText('user_id'),
     grantId: liteText('grant_id').notNull(),
     version: liteInteger('version').notNull().default(0),
+    authTime: liteTime('auth_time'),
   },
   (t) => [liteIndex('portcullis_device_codes_expires_at').on(t.expiresAt)],
 );

@@ -162,12 +162,18 @@ describe('the shipped migration files', () => {
         'registered_at',
         'first_used_at',
       ]);
+      const time = dialect === 'mysql' ? 'datetime(3)' : 'integer';
       expect((await upgradeColumns(dialect)).filter((c) => c.table !== 'portcullis_clients')).toEqual([
         {
           table: 'portcullis_tokens',
           column: 'issued_at',
-          statement: `ALTER TABLE portcullis_tokens ADD COLUMN issued_at ${dialect === 'mysql' ? 'datetime(3)' : 'integer'}`,
+          statement: `ALTER TABLE portcullis_tokens ADD COLUMN issued_at ${time}`,
         },
+        ...['portcullis_grants', 'portcullis_tokens', 'portcullis_device_codes'].map((table) => ({
+          table,
+          column: 'auth_time',
+          statement: `ALTER TABLE ${table} ADD COLUMN auth_time ${time}`,
+        })),
       ]);
     }
     expect(await upgradeColumns('postgresql'), 'PostgreSQL runs ADD COLUMN IF NOT EXISTS from the file').toEqual([]);
