@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS portcullis_grants (
   resources text,
   dpop_jkt text,
   consumed_at timestamp(3) with time zone,
+  -- When the user authenticated (auth_time of RFC 9068); NULL: not known.
+  auth_time timestamp(3) with time zone,
   PRIMARY KEY (code_hash, client_id)
 );
 
@@ -50,6 +52,8 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   consumed_at timestamp(3) with time zone,
   revoked_at timestamp(3) with time zone,
   issued_at timestamp(3) with time zone,
+  -- A refresh token's auth_time (RFC 9068); NULL on access tokens and when not known.
+  auth_time timestamp(3) with time zone,
   PRIMARY KEY (token_hash, kind)
 );
 
@@ -62,3 +66,8 @@ CREATE INDEX IF NOT EXISTS portcullis_tokens_user_client ON portcullis_tokens (u
 
 -- Token tables made before issued_at (when core issued the token; NULL for older tokens).
 ALTER TABLE portcullis_tokens ADD COLUMN IF NOT EXISTS issued_at timestamp(3) with time zone;
+
+-- Code and token tables made before auth_time (when the user authenticated, RFC 9068; NULL for
+-- older rows: their tokens carry no auth_time).
+ALTER TABLE portcullis_grants ADD COLUMN IF NOT EXISTS auth_time timestamp(3) with time zone;
+ALTER TABLE portcullis_tokens ADD COLUMN IF NOT EXISTS auth_time timestamp(3) with time zone;

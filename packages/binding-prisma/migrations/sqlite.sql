@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS portcullis_grants (
   resources text,
   dpop_jkt text,
   consumed_at datetime,
+  -- When the user authenticated (auth_time of RFC 9068); NULL: not known.
+  auth_time datetime,
   PRIMARY KEY (code_hash, client_id)
 );
 
@@ -51,6 +53,8 @@ CREATE TABLE IF NOT EXISTS portcullis_tokens (
   consumed_at datetime,
   revoked_at datetime,
   issued_at datetime,
+  -- A refresh token's auth_time (RFC 9068); NULL on access tokens and when not known.
+  auth_time datetime,
   PRIMARY KEY (token_hash, kind)
 );
 
@@ -65,3 +69,9 @@ CREATE INDEX IF NOT EXISTS portcullis_tokens_user_client ON portcullis_tokens (u
 -- SQLite has no ADD COLUMN IF NOT EXISTS, so migrate() runs this and ignores "duplicate column".
 -- By hand, when the table lacks the column:
 --   ALTER TABLE portcullis_tokens ADD COLUMN issued_at datetime;
+
+-- Code and token tables made before auth_time (when the user authenticated, RFC 9068; NULL for
+-- older rows: their tokens carry no auth_time): migrate() runs these the same way. By hand, when
+-- the table lacks the column:
+--   ALTER TABLE portcullis_grants ADD COLUMN auth_time datetime;
+--   ALTER TABLE portcullis_tokens ADD COLUMN auth_time datetime;

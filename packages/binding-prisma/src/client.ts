@@ -40,6 +40,8 @@ export interface GrantRow {
   resources: string | null;
   dpopJkt: string | null;
   consumedAt: Date | null;
+  /** When the user authenticated (RFC 9068 `auth_time`); `null` for codes saved without it. */
+  authTime: Date | null;
 }
 
 /** A row of `portcullis_tokens`: one access or refresh token, keyed by (`tokenHash`, `kind`). */
@@ -58,6 +60,8 @@ export interface TokenRow {
   revokedAt: Date | null;
   /** When core issued the token; `null` for tokens saved without it. */
   issuedAt: Date | null;
+  /** A refresh token's RFC 9068 `auth_time`; `null` on access tokens and refresh tokens saved without it. */
+  authTime: Date | null;
 }
 
 /** The grant key of the composite id (`@@id([codeHash, clientId])`). */

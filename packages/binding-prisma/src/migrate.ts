@@ -56,8 +56,8 @@ export interface MigrateOptions {
 /**
  * Creates the Portcullis tables where missing (every statement is `CREATE ... IF NOT EXISTS`, so
  * it is safe on every start and keeps existing rows), and adds `issued_at` to a token table made
- * before it (nullable: every row kept; on SQLite after the transaction, a "duplicate column" of a
- * table that has it ignored). Runs in one interactive transaction, one statement at a time
+ * before it and `auth_time` to code and token tables made before it (nullable: every row kept; on
+ * SQLite after the transaction, a "duplicate column" of a table that has it ignored). Runs in one interactive transaction, one statement at a time
  * (Prisma's driver adapters run no multi-statement strings), on PostgreSQL under
  * `pg_advisory_xact_lock`. No Prisma schema engine is involved.
  */

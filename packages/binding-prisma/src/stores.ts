@@ -76,6 +76,15 @@ function withOptional<T extends object>(record: T, optional: Record<string, unkn
 
 const copy = (date: Date): Date => new Date(date.getTime());
 
+/**
+ * When the user authenticated (RFC 9068 `auth_time`), a copy, or `null` when the record has none.
+ * Read structurally: the field is optional in the contract.
+ */
+function authTimeOf(record: object): Date | null {
+  const at = (record as { authTime?: unknown }).authTime;
+  return at instanceof Date ? copy(at) : null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Clients and users
 
@@ -150,7 +159,11 @@ function grantRecord(row: GrantRow, code: string): GrantRecord {
     codeChallenge: row.codeChallenge,
     codeChallengeMethod: row.codeChallengeMethod as GrantRecord['codeChallengeMethod'],
   };
-  return withOptional(record, { resources: row.resources === null ? undefined : toArray(row.resources), dpopJkt: row.dpopJkt });
+  return withOptional(record, {
+    resources: row.resources === null ? undefined : toArray(row.resources),
+    dpopJkt: row.dpopJkt,
+    authTime: row.authTime ? copy(row.authTime) : undefined,
+  });
 }
 
 /**
@@ -184,6 +197,7 @@ export function createGrantStore(grants: GrantDelegate): GrantStore {
             codeChallengeMethod: grant.codeChallengeMethod,
             resources: listText(grant.resources),
             dpopJkt: dpopOf(grant),
+            authTime: authTimeOf(grant),
           },
         });
       }),
@@ -227,6 +241,8 @@ function tokenRow(kind: Kind, t: AccessTokenRecord | RefreshTokenRecord): Omit<T
     resources: kind === 'refresh' ? listText((t as RefreshTokenRecord).resources) : null,
     dpopJkt: dpopOf(t),
     issuedAt: t.issuedAt ? copy(t.issuedAt) : null,
+    // Refresh tokens only: an access token has no authTime in the contract.
+    authTime: kind === 'refresh' ? authTimeOf(t) : null,
   };
 }
 
@@ -242,9 +258,10 @@ function tokenRecord(kind: Kind, row: TokenRow, token: string): AccessTokenRecor
   const text = kind === 'access' ? row.audience : row.resources;
   const list = text === null ? undefined : toArray(text);
   const issuedAt = row.issuedAt ? copy(row.issuedAt) : undefined;
+  const authTime = row.authTime ? copy(row.authTime) : undefined;
   return withOptional(
     record,
-    kind === 'access' ? { audience: list, dpopJkt: row.dpopJkt, issuedAt } : { resources: list, dpopJkt: row.dpopJkt, issuedAt },
+    kind === 'access' ? { audience: list, dpopJkt: row.dpopJkt, issuedAt } : { resources: list, dpopJkt: row.dpopJkt, issuedAt, authTime },
   );
 }
 
