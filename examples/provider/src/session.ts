@@ -25,6 +25,12 @@ export interface Session {
   readonly csrf: string;
   userId: string | null;
   username: string | null;
+  /**
+   * When the user signed in (ms since the epoch), set by `signIn` and kept for the session's
+   * lifetime: the `authTime` of the decisions made in it. `null` before sign-in (the demo client's
+   * sessions).
+   */
+  signedInAt: number | null;
   /** Consent pages shown and not yet answered, by consent id (a few at most). */
   readonly pending: Map<string, PendingConsent>;
   /** Free-form data of the demo client. */
@@ -78,6 +84,7 @@ export class SessionStore {
       csrf: randomId(),
       userId: null,
       username: null,
+      signedInAt: null,
       pending: new Map(),
       data: {},
       deadline: Date.now() + this.ttlMs,
@@ -87,9 +94,10 @@ export class SessionStore {
   }
 
   /**
-   * A new signed-in session with a new id and CSRF token (no fixation); the browser's previous
-   * session, if any, ends. A user holding `maxPerUser` sessions loses the least recently used, so
-   * one account signing in over and over cannot push other users out either.
+   * A new signed-in session with a new id and CSRF token (no fixation), signed in now
+   * (`signedInAt`); the browser's previous session, if any, ends. A user holding `maxPerUser`
+   * sessions loses the least recently used, so one account signing in over and over cannot push
+   * other users out either.
    */
   signIn(previous: Session | null, userId: string, username: string): Session {
     if (previous) this.sessions.delete(previous.id);
@@ -99,6 +107,7 @@ export class SessionStore {
     const s = this.create();
     s.userId = userId;
     s.username = username;
+    s.signedInAt = Date.now();
     return s;
   }
 

@@ -5,7 +5,7 @@ import { type AppContext, type RequestInfo, type RouteGroup, verifiedForm } from
 import { deviceConsentPage, deviceDonePage, deviceEntryPage } from '../device-pages.js';
 import { errorPage } from '../html.js';
 import { PAGE_FORM_LIMIT, redirect, sendHtml } from '../http-util.js';
-import type { SignedIn } from '../state/app-state.js';
+import { decidedBy, type SignedIn } from '../state/app-state.js';
 
 /** The device authorization grant type (RFC 8628 section 3.4). */
 export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -156,7 +156,7 @@ export function deviceRoutes(ctx: AppContext): RouteGroup {
     }
     info.clientId = pending.clientId;
     const approved = decision === 'approve';
-    const recorded = await provider.completeDeviceAuthorization(userCode, { approved, userId: s.userId });
+    const recorded = await provider.completeDeviceAuthorization(userCode, { approved, ...decidedBy(s) });
     if (!recorded) {
       entry(res, 400, s, '', 'This code has expired or was already answered. Start again on your device.');
       return;

@@ -3,6 +3,7 @@ import { type Client, type NodeRequest, type OAuthResponse, requireOAuth, sendRe
 import { type AppContext, type RequestInfo, type RouteGroup, verifiedForm } from '../context.js';
 import { consentPage, errorPage, knownErrorCode } from '../html.js';
 import { PAGE_FORM_LIMIT, redirect, sendHtml, sendJson } from '../http-util.js';
+import { decidedBy } from '../state/app-state.js';
 
 /**
  * The OAuth routes: the endpoints core answers (`provider.handles()`: token, revocation,
@@ -53,7 +54,7 @@ export function oauthRoutes(ctx: AppContext): RouteGroup {
       return;
     }
     if (config.rememberConsent && (await consents.covers(s.userId, r.client.id, r.scopes))) {
-      sendResponse(res, await provider.completeAuthorization(r, { approved: true, userId: s.userId }, oreq));
+      sendResponse(res, await provider.completeAuthorization(r, { approved: true, ...decidedBy(s) }, oreq));
       return;
     }
     const consentId = await sessions.addPending(s, { query: r.query, clientId: r.client.id, scopes: r.scopes });
@@ -93,7 +94,7 @@ export function oauthRoutes(ctx: AppContext): RouteGroup {
     }
     info.clientId = pending.clientId;
     const approved = form.get('decision') === 'approve';
-    const out = await provider.completeAuthorization(pending.query, { approved, userId: s.userId }, oreq);
+    const out = await provider.completeAuthorization(pending.query, { approved, ...decidedBy(s) }, oreq);
     const location = out.headers.Location;
     if (approved && config.rememberConsent && out.status === 302 && location && !new URL(location).searchParams.has('error')) {
       await consents.remember(s.userId, pending.clientId, pending.scopes);

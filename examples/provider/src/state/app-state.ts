@@ -23,12 +23,32 @@ export interface SignedIn {
   readonly csrf: string;
   readonly userId: string;
   readonly username: string;
+  /**
+   * When the user signed in (ms since the epoch): the `authTime` of the decisions made in this
+   * session (see `decidedBy`). `null` for a shared session recorded before the app kept it.
+   */
+  readonly signedInAt: number | null;
+}
+
+/**
+ * Who answers a consent in session `s`, for `completeAuthorization` and
+ * `completeDeviceAuthorization`: its user and, when the session knows it, `authTime` (when the user
+ * signed in), which JWT access tokens carry as `auth_time` (RFC 9068 section 2.2.1). A sign-in time
+ * ahead of this clock (written by a process whose clock runs ahead, or before this clock was set
+ * back) counts as now: core refuses an `authTime` in the future.
+ */
+export function decidedBy(s: SignedIn): { readonly userId: string; readonly authTime?: Date } {
+  if (s.signedInAt === null) return { userId: s.userId };
+  return { userId: s.userId, authTime: new Date(Math.min(s.signedInAt, Date.now())) };
 }
 
 export interface SessionState {
   /** The live session with this id (its idle deadline moves on), or `null`. */
   get(id: string | undefined): Promise<SignedIn | null>;
-  /** A new session with a new id and CSRF token; the browser's previous one, if any, ends. */
+  /**
+   * A new session with a new id and CSRF token, signed in now (`signedInAt`); the browser's
+   * previous one, if any, ends.
+   */
   signIn(previousId: string | null, userId: string, username: string): Promise<SignedIn>;
   destroy(id: string): Promise<void>;
   /** Keeps a consent page's request for the session; returns its id. */
@@ -209,11 +229,11 @@ export function memoryState(o: StateOptions): AppState {
     sessions: {
       get: async (id) => {
         const s = signedIn(id);
-        return s ? { id: s.id, csrf: s.csrf, userId: s.userId!, username: s.username ?? s.userId! } : null;
+        return s ? { id: s.id, csrf: s.csrf, userId: s.userId!, username: s.username ?? s.userId!, signedInAt: s.signedInAt } : null;
       },
       async signIn(previousId, userId, username) {
         const s = store.signIn(previousId ? store.get(previousId) : null, userId, username);
-        return { id: s.id, csrf: s.csrf, userId, username };
+        return { id: s.id, csrf: s.csrf, userId, username, signedInAt: s.signedInAt };
       },
       destroy: async (id) => store.destroy(id),
       async addPending(session, consent) {
@@ -263,6 +283,13 @@ interface StoredSession {
   readonly username: string;
   /** When its expiry was last moved (ms since the epoch). */
   readonly at: number;
+  /** When the user signed in (ms since the epoch); missing from records written before the app kept it. */
+  readonly signedInAt?: number;
+}
+
+/** A stored session's `signedInAt`, or `null` when the record has none (or not a valid time). */
+function storedSignedInAt(value: unknown): number | null {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 && !Number.isNaN(new Date(value).getTime()) ? value : null;
 }
 
 /**
@@ -283,7 +310,7 @@ export function sharedState(kv: KeyValue & { purgeExpired?(batchSize: number): P
     const s = JSON.parse(raw) as StoredSession;
     const now = Date.now();
     if (now - s.at > REFRESH_AFTER_MS) await kv.set(sessionKey(id), JSON.stringify({ ...s, at: now }), ttl);
-    return { id, csrf: s.csrf, userId: s.userId, username: s.username };
+    return { id, csrf: s.csrf, userId: s.userId, username: s.username, signedInAt: storedSignedInAt(s.signedInAt) };
   }
 
   return {
@@ -292,8 +319,9 @@ export function sharedState(kv: KeyValue & { purgeExpired?(batchSize: number): P
       get: async (id) => (id ? readSession(id) : null),
       async signIn(previousId, userId, username) {
         if (previousId) await kv.delete(sessionKey(previousId));
-        const s: SignedIn = { id: randomId(), csrf: randomId(), userId, username };
-        const stored: StoredSession = { csrf: s.csrf, userId, username, at: Date.now() };
+        const now = Date.now();
+        const s: SignedIn = { id: randomId(), csrf: randomId(), userId, username, signedInAt: now };
+        const stored: StoredSession = { csrf: s.csrf, userId, username, at: now, signedInAt: now };
         await kv.set(sessionKey(s.id), JSON.stringify(stored), ttl);
         return s;
       },
