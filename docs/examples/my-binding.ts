@@ -52,10 +52,17 @@ export function putUser(db: MyDb, username: string, user: User, passwordHash: st
 }
 
 // Records carry an `expiresAt` Date; rows keep milliseconds and give the same Date back.
-const encode = (record: { expiresAt: Date }) => JSON.stringify({ ...record, expiresAt: record.expiresAt.getTime() });
+// Every Date field of a record (`expiresAt`; `issuedAt` and `authTime` when set) goes the same way.
+const DATES = new Set(['expiresAt', 'issuedAt', 'authTime']);
+const encode = (record: { expiresAt: Date }) =>
+  JSON.stringify(record, function (this: Record<string, unknown>, k, v) {
+    const raw = this[k];
+    return DATES.has(k) && raw instanceof Date ? raw.getTime() : v;
+  });
 function decode<T>(json: string): T {
-  const row = JSON.parse(json) as { expiresAt: number };
-  return { ...row, expiresAt: new Date(row.expiresAt) } as T;
+  const row = JSON.parse(json) as Record<string, unknown>;
+  for (const k of DATES) if (typeof row[k] === 'number') row[k] = new Date(row[k]);
+  return row as T;
 }
 const live = (row: Row) => row.expiresAt > Date.now();
 // A composite key that no pair of strings can forge: ('a:b', 'c') and ('a', 'b:c') differ.
