@@ -4,7 +4,7 @@
  * count come back, how a time is written, and whether `UPDATE ... RETURNING` exists.
  */
 import { isStoreUnavailable, StoreUnavailableError } from '@portcullis/core';
-import type { SQL } from 'drizzle-orm';
+import { DrizzleQueryError, type SQL } from 'drizzle-orm';
 
 /** The dialects this binding speaks. */
 export type Dialect = 'postgresql' | 'mysql' | 'sqlite';
@@ -59,10 +59,13 @@ export function driverFor(dialect: Dialect, db: ExecuteDatabase | SqliteDatabase
       run: async (query) => affected(await lite.run(query)),
     };
   }
-  const exec = db as ExecuteDatabase;
-  if (typeof exec.execute !== 'function') {
+  const db2 = db as ExecuteDatabase;
+  if (typeof db2.execute !== 'function') {
     throw new TypeError(`binding-drizzle: dialect '${dialect}' needs a Drizzle database with execute()`);
   }
+  // Every statement of the stores runs on its own (autocommit): one the server chose as a
+  // deadlock's victim was rolled back whole, so it is run again (see `DEADLOCK_ATTEMPTS`).
+  const exec = { execute: (query: SQL) => againOnDeadlock(() => db2.execute(query)) };
   if (dialect === 'mysql') {
     // mysql2 answers [rows, fields] for a SELECT and [ResultSetHeader, undefined] for a change.
     return {
@@ -90,6 +93,36 @@ export function driverFor(dialect: Dialect, db: ExecuteDatabase | SqliteDatabase
   };
 }
 
+/**
+ * How often one statement is tried when the server picks it as a deadlock's victim. InnoDB does so
+ * when, say, a refresh token's new pair is inserted while a replay revokes the same family (the
+ * `UPDATE ... WHERE grant_id` and the `INSERT` lock the same index gap). The victim changed nothing,
+ * so running it again is safe; past the last attempt the store answers `StoreUnavailableError`.
+ */
+export const DEADLOCK_ATTEMPTS = 4;
+
+/** `true` for a deadlock (MySQL/MariaDB errno 1213, PostgreSQL SQLSTATE 40P01) anywhere in the cause chain. */
+export function isDeadlock(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
+    const { code, errno } = e as { code?: unknown; errno?: unknown };
+    if (code === 'ER_LOCK_DEADLOCK' || errno === 1213 || code === '40P01') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** Runs one statement, again (after a few milliseconds) each time it is a deadlock's victim, up to `DEADLOCK_ATTEMPTS` times. */
+export async function againOnDeadlock<T>(run: () => PromiseLike<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, attempt * 2 + Math.floor(Math.random() * 5)));
+    }
+  }
+}
+
 const LOST_MESSAGE =
   /connection terminated|connection (is )?closed|client (has been )?closed|socket (has been |unexpectedly )?closed|server has gone away|lost connection|cannot enqueue|pool is closed|database is closed|timeout (exceeded )?(when )?(trying to )?connect/i;
 
@@ -107,13 +140,17 @@ export function isConnectionLost(err: unknown): boolean {
   return false;
 }
 
-/** Runs a store operation, turning a lost connection into `StoreUnavailableError` (core: 503). */
+/**
+ * Runs a store operation, turning a lost connection, or a statement still a deadlock's victim after
+ * `DEADLOCK_ATTEMPTS` tries, into `StoreUnavailableError` (core: 503 `temporarily_unavailable`).
+ */
 export async function guard<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (err) {
     const cause = queryCause(err);
     if (isConnectionLost(cause)) throw new StoreUnavailableError('The SQL database cannot be reached', { cause });
+    if (isDeadlock(cause)) throw new StoreUnavailableError('The SQL database kept choosing the statement as a deadlock victim', { cause });
     throw cause;
   }
 }
@@ -123,7 +160,10 @@ export async function guard<T>(op: () => Promise<T>): Promise<T> {
  * parameters (digests, ids, redirect URIs). The stores throw the driver's own error instead, so
  * no parameter ends up in a log line.
  */
-function queryCause(err: unknown): unknown {
-  if (err instanceof Error && err.name === 'DrizzleQueryError' && err.cause !== undefined) return err.cause;
+export function queryCause(err: unknown): unknown {
+  // Drizzle's class leaves `name` as 'Error': tell it by its class (or, from another copy of
+  // drizzle-orm, by its constructor's name).
+  const wrapped = err instanceof DrizzleQueryError || (err instanceof Error && err.constructor.name === 'DrizzleQueryError');
+  if (wrapped && err.cause !== undefined) return err.cause;
   return err;
 }
