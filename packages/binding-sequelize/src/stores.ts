@@ -69,13 +69,43 @@ export function isConnectionLost(err: unknown): boolean {
   return false;
 }
 
-/** Runs a store operation, turning a lost connection into `StoreUnavailableError` (core: 503). */
-async function guard<T>(op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (err) {
-    if (isConnectionLost(err)) throw new StoreUnavailableError('The SQL database cannot be reached', { cause: err });
-    throw err;
+/** `true` for a deadlock (MariaDB/MySQL errno 1213, PostgreSQL SQLSTATE 40P01) anywhere in a Sequelize error's chain. */
+export function isDeadlock(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const { code, errno } = e as { code?: unknown; errno?: unknown };
+    if (code === 'ER_LOCK_DEADLOCK' || errno === 1213 || code === '40P01') return true;
+    const next = e as { cause?: unknown; original?: unknown; parent?: unknown };
+    e = next.original ?? next.parent ?? next.cause;
+  }
+  return false;
+}
+
+/**
+ * How often a store operation is tried when the database picks one of its statements as a
+ * deadlock's victim. InnoDB does so when a refresh token's new pair is inserted while a replay
+ * revokes the same family (the `UPDATE ... WHERE grantId` and the `INSERT` lock the same index
+ * gap). The victim's statement, or its whole transaction, was rolled back, and every operation's
+ * writes are one statement or one transaction (reads after them take no locks), so running the
+ * operation again is safe. Past the last attempt the store answers `StoreUnavailableError`.
+ */
+export const DEADLOCK_ATTEMPTS = 4;
+
+/**
+ * Runs a store operation, again when it was a deadlock's victim (see `DEADLOCK_ATTEMPTS`), turning
+ * a lost connection or a lasting deadlock into `StoreUnavailableError` (core: 503).
+ */
+export async function guard<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (isConnectionLost(err)) throw new StoreUnavailableError('The SQL database cannot be reached', { cause: err });
+      if (!isDeadlock(err)) throw err;
+      if (attempt >= DEADLOCK_ATTEMPTS) {
+        throw new StoreUnavailableError('The SQL database kept choosing the operation as a deadlock victim', { cause: err });
+      }
+      await new Promise((resolve) => setTimeout(resolve, attempt * 2 + Math.floor(Math.random() * 5)));
+    }
   }
 }
 
