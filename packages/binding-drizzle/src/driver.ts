@@ -59,13 +59,13 @@ export function driverFor(dialect: Dialect, db: ExecuteDatabase | SqliteDatabase
       run: async (query) => affected(await lite.run(query)),
     };
   }
-  const db2 = db as ExecuteDatabase;
-  if (typeof db2.execute !== 'function') {
+  const database = db as ExecuteDatabase;
+  if (typeof database.execute !== 'function') {
     throw new TypeError(`binding-drizzle: dialect '${dialect}' needs a Drizzle database with execute()`);
   }
   // Every statement of the stores runs on its own (autocommit): one the server chose as a
   // deadlock's victim was rolled back whole, so it is run again (see `DEADLOCK_ATTEMPTS`).
-  const exec = { execute: (query: SQL) => againOnDeadlock(() => db2.execute(query)) };
+  const exec = { execute: (query: SQL) => againOnDeadlock(() => database.execute(query)) };
   if (dialect === 'mysql') {
     // mysql2 answers [rows, fields] for a SELECT and [ResultSetHeader, undefined] for a change.
     return {
